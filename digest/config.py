@@ -1,0 +1,276 @@
+"""Settings: embedded defaults < YAML file < DIGEST_* environment, validated once at start-up.
+
+Every key can be overridden from the environment as DIGEST_<SECTION>__<KEY> (for example
+DIGEST_SMTP__PASSWORD or DIGEST_DIGEST__TOP_K); top-level keys as DIGEST_<KEY> (DIGEST_STATE_DIR).
+Environment values are read as YAML scalars, so "10" is a number and "true" a boolean.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zoneinfo
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from digest.errors import ConfigError
+
+ENV_PREFIX = "DIGEST_"
+# Variables that are not settings (the config file path itself, test switches).
+_ENV_NOT_SETTINGS = {"DIGEST_CONFIG", "DIGEST_REQUIRE_SERVICES", "DIGEST_TEST_POSTGRES_URL"}
+_EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    # None: a SQLite file under state_dir.
+    url: str | None = None
+
+
+SourceKind = Literal["auto", "arxiv_rss", "arxiv_api", "hf_daily", "rss"]
+
+
+class SourceSettings(_Section):
+    name: str = Field(min_length=1, max_length=100)
+    url: str | None = None
+    path: str | None = None
+    kind: SourceKind = "auto"
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SourceSettings:
+        if bool(self.url) == bool(self.path):
+            raise ValueError("give exactly one of url or path")
+        if self.url and not re.match(r"^https?://", self.url, re.IGNORECASE):
+            raise ValueError(f"url must be http or https: {self.url}")
+        return self
+
+    @property
+    def location(self) -> str:
+        return self.url or self.path or ""
+
+
+class DigestSettings(_Section):
+    top_k: int = Field(default=10, ge=1, le=100)
+    min_score: float = Field(default=0.05, ge=0.0)
+    quiet_day: Literal["skip", "note"] = "skip"
+    # Papers first seen within this many days before the digest date are candidates.
+    lookback_days: int = Field(default=3, ge=1, le=60)
+    # arXiv "replace" announcements of papers never seen before are old papers: off by default.
+    include_replacements: bool = False
+    abstract_chars: int = Field(default=420, ge=80, le=5000)
+    templates_dir: str | None = None  # operator overrides, searched before the bundled templates
+
+
+class DeliverySettings(_Section):
+    method: Literal["outbox", "smtp"] = "outbox"
+    outbox_dir: str | None = None  # None: <state_dir>/outbox
+    from_addr: str = "digest@localhost"
+    from_name: str = "Paper digest"
+
+    @field_validator("from_addr")
+    @classmethod
+    def _valid_from(cls, v: str) -> str:
+        if not _EMAIL_RE.match(v):
+            raise ValueError(f"not an email address: {v!r}")
+        return v
+
+
+class SmtpSettings(_Section):
+    host: str = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None  # set it from the environment: DIGEST_SMTP__PASSWORD
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # Only for tests and private relays with their own CA: a PEM bundle to trust.
+    ca_file: str | None = None
+
+
+class FetchSettings(_Section):
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    read_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    deadline_s: float = Field(default=60.0, gt=0, le=3600)
+    max_bytes: int = Field(default=20_000_000, ge=1024, le=500_000_000)
+    # Feeds are untrusted: loopback and private addresses are refused unless allowed here.
+    allow_private: bool = False
+    user_agent: str = "digest/0.1 (+https://github.com/)"
+
+
+class WebSettings(_Section):
+    base_url: str = "http://localhost:8000"
+    # None: a random key generated once and kept in <state_dir>/secret_key.
+    secret_key: SecretStr | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_base(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v, re.IGNORECASE):
+            raise ValueError(f"must be an http(s) URL: {v!r}")
+        return v.rstrip("/")
+
+
+class ScheduleSettings(_Section):
+    cron: str = "0 6 * * *"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_tz(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone: {v!r}") from None
+        return v
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(v)
+        except ValueError as exc:
+            raise ValueError(f"invalid cron expression {v!r}: {exc}") from None
+        return v
+
+
+def _default_sources() -> list[SourceSettings]:
+    return [SourceSettings(name="sample-arxiv-cs", path="builtin:arxiv-cs-2024-11-28.xml", kind="arxiv_rss")]
+
+
+class Settings(_Section):
+    state_dir: str = "state"
+    database: DatabaseSettings = DatabaseSettings()
+    sources: list[SourceSettings] = Field(default_factory=_default_sources)
+    digest: DigestSettings = DigestSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    smtp: SmtpSettings = SmtpSettings()
+    fetch: FetchSettings = FetchSettings()
+    web: WebSettings = WebSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, v: list[SourceSettings]) -> list[SourceSettings]:
+        names = [s.name for s in v]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"duplicate source name: {sorted(dup)[0]}")
+        return v
+
+    # Derived paths, resolved against the working directory.
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir).expanduser()
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.state_path / 'digest.db').as_posix()}"
+
+    @property
+    def outbox_path(self) -> Path:
+        return Path(self.delivery.outbox_dir).expanduser() if self.delivery.outbox_dir else self.state_path / "outbox"
+
+
+def is_valid_email(address: str) -> bool:
+    return len(address) <= 254 and bool(_EMAIL_RE.match(address))
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_SETTINGS:
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if not path:
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        # Secrets and free text stay strings even when they look like numbers.
+        if path[-1] in {"password", "secret_key", "username", "from_addr", "from_name", "url", "cron"}:
+            value = raw
+        node = tree
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"config error: {name} conflicts with another DIGEST_ variable")
+            node = child
+        node[path[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def _describe(exc: ValidationError, origin: str) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    else:
+        msg = err["msg"].removeprefix("Value error, ")
+        if "input" in err and err["type"] not in {"missing"} and not isinstance(err["input"], dict | list):
+            shown = "***" if "password" in key or "secret" in key else repr(err["input"])
+            if shown not in msg:
+                msg = f"{msg} (got {shown})"
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"config error in {origin}: {key}: {msg}{more}"
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings once. path None: DIGEST_CONFIG, else the embedded defaults."""
+    env = os.environ if environ is None else environ
+    if path is None and env.get("DIGEST_CONFIG"):
+        path = env["DIGEST_CONFIG"]
+    data: dict[str, Any] = {}
+    origin = "embedded defaults"
+    if path is not None:
+        origin = str(path)
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config error: file not found: {p}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config error: cannot read {p}: {exc}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"config error: {p}{where}: not valid YAML") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config error: {p}: the top level must be a mapping of keys")
+        data = loaded
+    overrides = _env_overrides(env)
+    if overrides:
+        origin = f"{origin} + DIGEST_ environment"
+    try:
+        return Settings.model_validate(_merge(data, overrides))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None
+
+
+def masked_url(url: str) -> str:
+    """A database or broker URL with its password replaced, safe to print."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)

@@ -1,0 +1,95 @@
+"""Plain data passed between the stages. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One paper as parsed from a feed, before or after it is stored.
+
+    canonical_id is the dedup key across sources and days:
+    "arxiv:<id without version>", else "doi:<lower-cased doi>", else "title:<normalised title>".
+    """
+
+    canonical_id: str
+    title: str
+    abstract: str = ""
+    authors: tuple[str, ...] = ()
+    url: str | None = None  # landing / abstract page, http(s) only
+    pdf_url: str | None = None  # http(s) only
+    arxiv_id: str | None = None  # without version
+    version: int | None = None
+    doi: str | None = None
+    categories: tuple[str, ...] = ()
+    published: datetime | None = None
+    announce_type: str | None = None  # arXiv: new, cross, replace, replace-cross
+    upvotes: int | None = None  # Hugging Face daily papers
+    source: str = ""
+    id: int | None = None  # database id, once stored
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    keywords: tuple[str, ...]
+    top_k: int | None = None  # None: the configured default
+    active: bool = True
+    exclude: tuple[str, ...] = ()
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A paper chosen for one subscriber, with the score and the reasons shown in the email."""
+
+    paper: Paper
+    score: float
+    matched: tuple[str, ...] = ()  # the subscriber's keywords the paper matches
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class PickLinks:
+    """The links shown for one pick in the email."""
+
+    open_url: str | None  # abstract page (later: a tracked redirect)
+    pdf_url: str | None
+
+
+@dataclass(frozen=True)
+class DigestContent:
+    """Everything the email templates need for one subscriber and one digest date."""
+
+    to_addr: str
+    digest_date: date
+    picks: tuple[Pick, ...]
+    links: tuple[PickLinks, ...]  # parallel to picks
+    unsubscribe_url: str | None
+    keywords: tuple[str, ...] = ()
+    candidates: int = 0  # how many new papers were considered
+    quiet: bool = False  # no picks today ("quiet day" note)
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A composed email waiting for a transport; key identifies its deliveries-ledger row."""
+
+    key: int
+    to_addr: str
+    message_id: str
+    data: bytes  # the full RFC 5322 message
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What a transport did with one message: sent, failed (permanent) or temp_failed."""
+
+    key: int
+    status: str
+    detail: str = ""
+    location: str | None = None  # outbox file path, when delivered to the outbox
