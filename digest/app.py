@@ -1,0 +1,88 @@
+"""Building the working objects from the settings. Only the CLI and the service call this."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from digest.config import Settings
+from digest.errors import ConfigError
+from digest.links import LinkBuilder
+from digest.mail.deliver import Transport, make_transport
+from digest.mail.render import DigestRenderer
+from digest.pipeline import DigestOptions, DigestPipeline
+from digest.store.engine import open_engine
+from digest.web.tokens import LinkSigner
+
+
+def secret_keys(settings: Settings) -> list[str]:
+    """The configured keys (comma-separated for rotation), or one generated and kept in state_dir."""
+    if settings.web.secret_key is not None:
+        keys = [k.strip() for k in settings.web.secret_key.get_secret_value().split(",") if k.strip()]
+        if not keys or any(len(k) < 16 for k in keys):
+            raise ConfigError("config error: web.secret_key: each key must be at least 16 characters")
+        return keys
+    path = settings.state_path / "secret_key"
+    try:
+        if path.exists():
+            return [path.read_text(encoding="utf-8").strip()]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(key + "\n")
+        return [key]
+    except OSError as exc:
+        raise ConfigError(f"config error: state_dir: cannot keep the secret key in {path}: {exc}") from None
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+
+    @classmethod
+    def open(cls, settings: Settings) -> App:
+        return cls(settings, open_engine(settings.database_url))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def links(self) -> LinkBuilder:
+        return LinkBuilder(self.settings.web.base_url, LinkSigner(secret_keys(self.settings)))
+
+    def renderer(self) -> DigestRenderer:
+        d = self.settings.digest
+        return DigestRenderer(templates_dir=d.templates_dir, abstract_chars=d.abstract_chars)
+
+    def transport(self, *, force_outbox: bool = False) -> Transport:
+        s = self.settings
+        delivery = s.delivery.model_copy(update={"method": "outbox"}) if force_outbox else s.delivery
+        return make_transport(delivery, s.smtp, s.outbox_path)
+
+    def pipeline(self, *, force_outbox: bool = False) -> DigestPipeline:
+        d = self.settings.digest
+        return DigestPipeline(
+            self.engine,
+            renderer=self.renderer(),
+            links=self.links(),
+            transport_factory=lambda: self.transport(force_outbox=force_outbox),
+            options=DigestOptions(
+                top_k=d.top_k,
+                min_score=d.min_score,
+                quiet_day=d.quiet_day,
+                lookback_days=d.lookback_days,
+                include_replacements=d.include_replacements,
+            ),
+            from_addr=self.settings.delivery.from_addr,
+            from_name=self.settings.delivery.from_name,
+        )
+
+    @property
+    def previews_path(self) -> Path:
+        return self.settings.state_path / "previews"
+

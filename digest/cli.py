@@ -1,0 +1,333 @@
+"""The `digest` command: thin commands over the library; typed errors become one-line messages."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+
+from digest.app import App
+from digest.config import Settings, load_settings
+from digest.errors import DigestError, InputError
+from digest.ingest.collect import SourceReport, ingest_all, source_from_argument
+from digest.pipeline import RunReport, record_run
+from digest.store import subscribers as sub_store
+from digest.subscribe_input import normalise_email, parse_keywords
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("digest")
+
+
+class _Context:
+    def __init__(self, config: str | None) -> None:
+        self.config = config
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+        return self._settings
+
+    def app(self) -> App:
+        return App.open(self.settings)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """Turns DigestError (and a few others) into `error: ...` on one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DigestError as exc:
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except OSError as exc:
+            _fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "-c", type=click.Path(dir_okay=False), envvar="DIGEST_CONFIG",
+              help="YAML config file (default: $DIGEST_CONFIG, else the embedded defaults).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="digest")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, verbose: int) -> None:
+    """A personalised daily paper digest: new papers ranked for each subscriber, sent by email."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = _Context(config)
+
+
+pass_ctx = click.make_pass_decorator(_Context)
+
+
+def _today(settings: Settings, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(settings.schedule.timezone)).date()
+
+
+def _parse_date(value: str | None, settings: Settings, now: datetime) -> date:
+    if value is None:
+        return _today(settings, now)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--date: not a date in YYYY-MM-DD form: {value!r}") from None
+
+
+def _print_sources(reports: Sequence[SourceReport]) -> None:
+    for r in reports:
+        if r.status == "failed":
+            click.echo(f"  {r.name}: failed: {r.detail}")
+        elif r.status == "not_modified":
+            click.echo(f"  {r.name}: not modified since the last fetch")
+        else:
+            extra = f", {r.skipped} skipped" if r.skipped else ""
+            note = f" ({r.detail})" if r.detail else ""
+            click.echo(f"  {r.name}: {r.new} new, {r.updated} updated, {r.duplicate} duplicate{extra}{note}")
+
+
+# ---- ingest ---------------------------------------------------------------------------------
+@main.command()
+@click.argument("sources", nargs=-1)
+@pass_ctx
+def ingest(obj: _Context, sources: tuple[str, ...]) -> None:
+    """Fetch and store papers from the configured sources, or from the given URLs / files."""
+    from pydantic import ValidationError
+
+    try:
+        chosen = [source_from_argument(s) for s in sources] if sources else list(obj.settings.sources)
+    except ValidationError as exc:
+        raise InputError(f"bad source: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+    if not chosen:
+        raise InputError("no sources: give URLs or files, or list them under `sources` in the config")
+    app = obj.app()
+    try:
+        reports = ingest_all(app.engine, chosen, app.settings.fetch, datetime.now(UTC).replace(tzinfo=None))
+    finally:
+        app.close()
+    click.echo(f"Ingested {len(reports)} source(s):")
+    _print_sources(reports)
+    failed = [r for r in reports if r.failed]
+    if failed:
+        _fail(f"{len(failed)} of {len(reports)} source(s) failed: {', '.join(r.name for r in failed)}")
+
+
+# ---- subscribers ----------------------------------------------------------------------------
+@main.command()
+@click.argument("email")
+@click.option("--keywords", "-k", required=True, help='Comma-separated interests: "sparse attention, diffusion models".')
+@click.option("--exclude", default=None, help="Comma-separated keywords: papers matching any are never sent.")
+@click.option("--top-k", type=click.IntRange(1, 100), default=None, help="Picks per digest (default: digest.top_k).")
+@pass_ctx
+def subscribe(obj: _Context, email: str, keywords: str, exclude: str | None, top_k: int | None) -> None:
+    """Subscribe EMAIL (or update an existing subscription) with interest keywords."""
+    addr = normalise_email(email)
+    kws = parse_keywords(keywords)
+    excl = parse_keywords(exclude, option="--exclude", required=False) if exclude is not None else None
+    app = obj.app()
+    try:
+        with app.engine.begin() as conn:
+            sub, created = sub_store.upsert_subscriber(
+                conn, email=addr, keywords=kws, exclude=excl, top_k=top_k, now=datetime.now(UTC).replace(tzinfo=None)
+            )
+    finally:
+        app.close()
+    verb = "Subscribed" if created else "Updated"
+    click.echo(f"{verb} {sub.email}: {', '.join(sub.keywords)} ({sub.top_k or app.settings.digest.top_k} picks a day)")
+
+
+@main.command()
+@click.argument("email")
+@pass_ctx
+def unsubscribe(obj: _Context, email: str) -> None:
+    """Stop sending to EMAIL. Its history is kept; subscribing again resumes it."""
+    addr = normalise_email(email)
+    app = obj.app()
+    try:
+        with app.engine.begin() as conn:
+            sub = sub_store.get_subscriber(conn, addr)
+            if sub is None:
+                raise InputError(f"no subscriber {addr}")
+            changed = sub_store.deactivate(conn, sub.id, datetime.now(UTC).replace(tzinfo=None))
+    finally:
+        app.close()
+    click.echo(f"Unsubscribed {addr}" if changed else f"{addr} was already unsubscribed")
+
+
+@main.command()
+@click.option("--all", "show_all", is_flag=True, help="Include unsubscribed addresses.")
+@pass_ctx
+def subscribers(obj: _Context, show_all: bool) -> None:
+    """List the subscribers and their keywords."""
+    app = obj.app()
+    try:
+        with app.engine.connect() as conn:
+            subs = sub_store.list_subscribers(conn, active_only=not show_all)
+    finally:
+        app.close()
+    if not subs:
+        click.echo("No subscribers yet. Add one with: digest subscribe EMAIL --keywords \"...\"")
+        return
+    for s in subs:
+        state = "" if s.active else "  [unsubscribed]"
+        excl = f"  (exclude: {', '.join(s.exclude)})" if s.exclude else ""
+        click.echo(f"{s.email}  top_k={s.top_k or app.settings.digest.top_k}  {', '.join(s.keywords)}{excl}{state}")
+
+
+# ---- the daily run --------------------------------------------------------------------------
+def _print_run(report: RunReport) -> None:
+    for o in report.outcomes:
+        where = f"  -> {o.location}" if o.location else ""
+        detail = f"  ({o.detail})" if o.detail and o.status not in ("sent",) else ""
+        click.echo(f"  {o.email}: {o.status.replace('_', ' ')}, {o.n_picks} picks{detail}{where}")
+    c = report.counts()
+    click.echo(
+        f"Digest {report.digest_date}: {c['candidates']} new papers considered, "
+        + (f"{c['would_send']} would be sent (dry run)" if report.dry_run else f"{c['sent']} sent")
+        + f", {c['already_sent']} already sent, {c['quiet']} quiet, {c['failed']} failed, "
+        f"{c['temp_failed']} to retry"
+    )
+
+
+def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_run: bool,
+           ingest_first: bool, force_outbox: bool = False) -> tuple[list[SourceReport], RunReport]:
+    reports: list[SourceReport] = []
+    if ingest_first and app.settings.sources:
+        reports = ingest_all(app.engine, app.settings.sources, app.settings.fetch, now.replace(tzinfo=None))
+        click.echo(f"Ingested {len(reports)} source(s):")
+        _print_sources(reports)
+    pipeline = app.pipeline(force_outbox=force_outbox)
+    report = pipeline.run(digest_date, now, only=only, dry_run=dry_run)
+    if not dry_run:
+        src = {"sources_failed": sum(r.failed for r in reports), "papers_new": sum(r.new for r in reports)}
+        record_run(app.engine, report, now, datetime.now(UTC), src)
+    return reports, report
+
+
+@main.command()
+@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Digest date (default: today in schedule.timezone).")
+@click.option("--dry-run", is_flag=True, help="Rank and render, but send and record nothing.")
+@click.option("--only", metavar="EMAIL", help="Only this subscriber.")
+@click.option("--no-ingest", is_flag=True, help="Skip fetching the sources; rank what is stored.")
+@pass_ctx
+def run(obj: _Context, date_: str | None, dry_run: bool, only: str | None, no_ingest: bool) -> None:
+    """Ingest the sources, rank new papers for every subscriber, render and deliver the digest."""
+    now = datetime.now(UTC)
+    digest_date = _parse_date(date_, obj.settings, now)
+    only_addr = normalise_email(only) if only else None
+    app = obj.app()
+    try:
+        sources, report = _daily(app, digest_date=digest_date, now=now, only=only_addr, dry_run=dry_run,
+                                 ingest_first=not no_ingest)
+    finally:
+        app.close()
+    _print_run(report)
+    if report.count("failed") or report.count("temp_failed"):
+        sys.exit(1)
+    if sources and all(r.failed for r in sources):
+        _fail("every source failed; nothing new to rank")
+
+
+@main.command()
+@click.argument("email")
+@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Digest date (default: today).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Where to write the HTML (default: state/previews/).")
+@pass_ctx
+def preview(obj: _Context, email: str, date_: str | None, out: str | None) -> None:
+    """Write EMAIL's next digest as HTML (nothing is sent or recorded) and print the path."""
+    addr = normalise_email(email)
+    digest_date = _parse_date(date_, obj.settings, datetime.now(UTC))
+    app = obj.app()
+    try:
+        rendered, n = app.pipeline().preview(addr, digest_date)
+        path = Path(out) if out else app.previews_path / f"{addr.replace('@', '_at_')}-{digest_date}.html"
+    finally:
+        app.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(rendered.html, encoding="utf-8")
+    click.echo(f"{rendered.subject} ({n} picks)")
+    click.echo(str(path))
+
+
+@main.command()
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, help="How many runs to show.")
+@pass_ctx
+def status(obj: _Context, limit: int) -> None:
+    """Show the recent daily runs and what they did."""
+    from digest.store import runs
+
+    app = obj.app()
+    try:
+        with app.engine.connect() as conn:
+            rows = runs.recent(conn, limit)
+    finally:
+        app.close()
+    if not rows:
+        click.echo("No runs yet.")
+    for r in rows:
+        c = r["counts"] or {}
+        click.echo(
+            f"{r['started_at']:%Y-%m-%d %H:%M} UTC  digest {r['digest_date']}  {r['status']}: "
+            f"{c.get('sent', 0)} sent, {c.get('failed', 0)} failed, {c.get('temp_failed', 0)} to retry, "
+            f"{c.get('quiet', 0)} quiet, {c.get('candidates', 0)} papers"
+        )
+
+
+# ---- the demo -------------------------------------------------------------------------------
+DEMO_SUBSCRIBERS = {
+    "ada@example.org": "diffusion models, image generation, video generation",
+    "grace@example.org": "large language models, reasoning, reinforcement learning",
+    "alan@example.org": "graph neural networks, molecules, drug discovery",
+}
+
+
+@main.command()
+@pass_ctx
+def demo(obj: _Context) -> None:
+    """Run the whole daily digest offline on the bundled sample listing, into state/outbox."""
+    settings = obj.settings
+    now = datetime.now(UTC)
+    digest_date = _today(settings, now)
+    click.echo(f"digest demo: database {settings.database_url}, outbox {settings.outbox_path}")
+    app = obj.app()
+    try:
+        with app.engine.begin() as conn:
+            for addr, kws in DEMO_SUBSCRIBERS.items():
+                if sub_store.get_subscriber(conn, addr) is None:
+                    sub_store.upsert_subscriber(conn, email=addr, keywords=parse_keywords(kws),
+                                                now=now.replace(tzinfo=None))
+        click.echo(f"Demo subscribers: {', '.join(DEMO_SUBSCRIBERS)}")
+        # Demo mail goes to the outbox whatever the config says: the addresses are not real.
+        _sources, report = _daily(app, digest_date=digest_date, now=now, only=None, dry_run=False,
+                                  ingest_first=True, force_outbox=True)
+        with app.engine.connect() as conn:
+            from digest.store import deliveries
+
+            rows = [d for d in deliveries.deliveries_for_date(conn, digest_date) if d.location]
+    finally:
+        app.close()
+    _print_run(report)
+    if rows:
+        click.echo("\nThe digests are in the outbox (.eml to open in a mail client, .html in a browser):")
+        for d in rows:
+            click.echo(f"  {Path(d.location or '').with_suffix('.html')}")
+    if report.count("already_sent"):
+        click.echo("Today's demo digests were already sent: a second run sends nothing twice. "
+                   f"Delete {settings.state_path} to start the demo afresh.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,272 @@
+"""One daily run for one digest date: rank new papers for every subscriber, render, deliver, record.
+
+Ingest happens before (digest.ingest.collect); this module starts from what is stored.
+Every send goes through the deliveries ledger, so a re-run, a crash or a concurrent run sends
+nothing twice: picks are recorded with their row, and a row is claimed before it is sent.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import Engine
+
+from digest.domain import DigestContent, OutgoingMessage, Pick, Subscriber
+from digest.errors import DeliveryError, InputError
+from digest.links import LinkBuilder
+from digest.mail.compose import compose_message, make_message_id
+from digest.mail.deliver import Transport
+from digest.mail.render import DigestRenderer, RenderedDigest
+from digest.rank.keywords import score_keywords
+from digest.rank.select import select_picks
+from digest.store import deliveries as ledger
+from digest.store import papers as paper_store
+from digest.store import runs as run_store
+from digest.store import subscribers as sub_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DigestOptions:
+    top_k: int = 10
+    min_score: float = 0.05
+    quiet_day: str = "skip"  # skip: no email when nothing matches; note: a short note
+    lookback_days: int = 3
+    include_replacements: bool = False
+
+
+@dataclass(frozen=True)
+class SubscriberOutcome:
+    email: str
+    status: str  # sent, failed, temp_failed, quiet, already_sent, in_progress, would_send
+    n_picks: int = 0
+    detail: str = ""
+    location: str | None = None
+
+
+@dataclass
+class RunReport:
+    digest_date: date
+    dry_run: bool = False
+    candidates: int = 0
+    outcomes: list[SubscriberOutcome] = field(default_factory=list)
+    error: str | None = None
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    def counts(self) -> dict[str, int]:
+        keys = ("sent", "failed", "temp_failed", "quiet", "already_sent", "in_progress", "would_send")
+        out = {k: self.count(k) for k in keys}
+        out["candidates"] = self.candidates
+        out["subscribers"] = len(self.outcomes)
+        return out
+
+
+@dataclass(frozen=True)
+class _Planned:
+    subscriber: Subscriber
+    picks: list[Pick]
+    candidates: int
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+class DigestPipeline:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        renderer: DigestRenderer,
+        links: LinkBuilder,
+        transport_factory: Callable[[], Transport],
+        options: DigestOptions,
+        from_addr: str,
+        from_name: str,
+    ) -> None:
+        self.engine = engine
+        self.renderer = renderer
+        self.links = links
+        self.transport_factory = transport_factory
+        self.options = options
+        self.from_addr = from_addr
+        self.from_name = from_name
+
+    # ---- ranking -------------------------------------------------------------------------
+    def _window(self, digest_date: date) -> tuple[datetime, datetime]:
+        until = datetime.combine(digest_date + timedelta(days=1), time())
+        return until - timedelta(days=self.options.lookback_days), until
+
+    def plan(self, subscribers: Sequence[Subscriber], digest_date: date) -> list[_Planned]:
+        """Rank the candidate papers for these subscribers. Reads only."""
+        since, until = self._window(digest_date)
+        with self.engine.connect() as conn:
+            candidates = paper_store.candidate_papers(
+                conn, since=since, until=until, include_replacements=self.options.include_replacements
+            )
+            ids = [p.id for p in candidates if p.id is not None]
+            shown = {s.id: paper_store.shown_paper_ids(conn, s.id, ids) for s in subscribers}
+        ks = score_keywords(subscribers, candidates)
+        planned = []
+        for si, sub in enumerate(subscribers):
+            picks = select_picks(
+                candidates,
+                ks.scores[si],
+                ks.matched[si],
+                ks.related[si],
+                top_k=sub.top_k or self.options.top_k,
+                min_score=self.options.min_score,
+                shown=shown[sub.id],
+                exclude=sub.exclude,
+            )
+            planned.append(_Planned(sub, picks, len(candidates)))
+        return planned
+
+    # ---- rendering -----------------------------------------------------------------------
+    def render(self, sub: Subscriber, picks: Sequence[Pick], digest_date: date, candidates: int) -> RenderedDigest:
+        content = DigestContent(
+            to_addr=sub.email,
+            digest_date=digest_date,
+            picks=tuple(picks),
+            links=tuple(self.links.paper_links(p.paper) for p in picks),
+            unsubscribe_url=self.links.unsubscribe_url(sub.id),
+            keywords=sub.keywords,
+            candidates=candidates,
+            quiet=not picks,
+        )
+        return self.renderer.render(content)
+
+    def _message(self, sub: Subscriber, row: ledger.Delivery, picks: Sequence[Pick], now: datetime) -> OutgoingMessage:
+        rendered = self.render(sub, picks, row.digest_date, 0)
+        message_id = row.message_id or make_message_id(row.id, row.digest_date, sub.id, self.from_addr)
+        msg = compose_message(
+            rendered,
+            from_addr=self.from_addr,
+            from_name=self.from_name,
+            to_addr=sub.email,
+            message_id=message_id,
+            date=now,
+            unsubscribe_url=self.links.unsubscribe_url(sub.id),
+        )
+        return OutgoingMessage(key=row.id, to_addr=sub.email, message_id=message_id,
+                               data=msg.as_bytes(policy=email.policy.SMTP))
+
+    def _stored_picks(self, row: ledger.Delivery) -> list[Pick]:
+        with self.engine.connect() as conn:
+            items = ledger.stored_picks(conn, row.id)
+            by_id = paper_store.papers_by_ids(conn, [i.paper_id for i in items])
+        return [Pick(by_id[i.paper_id], i.score, i.matched, i.reason) for i in items if i.paper_id in by_id]
+
+    # ---- the run -------------------------------------------------------------------------
+    def active_subscribers(self, only: str | None = None) -> list[Subscriber]:
+        with self.engine.connect() as conn:
+            subs = sub_store.list_subscribers(conn, active_only=True)
+        if only is not None:
+            subs = [s for s in subs if s.email == only.strip().lower()]
+            if not subs:
+                raise InputError(f"no active subscriber {only}")
+        return subs
+
+    def run(
+        self, digest_date: date, now: datetime, *, only: str | None = None, dry_run: bool = False
+    ) -> RunReport:
+        now_db = _naive_utc(now)
+        report = RunReport(digest_date=digest_date, dry_run=dry_run)
+        subs = self.active_subscribers(only)
+        with self.engine.connect() as conn:
+            existing = {s.id: ledger.get_delivery(conn, s.id, digest_date) for s in subs}
+
+        to_rank = [s for s in subs if existing[s.id] is None]
+        to_send: list[tuple[Subscriber, ledger.Delivery, list[Pick]]] = []
+        for sub in subs:
+            row = existing[sub.id]
+            if row is None:
+                continue
+            if row.status in ledger.FINAL_STATES:
+                report.outcomes.append(SubscriberOutcome(sub.email, "already_sent" if row.status == "sent"
+                                                         else "failed", row.n_picks, row.last_error or ""))
+            elif row.status == "sending" and now_db - row.updated_at < ledger.STALE_SENDING:
+                report.outcomes.append(SubscriberOutcome(sub.email, "in_progress", row.n_picks))
+            else:
+                to_send.append((sub, row, self._stored_picks(row)))
+
+        for item in self.plan(to_rank, digest_date):
+            report.candidates = item.candidates
+            sub, picks = item.subscriber, item.picks
+            if not picks and self.options.quiet_day == "skip":
+                report.outcomes.append(SubscriberOutcome(sub.email, "quiet", 0, "no new paper matched"))
+                continue
+            if dry_run:
+                report.outcomes.append(SubscriberOutcome(sub.email, "would_send", len(picks)))
+                continue
+            with self.engine.begin() as conn:
+                row = ledger.create_delivery(conn, subscriber_id=sub.id, digest_date=digest_date, picks=picks,
+                                             now=now_db)
+            if row is None:  # another run got there first
+                report.outcomes.append(SubscriberOutcome(sub.email, "in_progress", len(picks)))
+                continue
+            to_send.append((sub, row, picks))
+
+        if dry_run:
+            report.outcomes.extend(SubscriberOutcome(s.email, "would_send", len(p)) for s, _r, p in to_send)
+            return report
+        report.outcomes.extend(self._send(to_send, now))
+        return report
+
+    def _send(self, batch: Sequence[tuple[Subscriber, ledger.Delivery, list[Pick]]], now: datetime
+              ) -> list[SubscriberOutcome]:
+        now_db = _naive_utc(now)
+        messages: list[OutgoingMessage] = []
+        owners: dict[int, Subscriber] = {}
+        for sub, row, picks in batch:
+            msg = self._message(sub, row, picks, now)
+            with self.engine.begin() as conn:
+                if not ledger.claim(conn, row.id, now_db):
+                    continue
+                ledger.set_message_id(conn, row.id, msg.message_id)
+            messages.append(msg)
+            owners[row.id] = sub
+        if not messages:
+            return []
+        try:
+            results = self.transport_factory().deliver(messages)
+        except DeliveryError as exc:
+            # Nothing went out: every claimed row is retried by the next run.
+            with self.engine.begin() as conn:
+                for m in messages:
+                    ledger.finish(conn, m.key, status="temp_failed", now=now_db, detail=str(exc))
+            raise
+        outcomes = []
+        with self.engine.begin() as conn:
+            for res in results:
+                ledger.finish(conn, res.key, status=res.status, now=now_db, detail=res.detail, location=res.location)
+                sub = owners[res.key]
+                n = next((len(p) for s, _r, p in batch if s.id == sub.id), 0)
+                outcomes.append(SubscriberOutcome(sub.email, res.status, n, res.detail, res.location))
+        return outcomes
+
+    def preview(self, email_addr: str, digest_date: date) -> tuple[RenderedDigest, int]:
+        """The subscriber's next digest as it would be rendered now; records nothing."""
+        with self.engine.connect() as conn:
+            sub = sub_store.get_subscriber(conn, email_addr.strip().lower())
+        if sub is None:
+            raise InputError(f"no subscriber {email_addr}")
+        item = self.plan([sub], digest_date)[0]
+        return self.render(sub, item.picks, digest_date, item.candidates), len(item.picks)
+
+
+def record_run(engine: Engine, report: RunReport, started: datetime, finished: datetime,
+               sources: dict[str, int] | None = None) -> None:
+    counts: dict[str, int] = dict(report.counts())
+    counts.update(sources or {})
+    with engine.begin() as conn:
+        run_store.record(conn, digest_date=report.digest_date, started=_naive_utc(started),
+                         finished=_naive_utc(finished), status="failed" if report.error else "done",
+                         counts=counts, error=report.error)

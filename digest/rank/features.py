@@ -1,0 +1,75 @@
+"""Text features in a fixed hashed space, so vectors stay comparable from day to day.
+
+Tokens are lower-cased words with hyphens split, English stop words dropped and a light plural
+fold ("models" -> "model"), so a keyword and the paper text are normalised the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorizer
+from sklearn.preprocessing import normalize
+
+from digest.domain import Paper
+
+N_FEATURES = 2**20
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_STOP = frozenset(ENGLISH_STOP_WORDS)
+
+
+def _fold(word: str) -> str:
+    # Plural fold only; real stemming would merge "learning"/"learned" and blur phrase matches.
+    if len(word) > 3 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def tokens(text: str) -> list[str]:
+    words = _WORD.findall(text.lower().replace("-", " "))
+    return [_fold(w.split("'")[0]) for w in words if w not in _STOP and len(w) > 1]
+
+
+def _analyse(text: str) -> list[str]:
+    toks = tokens(text)
+    return toks + [f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)]
+
+
+_VECTORIZER = HashingVectorizer(
+    n_features=N_FEATURES, analyzer=_analyse, alternate_sign=False, norm=None, dtype=np.float32
+)
+
+
+def paper_text(paper: Paper) -> str:
+    # The title twice: it is the author's own summary and should weigh more than one abstract line.
+    return f"{paper.title}. {paper.title}. {paper.abstract}"
+
+
+def term_counts(texts: Sequence[str]) -> sp.csr_matrix:
+    """Raw hashed term counts, one row per text."""
+    return sp.csr_matrix(_VECTORIZER.transform(texts))
+
+
+def sublinear(counts: sp.csr_matrix) -> sp.csr_matrix:
+    out = counts.copy()
+    out.data = 1.0 + np.log(out.data)
+    return out
+
+
+def document_frequencies(counts: sp.csr_matrix) -> np.ndarray:
+    return np.asarray((counts > 0).sum(axis=0)).ravel().astype(np.float32)
+
+
+def idf_weights(df: np.ndarray, n_docs: int) -> np.ndarray:
+    return (np.log((1.0 + n_docs) / (1.0 + df)) + 1.0).astype(np.float32)
+
+
+def tfidf(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """Sublinear tf times idf, rows L2-normalised."""
+    weighted = sublinear(counts) @ sp.diags(idf)
+    return sp.csr_matrix(normalize(weighted, norm="l2", copy=False))

@@ -1,0 +1,166 @@
+"""Papers: dedup on ingest, candidates for a digest, lookups by id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
+
+from digest.domain import Paper
+from digest.ingest.identity import normalise_title
+from digest.store.schema import events, papers
+
+_REPLACEMENT_TYPES = ("replace", "replace-cross")
+
+
+@dataclass
+class UpsertCounts:
+    new: int = 0
+    updated: int = 0
+    duplicate: int = 0
+
+
+def row_to_paper(row: Row[Any]) -> Paper:
+    m = row._mapping
+    return Paper(
+        id=m["id"],
+        canonical_id=m["canonical_id"],
+        title=m["title"],
+        abstract=m["abstract"],
+        authors=tuple(m["authors"] or ()),
+        url=m["url"],
+        pdf_url=m["pdf_url"],
+        arxiv_id=m["arxiv_id"],
+        version=m["version"],
+        doi=m["doi"],
+        categories=tuple(m["categories"] or ()),
+        published=m["published"],
+        announce_type=m["first_announce"],
+        upvotes=m["upvotes"],
+        source=m["source"],
+    )
+
+
+def _newest_per_id(batch: Iterable[Paper]) -> list[Paper]:
+    """One entry per canonical id within a batch: the highest version wins, first seen order kept."""
+    best: dict[str, Paper] = {}
+    for p in batch:
+        cur = best.get(p.canonical_id)
+        if cur is None or (p.version or 0) > (cur.version or 0):
+            best[p.canonical_id] = p
+    return list(best.values())
+
+
+def _find_existing(conn: Connection, p: Paper) -> Row[Any] | None:
+    # Same paper under another key: an arXiv paper later seen in a journal feed by its DOI, etc.
+    clauses = [papers.c.canonical_id == p.canonical_id]
+    if p.doi:
+        clauses.append(papers.c.doi == p.doi)
+    if p.arxiv_id:
+        clauses.append(papers.c.arxiv_id == p.arxiv_id)
+    if not p.doi and not p.arxiv_id:
+        clauses.append(papers.c.title_key == normalise_title(p.title))
+    return conn.execute(select(papers).where(or_(*clauses)).order_by(papers.c.id).limit(1)).first()
+
+
+def _changes(row: Row[Any], p: Paper) -> dict[str, Any]:
+    m = row._mapping
+    out: dict[str, Any] = {}
+    newer = p.version is not None and (m["version"] is None or p.version > m["version"])
+    if newer:
+        out.update(version=p.version, title=p.title, title_key=normalise_title(p.title))
+        if p.abstract:
+            out["abstract"] = p.abstract
+        if p.authors:
+            out["authors"] = list(p.authors)
+    # Fill in what the stored copy lacks (a journal feed without abstracts, then arXiv with one).
+    if not m["abstract"] and p.abstract and "abstract" not in out:
+        out["abstract"] = p.abstract
+    if not m["authors"] and p.authors and "authors" not in out:
+        out["authors"] = list(p.authors)
+    for key in ("doi", "arxiv_id", "url", "pdf_url", "published"):
+        if m[key] is None and getattr(p, key) is not None:
+            out[key] = getattr(p, key)
+    if p.upvotes is not None and p.upvotes != m["upvotes"]:
+        out["upvotes"] = p.upvotes
+    return out
+
+
+def upsert_papers(conn: Connection, batch: Iterable[Paper], now: datetime) -> tuple[UpsertCounts, list[Paper]]:
+    """Store a parsed batch. Returns the counts and the papers that were new."""
+    counts = UpsertCounts()
+    fresh: list[Paper] = []
+    for p in _newest_per_id(batch):
+        row = _find_existing(conn, p)
+        if row is None:
+            values = {
+                "canonical_id": p.canonical_id,
+                "arxiv_id": p.arxiv_id,
+                "version": p.version,
+                "doi": p.doi,
+                "title_key": normalise_title(p.title)[:600],
+                "title": p.title,
+                "abstract": p.abstract,
+                "authors": list(p.authors),
+                "url": p.url,
+                "pdf_url": p.pdf_url,
+                "categories": list(p.categories),
+                "published": p.published.replace(tzinfo=None) if p.published else None,
+                "first_announce": p.announce_type,
+                "upvotes": p.upvotes,
+                "source": p.source,
+                "first_seen_at": now,
+                "updated_at": now,
+            }
+            new_id = conn.execute(insert(papers).values(**values).returning(papers.c.id)).scalar_one()
+            counts.new += 1
+            fresh.append(replace(p, id=new_id))
+            continue
+        changes = _changes(row, p)
+        if "published" in changes and changes["published"] is not None:
+            changes["published"] = changes["published"].replace(tzinfo=None)
+        if changes:
+            changes["updated_at"] = now
+            conn.execute(update(papers).where(papers.c.id == row.id).values(**changes))
+            counts.updated += 1
+        else:
+            counts.duplicate += 1
+    return counts, fresh
+
+
+def candidate_papers(
+    conn: Connection, *, since: datetime, until: datetime, include_replacements: bool = False
+) -> list[Paper]:
+    """Papers first seen in [since, until), oldest first; arXiv replacements left out unless asked."""
+    cond = [papers.c.first_seen_at >= since, papers.c.first_seen_at < until]
+    if not include_replacements:
+        cond.append(or_(papers.c.first_announce.is_(None), papers.c.first_announce.not_in(_REPLACEMENT_TYPES)))
+    rows = conn.execute(select(papers).where(and_(*cond)).order_by(papers.c.id)).all()
+    return [row_to_paper(r) for r in rows]
+
+
+def shown_paper_ids(conn: Connection, subscriber_id: int, paper_ids: Sequence[int]) -> set[int]:
+    """The papers among paper_ids already shown to this subscriber in an earlier digest."""
+    if not paper_ids:
+        return set()
+    q = select(events.c.paper_id).where(
+        events.c.subscriber_id == subscriber_id,
+        events.c.kind == "impression",
+        events.c.paper_id.in_(list(paper_ids)),
+    )
+    return {r[0] for r in conn.execute(q)}
+
+
+def papers_by_ids(conn: Connection, ids: Sequence[int]) -> dict[int, Paper]:
+    if not ids:
+        return {}
+    rows = conn.execute(select(papers).where(papers.c.id.in_(list(ids)))).all()
+    return {r.id: row_to_paper(r) for r in rows}
+
+
+def count_papers(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(papers)).scalar_one())
+

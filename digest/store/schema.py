@@ -1,0 +1,131 @@
+"""Table definitions used by the queries. The migrations under migrations/ create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("location", Text, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_fetched_at", DateTime),
+    Column("last_status", String(20)),
+    Column("last_error", Text),
+)
+
+papers = Table(
+    "papers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("canonical_id", String(600), nullable=False, unique=True),
+    Column("arxiv_id", String(64), index=True),
+    Column("version", Integer),
+    Column("doi", String(300), index=True),
+    Column("title_key", String(600), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("abstract", Text, nullable=False, default=""),
+    Column("authors", JSON, nullable=False, default=list),
+    Column("url", Text),
+    Column("pdf_url", Text),
+    Column("categories", JSON, nullable=False, default=list),
+    Column("published", DateTime),
+    Column("first_announce", String(20)),
+    Column("upvotes", Integer),
+    Column("source", String(200), nullable=False, default=""),
+    Column("first_seen_at", DateTime, nullable=False, index=True),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("keywords", JSON, nullable=False),
+    Column("exclude", JSON, nullable=False, default=list),
+    Column("top_k", Integer),
+    Column("timezone", String(64)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("unsubscribed_at", DateTime),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    Column("digest_date", Date, nullable=False),
+    # pending -> sending -> sent | failed | temp_failed; skipped: nothing to send on a quiet day.
+    Column("status", String(20), nullable=False),
+    Column("message_id", String(300)),
+    Column("n_picks", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("location", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    UniqueConstraint("subscriber_id", "digest_date", name="uq_deliveries_subscriber_date"),
+)
+
+delivery_items = Table(
+    "delivery_items",
+    metadata,
+    Column("delivery_id", Integer, ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("matched", JSON, nullable=False, default=list),
+    Column("reason", Text, nullable=False, default=""),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE")),
+    # impression (shown in a digest); later: click, star, dislike, unsubscribe.
+    Column("kind", String(20), nullable=False),
+    Column("origin", String(100), nullable=False, default=""),
+    Column("delivery_id", Integer, ForeignKey("deliveries.id", ondelete="SET NULL")),
+    Column("flagged", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_events_subscriber_kind", "subscriber_id", "kind"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest_date", Date, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("status", String(20), nullable=False),  # running, done, failed
+    Column("counts", JSON, nullable=False, default=dict),
+    Column("error", Text),
+)

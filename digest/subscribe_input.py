@@ -1,0 +1,39 @@
+"""Checking what a user types when subscribing: the address and the keyword list."""
+
+from __future__ import annotations
+
+import re
+
+from digest.config import is_valid_email
+from digest.errors import InputError
+from digest.rank.features import tokens
+
+MAX_KEYWORDS = 30
+MAX_KEYWORD_CHARS = 100
+
+
+def normalise_email(address: str) -> str:
+    addr = address.strip()
+    if not is_valid_email(addr):
+        raise InputError(f"not a valid email address: {address!r}")
+    local, _, domain = addr.rpartition("@")
+    return f"{local}@{domain.lower()}".lower()
+
+
+def parse_keywords(text: str | None, *, option: str = "--keywords", required: bool = True) -> list[str]:
+    """'sparse attention, diffusion models' -> ['sparse attention', 'diffusion models']."""
+    parts = [re.sub(r"\s+", " ", p).strip() for p in re.split(r"[,;\n]", text or "")]
+    out: list[str] = []
+    for p in parts:
+        if not p or p.lower() in (k.lower() for k in out):
+            continue
+        if len(p) > MAX_KEYWORD_CHARS:
+            raise InputError(f"{option}: keyword longer than {MAX_KEYWORD_CHARS} characters: {p[:40]!r}...")
+        if not tokens(p):
+            raise InputError(f"{option}: keyword {p!r} has no searchable words")
+        out.append(p)
+    if required and not out:
+        raise InputError(f'{option}: give at least one keyword, e.g. {option} "sparse attention, diffusion models"')
+    if len(out) > MAX_KEYWORDS:
+        raise InputError(f"{option}: at most {MAX_KEYWORDS} keywords (got {len(out)})")
+    return out

@@ -1,0 +1,95 @@
+"""Settings: embedded defaults, YAML file, DIGEST_ environment, errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.config import load_settings, masked_url
+from digest.errors import ConfigError
+
+
+def test_embedded_defaults_need_no_file() -> None:
+    s = load_settings(environ={})
+    assert s.digest.top_k == 10
+    assert s.delivery.method == "outbox"
+    assert s.database_url.startswith("sqlite:///") and s.database_url.endswith("state/digest.db")
+    assert s.outbox_path == Path("state") / "outbox"
+    assert [src.path for src in s.sources] == ["builtin:arxiv-cs-2024-11-28.xml"]
+
+
+def test_file_then_environment_precedence(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("digest:\n  top_k: 5\n  min_score: 0.2\nsmtp:\n  host: mail.example.org\n")
+    s = load_settings(cfg, environ={"DIGEST_DIGEST__TOP_K": "7", "DIGEST_SMTP__PASSWORD": "12345"})
+    assert s.digest.top_k == 7  # environment wins over the file
+    assert s.digest.min_score == 0.2  # the file wins over the default
+    assert s.smtp.host == "mail.example.org"
+    assert s.smtp.password is not None and s.smtp.password.get_secret_value() == "12345"
+    assert "12345" not in repr(s) and "12345" not in str(s.smtp)
+
+
+def test_config_path_from_environment(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("state_dir: /tmp/elsewhere\n")
+    assert load_settings(environ={"DIGEST_CONFIG": str(cfg)}).state_dir == "/tmp/elsewhere"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "env", "named"),
+    [
+        ("digest:\n  top_k: 0\n", {}, "digest.top_k"),
+        ("digest:\n  top_k: many\n", {}, "digest.top_k"),
+        ("smtp:\n  hots: x\n", {}, "smtp.hots: unknown key"),
+        ("delivery:\n  method: pigeon\n", {}, "delivery.method"),
+        ("delivery:\n  from_addr: not-an-address\n", {}, "delivery.from_addr"),
+        ("schedule:\n  timezone: Mars/Olympus\n", {}, "schedule.timezone"),
+        ("schedule:\n  cron: '61 * * * *'\n", {}, "schedule.cron"),
+        ("sources:\n  - {name: a, kind: gopher, path: x}\n", {}, "sources.0.kind"),
+        ("sources:\n  - {name: a}\n", {}, "sources.0"),
+        ("sources:\n  - {name: a, url: 'ftp://x/feed'}\n", {}, "sources.0"),
+        ("web:\n  base_url: localhost\n", {}, "web.base_url"),
+        ("", {"DIGEST_DIGEST__QUIET_DAY": "sometimes"}, "digest.quiet_day"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path: Path, yaml_text: str, env: dict[str, str], named: str) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml_text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, environ=env)
+    message = str(err.value)
+    assert named in message
+    assert "\n" not in message
+
+
+def test_missing_and_malformed_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nope.yaml"):
+        load_settings(tmp_path / "nope.yaml", environ={})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("digest: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml line"):
+        load_settings(bad, environ={})
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_settings(listy, environ={})
+
+
+def test_secret_is_masked_in_errors_and_urls() -> None:
+    assert masked_url("postgresql://user:hunter2@db:5432/x") == "postgresql://user:***@db:5432/x"
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={"DIGEST_SMTP__PASSWORD": "hunter2", "DIGEST_SMTP__PORT": "0"})
+    assert "hunter2" not in str(err.value)
+
+
+def test_example_config_documents_every_key() -> None:
+    example = Path(__file__).parent.parent / "config.example.yaml"
+    s = load_settings(example, environ={})
+    text = example.read_text()
+    for section in ("database", "digest", "delivery", "smtp", "fetch", "web", "schedule"):
+        model = getattr(s, section)
+        for key in type(model).model_fields:
+            assert f"{key}:" in text, f"config.example.yaml does not document {section}.{key}"
+    for key in ("state_dir", "sources", "name", "url", "path", "kind"):
+        assert f"{key}:" in text

@@ -1,0 +1,135 @@
+"""The store on a real SQLite file and a real PostgreSQL database: migrations, dedup, ledger."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from digest.domain import Paper, Pick
+from digest.errors import StoreError
+from digest.store import deliveries as ledger
+from digest.store import papers as paper_store
+from digest.store import subscribers as sub_store
+from digest.store.engine import create_db_engine, current_revision, head_revision, migrate, open_engine
+from digest.store.schema import papers, subscribers
+
+NOW = datetime(2026, 11, 29, 6, 0)
+
+
+def _paper(n: int, **kw: object) -> Paper:
+    base = dict(
+        canonical_id=f"arxiv:2411.{n:05d}",
+        title=f"Paper number {n}",
+        abstract=f"Abstract {n}",
+        authors=("A. Author",),
+        arxiv_id=f"2411.{n:05d}",
+        version=1,
+        url=f"https://arxiv.org/abs/2411.{n:05d}",
+        announce_type="new",
+        source="test",
+    )
+    base.update(kw)
+    return Paper(**base)  # type: ignore[arg-type]
+
+
+def test_upgrade_keeps_data(db_url: str) -> None:
+    engine = create_db_engine(db_url)
+    migrate(engine, "0001")
+    assert current_revision(engine) == "0001"
+    with engine.begin() as conn:
+        conn.execute(insert(subscribers).values(email="a@example.org", keywords=["x"], exclude=[], active=True,
+                                                created_at=NOW, updated_at=NOW))
+        paper_store.upsert_papers(conn, [_paper(1), _paper(2)], NOW)
+    engine.dispose()
+    engine = open_engine(db_url)  # brings it to head
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(papers)).scalar_one() == 2
+        assert sub_store.get_subscriber(conn, "a@example.org") is not None
+    engine.dispose()
+
+
+def test_dedup_across_sources_and_versions(db_url: str) -> None:
+    engine = open_engine(db_url)
+    with engine.begin() as conn:
+        counts, fresh = paper_store.upsert_papers(conn, [_paper(1), _paper(2), _paper(2, version=2)], NOW)
+        assert (counts.new, counts.updated, counts.duplicate) == (2, 0, 0)
+        assert len(fresh) == 2
+        # Same day again, then a new version, then the same paper found by DOI in a journal feed.
+        counts, _ = paper_store.upsert_papers(conn, [_paper(1)], NOW)
+        assert (counts.new, counts.duplicate) == (0, 1)
+        counts, _ = paper_store.upsert_papers(
+            conn, [_paper(1, version=3, title="Paper number 1, revised", announce_type="replace",
+                          doi="10.1000/x1")], NOW + timedelta(days=1))
+        assert counts.updated == 1
+        counts, _ = paper_store.upsert_papers(
+            conn, [Paper(canonical_id="doi:10.1000/x1", title="Paper number 1 revised", doi="10.1000/x1",
+                         source="journal")], NOW + timedelta(days=2))
+        assert (counts.new, counts.duplicate) == (0, 1)
+        row = conn.execute(select(papers).where(papers.c.arxiv_id == "2411.00001")).one()
+    assert row.version == 3 and row.title == "Paper number 1, revised"
+    assert row.first_seen_at == NOW  # an update never makes a paper new again
+    assert row.first_announce == "new"
+    engine.dispose()
+
+
+def test_title_dedup_for_papers_without_ids(db_url: str) -> None:
+    engine = open_engine(db_url)
+    a = Paper(canonical_id="title:a study of moths", title="A Study of Moths", source="j1")
+    b = Paper(canonical_id="title:a study of moths", title="A study of moths.", source="j2")
+    with engine.begin() as conn:
+        c1, _ = paper_store.upsert_papers(conn, [a], NOW)
+        c2, _ = paper_store.upsert_papers(conn, [b], NOW)
+    assert (c1.new, c2.new, c2.duplicate) == (1, 0, 1)
+    engine.dispose()
+
+
+def test_candidates_window_and_replacements(db_url: str) -> None:
+    engine = open_engine(db_url)
+    with engine.begin() as conn:
+        paper_store.upsert_papers(conn, [_paper(1)], NOW - timedelta(days=10))
+        paper_store.upsert_papers(conn, [_paper(2), _paper(3, announce_type="replace"),
+                                         _paper(4, announce_type="cross")], NOW)
+        got = paper_store.candidate_papers(conn, since=NOW - timedelta(days=3), until=NOW + timedelta(hours=1))
+        with_repl = paper_store.candidate_papers(conn, since=NOW - timedelta(days=3), until=NOW + timedelta(hours=1),
+                                                 include_replacements=True)
+    assert [p.arxiv_id for p in got] == ["2411.00002", "2411.00004"]
+    assert {p.arxiv_id for p in with_repl} == {"2411.00002", "2411.00003", "2411.00004"}
+    engine.dispose()
+
+
+def test_ledger_unique_per_subscriber_and_date(db_url: str) -> None:
+    engine = open_engine(db_url)
+    with engine.begin() as conn:
+        sub, _ = sub_store.upsert_subscriber(conn, email="a@example.org", keywords=["x"], now=NOW)
+        _, fresh = paper_store.upsert_papers(conn, [_paper(1), _paper(2)], NOW)
+    picks = [Pick(paper=p, score=0.5, matched=("x",), reason="Matches: x") for p in fresh]
+    day = date(2026, 11, 29)
+    with engine.begin() as conn:
+        row = ledger.create_delivery(conn, subscriber_id=sub.id, digest_date=day, picks=picks, now=NOW)
+    assert row is not None and row.status == "pending" and row.n_picks == 2
+    with engine.begin() as conn:
+        assert ledger.create_delivery(conn, subscriber_id=sub.id, digest_date=day, picks=picks, now=NOW) is None
+        assert paper_store.shown_paper_ids(conn, sub.id, [p.id for p in fresh if p.id]) == {p.id for p in fresh}
+    with engine.begin() as conn:
+        assert ledger.claim(conn, row.id, NOW)
+        assert not ledger.claim(conn, row.id, NOW)  # a second run cannot take it
+        # ...unless the run that took it died long ago.
+        assert ledger.claim(conn, row.id, NOW + ledger.STALE_SENDING + timedelta(seconds=1))
+        ledger.finish(conn, row.id, status="sent", now=NOW, location="/x.eml")
+        assert not ledger.claim(conn, row.id, NOW + timedelta(days=1))
+    with engine.connect() as conn:
+        stored = ledger.stored_picks(conn, row.id)
+    assert [s.paper_id for s in stored] == [p.id for p in fresh]
+    engine.dispose()
+
+
+def test_unreachable_database_is_one_line_with_password_masked() -> None:
+    with pytest.raises(StoreError) as err:
+        open_engine("postgresql+psycopg://digest:s3cret@127.0.0.1:1/none")
+    msg = str(err.value)
+    assert "s3cret" not in msg and "127.0.0.1:1" in msg and "\n" not in msg
+    with pytest.raises(StoreError, match="not a database URL"):
+        open_engine("not a url at all")
