@@ -90,7 +90,8 @@ def _parse_date(value: str | None, settings: Settings, now: datetime) -> date:
 def _print_sources(reports: Sequence[SourceReport]) -> None:
     for r in reports:
         if r.status == "failed":
-            click.echo(f"  {r.name}: failed: {r.detail}")
+            detail = r.detail.removeprefix(f"{r.name}: ")
+            click.echo(f"  {r.name}: failed: {detail}")
         elif r.status == "not_modified":
             click.echo(f"  {r.name}: not modified since the last fetch")
         else:

@@ -57,7 +57,8 @@ def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSetting
             return SourceReport(source.name, "not_modified")
         parsed = parse_feed(fetched.content, kind=source.kind, source_name=source.name)
     except FeedError as exc:
-        log.warning("source %s failed: %s", source.name, exc)
+        # The report carries the failure to the user; the log keeps it for the service.
+        log.info("source %s failed: %s", source.name, exc)
         with engine.begin() as conn:
             source_store.record_fetch(
                 conn, name=source.name, location=source.location, kind=source.kind, now=now,

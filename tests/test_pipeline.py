@@ -1,0 +1,152 @@
+"""The daily run on a real database and the outbox: idempotence, quiet days, never twice, dry runs."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from digest.app import App
+from digest.config import Settings
+from digest.domain import Paper
+from digest.errors import InputError
+from digest.store import papers as paper_store
+from digest.store import subscribers as sub_store
+from digest.store.schema import deliveries, events
+
+DAY = date(2026, 11, 29)
+NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+
+
+def _settings(tmp_path: Path, db_url: str, **digest: Any) -> Settings:
+    return Settings.model_validate({
+        "state_dir": str(tmp_path / "state"),
+        "database": {"url": db_url},
+        "sources": [],
+        "digest": digest,
+        "web": {"base_url": "https://digest.example.org", "secret_key": "k" * 32},
+        "delivery": {"from_addr": "digest@example.org"},
+    })
+
+
+def _p(n: int, title: str, abstract: str, **kw: Any) -> Paper:
+    return Paper(canonical_id=f"arxiv:2411.{n:05d}", arxiv_id=f"2411.{n:05d}", version=1, title=title,
+                 abstract=abstract, url=f"https://arxiv.org/abs/2411.{n:05d}",
+                 pdf_url=f"https://arxiv.org/pdf/2411.{n:05d}", authors=("A. Author", "B. Author"),
+                 announce_type=kw.pop("announce_type", "new"), source="test", **kw)
+
+
+PAPERS = [
+    _p(1, "Sparse attention for long documents", "We make transformer attention sparse."),
+    _p(2, "Diffusion models for protein design", "Denoising diffusion models generate proteins."),
+    _p(3, "Bird migration flyways", "We review tracking of migrating birds."),
+    _p(4, "Block-sparse attention kernels", "Fast GPU kernels for sparse attention patterns."),
+]
+
+
+@pytest.fixture
+def app(tmp_path: Path, db_url: str) -> Any:
+    a = App.open(_settings(tmp_path, db_url))
+    with a.engine.begin() as conn:
+        paper_store.upsert_papers(conn, PAPERS, NOW.replace(tzinfo=None) - timedelta(hours=2))
+        sub_store.upsert_subscriber(conn, email="ada@example.org", keywords=["sparse attention"],
+                                    now=NOW.replace(tzinfo=None))
+        sub_store.upsert_subscriber(conn, email="bob@example.org", keywords=["diffusion models"],
+                                    now=NOW.replace(tzinfo=None))
+        sub_store.upsert_subscriber(conn, email="cat@example.org", keywords=["quantum chromodynamics"],
+                                    now=NOW.replace(tzinfo=None))
+    yield a
+    a.close()
+
+
+def _eml_files(app: App) -> list[Path]:
+    return sorted(app.settings.outbox_path.rglob("*.eml"))
+
+
+def test_run_delivers_matching_picks_and_rerun_sends_nothing(app: App) -> None:
+    report = app.pipeline().run(DAY, NOW)
+    assert report.count("sent") == 2 and report.count("quiet") == 1
+    files = _eml_files(app)
+    assert len(files) == 2
+    msg = email.message_from_bytes((app.settings.outbox_path / "2026-11-29" / "ada@example.org-1.eml").read_bytes(),
+                                   policy=email.policy.default)
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Sparse attention for long documents" in text and "Block-sparse attention kernels" in text
+    assert "Bird migration" not in text and "protein" not in text
+    assert msg["List-Unsubscribe"].startswith("<https://digest.example.org/unsubscribe/")
+    assert "ada@example.org" not in msg["List-Unsubscribe"]  # opaque ids only
+
+    again = app.pipeline().run(DAY, NOW + timedelta(hours=1))
+    assert again.count("sent") == 0 and again.count("already_sent") == 2
+    assert len(_eml_files(app)) == 2
+    with app.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(deliveries)).scalar_one() == 2
+
+
+def test_a_paper_is_never_sent_twice(app: App) -> None:
+    app.pipeline().run(DAY, NOW)
+    # The next day a new version of paper 1 and a brand-new matching paper arrive.
+    with app.engine.begin() as conn:
+        paper_store.upsert_papers(conn, [
+            _p(1, "Sparse attention for long documents (v2)", "Revised.", announce_type="replace", **{}),
+            _p(5, "Sparse attention on the edge", "Sparse attention for phones."),
+        ], NOW.replace(tzinfo=None) + timedelta(days=1))
+    report = app.pipeline().run(DAY + timedelta(days=1), NOW + timedelta(days=1), only="ada@example.org")
+    assert report.count("sent") == 1
+    day2 = app.settings.outbox_path / "2026-11-30"
+    [eml] = list(day2.glob("*.eml"))
+    text = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default).get_body(("plain",)).get_content()
+    assert "Sparse attention on the edge" in text
+    assert "long documents" not in text and "Block-sparse" not in text
+
+
+def test_quiet_day_note(tmp_path: Path, db_url: str) -> None:
+    a = App.open(_settings(tmp_path, db_url, quiet_day="note"))
+    try:
+        with a.engine.begin() as conn:
+            sub_store.upsert_subscriber(conn, email="cat@example.org", keywords=["quantum chromodynamics"],
+                                        now=NOW.replace(tzinfo=None))
+        report = a.pipeline().run(DAY, NOW)
+        assert report.count("sent") == 1
+        [eml] = _eml_files(a)
+        msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        assert "nothing new" in msg["Subject"]
+    finally:
+        a.close()
+
+
+def test_dry_run_records_nothing(app: App) -> None:
+    report = app.pipeline().run(DAY, NOW, dry_run=True)
+    assert report.count("would_send") == 2
+    assert _eml_files(app) == []
+    with app.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(deliveries)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(events)).scalar_one() == 0
+
+
+def test_only_one_subscriber_and_unknown_address(app: App) -> None:
+    report = app.pipeline().run(DAY, NOW, only="bob@example.org")
+    assert [o.email for o in report.outcomes] == ["bob@example.org"]
+    with pytest.raises(InputError, match="nobody@example.org"):
+        app.pipeline().run(DAY, NOW, only="nobody@example.org")
+
+
+def test_preview_records_nothing_and_matches_the_run(app: App) -> None:
+    rendered, n = app.pipeline().preview("ada@example.org", DAY)
+    assert n == 2 and "Sparse attention for long documents" in rendered.html
+    with app.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(events)).scalar_one() == 0
+
+
+def test_unsubscribed_get_nothing(app: App) -> None:
+    with app.engine.begin() as conn:
+        sub = sub_store.get_subscriber(conn, "ada@example.org")
+        assert sub is not None
+        sub_store.deactivate(conn, sub.id, NOW.replace(tzinfo=None))
+    report = app.pipeline().run(DAY, NOW)
+    assert "ada@example.org" not in {o.email for o in report.outcomes}

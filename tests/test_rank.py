@@ -1,0 +1,74 @@
+"""Keyword ranking: properties on a small fixed corpus, not exact floats."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from digest.domain import Paper, Subscriber
+from digest.rank.features import tokens
+from digest.rank.keywords import score_keywords
+from digest.rank.select import select_picks
+
+CORPUS = [
+    Paper(id=1, canonical_id="a", title="Sparse attention for long documents",
+          abstract="We make transformer attention sparse so that long inputs fit in memory."),
+    Paper(id=2, canonical_id="b", title="Denoising diffusion models for protein design",
+          abstract="Diffusion models generate protein backbones; we study sampling."),
+    Paper(id=3, canonical_id="c", title="A survey of bird migration",
+          abstract="Birds migrate along flyways; we review tracking studies."),
+    Paper(id=4, canonical_id="d", title="Attention is sparse in practice",
+          abstract="We measure how often heads attend to few tokens, and propose pruning."),
+    Paper(id=5, canonical_id="e", title="Faster sampling for score-based generative models",
+          abstract="A diffusion model sampler in ten steps."),
+]
+
+
+def _sub(*keywords: str, sid: int = 1) -> Subscriber:
+    return Subscriber(id=sid, email=f"s{sid}@example.org", keywords=tuple(keywords))
+
+
+def test_tokens_fold_plurals_and_hyphens() -> None:
+    assert tokens("Diffusion Models") == tokens("diffusion model")
+    assert tokens("score-based") == ["score", "based"]
+    assert tokens("the of and") == []
+
+
+def test_matching_paper_ranks_above_unrelated() -> None:
+    ks = score_keywords([_sub("sparse attention"), _sub("diffusion models", sid=2)], CORPUS)
+    s1, s2 = ks.scores
+    assert s1[0] > s1[2] and s1[0] > s1[1]
+    assert s2[1] > s2[2] and s2[4] > s2[2]
+    assert s1[2] == 0 and s2[2] == 0  # the bird paper shares no word with either
+
+
+def test_whole_phrase_beats_scattered_words() -> None:
+    ks = score_keywords([_sub("sparse attention")], CORPUS)
+    # Paper 1 has the phrase in its title; paper 4 has both words, but not together.
+    assert ks.scores[0][0] > ks.scores[0][3]
+    assert ks.matched[0][0] == ("sparse attention",)
+    assert ks.matched[0][3] == () and ks.related[0][3] == ("sparse attention",)
+
+
+def test_every_subscriber_scored_in_one_pass() -> None:
+    subs = [_sub("sparse attention", sid=1), _sub("diffusion models", "protein design", sid=2), _sub("birds", sid=3)]
+    ks = score_keywords(subs, CORPUS)
+    assert ks.scores.shape == (3, 5)
+    assert int(np.argmax(ks.scores[2])) == 2
+    assert set(ks.matched[1][1]) == {"diffusion models", "protein design"}
+
+
+def test_select_respects_top_k_min_score_shown_and_exclude() -> None:
+    ks = score_keywords([_sub("attention", "diffusion")], CORPUS)
+    picks = select_picks(CORPUS, ks.scores[0], ks.matched[0], ks.related[0], top_k=2, min_score=0.05)
+    assert len(picks) == 2
+    assert all(p.paper.id != 3 for p in picks)
+    assert picks[0].score >= picks[1].score
+    assert picks[0].reason.startswith("Matches: ")
+    again = select_picks(CORPUS, ks.scores[0], ks.matched[0], ks.related[0], top_k=10, min_score=0.05,
+                         shown={picks[0].paper.id})
+    assert picks[0].paper.id not in {p.paper.id for p in again}
+    no_protein = select_picks(CORPUS, ks.scores[0], ks.matched[0], ks.related[0], top_k=10, min_score=0.05,
+                              exclude=("protein",))
+    assert 2 not in {p.paper.id for p in no_protein}
+    none = select_picks(CORPUS, ks.scores[0], ks.matched[0], ks.related[0], top_k=10, min_score=5.0)
+    assert none == []
