@@ -103,13 +103,15 @@ def _print_sources(reports: Sequence[SourceReport]) -> None:
 # ---- ingest ---------------------------------------------------------------------------------
 @main.command()
 @click.argument("sources", nargs=-1)
+@click.option("--kind", type=click.Choice(["auto", "arxiv_rss", "arxiv_api", "hf_daily", "rss"]), default="auto",
+              help="Format of the given SOURCES (default: detected from the content).")
 @pass_ctx
-def ingest(obj: _Context, sources: tuple[str, ...]) -> None:
+def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
     """Fetch and store papers from the configured sources, or from the given URLs / files."""
     from pydantic import ValidationError
 
     try:
-        chosen = [source_from_argument(s) for s in sources] if sources else list(obj.settings.sources)
+        chosen = [source_from_argument(s, kind) for s in sources] if sources else list(obj.settings.sources)
     except ValidationError as exc:
         raise InputError(f"bad source: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     if not chosen:
@@ -129,7 +131,8 @@ def ingest(obj: _Context, sources: tuple[str, ...]) -> None:
 # ---- subscribers ----------------------------------------------------------------------------
 @main.command()
 @click.argument("email")
-@click.option("--keywords", "-k", required=True, help='Comma-separated interests: "sparse attention, diffusion models".')
+@click.option("--keywords", "-k", required=True,
+              help='Comma-separated interests: "sparse attention, diffusion models".')
 @click.option("--exclude", default=None, help="Comma-separated keywords: papers matching any are never sent.")
 @click.option("--top-k", type=click.IntRange(1, 100), default=None, help="Picks per digest (default: digest.top_k).")
 @pass_ctx

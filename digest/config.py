@@ -22,7 +22,8 @@ from digest.errors import ConfigError
 ENV_PREFIX = "DIGEST_"
 # Variables that are not settings (the config file path itself, test switches).
 _ENV_NOT_SETTINGS = {"DIGEST_CONFIG", "DIGEST_REQUIRE_SERVICES", "DIGEST_TEST_POSTGRES_URL"}
-_EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_EMAIL_RE = re.compile(rf"^[^@\s<>\"',;]+@{_LABEL}(?:\.{_LABEL})*$")
 
 
 class _Section(BaseModel):

@@ -34,13 +34,12 @@ class SourceReport:
         return self.status == "failed"
 
 
-def source_from_argument(arg: str) -> SourceSettings:
+def source_from_argument(arg: str, kind: str = "auto") -> SourceSettings:
     """A URL or path given on the command line, as an ad-hoc source named after itself."""
-    is_url = "://" in arg
     name = arg if len(arg) <= 100 else "..." + arg[-97:]
-    if is_url:
-        return SourceSettings(name=name, url=arg)
-    return SourceSettings(name=name, path=arg)
+    if "://" in arg:
+        return SourceSettings.model_validate({"name": name, "url": arg, "kind": kind})
+    return SourceSettings.model_validate({"name": name, "path": arg, "kind": kind})
 
 
 def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSettings, now: datetime) -> SourceReport:

@@ -81,7 +81,8 @@ def score_keywords(subscribers: Sequence[Subscriber], papers: Sequence[Paper]) -
         idx = [kw_index[k] for k in sub.keywords]
         t = in_title[idx]
         b = in_body[idx] & ~t
-        bonus[si] = np.minimum(TITLE_PHRASE_BONUS * t.sum(axis=0) + ABSTRACT_PHRASE_BONUS * b.sum(axis=0), MAX_PHRASE_BONUS)
+        raw_bonus = TITLE_PHRASE_BONUS * t.sum(axis=0) + ABSTRACT_PHRASE_BONUS * b.sum(axis=0)
+        bonus[si] = np.minimum(raw_bonus, MAX_PHRASE_BONUS)
         whole = t | b
         partial = shares[idx] & ~whole
         matched.append([tuple(sub.keywords[j] for j in np.flatnonzero(whole[:, pi])) for pi in range(n_papers)])

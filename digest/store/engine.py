@@ -50,7 +50,7 @@ def create_db_engine(url: str) -> Engine:
         if parsed.get_backend_name() == "postgresql":
             kwargs["connect_args"] = {"connect_timeout": 10}
     try:
-        engine = create_engine(parsed, **kwargs)  # type: ignore[arg-type]
+        engine = create_engine(parsed, **kwargs)
     except (ArgumentError, ImportError, SQLAlchemyError) as exc:
         raise StoreError(f"cannot use database {masked_url(url)}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":

@@ -1,0 +1,228 @@
+"""Render one subscriber's digest (DigestContent) into a subject, a plain-text body and an HTML body.
+
+Templates: ``email/digest.txt.j2`` and ``email/digest.html.j2``, looked up first in the operator's
+``digest.templates_dir`` (if set) and then in the bundled ``templates/`` directory. The context the
+templates receive is documented on :meth:`DigestRenderer.context`.
+
+Paper text comes from feeds and is untrusted: the HTML template is autoescaped and nothing here
+marks paper text safe; links are kept only when they are http(s).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import textwrap
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+
+import digest
+from digest.domain import DigestContent, Pick, PickLinks
+from digest.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+HTML_TEMPLATE = "email/digest.html.j2"
+TEXT_TEMPLATE = "email/digest.txt.j2"
+MAX_AUTHORS = 5
+TEXT_WIDTH = 78
+
+# Fixed English names: strftime's %a/%b follow the process locale, the email must not.
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# C0/C1 controls and bidi overrides: invisible in a mail client, useful only to an attacker.
+_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_URL_MAX = 2000
+
+
+@dataclass(frozen=True)
+class RenderedDigest:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class PickView:
+    """One pick as the templates show it: cleaned, shortened, links checked."""
+
+    number: int
+    title: str
+    authors: str
+    abstract: str
+    open_url: str | None
+    pdf_url: str | None
+    reason: str
+    pick: Pick  # the raw pick, for operator templates that want more
+
+
+def bundled_templates_dir() -> Path:
+    """templates/ inside the package (wheel installs) or next to it (source checkout)."""
+    here = Path(digest.__file__).resolve().parent
+    inside = here / "templates"
+    return inside if inside.is_dir() else here.parent / "templates"
+
+
+def clean_text(value: str) -> str:
+    """One line of display text: controls removed, runs of whitespace collapsed."""
+    return " ".join(_UNSAFE_CHARS.sub("", unicodedata.normalize("NFC", value)).split())
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is an absolute http(s) URL without whitespace or controls, else None."""
+    if not url:
+        return None
+    url = url.strip()
+    if len(url) > _URL_MAX or any(c.isspace() or _UNSAFE_CHARS.match(c) for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def shorten_abstract(text: str, limit: int) -> str:
+    """At most ``limit`` characters cut at a word boundary, then an ellipsis when anything was cut."""
+    text = clean_text(text)
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1]
+    space = cut.rfind(" ")
+    # A single huge "word" (a formula, a URL) would leave nothing: cut it hard instead.
+    cut = cut[:space] if space > limit // 2 else text[:limit]
+    return cut.rstrip(" ,;:.-\u2013\u2014([{") + "\u2026"
+
+
+def format_authors(authors: Iterable[str], limit: int = MAX_AUTHORS) -> str:
+    names = [n for n in (clean_text(a) for a in authors) if n]
+    if len(names) > limit:
+        return ", ".join(names[:limit]) + " et al."
+    return ", ".join(names)
+
+
+def long_date(d: date) -> str:
+    return f"{_WEEKDAYS[d.weekday()]}, {d.day} {_MONTHS[d.month - 1]} {d.year}"
+
+
+def short_date(d: date) -> str:
+    return f"{d.day} {_MONTHS[d.month - 1][:3]} {d.year}"
+
+
+def make_subject(content: DigestContent) -> str:
+    n = len(content.picks)
+    what = "nothing new today" if content.quiet or n == 0 else f"{n} pick" if n == 1 else f"{n} picks"
+    return f"Your paper digest for {short_date(content.digest_date)}: {what}"
+
+
+def _wrap(value: str, width: int = TEXT_WIDTH, indent: str = "", first: str | None = None) -> str:
+    """Fill to ``width``; ``first`` replaces the indent on the first line (a "1.  " number)."""
+    # Never split a word: a URL or a long identifier stays whole on its line.
+    return textwrap.fill(value, width=width, initial_indent=indent if first is None else first,
+                         subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+
+
+class DigestRenderer:
+    """Builds the Jinja2 environment once; render() is then cheap and thread-safe."""
+
+    def __init__(self, *, templates_dir: str | None = None, abstract_chars: int = 420) -> None:
+        search: list[Path] = []
+        if templates_dir:
+            operator = Path(templates_dir).expanduser()
+            if not operator.is_dir():
+                raise ConfigError(f"config error: digest.templates_dir: not a directory: {operator}")
+            search.append(operator)
+        search.append(bundled_templates_dir())
+        self.abstract_chars = abstract_chars
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(p) for p in search]),
+            # .html.j2 escaped; .txt.j2 is plain text and must not get &amp; entities.
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "html.j2"),
+                                                default_for_string=False, default=False),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["wrap"] = _wrap
+        self.env.filters["safe_url"] = safe_url
+        self.env.filters["clean"] = clean_text
+        try:
+            self._html = self.env.get_template(HTML_TEMPLATE)
+            self._text = self.env.get_template(TEXT_TEMPLATE)
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"config error: email template: {_describe(exc)}") from None
+
+    def pick_views(self, content: DigestContent) -> list[PickView]:
+        views = []
+        for i, pick in enumerate(content.picks):
+            paper = pick.paper
+            # links is parallel to picks; fall back to the paper's own URLs if it is short.
+            links = content.links[i] if i < len(content.links) else PickLinks(paper.url, paper.pdf_url)
+            reason = clean_text(pick.reason)
+            if not reason and pick.matched:
+                reason = "Matches: " + ", ".join(clean_text(m) for m in pick.matched)
+            views.append(PickView(
+                number=i + 1,
+                title=clean_text(paper.title) or "(untitled)",
+                authors=format_authors(paper.authors),
+                abstract=shorten_abstract(paper.abstract, self.abstract_chars),
+                open_url=safe_url(links.open_url),
+                pdf_url=safe_url(links.pdf_url),
+                reason=reason,
+                pick=pick,
+            ))
+        return views
+
+    def context(self, content: DigestContent) -> dict[str, Any]:
+        """What the templates see.
+
+        subject, date_long ("Friday, 29 November 2026"), digest_date (a date), picks (PickView list),
+        count, candidates, quiet, keywords (cleaned tuple), unsubscribe_url (http(s) or None),
+        preheader (inbox preview line), to_addr, extras (DigestContent.extras, untouched).
+        Filters: wrap(width=78, indent="", first=None), safe_url, clean.
+        """
+        picks = self.pick_views(content)
+        quiet = content.quiet or not picks
+        keywords = tuple(k for k in (clean_text(k) for k in content.keywords) if k)
+        preheader = "No new papers matched your interests today." if quiet else f"Today's top pick: {picks[0].title}"
+        return {
+            "subject": make_subject(content),
+            "date_long": long_date(content.digest_date),
+            "digest_date": content.digest_date,
+            "picks": [] if quiet else picks,
+            "count": 0 if quiet else len(picks),
+            "candidates": content.candidates,
+            "quiet": quiet,
+            "keywords": keywords,
+            "unsubscribe_url": safe_url(content.unsubscribe_url),
+            "preheader": preheader,
+            "to_addr": clean_text(content.to_addr),
+            "extras": content.extras,
+        }
+
+    def render(self, content: DigestContent) -> RenderedDigest:
+        ctx = self.context(content)
+        try:
+            text = self._text.render(ctx)
+            html = self._html.render(ctx)
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"config error: email template: {_describe(exc)}") from None
+        return RenderedDigest(subject=ctx["subject"], text=text, html=html)
+
+
+def _describe(exc: jinja2.TemplateError) -> str:
+    where = ""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        where = f"{exc.name or exc.filename or '?'} line {exc.lineno}: "
+    return f"{where}{exc.message or type(exc).__name__}"

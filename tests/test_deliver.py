@@ -1,0 +1,263 @@
+"""Transports against a real aiosmtpd server on 127.0.0.1 and a real outbox directory."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import smtplib
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from digest.config import DeliverySettings, SmtpSettings
+from digest.domain import OutgoingMessage
+from digest.errors import DeliveryError
+from digest.mail.compose import compose_message, make_message_id
+from digest.mail.deliver import OutboxTransport, SmtpTransport, make_transport, safe_file_part
+from digest.mail.render import RenderedDigest
+from tests.smtp_server import SmtpServer, TlsFiles, free_port, make_tls_files
+
+# The plain-text AUTH tests are deliberate; aiosmtpd warns about them.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+
+FROM = "digest@example.org"
+DAY = date(2026, 11, 29)
+PASSWORD = "s3cret-Pa55word!"
+MakeServer = Callable[..., SmtpServer]
+
+
+def outgoing(key: int, to_addr: str) -> OutgoingMessage:
+    rendered = RenderedDigest(subject=f"Digest {key}", text=f"text {key} \u00e9\n", html=f"<p>html {key} \u00e9</p>\n")
+    mid = make_message_id(key, DAY, key + 100, FROM)
+    msg = compose_message(rendered, from_addr=FROM, from_name="Paper digest", to_addr=to_addr, message_id=mid,
+                          date=datetime(2026, 11, 29, 6, 0, tzinfo=UTC), unsubscribe_url="https://d.example/u/1")
+    return OutgoingMessage(key=key, to_addr=to_addr, message_id=mid, data=msg.as_bytes(policy=email.policy.SMTP))
+
+
+def batch(*addrs: str) -> list[OutgoingMessage]:
+    return [outgoing(i + 1, a) for i, a in enumerate(addrs)]
+
+
+THREE = ("a@example.org", "b@example.org", "c@example.org")
+
+
+def plain(server: SmtpServer, **kw: Any) -> SmtpSettings:
+    return SmtpSettings(host=server.host, port=server.port, security="none", timeout_s=5, **kw)
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+# --- SMTP ------------------------------------------------------------------------------------
+
+
+def test_batch_goes_over_one_connection(smtp_server: SmtpServer) -> None:
+    outcomes = SmtpTransport(plain(smtp_server), envelope_from=FROM).deliver(batch(*THREE))
+    assert [(o.key, o.status) for o in outcomes] == [(1, "sent"), (2, "sent"), (3, "sent")]
+    assert all(o.detail.startswith("250 ") for o in outcomes)
+    assert smtp_server.handler.connections == 1
+    got = smtp_server.handler.messages
+    assert [r.rcpt_tos for r in got] == [(a,) for a in THREE]
+    assert {r.mail_from for r in got} == {FROM}
+    parsed = email.message_from_bytes(got[0].data, policy=email.policy.default)
+    assert parsed["Message-ID"] == "<digest-2026-11-29-s101-d1@example.org>"
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_envelope_sender_from_header_by_default(smtp_server: SmtpServer) -> None:
+    SmtpTransport(plain(smtp_server)).deliver(batch("a@example.org"))
+    assert smtp_server.handler.messages[0].mail_from == FROM
+
+
+def test_empty_batch_does_not_connect() -> None:
+    closed = SmtpSettings(host="127.0.0.1", port=free_port(), security="none")
+    assert SmtpTransport(closed).deliver([]) == []
+
+
+def test_refused_recipient_fails_alone(smtp_server: SmtpServer) -> None:
+    smtp_server.handler.rcpt_replies["b@example.org"] = "550 5.1.1 <b@example.org>: Recipient address rejected"
+    outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
+    assert [o.status for o in outcomes] == ["sent", "failed", "sent"]
+    assert "550" in outcomes[1].detail and "Recipient address rejected" in outcomes[1].detail
+    assert [r.rcpt_tos for r in smtp_server.handler.messages] == [("a@example.org",), ("c@example.org",)]
+    assert smtp_server.handler.connections == 1
+
+
+def test_temporary_rcpt_refusal_is_temp_failed(smtp_server: SmtpServer) -> None:
+    smtp_server.handler.rcpt_replies["a@example.org"] = "451 4.7.1 Greylisted, try again later"
+    outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
+    assert [o.status for o in outcomes] == ["temp_failed", "sent", "sent"]
+    assert "451" in outcomes[0].detail
+
+
+def test_refusal_after_data(smtp_server: SmtpServer) -> None:
+    smtp_server.handler.data_replies["b@example.org"] = "554 5.7.1 Message rejected as spam"
+    outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
+    assert [o.status for o in outcomes] == ["sent", "failed", "sent"]
+    assert outcomes[1].detail.startswith("DATA refused: 554")
+
+
+def test_421_mid_batch_leaves_the_rest_temp_failed(smtp_server: SmtpServer) -> None:
+    smtp_server.handler.rcpt_replies["b@example.org"] = "421 4.3.2 Service shutting down"
+    outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
+    assert [o.status for o in outcomes] == ["sent", "temp_failed", "temp_failed"]
+    assert "421" in outcomes[1].detail and "127.0.0.1" in outcomes[2].detail
+    assert len(smtp_server.handler.messages) == 1
+
+
+def test_dropped_connection_keeps_what_was_sent(smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The one mock: a socket that dies during the second DATA.
+    real_data = smtplib.SMTP.data
+    calls = {"n": 0}
+
+    def flaky_data(self: smtplib.SMTP, msg: Any) -> tuple[int, bytes]:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return real_data(self, msg)
+
+    monkeypatch.setattr(smtplib.SMTP, "data", flaky_data)
+    outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
+    assert [o.status for o in outcomes] == ["sent", "temp_failed", "temp_failed"]
+    assert "connection lost" in outcomes[1].detail
+
+
+def test_invalid_envelope_recipient_is_not_sent(smtp_server: SmtpServer) -> None:
+    msgs = batch(*THREE)
+    evil = "b@example.org\r\nRCPT TO:<x@evil.example>"
+    msgs[1] = OutgoingMessage(msgs[1].key, evil, msgs[1].message_id, msgs[1].data)
+    outcomes = SmtpTransport(plain(smtp_server)).deliver(msgs)
+    assert [o.status for o in outcomes] == ["sent", "failed", "sent"]
+    assert all("evil" not in " ".join(r.rcpt_tos) for r in smtp_server.handler.messages)
+
+
+def test_connection_refused_names_host_and_port() -> None:
+    port = free_port()
+    with pytest.raises(DeliveryError) as err:
+        SmtpTransport(SmtpSettings(host="127.0.0.1", port=port, security="none", timeout_s=5)).deliver(batch("a@x.org"))
+    assert f"127.0.0.1:{port}" in str(err.value) and "refused" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_starttls_with_ca_file(make_smtp_server: MakeServer, tls: TlsFiles) -> None:
+    server = make_smtp_server(tls=tls, starttls=True)
+    settings = SmtpSettings(host=server.host, port=server.port, security="starttls", ca_file=str(tls.ca_file))
+    outcomes = SmtpTransport(settings).deliver(batch(*THREE))
+    assert [o.status for o in outcomes] == ["sent"] * 3
+    assert server.handler.connections == 1
+    assert [r.rcpt_tos for r in server.handler.messages] == [(a,) for a in THREE]
+
+
+def test_starttls_without_ca_file_fails_verification(make_smtp_server: MakeServer, tls: TlsFiles) -> None:
+    server = make_smtp_server(tls=tls, starttls=True)
+    with pytest.raises(DeliveryError, match="certificate verification failed") as err:
+        SmtpTransport(SmtpSettings(host=server.host, port=server.port, security="starttls")).deliver(batch("a@x.org"))
+    assert f"{server.host}:{server.port}" in str(err.value)
+    assert server.handler.messages == []
+
+
+def test_starttls_required_but_not_offered(smtp_server: SmtpServer) -> None:
+    settings = SmtpSettings(host=smtp_server.host, port=smtp_server.port, security="starttls")
+    with pytest.raises(DeliveryError, match="STARTTLS"):
+        SmtpTransport(settings).deliver(batch("a@x.org"))
+
+
+def test_implicit_tls(make_smtp_server: MakeServer, tls: TlsFiles) -> None:
+    server = make_smtp_server(tls=tls, implicit_tls=True)
+    settings = SmtpSettings(host=server.host, port=server.port, security="ssl", ca_file=str(tls.ca_file))
+    assert [o.status for o in SmtpTransport(settings).deliver(batch(*THREE))] == ["sent"] * 3
+    with pytest.raises(DeliveryError, match="certificate verification failed"):
+        SmtpTransport(SmtpSettings(host=server.host, port=server.port, security="ssl")).deliver(batch("a@x.org"))
+
+
+def test_login_with_the_right_password(make_smtp_server: MakeServer) -> None:
+    server = make_smtp_server(auth=("mailer", PASSWORD), auth_require_tls=False)
+    settings = plain(server, username="mailer", password=SecretStr(PASSWORD))
+    assert [o.status for o in SmtpTransport(settings).deliver(batch(*THREE))] == ["sent"] * 3
+
+
+@pytest.mark.parametrize("password", [None, "wrong-" + PASSWORD])
+def test_login_failure_is_one_line_without_the_password(
+    make_smtp_server: MakeServer, password: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = make_smtp_server(auth=("mailer", PASSWORD), auth_require_tls=False)
+    settings = plain(server, username="mailer", password=SecretStr(password) if password else None)
+    with pytest.raises(DeliveryError) as err:
+        SmtpTransport(settings).deliver(batch("a@x.org"))
+    message = str(err.value)
+    assert "\n" not in message and f"{server.host}:{server.port}" in message and "login failed" in message
+    assert "535" in message and "'mailer'" in message
+    assert PASSWORD not in message and PASSWORD not in caplog.text
+    assert server.handler.messages == []
+
+
+def test_no_login_when_the_server_requires_it(make_smtp_server: MakeServer) -> None:
+    server = make_smtp_server(auth=("mailer", PASSWORD), auth_require_tls=False)
+    outcomes = SmtpTransport(plain(server)).deliver(batch("a@x.org", "b@x.org"))
+    assert [o.status for o in outcomes] == ["failed", "failed"]  # 530 authentication required at MAIL
+    assert "530" in outcomes[0].detail
+
+
+def test_starttls_and_login(make_smtp_server: MakeServer, tls: TlsFiles) -> None:
+    server = make_smtp_server(tls=tls, starttls=True, auth=("mailer", PASSWORD))  # AUTH only after TLS
+    settings = SmtpSettings(host=server.host, port=server.port, security="starttls", ca_file=str(tls.ca_file),
+                            username="mailer", password=SecretStr(PASSWORD))
+    assert [o.status for o in SmtpTransport(settings).deliver(batch(*THREE))] == ["sent"] * 3
+
+
+# --- outbox ----------------------------------------------------------------------------------
+
+
+def test_outbox_writes_eml_and_html(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    outcomes = OutboxTransport(outbox).deliver(batch("Ada@Example.org", "b@example.org"))
+    assert [o.status for o in outcomes] == ["sent", "sent"]
+    first = Path(outcomes[0].location or "")
+    assert first == outbox / "2026-11-29" / "ada@example.org-1.eml"
+    msg = email.message_from_bytes(first.read_bytes(), policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    assert msg["To"] == "Ada@Example.org" and msg["Message-ID"] == "<digest-2026-11-29-s101-d1@example.org>"
+    html = first.with_suffix(".html").read_text(encoding="utf-8")
+    assert html.strip() == "<p>html 1 \u00e9</p>"
+    assert sorted(p.name for p in (outbox / "2026-11-29").iterdir()) == [
+        "ada@example.org-1.eml", "ada@example.org-1.html", "b@example.org-2.eml", "b@example.org-2.html"]
+
+
+def test_outbox_redelivery_overwrites(tmp_path: Path) -> None:
+    transport = OutboxTransport(tmp_path)
+    transport.deliver(batch("a@example.org"))
+    transport.deliver(batch("a@example.org"))
+    assert len(list((tmp_path / "2026-11-29").iterdir())) == 2  # one .eml, one .html, no temp files
+
+
+def test_outbox_file_names_are_safe(tmp_path: Path) -> None:
+    assert safe_file_part("../../etc/passwd@x.org") == "etc_passwd@x.org"
+    assert safe_file_part("..") == "unknown"
+    assert len(safe_file_part("a" * 500 + "@x.org")) == 80
+    msg = outgoing(7, "a@example.org")
+    hostile = OutgoingMessage(7, "../../../evil/" + "x" * 300 + "@example.org", "<not-ours@example.org>", msg.data)
+    [outcome] = OutboxTransport(tmp_path / "out").deliver([hostile])
+    path = Path(outcome.location or "")
+    assert path.parent == tmp_path / "out" / "2026-11-29"  # no Message-ID date: the Date header's
+    assert path.name.endswith("-7.eml") and "/" not in path.name and len(path.name) < 100
+
+
+def test_outbox_that_cannot_be_created(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    with pytest.raises(DeliveryError, match="outbox"):
+        OutboxTransport(blocker / "outbox").deliver(batch("a@example.org"))
+
+
+def test_make_transport(tmp_path: Path) -> None:
+    smtp = SmtpSettings()
+    assert isinstance(make_transport(DeliverySettings(), smtp, tmp_path), OutboxTransport)
+    t = make_transport(DeliverySettings(method="smtp", from_addr=FROM), smtp, tmp_path)
+    assert isinstance(t, SmtpTransport) and t.envelope_from == FROM
