@@ -75,6 +75,14 @@ class _Planned:
     candidates: int
 
 
+@dataclass(frozen=True)
+class _Batch:
+    sub: Subscriber
+    row: ledger.Delivery
+    picks: list[Pick]
+    candidates: int
+
+
 def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
@@ -143,8 +151,10 @@ class DigestPipeline:
         )
         return self.renderer.render(content)
 
-    def _message(self, sub: Subscriber, row: ledger.Delivery, picks: Sequence[Pick], now: datetime) -> OutgoingMessage:
-        rendered = self.render(sub, picks, row.digest_date, 0)
+    def _message(
+        self, sub: Subscriber, row: ledger.Delivery, picks: Sequence[Pick], now: datetime, candidates: int
+    ) -> OutgoingMessage:
+        rendered = self.render(sub, picks, row.digest_date, candidates)
         message_id = row.message_id or make_message_id(row.id, row.digest_date, sub.id, self.from_addr)
         msg = compose_message(
             rendered,
@@ -184,7 +194,7 @@ class DigestPipeline:
             existing = {s.id: ledger.get_delivery(conn, s.id, digest_date) for s in subs}
 
         to_rank = [s for s in subs if existing[s.id] is None]
-        to_send: list[tuple[Subscriber, ledger.Delivery, list[Pick]]] = []
+        to_send: list[_Batch] = []
         for sub in subs:
             row = existing[sub.id]
             if row is None:
@@ -195,7 +205,7 @@ class DigestPipeline:
             elif row.status == "sending" and now_db - row.updated_at < ledger.STALE_SENDING:
                 report.outcomes.append(SubscriberOutcome(sub.email, "in_progress", row.n_picks))
             else:
-                to_send.append((sub, row, self._stored_picks(row)))
+                to_send.append(_Batch(sub, row, self._stored_picks(row), 0))
 
         for item in self.plan(to_rank, digest_date):
             report.candidates = item.candidates
@@ -212,29 +222,35 @@ class DigestPipeline:
             if row is None:  # another run got there first
                 report.outcomes.append(SubscriberOutcome(sub.email, "in_progress", len(picks)))
                 continue
-            to_send.append((sub, row, picks))
+            to_send.append(_Batch(sub, row, picks, item.candidates))
 
         if dry_run:
-            report.outcomes.extend(SubscriberOutcome(s.email, "would_send", len(p)) for s, _r, p in to_send)
+            report.outcomes.extend(SubscriberOutcome(b.sub.email, "would_send", len(b.picks)) for b in to_send)
             return report
         report.outcomes.extend(self._send(to_send, now))
         return report
 
-    def _send(self, batch: Sequence[tuple[Subscriber, ledger.Delivery, list[Pick]]], now: datetime
-              ) -> list[SubscriberOutcome]:
+    def _send(self, batch: Sequence[_Batch], now: datetime) -> list[SubscriberOutcome]:
         now_db = _naive_utc(now)
         messages: list[OutgoingMessage] = []
-        owners: dict[int, Subscriber] = {}
-        for sub, row, picks in batch:
-            msg = self._message(sub, row, picks, now)
+        owners = {b.row.id: b for b in batch}
+        outcomes: list[SubscriberOutcome] = []
+        for b in batch:
+            try:
+                msg = self._message(b.sub, b.row, b.picks, now, b.candidates)
+            except ValueError as exc:  # an address the composer refuses: this one fails, the rest go
+                with self.engine.begin() as conn:
+                    ledger.finish(conn, b.row.id, status="failed", now=now_db, detail=str(exc))
+                outcomes.append(SubscriberOutcome(b.sub.email, "failed", len(b.picks), str(exc)))
+                continue
             with self.engine.begin() as conn:
-                if not ledger.claim(conn, row.id, now_db):
+                if not ledger.claim(conn, b.row.id, now_db):
+                    outcomes.append(SubscriberOutcome(b.sub.email, "in_progress", len(b.picks)))
                     continue
-                ledger.set_message_id(conn, row.id, msg.message_id)
+                ledger.set_message_id(conn, b.row.id, msg.message_id)
             messages.append(msg)
-            owners[row.id] = sub
         if not messages:
-            return []
+            return outcomes
         try:
             results = self.transport_factory().deliver(messages)
         except DeliveryError as exc:
@@ -243,13 +259,11 @@ class DigestPipeline:
                 for m in messages:
                     ledger.finish(conn, m.key, status="temp_failed", now=now_db, detail=str(exc))
             raise
-        outcomes = []
         with self.engine.begin() as conn:
             for res in results:
                 ledger.finish(conn, res.key, status=res.status, now=now_db, detail=res.detail, location=res.location)
-                sub = owners[res.key]
-                n = next((len(p) for s, _r, p in batch if s.id == sub.id), 0)
-                outcomes.append(SubscriberOutcome(sub.email, res.status, n, res.detail, res.location))
+                b = owners[res.key]
+                outcomes.append(SubscriberOutcome(b.sub.email, res.status, len(b.picks), res.detail, res.location))
         return outcomes
 
     def preview(self, email_addr: str, digest_date: date) -> tuple[RenderedDigest, int]:
