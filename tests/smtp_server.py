@@ -136,6 +136,7 @@ def start_smtp_server(
     tls: TlsFiles | None = None,
     starttls: bool = False,
     implicit_tls: bool = False,
+    port: int | None = None,
 ) -> SmtpServer:
     handler = RecordingHandler()
     kwargs: dict[str, Any] = {}
@@ -154,7 +155,7 @@ def start_smtp_server(
     if implicit_tls:
         assert tls is not None, "implicit_tls needs tls=make_tls_files(...)"
         ssl_context = tls.server_context
-    port = free_port()
+    port = port or free_port()
     controller = _Controller(handler, hostname=HOST, port=port, ssl_context=ssl_context, **kwargs)
     controller.start()
     handler.peers.clear()  # start() makes one connection of its own to wake the server

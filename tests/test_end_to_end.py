@@ -1,0 +1,174 @@
+"""The whole daily digest against real parts: a real arXiv feed over HTTP, a real database,
+a real SMTP server on 127.0.0.1. A re-run sends nothing; a refused address does not stop the rest;
+a dead relay loses nothing.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+from collections.abc import Iterator
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, select
+
+from digest.cli import main
+from digest.rank.features import tokens
+from digest.store.schema import deliveries, sources
+from tests.smtp_server import SmtpServer, free_port
+
+ARXIV = Path(__file__).parent / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
+
+
+class _FeedServer:
+    """Serves the arXiv sample with an ETag and answers 304 to a matching If-None-Match."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, str]] = []
+        body, outer = ARXIV.read_bytes(), self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                outer.requests.append(dict(self.headers))
+                if self.headers.get("If-None-Match") == '"v1"':
+                    self.send_response(304)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("ETag", '"v1"')
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/rss/cs"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[_FeedServer]:
+    server = _FeedServer()
+    yield server
+    server.close()
+
+
+def _config(tmp_path: Path, db_url: str, feed_url: str, smtp_port: int) -> dict[str, str]:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"state_dir: {tmp_path / 'state'}\n"
+        f"database: {{url: '{db_url}'}}\n"
+        f"sources:\n  - {{name: arxiv-cs, url: '{feed_url}', kind: arxiv_rss}}\n"
+        "fetch: {allow_private: true, deadline_s: 20}\n"
+        "delivery: {method: smtp, from_addr: digest@example.org, from_name: Paper digest}\n"
+        f"smtp: {{host: 127.0.0.1, port: {smtp_port}, security: none, timeout_s: 10}}\n"
+        "web: {base_url: 'https://digest.example.org'}\n"
+    )
+    return {"DIGEST_CONFIG": str(cfg)}
+
+
+def _cli(env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def _parse(data: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def test_feed_to_inbox_and_rerun_sends_nothing(
+    tmp_path: Path, db_url: str, feed_server: _FeedServer, smtp_server: SmtpServer
+) -> None:
+    env = _config(tmp_path, db_url, feed_server.url, smtp_server.port)
+    assert _cli(env, "subscribe", "ada@example.org", "--keywords", "diffusion models, image generation").exit_code == 0
+    assert _cli(env, "subscribe", "alan@example.org", "--keywords", "graph neural networks",
+                "--top-k", "3").exit_code == 0
+
+    first = _cli(env, "run", "--date", "2026-11-29")
+    assert first.exit_code == 0, first.output + first.stderr
+    assert "arxiv-cs: 1504 new" in first.output
+    received = smtp_server.handler.messages
+    assert sorted(r.rcpt_tos[0] for r in received) == ["ada@example.org", "alan@example.org"]
+    assert smtp_server.handler.connections == 1  # one connection for the batch
+
+    by_rcpt = {r.rcpt_tos[0]: _parse(r.data) for r in received}
+    ada = by_rcpt["ada@example.org"]
+    assert ada.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in ada.iter_parts()] == ["text/plain", "text/html"]
+    assert ada["Subject"] == "Your paper digest for 29 Nov 2026: 10 picks"
+    assert ada["Message-ID"].startswith("<digest-2026-11-29-") and ada["Message-ID"].endswith("@example.org>")
+    assert ada["List-Unsubscribe"].startswith("<https://digest.example.org/unsubscribe/")
+    assert ada["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # Every pick matches the subscriber's keywords (in title or abstract; the reason line says which).
+    text = ada.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert text.count("[Matches: ") == 10
+    html = ada.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "https://arxiv.org/abs/" in html and "https://arxiv.org/pdf/" in html
+    alan_text = by_rcpt["alan@example.org"].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "graph" in " ".join(tokens(alan_text))
+
+    # The same day again: nothing is sent, and the feed answers 304 to the remembered ETag.
+    second = _cli(env, "run", "--date", "2026-11-29")
+    assert second.exit_code == 0
+    assert len(smtp_server.handler.messages) == 2
+    assert feed_server.requests[-1].get("If-None-Match") == '"v1"'
+    assert "not modified" in second.output
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(select(sources.c.etag)).scalar_one() == '"v1"'
+        statuses = conn.execute(select(deliveries.c.status)).scalars().all()
+    engine.dispose()
+    assert statuses == ["sent", "sent"]
+
+
+def test_refused_recipient_is_recorded_and_others_still_get_theirs(
+    tmp_path: Path, db_url: str, feed_server: _FeedServer, smtp_server: SmtpServer
+) -> None:
+    env = _config(tmp_path, db_url, feed_server.url, smtp_server.port)
+    smtp_server.handler.rcpt_replies["gone@example.org"] = "550 5.1.1 <gone@example.org>: mailbox unavailable"
+    for addr in ("ada@example.org", "gone@example.org", "grace@example.org"):
+        _cli(env, "subscribe", addr, "--keywords", "large language models")
+    r = _cli(env, "run", "--date", "2026-11-29")
+    assert r.exit_code == 1  # a failure is worth a non-zero exit for cron
+    assert "gone@example.org: failed" in r.output and "550" in r.output
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.handler.messages) == ["ada@example.org", "grace@example.org"]
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(deliveries.c.status, deliveries.c.last_error).order_by(deliveries.c.id)).all()
+    engine.dispose()
+    assert [s for s, _ in rows] == ["sent", "failed", "sent"]
+    assert "550" in (rows[1][1] or "")
+    # A re-run does not retry a permanent failure, nor resend the others.
+    _cli(env, "run", "--date", "2026-11-29")
+    assert len(smtp_server.handler.messages) == 2
+
+
+def test_dead_relay_loses_nothing(tmp_path: Path, db_url: str, feed_server: _FeedServer,
+                                  make_smtp_server: Any) -> None:
+    port = free_port()
+    env = _config(tmp_path, db_url, feed_server.url, port)
+    _cli(env, "subscribe", "ada@example.org", "--keywords", "reinforcement learning")
+    down = _cli(env, "run", "--date", "2026-11-29")
+    assert down.exit_code != 0
+    assert f"127.0.0.1:{port}" in down.stderr and "Traceback" not in down.output
+    server = make_smtp_server(port=port)
+    up = _cli(env, "run", "--date", "2026-11-29")
+    assert up.exit_code == 0, up.output + up.stderr
+    assert [m.rcpt_tos[0] for m in server.handler.messages] == ["ada@example.org"]
+    msg = _parse(server.handler.messages[0].data)
+    assert msg["Subject"].endswith(": 10 picks")
+    assert msg.get_body(("plain",)).get_content().count("https://arxiv.org/pdf/") == 10  # type: ignore[union-attr]
