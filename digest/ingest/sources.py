@@ -6,7 +6,6 @@ The output is plain text, not HTML: whoever renders it as HTML must escape it (J
 
 from __future__ import annotations
 
-import html
 import io
 import json
 import logging
@@ -15,15 +14,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 from xml.sax import SAXException
 
 import feedparser
-import nh3
 
 from digest.domain import Paper
 from digest.errors import FeedError
 from digest.ingest.identity import arxiv_id_and_version, arxiv_id_from_doi, canonical_id, doi_in_text, normalise_doi
+from digest.ingest.text import bound, clean_text, collapse, html_to_text, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +31,6 @@ MAX_ENTRIES = 20_000
 TITLE_MAX, ABSTRACT_MAX = 500, 10_000
 AUTHORS_MAX, AUTHOR_MAX = 100, 200
 CATEGORIES_MAX, CATEGORY_MAX = 20, 64
-URL_MAX = 2_000
-_URL_SAFE = "/:?#[]@!$&'()*+,;=%~-._"
 
 
 @dataclass(frozen=True)
@@ -273,14 +270,14 @@ def _abstract_text(entry: Mapping[str, Any]) -> str:
     candidates.append(_s(entry.get("summary")))
     best = ""
     for raw in candidates:
-        text = _html_to_text(raw[: ABSTRACT_MAX * 8])
+        text = html_to_text(raw[: ABSTRACT_MAX * 8])
         mark = _ABSTRACT_MARK.search(text[:800])
         if mark:
             text = text[mark.end() :]
-        text = _collapse(text)
+        text = collapse(text)
         if len(text) > len(best):
             best = text
-    return _bound(best, ABSTRACT_MAX)
+    return bound(best, ABSTRACT_MAX)
 
 
 def _entry_doi(entry: Mapping[str, Any], link: str, guid: str) -> str | None:
@@ -308,14 +305,14 @@ def _split_names(raw_names: list[str], *, arxiv: bool) -> list[str]:
     """Author names. arXiv's dc:creator is one comma-separated string, with affiliations in parentheses."""
     out: list[str] = []
     for raw in raw_names[: AUTHORS_MAX * 2]:
-        text = _html_to_text(raw[:50_000])
+        text = html_to_text(raw[:50_000])
         if arxiv or _looks_like_list(text):
             out.extend(_split_top_level(text, drop_parens=arxiv))
         else:
             out.append(text)
         if len(out) >= AUTHORS_MAX:
             break
-    return [n for n in (_collapse(x) for x in out) if n and n.casefold() not in {"et al.", "et al"}][:AUTHORS_MAX]
+    return [n for n in (collapse(x) for x in out) if n and n.casefold() not in {"et al.", "et al"}][:AUTHORS_MAX]
 
 
 def _looks_like_list(text: str) -> bool:
@@ -350,7 +347,7 @@ def _split_top_level(text: str, *, drop_parens: bool) -> list[str]:
 
 def _authors_in_text(summary: str) -> list[str]:
     # ScienceDirect puts the authors in the description: "<p>Author(s): A. Smith, B. Jones</p>".
-    m = _AUTHORS_IN_TEXT.search(_html_to_text(summary[:20_000]))
+    m = _AUTHORS_IN_TEXT.search(html_to_text(summary[:20_000]))
     return _split_top_level(m.group(1), drop_parens=False) if m else []
 
 
@@ -380,63 +377,6 @@ def _over_cap(count: int, source: str) -> int:
         return 0
     log.warning("%s: %d entries, only the first %d are read", source, count, MAX_ENTRIES)
     return count - MAX_ENTRIES
-
-
-# --- sanitising ----------------------------------------------------------------------------------
-
-_HTML_TAGS = (
-    "a|abbr|address|article|aside|audio|b|base|bdi|bdo|big|blockquote|body|br|button|canvas|caption|"
-    "center|cite|code|col|colgroup|dd|del|details|dfn|dialog|div|dl|dt|em|embed|fieldset|figcaption|"
-    "figure|font|footer|form|frame|frameset|h1|h2|h3|h4|h5|h6|head|header|hr|html|i|iframe|img|input|ins|"
-    "kbd|label|legend|li|link|main|mark|math|meta|mi|mn|mo|mrow|msub|msup|nav|noscript|object|ol|optgroup|"
-    "option|p|param|picture|pre|q|s|samp|script|section|select|small|source|span|strike|strong|style|sub|"
-    "summary|sup|svg|table|tbody|td|template|textarea|tfoot|th|thead|time|title|tr|track|tt|u|ul|var|"
-    "video|wbr"
-)
-# A "<" that does not open a known HTML tag is text: arXiv abstracts are full of "$x<y$", which an HTML
-# parser would read as a <y ...> tag and swallow.
-_NOT_A_TAG = re.compile(r"<(?!!|/?(?:" + _HTML_TAGS + r")[\s/>])", re.IGNORECASE)
-_BLOCK_TAG = re.compile(r"</?(?:p|div|br|li|ul|ol|h[1-6]|tr|table|blockquote|section|article|pre|hr)\b[^>]*>", re.I)
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
-
-
-def _html_to_text(raw: str) -> str:
-    """HTML (or text that may hold HTML) to plain text; block elements become line breaks."""
-    if "<" not in raw and "&" not in raw:
-        return raw
-    marked = _BLOCK_TAG.sub(lambda m: "\n" + m.group(0), _NOT_A_TAG.sub("&lt;", raw))
-    # tags=set(): keep no element at all; script/style lose their content too (nh3's default).
-    return html.unescape(nh3.clean(marked, tags=set()))
-
-
-def _collapse(text: str) -> str:
-    return " ".join(_INVISIBLE.sub("", text).split())
-
-
-def _bound(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def clean_text(value: object, limit: int) -> str:
-    """Untrusted text or HTML to one line of plain text of at most limit characters."""
-    if not isinstance(value, str) or not value:
-        return ""
-    return _bound(_collapse(_html_to_text(value[: limit * 8 + 1_000])), limit)
-
-
-def safe_url(value: str | None) -> str | None:
-    """The URL if it is an absolute http(s) URL with a host and nothing odd in it, else None."""
-    if not value:
-        return None
-    url = value.strip()
-    if len(url) > URL_MAX or _INVISIBLE.search(url) or any(c in url for c in '\r\n\t<>"`'):
-        return None
-    url = quote(url, safe=_URL_SAFE)  # PubMed links carry raw spaces ("utm_source=Mobile Safari")
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme.lower() in {"http", "https"} and parts.hostname else None
 
 
 def _s(value: object) -> str:
