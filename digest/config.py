@@ -117,6 +117,12 @@ class WebSettings(_Section):
         return v.rstrip("/")
 
 
+class FeedbackSettings(_Section):
+    # Clicks this soon after delivery, and HEAD requests, are most likely mail scanners: kept, flagged,
+    # never used as labels. 0 turns the flagging off.
+    scanner_window_s: int = Field(default=60, ge=0, le=3600)
+
+
 class ScheduleSettings(_Section):
     cron: str = "0 6 * * *"
     timezone: str = "UTC"
@@ -155,6 +161,7 @@ class Settings(_Section):
     smtp: SmtpSettings = SmtpSettings()
     fetch: FetchSettings = FetchSettings()
     web: WebSettings = WebSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
     schedule: ScheduleSettings = ScheduleSettings()
 
     @field_validator("sources")

@@ -54,10 +54,16 @@ class Pick:
 
 @dataclass(frozen=True)
 class PickLinks:
-    """The links shown for one pick in the email."""
+    """The links shown for one pick in the email.
 
-    open_url: str | None  # abstract page (later: a tracked redirect)
+    open_url and pdf_url are signed click-tracking redirects to the paper's stored URLs when the
+    web app is configured; star_url and dislike_url record feedback. None: not shown.
+    """
+
+    open_url: str | None
     pdf_url: str | None
+    star_url: str | None = None
+    dislike_url: str | None = None
 
 
 @dataclass(frozen=True)

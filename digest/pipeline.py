@@ -138,12 +138,15 @@ class DigestPipeline:
         return planned
 
     # ---- rendering -----------------------------------------------------------------------
-    def render(self, sub: Subscriber, picks: Sequence[Pick], digest_date: date, candidates: int) -> RenderedDigest:
+    def render(
+        self, sub: Subscriber, picks: Sequence[Pick], digest_date: date, candidates: int,
+        delivery_id: int | None = None,
+    ) -> RenderedDigest:
         content = DigestContent(
             to_addr=sub.email,
             digest_date=digest_date,
             picks=tuple(picks),
-            links=tuple(self.links.paper_links(p.paper) for p in picks),
+            links=tuple(self.links.pick_links(sub.id, p.paper, delivery_id) for p in picks),
             unsubscribe_url=self.links.unsubscribe_url(sub.id),
             keywords=sub.keywords,
             candidates=candidates,
@@ -154,7 +157,7 @@ class DigestPipeline:
     def _message(
         self, sub: Subscriber, row: ledger.Delivery, picks: Sequence[Pick], now: datetime, candidates: int
     ) -> OutgoingMessage:
-        rendered = self.render(sub, picks, row.digest_date, candidates)
+        rendered = self.render(sub, picks, row.digest_date, candidates, row.id)
         message_id = row.message_id or make_message_id(row.id, row.digest_date, sub.id, self.from_addr)
         msg = compose_message(
             rendered,

@@ -87,7 +87,7 @@ def test_example_config_documents_every_key() -> None:
     example = Path(__file__).parent.parent / "config.example.yaml"
     s = load_settings(example, environ={})
     text = example.read_text()
-    for section in ("database", "digest", "delivery", "smtp", "fetch", "web", "schedule"):
+    for section in ("database", "digest", "delivery", "smtp", "fetch", "web", "feedback", "schedule"):
         model = getattr(s, section)
         for key in type(model).model_fields:
             assert f"{key}:" in text, f"config.example.yaml does not document {section}.{key}"

@@ -117,7 +117,10 @@ def test_feed_to_inbox_and_rerun_sends_nothing(
     text = ada.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert text.count("[Matches: ") == 10
     html = ada.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    assert "https://arxiv.org/abs/" in html and "https://arxiv.org/pdf/" in html
+    # Paper links are signed redirects through the web app; feedback links sit beside them.
+    for route in ("o",):
+        assert html.count(f'href="https://digest.example.org/{route}/') >= 10, route
+    assert "ada@example.org" not in html.split("Sent to")[0]  # no address inside the links
     alan_text = by_rcpt["alan@example.org"].get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "graph" in " ".join(tokens(alan_text))
 
@@ -171,4 +174,4 @@ def test_dead_relay_loses_nothing(tmp_path: Path, db_url: str, feed_server: _Fee
     assert [m.rcpt_tos[0] for m in server.handler.messages] == ["ada@example.org"]
     msg = _parse(server.handler.messages[0].data)
     assert msg["Subject"].endswith(": 10 picks")
-    assert msg.get_body(("plain",)).get_content().count("https://arxiv.org/pdf/") == 10  # type: ignore[union-attr]
+    assert msg.get_body(("plain",)).get_content().count("https://digest.example.org/o/") == 20  # type: ignore[union-attr]
