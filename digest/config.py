@@ -66,6 +66,12 @@ class DigestSettings(_Section):
     # arXiv "replace" announcements of papers never seen before are old papers: off by default.
     include_replacements: bool = False
     abstract_chars: int = Field(default=420, ge=80, le=5000)
+    # 0: plain top-k by score; up to 1: trade score for picks that do not repeat each other (MMR).
+    diversity: float = Field(default=0.3, ge=0.0, le=1.0)
+    # Where a source has Hugging Face upvotes, this much of a score can come from popularity.
+    popularity_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    # A "trending today" block of the most upvoted new papers not already picked; 0 turns it off.
+    trending_k: int = Field(default=3, ge=0, le=20)
     templates_dir: str | None = None  # operator overrides, searched before the bundled templates
 
 

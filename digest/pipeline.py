@@ -21,9 +21,11 @@ from digest.links import LinkBuilder
 from digest.mail.compose import compose_message, make_message_id
 from digest.mail.deliver import Transport
 from digest.mail.render import DigestRenderer, RenderedDigest
-from digest.rank.keywords import score_keywords
-from digest.rank.select import select_picks
+from digest.rank import features
+from digest.rank.ranker import RankOptions, rank_all
+from digest.rank.training import load_states
 from digest.store import deliveries as ledger
+from digest.store import learning
 from digest.store import papers as paper_store
 from digest.store import runs as run_store
 from digest.store import subscribers as sub_store
@@ -38,6 +40,9 @@ class DigestOptions:
     quiet_day: str = "skip"  # skip: no email when nothing matches; note: a short note
     lookback_days: int = 3
     include_replacements: bool = False
+    diversity: float = 0.3
+    popularity_weight: float = 0.0
+    trending_k: int = 3
 
 
 @dataclass(frozen=True)
@@ -112,30 +117,26 @@ class DigestPipeline:
         until = datetime.combine(digest_date + timedelta(days=1), time())
         return until - timedelta(days=self.options.lookback_days), until
 
-    def plan(self, subscribers: Sequence[Subscriber], digest_date: date) -> list[_Planned]:
-        """Rank the candidate papers for these subscribers. Reads only."""
+    def plan(self, subscribers: Sequence[Subscriber], digest_date: date,
+             now: datetime | None = None) -> list[_Planned]:
+        """Rank the candidate papers for these subscribers (models retrained where feedback is new)."""
         since, until = self._window(digest_date)
         with self.engine.connect() as conn:
             candidates = paper_store.candidate_papers(
                 conn, since=since, until=until, include_replacements=self.options.include_replacements
             )
-            ids = [p.id for p in candidates if p.id is not None]
-            shown = {s.id: paper_store.shown_paper_ids(conn, s.id, ids) for s in subscribers}
-        ks = score_keywords(subscribers, candidates)
-        planned = []
-        for si, sub in enumerate(subscribers):
-            picks = select_picks(
-                candidates,
-                ks.scores[si],
-                ks.matched[si],
-                ks.related[si],
-                top_k=sub.top_k or self.options.top_k,
-                min_score=self.options.min_score,
-                shown=shown[sub.id],
-                exclude=sub.exclude,
-            )
-            planned.append(_Planned(sub, picks, len(candidates)))
-        return planned
+            stats = learning.load_df(conn, features.N_FEATURES)
+        if stats is not None and stats[0] > 0:
+            space = features.FeatureSpace.from_stats(stats[1], stats[0])
+        else:
+            space = features.FeatureSpace.from_texts([features.paper_text(p) for p in candidates])
+        ids = [p.id for p in candidates if p.id is not None]
+        states = load_states(self.engine, subscribers, ids, space, _naive_utc(now or datetime.now(UTC)))
+        rank_options = RankOptions(top_k=self.options.top_k, min_score=self.options.min_score,
+                                   diversity=self.options.diversity,
+                                   popularity_weight=self.options.popularity_weight)
+        picks = rank_all(states, candidates, space, rank_options)
+        return [_Planned(st.subscriber, p, len(candidates)) for st, p in zip(states, picks, strict=True)]
 
     # ---- rendering -----------------------------------------------------------------------
     def render(
@@ -210,7 +211,7 @@ class DigestPipeline:
             else:
                 to_send.append(_Batch(sub, row, self._stored_picks(row), 0))
 
-        for item in self.plan(to_rank, digest_date):
+        for item in self.plan(to_rank, digest_date, now):
             report.candidates = item.candidates
             sub, picks = item.subscriber, item.picks
             if not picks and self.options.quiet_day == "skip":

@@ -52,6 +52,8 @@ def paper_text(paper: Paper) -> str:
 
 def term_counts(texts: Sequence[str]) -> sp.csr_matrix:
     """Raw hashed term counts, one row per text."""
+    if not texts:
+        return sp.csr_matrix((0, N_FEATURES), dtype=np.float32)
     return sp.csr_matrix(_VECTORIZER.transform(texts))
 
 
@@ -73,3 +75,32 @@ def tfidf(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     """Sublinear tf times idf, rows L2-normalised."""
     weighted = sublinear(counts) @ sp.diags(idf)
     return sp.csr_matrix(normalize(weighted, norm="l2", copy=False))
+
+
+def term_presence(texts: Sequence[str]) -> np.ndarray:
+    """How many of these texts contain each hashed feature: the increment to document frequencies."""
+    if not texts:
+        return np.zeros(N_FEATURES, dtype=np.float32)
+    return document_frequencies(term_counts(texts))
+
+
+class FeatureSpace:
+    """The idf weights in force for one run: stored document frequencies, else the batch's own."""
+
+    def __init__(self, idf: np.ndarray) -> None:
+        self.idf = idf
+
+    @classmethod
+    def from_stats(cls, df: np.ndarray, n_docs: int) -> FeatureSpace:
+        return cls(idf_weights(df, n_docs))
+
+    @classmethod
+    def from_texts(cls, texts: Sequence[str]) -> FeatureSpace:
+        counts = term_counts(texts)
+        return cls(idf_weights(document_frequencies(counts), len(texts)))
+
+    def paper_vectors(self, papers: Sequence[Paper]) -> sp.csr_matrix:
+        return tfidf(term_counts([paper_text(p) for p in papers]), self.idf)
+
+    def text_vectors(self, texts: Sequence[str]) -> sp.csr_matrix:
+        return tfidf(term_counts(texts), self.idf)

@@ -33,15 +33,23 @@ def _joined(toks: Sequence[str]) -> str:
     return " " + " ".join(toks) + " "
 
 
-def score_keywords(subscribers: Sequence[Subscriber], papers: Sequence[Paper]) -> KeywordScores:
+def score_keywords(
+    subscribers: Sequence[Subscriber],
+    papers: Sequence[Paper],
+    space: features.FeatureSpace | None = None,
+    paper_vecs: sp.csr_matrix | None = None,
+) -> KeywordScores:
+    """space: the idf in force (default: the papers' own); paper_vecs: their vectors in that space."""
     n_subs, n_papers = len(subscribers), len(papers)
     if n_subs == 0 or n_papers == 0:
         empty: list[list[tuple[str, ...]]] = [[() for _ in papers] for _ in subscribers]
         return KeywordScores(np.zeros((n_subs, n_papers), dtype=np.float32), empty, empty)
 
-    paper_counts = features.term_counts([features.paper_text(p) for p in papers])
-    idf = features.idf_weights(features.document_frequencies(paper_counts), n_papers)
-    paper_vecs = features.tfidf(paper_counts, idf)
+    if space is None:
+        space = features.FeatureSpace.from_texts([features.paper_text(p) for p in papers])
+    if paper_vecs is None:
+        paper_vecs = space.paper_vectors(papers)
+    idf = space.idf
 
     # Each keyword is one unit vector, so a long phrase does not outweigh a short one.
     vocab = sorted({k for s in subscribers for k in s.keywords})

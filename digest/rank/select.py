@@ -1,20 +1,54 @@
-"""Choosing the picks for one subscriber: never a paper already shown, top_k above min_score."""
+"""Choosing one subscriber's picks: never a paper already shown or excluded, at most top_k above
+min_score, diverse (maximal marginal relevance), each with a reason line.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from digest.domain import Paper, Pick
+from digest.rank.features import tokens
+
+# A pick this similar to a paper the reader liked is explained by that paper.
+LIKED_REASON_SIMILARITY = 0.2
+POOL_FACTOR = 5  # MMR looks this many times top_k deep
 
 
-def reason_line(matched: Sequence[str], related: Sequence[str]) -> str:
+def reason_line(matched: Sequence[str], related: Sequence[str], liked: tuple[str, str] | None = None) -> str:
+    parts = []
     if matched:
-        return "Matches: " + ", ".join(matched)
-    if related:
-        return "Related to: " + ", ".join(related)
-    return "Close to your interests"
+        parts.append("Matches: " + ", ".join(matched))
+    if liked is not None:
+        verb, title = liked
+        parts.append(f"Like the paper you {verb}: {title}")
+    if not parts and related:
+        parts.append("Related to: " + ", ".join(related))
+    return " · ".join(parts) or "Close to what you read"
+
+
+def mentions_any(paper: Paper, phrases: Sequence[str]) -> bool:
+    text = " " + " ".join(tokens(f"{paper.title} {paper.abstract}")) + " "
+    return any(" " + " ".join(tokens(p)) + " " in text for p in phrases if tokens(p))
+
+
+def _mmr(order: list[int], scores: np.ndarray, vectors: sp.csr_matrix, k: int, diversity: float) -> list[int]:
+    """Greedy maximal marginal relevance: trade a little score for not repeating a chosen paper."""
+    pool = order[: max(k * POOL_FACTOR, k)]
+    sims = np.asarray((vectors[pool] @ vectors[pool].T).todense())
+    chosen: list[int] = []
+    max_sim = np.zeros(len(pool))
+    available = np.ones(len(pool), dtype=bool)
+    for _ in range(min(k, len(pool))):
+        value = (1 - diversity) * scores[pool] - diversity * max_sim
+        value[~available] = -np.inf
+        j = int(np.argmax(value))
+        chosen.append(pool[j])
+        available[j] = False
+        max_sim = np.maximum(max_sim, sims[j])
+    return chosen
 
 
 def select_picks(
@@ -27,24 +61,30 @@ def select_picks(
     min_score: float,
     shown: Collection[int] = (),
     exclude: Sequence[str] = (),
+    vectors: sp.csr_matrix | None = None,
+    diversity: float = 0.0,
+    liked: Sequence[tuple[str, Paper]] = (),
+    liked_vectors: sp.csr_matrix | None = None,
 ) -> list[Pick]:
-    order = np.argsort(-scores, kind="stable")
-    picks: list[Pick] = []
-    for pi in order:
-        score = float(scores[pi])
-        if score < min_score or len(picks) >= top_k:
-            break
-        paper = papers[pi]
-        if paper.id in shown:
-            continue
-        if exclude and _mentions_any(paper, exclude):
-            continue
-        picks.append(Pick(paper=paper, score=score, matched=matched[pi], reason=reason_line(matched[pi], related[pi])))
+    """liked: (verb, paper) the reader starred or opened, with their vectors, for the reason line."""
+    order = [int(i) for i in np.argsort(-scores, kind="stable")
+             if scores[i] >= min_score and papers[i].id not in shown]
+    if exclude:
+        order = [i for i in order if not mentions_any(papers[i], exclude)]
+    if diversity > 0 and vectors is not None and len(order) > top_k:
+        chosen = _mmr(order, scores, vectors, top_k, diversity)
+    else:
+        chosen = order[:top_k]
+    sims = None
+    if liked and liked_vectors is not None and vectors is not None and chosen:
+        sims = np.asarray((vectors[chosen] @ liked_vectors.T).todense())
+    picks = []
+    for n, i in enumerate(chosen):
+        like = None
+        if sims is not None:
+            best = int(np.argmax(sims[n]))
+            if sims[n, best] >= LIKED_REASON_SIMILARITY:
+                like = (liked[best][0], liked[best][1].title)
+        picks.append(Pick(paper=papers[i], score=float(scores[i]), matched=matched[i],
+                          reason=reason_line(matched[i], related[i], like)))
     return picks
-
-
-def _mentions_any(paper: Paper, phrases: Sequence[str]) -> bool:
-    from digest.rank.features import tokens
-
-    text = " " + " ".join(tokens(f"{paper.title} {paper.abstract}")) + " "
-    return any(" " + " ".join(tokens(p)) + " " in text for p in phrases if tokens(p))

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -128,4 +129,33 @@ runs = Table(
     Column("status", String(20), nullable=False),  # running, done, failed
     Column("counts", JSON, nullable=False, default=dict),
     Column("error", Text),
+)
+
+feature_stats = Table(
+    "feature_stats",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("n_docs", Integer, nullable=False),
+    Column("df", LargeBinary, nullable=False),  # compressed npz: hashed feature index -> document count
+    Column("updated_at", DateTime, nullable=False),
+)
+
+subscriber_models = Table(
+    "subscriber_models",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("weights", LargeBinary, nullable=False),  # compressed npz of the learned weights
+    Column("n_pos", Integer, nullable=False),
+    Column("n_neg", Integer, nullable=False),
+    Column("last_event_id", Integer, nullable=False),
+    Column("trained_at", DateTime, nullable=False),
+)
+
+semantic_models = Table(
+    "semantic_models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("blob", LargeBinary, nullable=False),
+    Column("n_docs", Integer, nullable=False),
+    Column("fitted_at", DateTime, nullable=False),
 )

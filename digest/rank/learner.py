@@ -1,0 +1,109 @@
+"""Per-subscriber linear models on the hashed tf-idf features, blended with the keyword prior.
+
+Labels: stars weigh more than clicks; "less like this" is a strong negative, papers shown but not
+clicked a weak one, and a sample of background papers a weaker one still. The model's weight in the
+final score grows with the number of positives, so a new subscriber is ranked by keywords and an
+engaged one mostly by what they did.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+
+# Label weights: explicit beats implicit, and a shown-but-ignored paper says little.
+STAR_WEIGHT = 3.0
+CLICK_WEIGHT = 1.0
+DISLIKE_WEIGHT = 2.0
+IGNORED_WEIGHT = 0.3
+BACKGROUND_WEIGHT = 0.2
+# With this many positives the model and the keyword prior count equally.
+PRIOR_STRENGTH = 4.0
+REGULARISATION_C = 4.0
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    positives: sp.csr_matrix  # rows: l2-normalised paper features
+    positive_weights: np.ndarray
+    negatives: sp.csr_matrix
+    negative_weights: np.ndarray
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """Sparse weights over the hashed feature space, plus an intercept."""
+
+    indices: np.ndarray  # int32
+    values: np.ndarray  # float32
+    intercept: float
+    n_pos: int
+    n_neg: int
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, indices=self.indices, values=self.values,
+                            meta=np.array([self.intercept, self.n_pos, self.n_neg], dtype=np.float64))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LinearModel:
+        with np.load(io.BytesIO(data)) as z:
+            meta = z["meta"]
+            return cls(z["indices"].astype(np.int32), z["values"].astype(np.float32), float(meta[0]),
+                       int(meta[1]), int(meta[2]))
+
+
+def train(data: TrainingSet) -> LinearModel | None:
+    """A logistic regression with sample weights; None when there is no positive to learn from."""
+    n_pos, n_neg = data.positives.shape[0], data.negatives.shape[0]
+    if n_pos == 0 or n_neg == 0:
+        return None
+    x = sp.vstack([data.positives, data.negatives]).tocsr()
+    y = np.concatenate([np.ones(n_pos), np.zeros(n_neg)])
+    w = np.concatenate([data.positive_weights, data.negative_weights]).astype(np.float64)
+    # Balance the classes by total weight, so a handful of stars is not drowned by the background.
+    w[:n_pos] *= w[n_pos:].sum() / max(w[:n_pos].sum(), 1e-9)
+    clf = LogisticRegression(C=REGULARISATION_C, solver="liblinear", max_iter=200)
+    clf.fit(x, y, sample_weight=w)
+    coef = np.asarray(clf.coef_, dtype=np.float32).ravel()
+    nz = np.flatnonzero(coef)
+    return LinearModel(nz.astype(np.int32), coef[nz], float(clf.intercept_[0]), n_pos, n_neg)
+
+
+def weight_matrix(models: Sequence[LinearModel | None], n_features: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Stack the models into one sparse matrix (subscribers x features) and an intercept vector."""
+    indptr = [0]
+    indices: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    intercepts = np.zeros(len(models), dtype=np.float32)
+    for i, m in enumerate(models):
+        if m is not None:
+            indices.append(m.indices)
+            values.append(m.values)
+            intercepts[i] = m.intercept
+        indptr.append(indptr[-1] + (0 if m is None else len(m.indices)))
+    ind = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int32)
+    val = np.concatenate(values) if values else np.zeros(0, dtype=np.float32)
+    mat = sp.csr_matrix((val, ind, np.asarray(indptr)), shape=(len(models), n_features))
+    return mat, intercepts
+
+
+def model_scores(models: Sequence[LinearModel | None], papers: sp.csr_matrix) -> np.ndarray:
+    """Probabilities (subscribers x papers) from one sparse product; 0.5 where there is no model."""
+    weights, intercepts = weight_matrix(models, papers.shape[1])
+    logits = np.asarray((weights @ papers.T).todense(), dtype=np.float32) + intercepts[:, None]
+    probs: np.ndarray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+    return probs
+
+
+def blend(prior: np.ndarray, learned: np.ndarray, n_pos: np.ndarray) -> np.ndarray:
+    """Per subscriber: alpha * prior + (1 - alpha) * learned, alpha shrinking as positives accrue."""
+    alpha = (PRIOR_STRENGTH / (PRIOR_STRENGTH + n_pos.astype(np.float32)))[:, None]
+    out: np.ndarray = (alpha * prior + (1.0 - alpha) * learned).astype(np.float32)
+    return out

@@ -1,0 +1,100 @@
+"""Ranking a day for every subscriber: keyword prior and learned model, blended, then selection.
+
+Scoring is matrix work over all subscribers at once; only the final top-k selection (a few dozen
+papers per subscriber) loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from digest.domain import Paper, Pick, Subscriber
+from digest.rank import learner
+from digest.rank.features import FeatureSpace
+from digest.rank.keywords import KeywordScores, score_keywords
+from digest.rank.select import select_picks
+
+
+@dataclass(frozen=True)
+class RankOptions:
+    top_k: int = 10
+    min_score: float = 0.05
+    diversity: float = 0.3  # 0: plain top-k; higher trades score for variety
+    popularity_weight: float = 0.0  # a small prior for papers with many upvotes (Hugging Face)
+
+
+@dataclass
+class SubscriberState:
+    subscriber: Subscriber
+    model: learner.LinearModel | None = None
+    shown: set[int] = field(default_factory=set)
+    liked: list[tuple[str, Paper]] = field(default_factory=list)  # ("starred" | "opened", paper)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    stars: Sequence[int]
+    clicks: Sequence[int]
+    dislikes: Sequence[int]
+    ignored: Sequence[int]  # shown, not clicked
+    background: Sequence[int]
+
+
+def training_set(labels: Labelled, vectors: dict[int, sp.csr_matrix]) -> learner.TrainingSet | None:
+    """Rows and weights for one subscriber's model; the latest opinion on a paper wins."""
+    stars = [p for p in labels.stars if p not in set(labels.dislikes)]
+    clicks = [p for p in labels.clicks if p not in set(stars) and p not in set(labels.dislikes)]
+    pos = [(p, learner.STAR_WEIGHT) for p in stars] + [(p, learner.CLICK_WEIGHT) for p in clicks]
+    taken = {p for p, _ in pos}
+    neg = [(p, learner.DISLIKE_WEIGHT) for p in labels.dislikes]
+    taken |= set(labels.dislikes)
+    neg += [(p, learner.IGNORED_WEIGHT) for p in labels.ignored if p not in taken]
+    taken |= set(labels.ignored)
+    neg += [(p, learner.BACKGROUND_WEIGHT) for p in labels.background if p not in taken]
+    pos = [(p, w) for p, w in pos if p in vectors]
+    neg = [(p, w) for p, w in neg if p in vectors]
+    if not pos or not neg:
+        return None
+    return learner.TrainingSet(
+        positives=sp.vstack([vectors[p] for p, _ in pos]).tocsr(),
+        positive_weights=np.array([w for _, w in pos]),
+        negatives=sp.vstack([vectors[p] for p, _ in neg]).tocsr(),
+        negative_weights=np.array([w for _, w in neg]),
+    )
+
+
+def score_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], space: FeatureSpace,
+              options: RankOptions) -> tuple[np.ndarray, sp.csr_matrix, KeywordScores]:
+    vectors = space.paper_vectors(candidates)
+    ks = score_keywords([s.subscriber for s in states], candidates, space, vectors)
+    learned = learner.model_scores([s.model for s in states], vectors)
+    n_pos = np.array([s.model.n_pos if s.model else 0 for s in states])
+    scores = learner.blend(ks.scores, learned, n_pos)
+    if options.popularity_weight > 0:
+        votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)
+        if votes.max(initial=0) > 0:
+            scores = scores + options.popularity_weight * (np.log1p(votes) / np.log1p(votes.max()))[None, :]
+    return scores, vectors, ks
+
+
+def rank_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], space: FeatureSpace,
+             options: RankOptions) -> list[list[Pick]]:
+    if not states:
+        return []
+    if not candidates:
+        return [[] for _ in states]
+    scores, vectors, ks = score_all(states, candidates, space, options)
+    out = []
+    for si, st in enumerate(states):
+        liked_vecs = space.paper_vectors([p for _, p in st.liked]) if st.liked else None
+        out.append(select_picks(
+            candidates, scores[si], ks.matched[si], ks.related[si],
+            top_k=st.subscriber.top_k or options.top_k, min_score=options.min_score, shown=st.shown,
+            exclude=st.subscriber.exclude, vectors=vectors, diversity=options.diversity,
+            liked=st.liked, liked_vectors=liked_vecs,
+        ))
+    return out

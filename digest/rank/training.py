@@ -1,0 +1,74 @@
+"""Keeping each subscriber's model current: retrain from the store when new feedback arrived."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+import scipy.sparse as sp
+from sqlalchemy import Engine
+
+from digest.domain import Paper, Subscriber
+from digest.rank import learner
+from digest.rank.features import FeatureSpace
+from digest.rank.ranker import Labelled, SubscriberState, training_set
+from digest.store import learning
+from digest.store import papers as paper_store
+
+log = logging.getLogger(__name__)
+BACKGROUND_SAMPLE = 200
+MAX_LIKED_FOR_REASONS = 50
+
+
+def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids: Sequence[int],
+                space: FeatureSpace, now: datetime) -> list[SubscriberState]:
+    """Each subscriber's model (retrained if stale), shown papers and liked papers."""
+    ids = [s.id for s in subscribers]
+    with engine.connect() as conn:
+        stored = learning.load_models(conn, ids)
+        latest = learning.latest_event_ids(conn, ids)
+        labels = learning.labels_for(conn, ids)
+        shown = {s.id: paper_store.shown_paper_ids(conn, s.id, candidate_ids) for s in subscribers}
+        stale = [s.id for s in subscribers
+                 if latest.get(s.id, 0) > (stored[s.id].last_event_id if s.id in stored else 0)]
+        background = learning.background_paper_ids(conn, BACKGROUND_SAMPLE) if stale else []
+        need: set[int] = set(background)
+        for sid, lab in labels.items():
+            need |= lab.stars | lab.clicks | lab.dislikes
+            if sid in stale:
+                need |= lab.shown
+        by_id = paper_store.papers_by_ids(conn, sorted(need))
+    vectors = _vectors(by_id, space)
+    models: dict[int, learner.LinearModel | None] = {sid: m.model for sid, m in stored.items()}
+    if stale:
+        for sid in stale:
+            found = labels.get(sid)
+            data = None
+            if found is not None:
+                data = training_set(Labelled(
+                    stars=sorted(found.stars), clicks=sorted(found.clicks), dislikes=sorted(found.dislikes),
+                    ignored=sorted(found.shown - found.clicks - found.stars), background=background,
+                ), vectors)
+            models[sid] = learner.train(data) if data is not None else None
+        with engine.begin() as conn:
+            for sid in stale:
+                learning.save_model(conn, sid, models[sid], latest.get(sid, 0), now)
+        log.info("retrained %d subscriber model(s)", len(stale))
+    states = []
+    for s in subscribers:
+        mine = labels.get(s.id)
+        liked: list[tuple[str, Paper]] = []
+        if mine is not None:
+            liked = [("starred", by_id[p]) for p in sorted(mine.stars - mine.dislikes) if p in by_id]
+            liked += [("opened", by_id[p]) for p in sorted(mine.clicks - mine.stars - mine.dislikes) if p in by_id]
+        states.append(SubscriberState(s, models.get(s.id), shown[s.id], liked[:MAX_LIKED_FOR_REASONS]))
+    return states
+
+
+def _vectors(by_id: dict[int, Paper], space: FeatureSpace) -> dict[int, sp.csr_matrix]:
+    if not by_id:
+        return {}
+    ids = list(by_id)
+    mat = space.paper_vectors([by_id[i] for i in ids])
+    return {pid: mat[row] for row, pid in enumerate(ids)}
