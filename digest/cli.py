@@ -191,6 +191,36 @@ def subscribers(obj: _Context, show_all: bool) -> None:
         click.echo(f"{s.email}  top_k={s.top_k or app.settings.digest.top_k}  {', '.join(s.keywords)}{excl}{state}")
 
 
+@main.command()
+@click.argument("email")
+@click.argument("ids", nargs=-1)
+@click.option("--file", "file_", type=click.Path(dir_okay=False),
+              help="A file of arXiv ids (one per line) or a BibTeX library.")
+@pass_ctx
+def star(obj: _Context, email: str, ids: tuple[str, ...], file_: str | None) -> None:
+    """Import papers EMAIL already likes (arXiv IDS, or --file) as stars: a warm start."""
+    from digest.library_import import read_library, reference_from_id
+    from digest.stars import import_stars
+
+    addr = normalise_email(email)
+    if not ids and not file_:
+        raise InputError("give arXiv ids or --file FILE")
+    refs = [reference_from_id(i, f"argument {i}") for i in ids]
+    if file_:
+        refs += read_library(file_)
+    app = obj.app()
+    try:
+        result = import_stars(app.engine, addr, refs, now=datetime.now(UTC).replace(tzinfo=None), strict=bool(ids))
+    finally:
+        app.close()
+    click.echo(f"Starred {result.starred} paper(s) for {addr}"
+               + (f" ({result.already} already starred)" if result.already else "")
+               + (f"; {result.stored} stored from the library's own text" if result.stored else ""))
+    if result.unmatched:
+        shown = ", ".join(result.unmatched[:5])
+        click.echo(f"Not found in the store and no title to go on ({len(result.unmatched)}): {shown}")
+
+
 # ---- the daily run --------------------------------------------------------------------------
 def _print_run(report: RunReport) -> None:
     for o in report.outcomes:
@@ -331,6 +361,11 @@ def demo(obj: _Context) -> None:
     if report.count("already_sent"):
         click.echo("Today's demo digests were already sent: a second run sends nothing twice. "
                    f"Delete {settings.state_path} to start the demo afresh.")
+
+
+from digest.web.serve import serve_command  # noqa: E402
+
+main.add_command(serve_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -111,3 +111,15 @@ def latest_event_ids(conn: Connection, subscriber_ids: Sequence[int]) -> dict[in
 def background_paper_ids(conn: Connection, limit: int) -> list[int]:
     """The most recent stored papers, as a sample of what a subscriber did not ask for."""
     return list(conn.execute(select(papers.c.id).order_by(papers.c.id.desc()).limit(limit)).scalars())
+
+
+def add_stars(conn: Connection, subscriber_id: int, paper_ids: Sequence[int], origin: str, now: datetime) -> int:
+    """Star these papers for a subscriber (an imported library); returns how many were new stars."""
+    have = set(conn.execute(select(events.c.paper_id).where(
+        events.c.subscriber_id == subscriber_id, events.c.kind == "star")).scalars())
+    new = [p for p in dict.fromkeys(paper_ids) if p not in have]
+    if new:
+        conn.execute(insert(events), [
+            {"subscriber_id": subscriber_id, "paper_id": p, "kind": "star", "origin": origin[:100],
+             "delivery_id": None, "flagged": False, "created_at": now} for p in new])
+    return len(new)

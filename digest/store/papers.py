@@ -14,6 +14,8 @@ from digest.ingest.identity import normalise_title
 from digest.store.schema import events, papers
 
 _REPLACEMENT_TYPES = ("replace", "replace-cross")
+# Papers stored from a reader's imported library are not news.
+IMPORTED = "import"
 
 
 @dataclass
@@ -136,8 +138,8 @@ def candidate_papers(
 ) -> list[Paper]:
     """Papers first seen in [since, until), oldest first; arXiv replacements left out unless asked."""
     cond = [papers.c.first_seen_at >= since, papers.c.first_seen_at < until]
-    if not include_replacements:
-        cond.append(or_(papers.c.first_announce.is_(None), papers.c.first_announce.not_in(_REPLACEMENT_TYPES)))
+    left_out = (IMPORTED,) if include_replacements else (IMPORTED, *_REPLACEMENT_TYPES)
+    cond.append(or_(papers.c.first_announce.is_(None), papers.c.first_announce.not_in(left_out)))
     rows = conn.execute(select(papers).where(and_(*cond)).order_by(papers.c.id)).all()
     return [row_to_paper(r) for r in rows]
 
@@ -164,3 +166,9 @@ def papers_by_ids(conn: Connection, ids: Sequence[int]) -> dict[int, Paper]:
 def count_papers(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(papers)).scalar_one())
 
+
+
+def find_paper_id(conn: Connection, p: Paper) -> int | None:
+    """The stored paper this one is (by arXiv id, DOI or normalised title), if any."""
+    row = _find_existing(conn, p)
+    return int(row.id) if row is not None else None
