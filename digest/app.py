@@ -80,6 +80,7 @@ class App:
                 diversity=d.diversity,
                 popularity_weight=d.popularity_weight,
                 trending_k=d.trending_k,
+                explore=d.explore,
             ),
             from_addr=self.settings.delivery.from_addr,
             from_name=self.settings.delivery.from_name,

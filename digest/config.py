@@ -72,6 +72,8 @@ class DigestSettings(_Section):
     popularity_weight: float = Field(default=0.0, ge=0.0, le=1.0)
     # A "trending today" block of the most upvoted new papers not already picked; 0 turns it off.
     trending_k: int = Field(default=3, ge=0, le=20)
+    # Give the last pick to a paper unlike the others, so feedback on it widens what is learned.
+    explore: bool = False
     templates_dir: str | None = None  # operator overrides, searched before the bundled templates
 
 

@@ -43,6 +43,7 @@ class DigestOptions:
     diversity: float = 0.3
     popularity_weight: float = 0.0
     trending_k: int = 3
+    explore: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ class DigestPipeline:
         states = load_states(self.engine, subscribers, ids, space, _naive_utc(now or datetime.now(UTC)))
         rank_options = RankOptions(top_k=self.options.top_k, min_score=self.options.min_score,
                                    diversity=self.options.diversity,
-                                   popularity_weight=self.options.popularity_weight)
+                                   popularity_weight=self.options.popularity_weight,
+                                   explore=self.options.explore)
         picks = rank_all(states, candidates, space, rank_options)
         return [_Planned(st.subscriber, p, len(candidates)) for st, p in zip(states, picks, strict=True)]
 

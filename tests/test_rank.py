@@ -72,3 +72,28 @@ def test_select_respects_top_k_min_score_shown_and_exclude() -> None:
     assert 2 not in {p.paper.id for p in no_protein}
     none = select_picks(CORPUS, ks.scores[0], ks.matched[0], ks.related[0], top_k=10, min_score=5.0)
     assert none == []
+
+
+def test_diversity_and_exploration() -> None:
+    import scipy.sparse as sp  # noqa: F401
+
+    from digest.rank.features import FeatureSpace
+
+    near = [Paper(id=10 + i, canonical_id=f"n{i}", title=f"Sparse attention variant {i}",
+                  abstract="Sparse attention for long documents with transformers.") for i in range(4)]
+    apart = Paper(id=20, canonical_id="x", title="Sparse attention for graphs",
+                  abstract="Message passing on molecules with sparse attention.")
+    far = Paper(id=30, canonical_id="y", title="Bird migration", abstract="Birds fly south.")
+    corpus = [*near, apart, far]
+    space = FeatureSpace.from_texts([p.title + " " + p.abstract for p in corpus])
+    vecs = space.paper_vectors(corpus)
+    ks = score_keywords([_sub("sparse attention")], corpus, space, vecs)
+    plain = select_picks(corpus, ks.scores[0], ks.matched[0], ks.related[0], top_k=3, min_score=0.0)
+    mixed = select_picks(corpus, ks.scores[0], ks.matched[0], ks.related[0], top_k=3, min_score=0.0,
+                         vectors=vecs, diversity=0.7)
+    assert 20 not in [p.paper.id for p in plain]
+    assert 20 in [p.paper.id for p in mixed]  # the odd one out gets in when diversity counts
+    explored = select_picks(corpus, ks.scores[0], ks.matched[0], ks.related[0], top_k=3, min_score=-1.0,
+                            vectors=vecs, explore=True)
+    assert explored[-1].reason.startswith("Something a little different")
+    assert explored[-1].paper.id in (20, 30)

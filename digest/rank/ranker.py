@@ -25,6 +25,7 @@ class RankOptions:
     min_score: float = 0.05
     diversity: float = 0.3  # 0: plain top-k; higher trades score for variety
     popularity_weight: float = 0.0  # a small prior for papers with many upvotes (Hugging Face)
+    explore: bool = False  # give the last slot to a paper unlike the others
 
 
 @dataclass
@@ -95,6 +96,6 @@ def rank_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], spa
             candidates, scores[si], ks.matched[si], ks.related[si],
             top_k=st.subscriber.top_k or options.top_k, min_score=options.min_score, shown=st.shown,
             exclude=st.subscriber.exclude, vectors=vectors, diversity=options.diversity,
-            liked=st.liked, liked_vectors=liked_vecs,
+            liked=st.liked, liked_vectors=liked_vecs, explore=options.explore,
         ))
     return out

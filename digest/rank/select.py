@@ -65,8 +65,13 @@ def select_picks(
     diversity: float = 0.0,
     liked: Sequence[tuple[str, Paper]] = (),
     liked_vectors: sp.csr_matrix | None = None,
+    explore: bool = False,
 ) -> list[Pick]:
-    """liked: (verb, paper) the reader starred or opened, with their vectors, for the reason line."""
+    """liked: (verb, paper) the reader starred or opened, with their vectors, for the reason line.
+
+    explore: the last slot goes to the best paper, further down the list, that is unlike every
+    other pick, so the reader's reaction to it can widen what the model knows.
+    """
     order = [int(i) for i in np.argsort(-scores, kind="stable")
              if scores[i] >= min_score and papers[i].id not in shown]
     if exclude:
@@ -75,6 +80,11 @@ def select_picks(
         chosen = _mmr(order, scores, vectors, top_k, diversity)
     else:
         chosen = order[:top_k]
+    explored = None
+    if explore and vectors is not None and top_k >= 2 and len(chosen) == top_k:
+        explored = _explore(order, chosen[:-1], vectors, top_k)
+        if explored is not None:
+            chosen = chosen[:-1] + [explored]
     sims = None
     if liked and liked_vectors is not None and vectors is not None and chosen:
         sims = np.asarray((vectors[chosen] @ liked_vectors.T).todense())
@@ -85,6 +95,17 @@ def select_picks(
             best = int(np.argmax(sims[n]))
             if sims[n, best] >= LIKED_REASON_SIMILARITY:
                 like = (liked[best][0], liked[best][1].title)
-        picks.append(Pick(paper=papers[i], score=float(scores[i]), matched=matched[i],
-                          reason=reason_line(matched[i], related[i], like)))
+        reason = reason_line(matched[i], related[i], like)
+        if i == explored:
+            reason = "Something a little different, to learn what else you like"
+        picks.append(Pick(paper=papers[i], score=float(scores[i]), matched=matched[i], reason=reason))
     return picks
+
+
+def _explore(order: list[int], kept: list[int], vectors: sp.csr_matrix, k: int) -> int | None:
+    rest = [i for i in order[k : k * POOL_FACTOR * 2] if i not in kept]
+    if not rest or not kept:
+        return None
+    sims = np.asarray((vectors[rest] @ vectors[kept].T).todense()).max(axis=1)
+    unlike = [i for i, s in zip(rest, sims, strict=True) if s < 0.1]
+    return unlike[0] if unlike else None
