@@ -1,27 +1,43 @@
 """The whole daily digest against real parts: a real arXiv feed over HTTP, a real database,
 a real SMTP server on 127.0.0.1. A re-run sends nothing; a refused address does not stop the rest;
-a dead relay loses nothing.
+a dead relay loses nothing. The links in a received email lead back to the web app and become labels.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import re
 import threading
+import warnings
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, select
 
+from digest.app import secret_keys
 from digest.cli import main
+from digest.config import load_settings
 from digest.rank.features import tokens
+from digest.store import events as event_store
+from digest.store.deliveries import stored_picks
+from digest.store.engine import open_engine
+from digest.store.papers import papers_by_ids
 from digest.store.schema import deliveries, sources
+from digest.web.app import create_app
+from digest.web.tokens import LinkSigner
 from tests.smtp_server import SmtpServer, free_port
+
+with warnings.catch_warnings():  # Starlette announces a move from httpx to httpx2; the client works the same
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
 
 ARXIV = Path(__file__).parent / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
 
@@ -118,7 +134,7 @@ def test_feed_to_inbox_and_rerun_sends_nothing(
     assert text.count("[Matches: ") == 10
     html = ada.get_body(("html",)).get_content()  # type: ignore[union-attr]
     # Paper links are signed redirects through the web app; feedback links sit beside them.
-    for route in ("o",):
+    for route in ("o", "star", "less"):
         assert html.count(f'href="https://digest.example.org/{route}/') >= 10, route
     assert "ada@example.org" not in html.split("Sent to")[0]  # no address inside the links
     alan_text = by_rcpt["alan@example.org"].get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -175,3 +191,43 @@ def test_dead_relay_loses_nothing(tmp_path: Path, db_url: str, feed_server: _Fee
     msg = _parse(server.handler.messages[0].data)
     assert msg["Subject"].endswith(": 10 picks")
     assert msg.get_body(("plain",)).get_content().count("https://digest.example.org/o/") == 20  # type: ignore[union-attr]
+
+
+def test_links_in_the_email_come_back_as_labels(
+    tmp_path: Path, db_url: str, feed_server: _FeedServer, smtp_server: SmtpServer
+) -> None:
+    env = _config(tmp_path, db_url, feed_server.url, smtp_server.port)
+    _cli(env, "subscribe", "ada@example.org", "--keywords", "diffusion models, image generation")
+    assert _cli(env, "run", "--date", "2026-11-29").exit_code == 0
+    (received,) = smtp_server.handler.messages
+    html = _parse(received.data).get_body(("html",)).get_content()  # type: ignore[union-attr]
+    # The first pick's links: its title links the open redirect, its buttons follow.
+    open_link = re.search(r'href="(https://digest\.example\.org/o/[^"]+)"', html)
+    star_link = re.search(r'href="(https://digest\.example\.org/star/[^"]+)"', html)
+    assert open_link is not None and star_link is not None
+
+    settings = load_settings(env["DIGEST_CONFIG"])
+    engine = open_engine(db_url)
+    with engine.connect() as conn:
+        delivery_id, sub_id, sent_at = conn.execute(
+            select(deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.sent_at)).one()
+        first = stored_picks(conn, delivery_id)[0]
+        paper = papers_by_ids(conn, [first.paper_id])[first.paper_id]
+    # The reader clicks well after the scanner window, so both clicks are labels.
+    later = sent_at + timedelta(seconds=settings.feedback.scanner_window_s + 300)
+    app = create_app(engine, LinkSigner(secret_keys(settings)),
+                     scanner_window_s=settings.feedback.scanner_window_s, now=lambda: later)
+    client = TestClient(app, base_url=settings.web.base_url)
+    r = client.get(urlsplit(open_link.group(1)).path, follow_redirects=False)
+    assert r.status_code == 302
+    assert paper.url is not None and paper.url.startswith("https://arxiv.org/abs/")
+    assert r.headers["location"] == paper.url
+    r = client.get(urlsplit(star_link.group(1)).path)
+    assert r.status_code == 200 and "Starred" in r.text
+    with engine.connect() as conn:
+        events = event_store.list_events(conn, sub_id, kinds=("click", "star"))
+        labels = event_store.labels_for(conn, [sub_id])
+    engine.dispose()
+    assert [(e.kind, e.paper_id, e.delivery_id, e.flagged) for e in events] == [
+        ("click", paper.id, delivery_id, False), ("star", paper.id, delivery_id, False)]
+    assert [(lab.kind, lab.paper_id) for lab in labels] == [("click", paper.id), ("star", paper.id)]

@@ -242,3 +242,21 @@ def test_environment_built_once(renderer: DigestRenderer) -> None:
     renderer.render(content([paper()]))
     renderer.render(content([]))
     assert renderer.env is env
+
+
+def test_feedback_links_rendered(renderer: DigestRenderer) -> None:
+    star, less = "https://digest.example.org/star/tok-1", "https://digest.example.org/less/tok-2"
+    p = paper(4)
+    out = renderer.render(content([p], links=(PickLinks(p.url, p.pdf_url, star, less),)))
+    assert f'href="{star}"' in out.html and "&#9733; Star</a>" in out.html
+    assert f'href="{less}"' in out.html and ">Less like this</a>" in out.html
+    lines = [ln.strip() for ln in out.text.splitlines()]
+    assert star in lines and less in lines  # each URL alone on its line
+    for part in (out.html, out.text):
+        assert "teach tomorrow" in part
+    # Without feedback links (no web app): no buttons and no footer line about them.
+    plain = renderer.render(content([p]))
+    for part in (plain.html, plain.text):
+        assert "Less like this" not in part and "teach tomorrow" not in part
+    bad = renderer.render(content([p], links=(PickLinks(p.url, None, "javascript:alert(1)", "data:text/html,x"),)))
+    assert "javascript:" not in bad.html and "data:text" not in bad.html and "Less like this" not in bad.html

@@ -62,6 +62,8 @@ class PickView:
     pdf_url: str | None
     reason: str
     pick: Pick  # the raw pick, for operator templates that want more
+    star_url: str | None = None  # signed feedback links (digest.links), http(s) only
+    dislike_url: str | None = None
 
 
 def bundled_templates_dir() -> Path:
@@ -181,6 +183,8 @@ class DigestRenderer:
                 pdf_url=safe_url(links.pdf_url),
                 reason=reason,
                 pick=pick,
+                star_url=safe_url(links.star_url),
+                dislike_url=safe_url(links.dislike_url),
             ))
         return views
 

@@ -73,6 +73,8 @@ def idf_weights(df: np.ndarray, n_docs: int) -> np.ndarray:
 
 def tfidf(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     """Sublinear tf times idf, rows L2-normalised."""
+    if counts.shape[0] == 0:
+        return sp.csr_matrix(counts.shape, dtype=np.float32)
     weighted = sublinear(counts) @ sp.diags(idf)
     return sp.csr_matrix(normalize(weighted, norm="l2", copy=False))
 

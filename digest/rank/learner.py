@@ -69,11 +69,14 @@ def train(data: TrainingSet) -> LinearModel | None:
     w = np.concatenate([data.positive_weights, data.negative_weights]).astype(np.float64)
     # Balance the classes by total weight, so a handful of stars is not drowned by the background.
     w[:n_pos] *= w[n_pos:].sum() / max(w[:n_pos].sum(), 1e-9)
+    # Fit on the columns that occur: the hashed space has a million, a subscriber's papers a few
+    # thousand, and the solver's cost per iteration grows with the width.
+    cols = np.unique(x.indices)
     clf = LogisticRegression(C=REGULARISATION_C, solver="liblinear", max_iter=200)
-    clf.fit(x, y, sample_weight=w)
+    clf.fit(x[:, cols], y, sample_weight=w)
     coef = np.asarray(clf.coef_, dtype=np.float32).ravel()
-    nz = np.flatnonzero(coef)
-    return LinearModel(nz.astype(np.int32), coef[nz], float(clf.intercept_[0]), n_pos, n_neg)
+    keep = np.flatnonzero(coef)
+    return LinearModel(cols[keep].astype(np.int32), coef[keep], float(clf.intercept_[0]), n_pos, n_neg)
 
 
 def weight_matrix(models: Sequence[LinearModel | None], n_features: int) -> tuple[sp.csr_matrix, np.ndarray]:

@@ -45,25 +45,27 @@ class Labelled:
     background: Sequence[int]
 
 
-def training_set(labels: Labelled, vectors: dict[int, sp.csr_matrix]) -> learner.TrainingSet | None:
-    """Rows and weights for one subscriber's model; the latest opinion on a paper wins."""
-    stars = [p for p in labels.stars if p not in set(labels.dislikes)]
-    clicks = [p for p in labels.clicks if p not in set(stars) and p not in set(labels.dislikes)]
+def training_set(labels: Labelled, matrix: sp.csr_matrix, row_of: dict[int, int]) -> learner.TrainingSet | None:
+    """Rows (of matrix, found through row_of) and weights for one subscriber's model; the latest
+    opinion on a paper wins."""
+    dislikes = set(labels.dislikes)
+    stars = [p for p in labels.stars if p not in dislikes]
+    star_set = set(stars)
+    clicks = [p for p in labels.clicks if p not in star_set and p not in dislikes]
     pos = [(p, learner.STAR_WEIGHT) for p in stars] + [(p, learner.CLICK_WEIGHT) for p in clicks]
-    taken = {p for p, _ in pos}
+    taken = {p for p, _ in pos} | dislikes
     neg = [(p, learner.DISLIKE_WEIGHT) for p in labels.dislikes]
-    taken |= set(labels.dislikes)
     neg += [(p, learner.IGNORED_WEIGHT) for p in labels.ignored if p not in taken]
     taken |= set(labels.ignored)
     neg += [(p, learner.BACKGROUND_WEIGHT) for p in labels.background if p not in taken]
-    pos = [(p, w) for p, w in pos if p in vectors]
-    neg = [(p, w) for p, w in neg if p in vectors]
+    pos = [(p, w) for p, w in pos if p in row_of]
+    neg = [(p, w) for p, w in neg if p in row_of]
     if not pos or not neg:
         return None
     return learner.TrainingSet(
-        positives=sp.vstack([vectors[p] for p, _ in pos]).tocsr(),
+        positives=matrix[[row_of[p] for p, _ in pos]],
         positive_weights=np.array([w for _, w in pos]),
-        negatives=sp.vstack([vectors[p] for p, _ in neg]).tocsr(),
+        negatives=matrix[[row_of[p] for p, _ in neg]],
         negative_weights=np.array([w for _, w in neg]),
     )
 

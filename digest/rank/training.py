@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-import scipy.sparse as sp
 from sqlalchemy import Engine
 
 from digest.domain import Paper, Subscriber
@@ -39,7 +38,9 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
             if sid in stale:
                 need |= lab.shown
         by_id = paper_store.papers_by_ids(conn, sorted(need))
-    vectors = _vectors(by_id, space)
+    order = list(by_id)
+    matrix = space.paper_vectors([by_id[i] for i in order])
+    row_of = {pid: r for r, pid in enumerate(order)}
     models: dict[int, learner.LinearModel | None] = {sid: m.model for sid, m in stored.items()}
     if stale:
         for sid in stale:
@@ -49,7 +50,7 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
                 data = training_set(Labelled(
                     stars=sorted(found.stars), clicks=sorted(found.clicks), dislikes=sorted(found.dislikes),
                     ignored=sorted(found.shown - found.clicks - found.stars), background=background,
-                ), vectors)
+                ), matrix, row_of)
             models[sid] = learner.train(data) if data is not None else None
         with engine.begin() as conn:
             for sid in stale:
@@ -65,10 +66,3 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
         states.append(SubscriberState(s, models.get(s.id), shown[s.id], liked[:MAX_LIKED_FOR_REASONS]))
     return states
 
-
-def _vectors(by_id: dict[int, Paper], space: FeatureSpace) -> dict[int, sp.csr_matrix]:
-    if not by_id:
-        return {}
-    ids = list(by_id)
-    mat = space.paper_vectors([by_id[i] for i in ids])
-    return {pid: mat[row] for row, pid in enumerate(ids)}

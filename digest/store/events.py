@@ -43,6 +43,7 @@ class StoredEvent(NamedTuple):
 class DeliveryRef(NamedTuple):
     id: int
     sent_at: datetime | None  # None: not sent (yet)
+    updated_at: datetime  # the last change of state: when a delivery still "sending" was claimed
 
 
 def record_event(
@@ -182,8 +183,8 @@ def list_events(conn: Connection, subscriber_id: int, *, kinds: Sequence[str] | 
 def find_delivery(conn: Connection, delivery_id: int, *, subscriber_id: int) -> DeliveryRef | None:
     """The subscriber's delivery and when it was sent: the start of the scanner window."""
     row = conn.execute(
-        select(deliveries.c.id, deliveries.c.sent_at).where(
+        select(deliveries.c.id, deliveries.c.sent_at, deliveries.c.updated_at).where(
             deliveries.c.id == delivery_id, deliveries.c.subscriber_id == subscriber_id
         )
     ).first()
-    return DeliveryRef(row.id, row.sent_at) if row else None
+    return DeliveryRef(row.id, row.sent_at, row.updated_at) if row else None

@@ -1,0 +1,88 @@
+"""The project's recommender in the replay: the same features, keyword prior, learner and selection
+that the daily run uses, fed from the replay instead of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from digest.domain import Paper, Subscriber
+from digest.evaluate.protocol import EvalCorpus, EvalUser
+from digest.rank import features, learner
+from digest.rank.ranker import Labelled, RankOptions, SubscriberState, rank_all, training_set
+
+BACKGROUND = 200
+
+
+class LearningRecommender:
+    name = "digest"
+
+    def __init__(self, *, seed: int = 0, options: RankOptions | None = None) -> None:
+        self.seed = seed
+        self.options = options or RankOptions(min_score=-1.0, diversity=0.0)
+
+    def start(self, corpus: EvalCorpus, users: Sequence[EvalUser], scenario: str) -> None:
+        self.papers = [Paper(id=i, canonical_id=str(i), title=t, abstract=a)
+                       for i, (t, a) in enumerate(zip(corpus.titles, corpus.abstracts, strict=True))]
+        self.texts = [features.paper_text(p) for p in self.papers]
+        self.counts = features.term_counts(self.texts)  # raw counts never change; idf does
+        self.users = list(users)
+        self.subs = [Subscriber(id=i, email=f"u{i}@example.org", keywords=tuple(u.keywords) or ("research",))
+                     for i, u in enumerate(users)]
+        self.df = np.zeros(features.N_FEATURES, dtype=np.float32)
+        self.n_docs = 0
+        self.arrived: list[int] = []
+        self.stars = [set(u.stars) for u in users]
+        self.clicks: list[set[int]] = [set() for _ in users]
+        self.shown: list[set[int]] = [set(u.history) for u in users]
+        self.ignored: list[set[int]] = [set() for _ in users]
+        self.models: list[learner.LinearModel | None] = [None] * len(users)
+        self.stale = [bool(u.stars) for u in users]
+        self.rng = np.random.default_rng(self.seed)
+        self.by_id: dict[str, int] = {u.user_id: i for i, u in enumerate(users)}
+
+    def _space(self) -> features.FeatureSpace:
+        return features.FeatureSpace.from_stats(self.df, self.n_docs)
+
+    def _retrain(self, space: features.FeatureSpace) -> None:
+        todo = [i for i, s in enumerate(self.stale) if s]
+        if not todo:
+            return
+        pool = np.array(self.arrived)
+        background = [int(x) for x in self.rng.choice(pool, size=min(BACKGROUND, len(pool)), replace=False)]
+        need = set(background)
+        for i in todo:
+            need |= self.stars[i] | self.clicks[i] | self.ignored[i]
+        ids = sorted(need)
+        mat = features.tfidf(self.counts[ids], space.idf)
+        row_of = {pid: r for r, pid in enumerate(ids)}
+        for i in todo:
+            data = training_set(Labelled(sorted(self.stars[i]), sorted(self.clicks[i]), [],
+                                         sorted(self.ignored[i]), background), mat, row_of)
+            self.models[i] = learner.train(data) if data is not None else None
+            self.stale[i] = False
+
+    def recommend(self, day: int, batch: np.ndarray, k: int) -> dict[str, list[int]]:
+        ids = [int(x) for x in batch]
+        self.df += features.document_frequencies(self.counts[ids])
+        self.n_docs += len(ids)
+        self.arrived.extend(ids)
+        space = self._space()
+        self._retrain(space)
+        states = [SubscriberState(sub, self.models[i], self.shown[i]) for i, sub in enumerate(self.subs)]
+        options = RankOptions(top_k=k, min_score=self.options.min_score, diversity=self.options.diversity,
+                              popularity_weight=0.0, explore=self.options.explore)
+        picks = rank_all(states, [self.papers[j] for j in ids], space, options)
+        return {u.user_id: [int(p.paper.id) for p in picks[i] if p.paper.id is not None]
+                for i, u in enumerate(self.users)}
+
+    def feedback(self, day: int, shown: dict[str, list[int]], clicked: dict[str, list[int]]) -> None:
+        for uid, papers in shown.items():
+            i = self.by_id[uid]
+            hit = set(clicked.get(uid, ()))
+            self.shown[i] |= set(papers)
+            self.clicks[i] |= hit
+            self.ignored[i] |= set(papers) - hit
+            self.stale[i] = True

@@ -1,0 +1,88 @@
+"""`digest serve`: the web endpoints behind the links in the email, run by uvicorn.
+
+run_server() is the hook a scheduler can wrap later; on SIGTERM or SIGINT it finishes the requests
+in flight and returns, so the command exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from typing import Any, Protocol
+
+import click
+import uvicorn
+from starlette.types import ASGIApp
+
+from digest.app import App, secret_keys
+from digest.errors import DigestError
+from digest.web.app import create_app
+from digest.web.tokens import LinkSigner
+
+log = logging.getLogger(__name__)
+GRACEFUL_SHUTDOWN_S = 10
+
+
+class _HasApp(Protocol):
+    """What the CLI passes as the click context object (digest.cli._Context)."""
+
+    def app(self) -> App: ...
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind here rather than in uvicorn, so that a busy port is a one-line error, not a log dump."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        return socket.create_server((host, port), family=family, backlog=128)
+    except OSError as exc:
+        raise DigestError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def run_server(app: ASGIApp, host: str, port: int) -> None:
+    """Serve app until SIGTERM or SIGINT, then shut down gracefully and return."""
+    sock = _listen(host, port)
+    # log_config None: uvicorn logs through the handlers the CLI configured (-v for more).
+    config = uvicorn.Config(app, log_config=None, log_level=None, access_log=False, server_header=False,
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="off")
+    server = uvicorn.Server(config)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        server.should_exit = True
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        # Ours until uvicorn takes the signals over (a stop request is not lost) and again after it
+        # returns: uvicorn re-raises the signal that stopped it, which must not kill the process.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, stop)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sock.close()
+    log.info("web server stopped")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--no-scheduler", is_flag=True, help="Serve the web endpoints only, without the daily scheduler.")
+@click.pass_obj
+def serve_command(obj: _HasApp, host: str, port: int, no_scheduler: bool) -> None:
+    """Serve the links in the email: paper redirects, star, less like this, unsubscribe."""
+    app = obj.app()
+    try:
+        settings = app.settings
+        web = create_app(app.engine, LinkSigner(secret_keys(settings)),
+                         scanner_window_s=settings.feedback.scanner_window_s,
+                         templates_dir=settings.digest.templates_dir)
+        if not no_scheduler:
+            click.echo("note: the daily scheduler is not part of this build; serving the web endpoints only", err=True)
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"Serving on http://{shown}:{port} (links in the email point to {settings.web.base_url})")
+        run_server(web, host, port)
+    finally:
+        app.close()
