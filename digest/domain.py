@@ -79,6 +79,9 @@ class DigestContent:
     candidates: int = 0  # how many new papers were considered
     quiet: bool = False  # no picks today ("quiet day" note)
     extras: dict[str, object] = field(default_factory=dict)
+    # "Trending today": the most upvoted new papers not among the picks, with their links.
+    trending: tuple[Pick, ...] = ()
+    trending_links: tuple[PickLinks, ...] = ()
 
 
 @dataclass(frozen=True)

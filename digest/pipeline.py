@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine
 
-from digest.domain import DigestContent, OutgoingMessage, Pick, Subscriber
+from digest.domain import DigestContent, OutgoingMessage, Paper, Pick, Subscriber
 from digest.errors import DeliveryError, InputError
 from digest.links import LinkBuilder
 from digest.mail.compose import compose_message, make_message_id
@@ -23,6 +23,7 @@ from digest.mail.deliver import Transport
 from digest.mail.render import DigestRenderer, RenderedDigest
 from digest.rank import features
 from digest.rank.ranker import RankOptions, rank_all
+from digest.rank.select import mentions_any
 from digest.rank.training import load_states
 from digest.store import deliveries as ledger
 from digest.store import learning
@@ -79,6 +80,7 @@ class _Planned:
     subscriber: Subscriber
     picks: list[Pick]
     candidates: int
+    trending: list[Pick] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class _Batch:
     row: ledger.Delivery
     picks: list[Pick]
     candidates: int
+    trending: list[Pick] = field(default_factory=list)
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -138,14 +141,29 @@ class DigestPipeline:
                                    popularity_weight=self.options.popularity_weight,
                                    explore=self.options.explore)
         picks = rank_all(states, candidates, space, rank_options)
-        return [_Planned(st.subscriber, p, len(candidates)) for st, p in zip(states, picks, strict=True)]
+        return [_Planned(st.subscriber, p, len(candidates), self._trending(candidates, p, st.shown, st.subscriber))
+                for st, p in zip(states, picks, strict=True)]
+
+    def _trending(self, candidates: Sequence[Paper], picks: Sequence[Pick], shown: set[int],
+                  sub: Subscriber) -> list[Pick]:
+        """The most upvoted new papers that are not already picked, shown before, or excluded."""
+        if self.options.trending_k <= 0 or not picks:
+            return []
+        taken = {p.paper.id for p in picks} | shown
+        popular = sorted((p for p in candidates if (p.upvotes or 0) > 0 and p.id not in taken
+                          and not (sub.exclude and mentions_any(p, sub.exclude))),
+                         key=lambda p: -(p.upvotes or 0))
+        return [Pick(paper=p, score=float(p.upvotes or 0), reason=f"{p.upvotes} upvotes")
+                for p in popular[: self.options.trending_k]]
 
     # ---- rendering -----------------------------------------------------------------------
     def render(
         self, sub: Subscriber, picks: Sequence[Pick], digest_date: date, candidates: int,
-        delivery_id: int | None = None,
+        delivery_id: int | None = None, trending: Sequence[Pick] = (),
     ) -> RenderedDigest:
         content = DigestContent(
+            trending=tuple(trending),
+            trending_links=tuple(self.links.pick_links(sub.id, p.paper, delivery_id) for p in trending),
             to_addr=sub.email,
             digest_date=digest_date,
             picks=tuple(picks),
@@ -157,10 +175,9 @@ class DigestPipeline:
         )
         return self.renderer.render(content)
 
-    def _message(
-        self, sub: Subscriber, row: ledger.Delivery, picks: Sequence[Pick], now: datetime, candidates: int
-    ) -> OutgoingMessage:
-        rendered = self.render(sub, picks, row.digest_date, candidates, row.id)
+    def _message(self, b: _Batch, now: datetime) -> OutgoingMessage:
+        sub, row = b.sub, b.row
+        rendered = self.render(sub, b.picks, row.digest_date, b.candidates, row.id, b.trending)
         message_id = row.message_id or make_message_id(row.id, row.digest_date, sub.id, self.from_addr)
         msg = compose_message(
             rendered,
@@ -174,11 +191,16 @@ class DigestPipeline:
         return OutgoingMessage(key=row.id, to_addr=sub.email, message_id=message_id,
                                data=msg.as_bytes(policy=email.policy.SMTP))
 
-    def _stored_picks(self, row: ledger.Delivery) -> list[Pick]:
+    def _stored(self, sub: Subscriber, row: ledger.Delivery) -> _Batch:
+        """A recorded delivery as it was chosen: a resend carries the same picks."""
         with self.engine.connect() as conn:
             items = ledger.stored_picks(conn, row.id)
             by_id = paper_store.papers_by_ids(conn, [i.paper_id for i in items])
-        return [Pick(by_id[i.paper_id], i.score, i.matched, i.reason) for i in items if i.paper_id in by_id]
+        chosen = [(i.rank, Pick(by_id[i.paper_id], i.score, i.matched, i.reason)) for i in items
+                  if i.paper_id in by_id]
+        picks = [p for r, p in chosen if r < ledger.TRENDING_RANK_BASE]
+        trending = [p for r, p in chosen if r >= ledger.TRENDING_RANK_BASE]
+        return _Batch(sub, row, picks, 0, trending)
 
     # ---- the run -------------------------------------------------------------------------
     def active_subscribers(self, only: str | None = None) -> list[Subscriber]:
@@ -211,7 +233,7 @@ class DigestPipeline:
             elif row.status == "sending" and now_db - row.updated_at < ledger.STALE_SENDING:
                 report.outcomes.append(SubscriberOutcome(sub.email, "in_progress", row.n_picks))
             else:
-                to_send.append(_Batch(sub, row, self._stored_picks(row), 0))
+                to_send.append(self._stored(sub, row))
 
         for item in self.plan(to_rank, digest_date, now):
             report.candidates = item.candidates
@@ -224,11 +246,11 @@ class DigestPipeline:
                 continue
             with self.engine.begin() as conn:
                 row = ledger.create_delivery(conn, subscriber_id=sub.id, digest_date=digest_date, picks=picks,
-                                             now=now_db)
+                                             now=now_db, trending=item.trending)
             if row is None:  # another run got there first
                 report.outcomes.append(SubscriberOutcome(sub.email, "in_progress", len(picks)))
                 continue
-            to_send.append(_Batch(sub, row, picks, item.candidates))
+            to_send.append(_Batch(sub, row, picks, item.candidates, item.trending))
 
         if dry_run:
             report.outcomes.extend(SubscriberOutcome(b.sub.email, "would_send", len(b.picks)) for b in to_send)
@@ -243,7 +265,7 @@ class DigestPipeline:
         outcomes: list[SubscriberOutcome] = []
         for b in batch:
             try:
-                msg = self._message(b.sub, b.row, b.picks, now, b.candidates)
+                msg = self._message(b, now)
             except ValueError as exc:  # an address the composer refuses: this one fails, the rest go
                 with self.engine.begin() as conn:
                     ledger.finish(conn, b.row.id, status="failed", now=now_db, detail=str(exc))
@@ -279,7 +301,7 @@ class DigestPipeline:
         if sub is None:
             raise InputError(f"no subscriber {email_addr}")
         item = self.plan([sub], digest_date)[0]
-        return self.render(sub, item.picks, digest_date, item.candidates), len(item.picks)
+        return self.render(sub, item.picks, digest_date, item.candidates, trending=item.trending), len(item.picks)
 
 
 def record_run(engine: Engine, report: RunReport, started: datetime, finished: datetime,

@@ -150,3 +150,34 @@ def test_unsubscribed_get_nothing(app: App) -> None:
         sub_store.deactivate(conn, sub.id, NOW.replace(tzinfo=None))
     report = app.pipeline().run(DAY, NOW)
     assert "ada@example.org" not in {o.email for o in report.outcomes}
+
+
+def test_trending_block_lists_upvoted_papers_not_picked(tmp_path: Path, db_url: str) -> None:
+    a = App.open(_settings(tmp_path, db_url, trending_k=2))
+    try:
+        with a.engine.begin() as conn:
+            paper_store.upsert_papers(conn, [
+                *PAPERS,
+                _p(10, "Scaling laws for robots", "Robots.", upvotes=120),
+                _p(11, "A very popular benchmark", "Benchmarks.", upvotes=300),
+                _p(12, "Mildly popular", "Things.", upvotes=5),
+                _p(13, "Sparse attention, hugely popular", "Sparse attention everywhere.", upvotes=999),
+            ], NOW.replace(tzinfo=None) - timedelta(hours=1))
+            sub_store.upsert_subscriber(conn, email="ada@example.org", keywords=["sparse attention"],
+                                        now=NOW.replace(tzinfo=None))
+        a.pipeline().run(DAY, NOW)
+        [eml] = _eml_files(a)
+        msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        block = text.split("TRENDING TODAY", 1)[1]
+        # The two most upvoted papers that are not already among the picks, most upvoted first.
+        assert block.index("A very popular benchmark") < block.index("Scaling laws for robots")
+        assert "Mildly popular" not in block and "hugely popular" not in block
+        assert "[300 upvotes]" in block
+        assert "Trending today" in msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        # Trending papers count as shown: they never come back.
+        again = a.pipeline().plan(a.pipeline().active_subscribers(), DAY + timedelta(days=1), NOW)
+        assert {"A very popular benchmark", "Scaling laws for robots"}.isdisjoint(
+            p.paper.title for p in again[0].trending)
+    finally:
+        a.close()

@@ -166,11 +166,17 @@ class DigestRenderer:
             raise ConfigError(f"config error: email template: {_describe(exc)}") from None
 
     def pick_views(self, content: DigestContent) -> list[PickView]:
+        return self._views(content.picks, content.links)
+
+    def trending_views(self, content: DigestContent) -> list[PickView]:
+        return self._views(content.trending, content.trending_links)
+
+    def _views(self, chosen: tuple[Pick, ...], all_links: tuple[PickLinks, ...]) -> list[PickView]:
         views = []
-        for i, pick in enumerate(content.picks):
+        for i, pick in enumerate(chosen):
             paper = pick.paper
             # links is parallel to picks; fall back to the paper's own URLs if it is short.
-            links = content.links[i] if i < len(content.links) else PickLinks(paper.url, paper.pdf_url)
+            links = all_links[i] if i < len(all_links) else PickLinks(paper.url, paper.pdf_url)
             reason = clean_text(pick.reason)
             if not reason and pick.matched:
                 reason = "Matches: " + ", ".join(clean_text(m) for m in pick.matched)
@@ -193,7 +199,8 @@ class DigestRenderer:
 
         subject, date_long ("Friday, 29 November 2026"), digest_date (a date), picks (PickView list),
         count, candidates, quiet, keywords (cleaned tuple), unsubscribe_url (http(s) or None),
-        preheader (inbox preview line), to_addr, extras (DigestContent.extras, untouched).
+        preheader (inbox preview line), to_addr, extras (DigestContent.extras, untouched),
+        trending (PickView list: most upvoted new papers not picked; reason holds the upvotes).
         Filters: wrap(width=78, indent="", first=None), safe_url, clean.
         """
         picks = self.pick_views(content)
@@ -213,6 +220,7 @@ class DigestRenderer:
             "preheader": preheader,
             "to_addr": clean_text(content.to_addr),
             "extras": content.extras,
+            "trending": [] if quiet else self.trending_views(content),
         }
 
     def render(self, content: DigestContent) -> RenderedDigest:

@@ -9,6 +9,7 @@ engaged one mostly by what they did.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,8 +24,8 @@ DISLIKE_WEIGHT = 2.0
 IGNORED_WEIGHT = 0.3
 BACKGROUND_WEIGHT = 0.2
 # With this many positives the model and the keyword prior count equally.
-PRIOR_STRENGTH = 4.0
-REGULARISATION_C = 4.0
+PRIOR_STRENGTH = float(os.environ.get("DIGEST_TUNE_PRIOR", "4.0"))
+REGULARISATION_C = float(os.environ.get("DIGEST_TUNE_C", "4.0"))
 
 
 @dataclass(frozen=True)

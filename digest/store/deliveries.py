@@ -21,6 +21,8 @@ FINAL_STATES = ("sent", "failed")
 CLAIMABLE_STATES = ("pending", "temp_failed")
 # A row left in "sending" this long ago belongs to a run that died: it may be claimed again.
 STALE_SENDING = timedelta(minutes=15)
+# Items ranked from here on are the "trending today" block, not picks.
+TRENDING_RANK_BASE = 100
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Delivery:
 
 @dataclass(frozen=True)
 class StoredPick:
+    rank: int
     paper_id: int
     score: float
     matched: tuple[str, ...]
@@ -68,7 +71,8 @@ def get_delivery(conn: Connection, subscriber_id: int, digest_date: date) -> Del
 
 
 def create_delivery(
-    conn: Connection, *, subscriber_id: int, digest_date: date, picks: Sequence[Pick], now: datetime
+    conn: Connection, *, subscriber_id: int, digest_date: date, picks: Sequence[Pick], now: datetime,
+    trending: Sequence[Pick] = (),
 ) -> Delivery | None:
     """Record the chosen picks and their impressions. None if another run created the row first."""
     try:
@@ -88,19 +92,20 @@ def create_delivery(
             ).scalar_one()
     except IntegrityError:
         return None
-    if picks:
+    ranked = list(enumerate(picks)) + [(TRENDING_RANK_BASE + i, p) for i, p in enumerate(trending)]
+    if ranked:
         conn.execute(
             insert(delivery_items),
             [
                 {
                     "delivery_id": delivery_id,
-                    "rank": i,
+                    "rank": rank,
                     "paper_id": p.paper.id,
                     "score": float(p.score),
                     "matched": list(p.matched),
                     "reason": p.reason,
                 }
-                for i, p in enumerate(picks)
+                for rank, p in ranked
             ],
         )
         conn.execute(
@@ -115,7 +120,7 @@ def create_delivery(
                     "flagged": False,
                     "created_at": now,
                 }
-                for p in picks
+                for _, p in ranked
             ],
         )
     row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one()
@@ -126,7 +131,7 @@ def stored_picks(conn: Connection, delivery_id: int) -> list[StoredPick]:
     rows = conn.execute(
         select(delivery_items).where(delivery_items.c.delivery_id == delivery_id).order_by(delivery_items.c.rank)
     ).all()
-    return [StoredPick(r.paper_id, r.score, tuple(r.matched or ()), r.reason) for r in rows]
+    return [StoredPick(r.rank, r.paper_id, r.score, tuple(r.matched or ()), r.reason) for r in rows]
 
 
 def set_message_id(conn: Connection, delivery_id: int, message_id: str) -> None:
