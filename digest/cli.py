@@ -363,10 +363,11 @@ def demo(obj: _Context) -> None:
                    f"Delete {settings.state_path} to start the demo afresh.")
 
 
+from digest.eval_cli import eval_command  # noqa: E402
 from digest.web.serve import serve_command  # noqa: E402
 
 main.add_command(serve_command)
-
+main.add_command(eval_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -44,7 +44,9 @@ def ideal_dcg(n_relevant: np.ndarray, k: int) -> np.ndarray:
 
 def ndcg(dcg: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     ideal = ideal_dcg(n_relevant, k)
-    return np.divide(dcg, ideal, out=np.zeros_like(dcg, dtype=np.float64), where=ideal > 0)
+    out = np.zeros(np.shape(dcg), dtype=np.float64)
+    np.divide(dcg, ideal, out=out, where=ideal > 0)
+    return out
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,3 +159,27 @@ def _check_picks(name: str, day: int, uid: str, picks: np.ndarray, k: int, in_ba
         raise ValueError(f"{where}: a pick is in the user's history")
     if len(np.unique(picks)) != len(picks):
         raise ValueError(f"{where}: the same paper picked twice")
+
+
+def run_all(data: EvalData, factories: Mapping[str, Callable[[], Recommender]], *, seeds: Sequence[int],
+            scenarios: Sequence[str], k: int, n_users: int, min_items: int, days: int,
+            on_log: Callable[[ReplayLog], None] | None = None) -> dict[str, dict[str, list[ReplayLog]]]:
+    """Every recommender (a fresh one per seed and scenario) through the same split per seed.
+
+    Returns scenario -> recommender -> one log per seed; on_log sees each log as it is done.
+    """
+    if k < 1:
+        raise InputError("--k must be at least 1")
+    if n_users < 1:
+        raise InputError("--users must be at least 1")
+    popularity = tag_popularity(data)
+    logs: dict[str, dict[str, list[ReplayLog]]] = {sc: {name: [] for name in factories} for sc in scenarios}
+    for seed in seeds:
+        split = make_split(data, n_users=n_users, min_items=min_items, days=days, seed=seed, popularity=popularity)
+        for scenario in scenarios:
+            for name, factory in factories.items():
+                lg = replay(data.corpus, split, factory(), scenario, k)
+                logs[scenario][name].append(lg)
+                if on_log is not None:
+                    on_log(lg)
+    return logs

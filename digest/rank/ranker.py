@@ -6,6 +6,7 @@ papers per subscriber) loops.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +18,29 @@ from digest.rank import learner
 from digest.rank.features import FeatureSpace
 from digest.rank.keywords import KeywordScores, score_keywords
 from digest.rank.select import select_picks
+
+KNN_WEIGHT = float(os.environ.get("DIGEST_TUNE_KNN", "0.0"))
+KNN_TOP = int(os.environ.get("DIGEST_TUNE_KNN_TOP", "3"))
+
+
+def _similarity_to_liked(states: Sequence[SubscriberState], vectors: sp.csr_matrix, space: FeatureSpace
+                         ) -> np.ndarray:
+    """Per subscriber and paper: the mean of the top few cosines to the papers the reader liked."""
+    out = np.zeros((len(states), vectors.shape[0]), dtype=np.float32)
+    liked = [[p for _, p in s.liked] for s in states]
+    flat = [p for group in liked for p in group]
+    if not flat:
+        return out
+    mat = space.paper_vectors(flat)
+    sims = np.asarray((mat @ vectors.T).todense(), dtype=np.float32)
+    start = 0
+    for i, group in enumerate(liked):
+        if group:
+            block = sims[start : start + len(group)]
+            top = min(KNN_TOP, len(group))
+            out[i] = np.sort(block, axis=0)[-top:].mean(axis=0)
+            start += len(group)
+    return out
 
 
 @dataclass(frozen=True)
@@ -76,6 +100,8 @@ def score_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], sp
     ks = score_keywords([s.subscriber for s in states], candidates, space, vectors)
     learned = learner.model_scores([s.model for s in states], vectors)
     n_pos = np.array([s.model.n_pos if s.model else 0 for s in states])
+    if KNN_WEIGHT > 0:
+        learned = (1 - KNN_WEIGHT) * learned + KNN_WEIGHT * _similarity_to_liked(states, vectors, space)
     scores = learner.blend(ks.scores, learned, n_pos)
     if options.popularity_weight > 0:
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)

@@ -1,5 +1,10 @@
 """The project's recommender in the replay: the same features, keyword prior, learner and selection
-that the daily run uses, fed from the replay instead of the store.
+that the daily run uses (digest.rank), fed from the replay instead of the store. This is the only
+module of digest.evaluate that knows the ranking internals.
+
+As in the daily run: document frequencies grow with every day's papers, stars (warm: the imported
+library) and clicks are positives, shown-but-not-clicked papers and a background sample negatives,
+and each user's model is retrained when new feedback arrived.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from digest.rank.ranker import Labelled, RankOptions, SubscriberState, rank_all,
 BACKGROUND = 200
 
 
-class LearningRecommender:
+class DigestRecommender:
     name = "digest"
 
     def __init__(self, *, seed: int = 0, options: RankOptions | None = None) -> None:
@@ -71,7 +76,10 @@ class LearningRecommender:
         self.arrived.extend(ids)
         space = self._space()
         self._retrain(space)
-        states = [SubscriberState(sub, self.models[i], self.shown[i]) for i, sub in enumerate(self.subs)]
+        states = [SubscriberState(sub, self.models[i], self.shown[i],
+                                  [("starred", self.papers[j]) for j in sorted(self.stars[i])]
+                                  + [("opened", self.papers[j]) for j in sorted(self.clicks[i])])
+                  for i, sub in enumerate(self.subs)]
         options = RankOptions(top_k=k, min_score=self.options.min_score, diversity=self.options.diversity,
                               popularity_weight=0.0, explore=self.options.explore)
         picks = rank_all(states, [self.papers[j] for j in ids], space, options)
