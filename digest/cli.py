@@ -358,6 +358,8 @@ def demo(obj: _Context) -> None:
         click.echo("\nThe digests are in the outbox (.eml to open in a mail client, .html in a browser):")
         for d in rows:
             click.echo(f"  {Path(d.location or '').with_suffix('.html')}")
+        click.echo(f"Their links (open, star, less like this, unsubscribe) go through {settings.web.base_url}: "
+                   "run `digest serve` to follow them; tomorrow's picks learn from what you star.")
     if report.count("already_sent"):
         click.echo("Today's demo digests were already sent: a second run sends nothing twice. "
                    f"Delete {settings.state_path} to start the demo afresh.")

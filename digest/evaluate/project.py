@@ -18,8 +18,6 @@ from digest.evaluate.protocol import EvalCorpus, EvalUser
 from digest.rank import features, learner
 from digest.rank.ranker import Labelled, RankOptions, SubscriberState, rank_all, training_set
 
-BACKGROUND = 200
-
 
 class DigestRecommender:
     name = "digest"
@@ -56,16 +54,18 @@ class DigestRecommender:
         if not todo:
             return
         pool = np.array(self.arrived)
-        background = [int(x) for x in self.rng.choice(pool, size=min(BACKGROUND, len(pool)), replace=False)]
+        size = min(learner.BACKGROUND_SAMPLE, len(pool))
+        background = [int(x) for x in self.rng.choice(pool, size=size, replace=False)]
         need = set(background)
         for i in todo:
             need |= self.stars[i] | self.clicks[i] | self.ignored[i]
         ids = sorted(need)
         mat = features.tfidf(self.counts[ids], space.idf)
         row_of = {pid: r for r, pid in enumerate(ids)}
-        for i in todo:
+        kw = space.text_vectors([" . ".join(self.subs[i].keywords) for i in todo])
+        for n, i in enumerate(todo):
             data = training_set(Labelled(sorted(self.stars[i]), sorted(self.clicks[i]), [],
-                                         sorted(self.ignored[i]), background), mat, row_of)
+                                         sorted(self.ignored[i]), background), mat, row_of, kw[n])
             self.models[i] = learner.train(data) if data is not None else None
             self.stale[i] = False
 

@@ -5,7 +5,6 @@ All subscribers are scored at once: one sparse product (subscribers x features) 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,12 +20,6 @@ from digest.rank import features
 TITLE_PHRASE_BONUS = 0.25
 ABSTRACT_PHRASE_BONUS = 0.12
 MAX_PHRASE_BONUS = 0.6
-
-
-# Query expansion (pseudo-relevance feedback): the centroid of the papers that best match the keywords
-# joins the profile, so "protein folding" also finds papers that say "tertiary structure".
-EXPANSION_WEIGHT = float(os.environ.get("DIGEST_TUNE_EXP_W", "0.5"))
-EXPANSION_DOCS = int(os.environ.get("DIGEST_TUNE_EXP_M", "5"))
 
 
 @dataclass(frozen=True)
@@ -70,8 +63,6 @@ def score_keywords(
     membership = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_subs, len(vocab)))
     profiles = sp.csr_matrix(normalize(membership @ kw_vecs, norm="l2"))
     cosine = np.asarray((profiles @ paper_vecs.T).todense(), dtype=np.float32)
-    if EXPANSION_WEIGHT > 0 and n_papers > EXPANSION_DOCS:
-        cosine = _expanded(profiles, cosine, paper_vecs)
 
     # Phrase matches on the same normalised tokens, per distinct keyword.
     title_text = [_joined(features.tokens(p.title)) for p in papers]
@@ -106,14 +97,3 @@ def score_keywords(
         related.append([tuple(sub.keywords[j] for j in np.flatnonzero(partial[:, pi])) for pi in range(n_papers)])
     return KeywordScores(cosine + bonus, matched, related)
 
-
-def _expanded(profiles: sp.csr_matrix, cosine: np.ndarray, paper_vecs: sp.csr_matrix) -> np.ndarray:
-    """Cosine against each profile moved towards the centroid of its best-matching papers."""
-    n_subs, n_papers = cosine.shape
-    top = np.argpartition(-cosine, EXPANSION_DOCS - 1, axis=1)[:, :EXPANSION_DOCS]
-    rows = np.repeat(np.arange(n_subs), EXPANSION_DOCS)
-    weights = np.take_along_axis(cosine, top, axis=1).ravel()
-    select = sp.csr_matrix((np.maximum(weights, 0), (rows, top.ravel())), shape=(n_subs, n_papers))
-    centroids = sp.csr_matrix(normalize(select @ paper_vecs, norm="l2"))
-    moved = sp.csr_matrix(normalize(profiles + EXPANSION_WEIGHT * centroids, norm="l2"))
-    return np.asarray((moved @ paper_vecs.T).todense(), dtype=np.float32)

@@ -21,8 +21,11 @@ from sklearn.linear_model import LogisticRegression
 STAR_WEIGHT = 3.0
 CLICK_WEIGHT = 1.0
 DISLIKE_WEIGHT = 2.0
-IGNORED_WEIGHT = 0.3
+IGNORED_WEIGHT = float(os.environ.get("DIGEST_TUNE_IGN", "0.3"))
 BACKGROUND_WEIGHT = 0.2
+BACKGROUND_SAMPLE = int(os.environ.get("DIGEST_TUNE_BG", "200"))  # background papers per training set
+# The keyword profile joins the positives, so dislikes and clicks refine the keywords, not replace them.
+KEYWORD_WEIGHT = float(os.environ.get("DIGEST_TUNE_KWPOS", "2.0"))
 # With this many positives the model and the keyword prior count equally.
 PRIOR_STRENGTH = float(os.environ.get("DIGEST_TUNE_PRIOR", "4.0"))
 REGULARISATION_C = float(os.environ.get("DIGEST_TUNE_C", "4.0"))
@@ -34,6 +37,7 @@ class TrainingSet:
     positive_weights: np.ndarray
     negatives: sp.csr_matrix
     negative_weights: np.ndarray
+    evidence: int  # explicit feedback behind it (stars, clicks, dislikes): sets the model's say
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class LinearModel:
     indices: np.ndarray  # int32
     values: np.ndarray  # float32
     intercept: float
-    n_pos: int
+    n_pos: int  # the explicit feedback it was trained on (see TrainingSet.evidence)
     n_neg: int
 
     def to_bytes(self) -> bytes:
@@ -63,7 +67,7 @@ class LinearModel:
 def train(data: TrainingSet) -> LinearModel | None:
     """A logistic regression with sample weights; None when there is no positive to learn from."""
     n_pos, n_neg = data.positives.shape[0], data.negatives.shape[0]
-    if n_pos == 0 or n_neg == 0:
+    if n_pos == 0 or n_neg == 0 or data.evidence == 0:
         return None
     x = sp.vstack([data.positives, data.negatives]).tocsr()
     y = np.concatenate([np.ones(n_pos), np.zeros(n_neg)])
@@ -77,7 +81,7 @@ def train(data: TrainingSet) -> LinearModel | None:
     clf.fit(x[:, cols], y, sample_weight=w)
     coef = np.asarray(clf.coef_, dtype=np.float32).ravel()
     keep = np.flatnonzero(coef)
-    return LinearModel(cols[keep].astype(np.int32), coef[keep], float(clf.intercept_[0]), n_pos, n_neg)
+    return LinearModel(cols[keep].astype(np.int32), coef[keep], float(clf.intercept_[0]), data.evidence, n_neg)
 
 
 def weight_matrix(models: Sequence[LinearModel | None], n_features: int) -> tuple[sp.csr_matrix, np.ndarray]:

@@ -6,7 +6,6 @@ papers per subscriber) loops.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,29 +17,6 @@ from digest.rank import learner
 from digest.rank.features import FeatureSpace
 from digest.rank.keywords import KeywordScores, score_keywords
 from digest.rank.select import select_picks
-
-KNN_WEIGHT = float(os.environ.get("DIGEST_TUNE_KNN", "0.0"))
-KNN_TOP = int(os.environ.get("DIGEST_TUNE_KNN_TOP", "3"))
-
-
-def _similarity_to_liked(states: Sequence[SubscriberState], vectors: sp.csr_matrix, space: FeatureSpace
-                         ) -> np.ndarray:
-    """Per subscriber and paper: the mean of the top few cosines to the papers the reader liked."""
-    out = np.zeros((len(states), vectors.shape[0]), dtype=np.float32)
-    liked = [[p for _, p in s.liked] for s in states]
-    flat = [p for group in liked for p in group]
-    if not flat:
-        return out
-    mat = space.paper_vectors(flat)
-    sims = np.asarray((mat @ vectors.T).todense(), dtype=np.float32)
-    start = 0
-    for i, group in enumerate(liked):
-        if group:
-            block = sims[start : start + len(group)]
-            top = min(KNN_TOP, len(group))
-            out[i] = np.sort(block, axis=0)[-top:].mean(axis=0)
-            start += len(group)
-    return out
 
 
 @dataclass(frozen=True)
@@ -69,9 +45,10 @@ class Labelled:
     background: Sequence[int]
 
 
-def training_set(labels: Labelled, matrix: sp.csr_matrix, row_of: dict[int, int]) -> learner.TrainingSet | None:
+def training_set(labels: Labelled, matrix: sp.csr_matrix, row_of: dict[int, int],
+                 keywords: sp.csr_matrix | None = None) -> learner.TrainingSet | None:
     """Rows (of matrix, found through row_of) and weights for one subscriber's model; the latest
-    opinion on a paper wins."""
+    opinion on a paper wins. keywords: the subscriber's keyword profile, a pseudo-positive."""
     dislikes = set(labels.dislikes)
     stars = [p for p in labels.stars if p not in dislikes]
     star_set = set(stars)
@@ -84,13 +61,20 @@ def training_set(labels: Labelled, matrix: sp.csr_matrix, row_of: dict[int, int]
     neg += [(p, learner.BACKGROUND_WEIGHT) for p in labels.background if p not in taken]
     pos = [(p, w) for p, w in pos if p in row_of]
     neg = [(p, w) for p, w in neg if p in row_of]
-    if not pos or not neg:
+    evidence = len(pos) + sum(1 for p in labels.dislikes if p in row_of)
+    positives = matrix[[row_of[p] for p, _ in pos]]
+    weights = np.array([w for _, w in pos], dtype=np.float64)
+    if keywords is not None and keywords.nnz and learner.KEYWORD_WEIGHT > 0:
+        positives = sp.vstack([keywords, positives]).tocsr()
+        weights = np.concatenate([[learner.KEYWORD_WEIGHT], weights])
+    if evidence == 0 or positives.shape[0] == 0 or not neg:
         return None
     return learner.TrainingSet(
-        positives=matrix[[row_of[p] for p, _ in pos]],
-        positive_weights=np.array([w for _, w in pos]),
+        positives=positives,
+        positive_weights=weights,
         negatives=matrix[[row_of[p] for p, _ in neg]],
         negative_weights=np.array([w for _, w in neg]),
+        evidence=evidence,
     )
 
 
@@ -100,8 +84,6 @@ def score_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], sp
     ks = score_keywords([s.subscriber for s in states], candidates, space, vectors)
     learned = learner.model_scores([s.model for s in states], vectors)
     n_pos = np.array([s.model.n_pos if s.model else 0 for s in states])
-    if KNN_WEIGHT > 0:
-        learned = (1 - KNN_WEIGHT) * learned + KNN_WEIGHT * _similarity_to_liked(states, vectors, space)
     scores = learner.blend(ks.scores, learned, n_pos)
     if options.popularity_weight > 0:
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)

@@ -16,7 +16,6 @@ from digest.store import learning
 from digest.store import papers as paper_store
 
 log = logging.getLogger(__name__)
-BACKGROUND_SAMPLE = 200
 MAX_LIKED_FOR_REASONS = 50
 
 
@@ -31,7 +30,7 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
         shown = {s.id: paper_store.shown_paper_ids(conn, s.id, candidate_ids) for s in subscribers}
         stale = [s.id for s in subscribers
                  if latest.get(s.id, 0) > (stored[s.id].last_event_id if s.id in stored else 0)]
-        background = learning.background_paper_ids(conn, BACKGROUND_SAMPLE) if stale else []
+        background = learning.background_paper_ids(conn, learner.BACKGROUND_SAMPLE) if stale else []
         need: set[int] = set(background)
         for sid, lab in labels.items():
             need |= lab.stars | lab.clicks | lab.dislikes
@@ -43,14 +42,16 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
     row_of = {pid: r for r, pid in enumerate(order)}
     models: dict[int, learner.LinearModel | None] = {sid: m.model for sid, m in stored.items()}
     if stale:
-        for sid in stale:
+        subs_by_id = {s.id: s for s in subscribers}
+        kw = space.text_vectors([" . ".join(subs_by_id[sid].keywords) for sid in stale])
+        for n, sid in enumerate(stale):
             found = labels.get(sid)
             data = None
             if found is not None:
                 data = training_set(Labelled(
                     stars=sorted(found.stars), clicks=sorted(found.clicks), dislikes=sorted(found.dislikes),
                     ignored=sorted(found.shown - found.clicks - found.stars), background=background,
-                ), matrix, row_of)
+                ), matrix, row_of, kw[n])
             models[sid] = learner.train(data) if data is not None else None
         with engine.begin() as conn:
             for sid in stale:

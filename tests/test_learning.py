@@ -1,0 +1,125 @@
+"""The learning loop on a real database: stars pull a topic up, dislikes push one down, scanner
+clicks teach nothing, models persist between runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from digest.app import App
+from digest.config import Settings
+from digest.domain import Paper
+from digest.store import papers as paper_store
+from digest.store import subscribers as sub_store
+from digest.store.schema import events, subscriber_models
+
+DAY1 = date(2026, 11, 2)
+T1 = datetime(2026, 11, 2, 6, 0)
+
+PROTEIN = ["Protein structure prediction with deep networks", "Folding proteins from sequence alone",
+           "Protein language models learn contacts", "Predicting protein binding sites",
+           "Protein design by inverse folding"]
+ATTENTION = ["Sparse attention for long documents", "Efficient sparse attention kernels",
+             "Sparse attention in vision transformers", "Learned sparse attention patterns",
+             "Sparse attention for speech", "Block sparse attention at scale"]
+OTHER = ["Bird migration flyways", "Soil carbon in boreal forests", "Auction design with budgets",
+         "Ocean heat content trends", "Medieval trade routes", "Urban heat islands"]
+
+
+def _paper(n: int, title: str, abstract: str | None = None) -> Paper:
+    return Paper(canonical_id=f"arxiv:2411.{n:05d}", arxiv_id=f"2411.{n:05d}", version=1, title=title,
+                 abstract=abstract or f"We study {title.lower()}.", url=f"https://arxiv.org/abs/2411.{n:05d}",
+                 announce_type="new", source="test")
+
+
+@pytest.fixture
+def app(tmp_path: Path, db_url: str) -> Any:
+    s = Settings.model_validate({
+        "state_dir": str(tmp_path / "state"), "database": {"url": db_url}, "sources": [],
+        "digest": {"top_k": 3, "diversity": 0.0, "min_score": 0.0},
+        "web": {"base_url": "https://d.example.org", "secret_key": "k" * 32},
+    })
+    a = App.open(s)
+    with a.engine.begin() as conn:
+        sub_store.upsert_subscriber(conn, email="ada@example.org", keywords=["sparse attention"], now=T1)
+    yield a
+    a.close()
+
+
+def _ingest(app: App, papers: list[Paper], when: datetime) -> list[Paper]:
+    with app.engine.begin() as conn:
+        _, fresh = paper_store.upsert_papers(conn, papers, when)
+    return fresh
+
+
+def _event(app: App, paper: Paper, kind: str, when: datetime, flagged: bool = False) -> None:
+    with app.engine.begin() as conn:
+        conn.execute(insert(events).values(subscriber_id=1, paper_id=paper.id, kind=kind, origin="test",
+                                           flagged=flagged, created_at=when))
+
+
+def _titles(app: App, day: date) -> list[str]:
+    [planned] = app.pipeline().plan(app.pipeline().active_subscribers(), day,
+                                    datetime.combine(day, datetime.min.time(), UTC))
+    return [p.paper.title for p in planned.picks]
+
+
+def test_a_starred_topic_rises(app: App) -> None:
+    old = _ingest(app, [_paper(i, t) for i, t in enumerate(PROTEIN[:3] + ATTENTION[:3] + OTHER[:3])], T1)
+    # Day 2: new papers, among them proteins that share no word with "sparse attention".
+    day2 = T1 + timedelta(days=1)
+    _ingest(app, [_paper(100 + i, t) for i, t in enumerate(PROTEIN[3:] + ATTENTION[3:] + OTHER[3:])], day2)
+    everything = len(PROTEIN) + len(ATTENTION) + len(OTHER)
+    before = _titles_all(app, DAY1 + timedelta(days=1), k=everything)
+    for p in old[:3]:  # the reader stars the three protein papers of day 1
+        _event(app, p, "star", day2)
+    after = _titles_all(app, DAY1 + timedelta(days=1), k=everything)
+    new_protein = PROTEIN[3:]
+    for title in new_protein:
+        assert after.index(title) < before.index(title), (before, after)
+        assert all(after.index(title) < after.index(o) for o in OTHER[3:])  # above the unrelated
+    # The keywords still count: the best sparse-attention paper stays on top.
+    assert after[0].startswith("Sparse attention")
+    [planned] = app.pipeline().plan([replace(app.pipeline().active_subscribers()[0], top_k=8)],
+                                    DAY1 + timedelta(days=1), day2)
+    reasons = [p.reason for p in planned.picks if "rotein" in p.paper.title]
+    assert reasons and any(r.startswith("Like the paper you starred: ") for r in reasons), planned.picks
+    with app.engine.connect() as conn:  # the model was kept for the next run
+        assert conn.execute(select(func.count()).select_from(subscriber_models)).scalar_one() == 1
+
+
+def test_dislikes_push_down_and_scanner_clicks_teach_nothing(app: App) -> None:
+    day = [_paper(i, t) for i, t in enumerate(ATTENTION)]
+    day[4] = _paper(4, "Sparse attention for speech", "Sparse attention for speech recognition and audio.")
+    stored = _ingest(app, day, T1)
+    base = _scores(app, DAY1)
+    # Scanner clicks (flagged) change nothing.
+    for p in stored:
+        _event(app, p, "click", T1, flagged=True)
+    assert _scores(app, DAY1) == base
+    # A dislike of an audio paper: the speech paper loses ground against the other attention papers.
+    audio = _ingest(app, [_paper(50, "Audio tagging with transformers",
+                                 "Speech and audio recognition with sparse attention.")], T1 - timedelta(days=9))
+    _event(app, audio[0], "dislike", T1)
+    after = _scores(app, DAY1)
+    lead_before = base["Sparse attention for speech"] - max(v for k, v in base.items() if "speech" not in k)
+    lead_after = after["Sparse attention for speech"] - max(v for k, v in after.items() if "speech" not in k)
+    assert lead_after < lead_before - 0.01, (lead_before, lead_after)
+
+
+def _scores(app: App, day: date) -> dict[str, float]:
+    sub = app.pipeline().active_subscribers()[0]
+    [planned] = app.pipeline().plan([replace(sub, top_k=50)], day, datetime.combine(day, datetime.min.time(), UTC))
+    return {p.paper.title: round(p.score, 6) for p in planned.picks}
+
+
+def _titles_all(app: App, day: date, k: int) -> list[str]:
+    sub = app.pipeline().active_subscribers()[0]
+    [planned] = app.pipeline().plan([replace(sub, top_k=k)], day, datetime.combine(day, datetime.min.time(), UTC))
+    return [p.paper.title for p in planned.picks]
