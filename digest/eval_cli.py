@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,9 +55,16 @@ def _load(citeulike: str | None, papers: str | None, interactions: str | None) -
 
 
 def _factories(names: list[str], data: EvalData, seed: int, jobs: int,
-               features: Callable[[], TextFeatures]) -> dict[str, Callable[[], Recommender]]:
+               features: Callable[[], TextFeatures],
+               made: list[DigestRecommender] | None = None) -> dict[str, Callable[[], Recommender]]:
+    def digest_rec() -> Recommender:
+        rec = DigestRecommender(seed=seed)
+        if made is not None:
+            made.append(rec)  # kept to report its per-day ranking time
+        return rec
+
     make: dict[str, Callable[[], Recommender]] = {
-        "digest": lambda: DigestRecommender(seed=seed),
+        "digest": digest_rec,
         "random": lambda: RandomRecommender(seed),
         "keyword": lambda: KeywordRecommender(features()),
         "asl-svm": lambda: AslSvmRecommender(features(), workers=jobs),
@@ -117,9 +125,11 @@ def eval_command(citeulike: str | None, papers: str | None, interactions: str | 
         click.echo(f"seed {lg.seed} {lg.scenario:<4} {lg.recommender:<8} {lg.seconds:7.1f} s", err=True)
 
     by_seed_logs: dict[int, dict[str, dict[str, list[ReplayLog]]]] = {}
+    digest_recs: list[DigestRecommender] = []
     for seed in seed_list:
         by_seed_logs[seed] = run_all(
-            data, _factories(names, data, seed, workers, features), seeds=[seed], scenarios=scenarios, k=k,
+            data, _factories(names, data, seed, workers, features, digest_recs), seeds=[seed],
+            scenarios=scenarios, k=k,
             n_users=n_users, min_items=min_items, days=days, on_log=progress)
 
     def summary(logs: dict[str, dict[str, list[ReplayLog]]]) -> Results:
@@ -136,6 +146,11 @@ def eval_command(citeulike: str | None, papers: str | None, interactions: str | 
     for s, res in per_seed.items():
         ndcg = "  ".join(f"{sc}/{n} {m.ndcg_at_k.value:.3f}" for sc, by in res.items() for n, m in by.items())
         click.echo(f"seed {s}: nDCG@{k} {ndcg}")
+    rank_days = [t for r in digest_recs for t in getattr(r, "rank_seconds", [])]
+    train_days = [t for r in digest_recs for t in getattr(r, "train_seconds", [])]
+    if rank_days:
+        click.echo(f"digest, per day for all {n_users} users: ranking median {statistics.median(rank_days):.2f} s "
+                   f"(max {max(rank_days):.2f} s), retraining median {statistics.median(train_days):.2f} s")
     elapsed = time.perf_counter() - started
     click.echo(f"total run time: {elapsed:.1f} s")
 

@@ -9,6 +9,7 @@ and each user's model is retrained when new feedback arrived.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,6 +46,9 @@ class DigestRecommender:
         self.stale = [bool(u.stars) for u in users]
         self.rng = np.random.default_rng(self.seed)
         self.by_id: dict[str, int] = {u.user_id: i for i, u in enumerate(users)}
+        # Per day: retraining the models, and ranking (features, scoring, selection) for all users.
+        self.train_seconds: list[float] = []
+        self.rank_seconds: list[float] = []
 
     def _space(self) -> features.FeatureSpace:
         return features.FeatureSpace.from_stats(self.df, self.n_docs)
@@ -75,7 +79,9 @@ class DigestRecommender:
         self.n_docs += len(ids)
         self.arrived.extend(ids)
         space = self._space()
+        t0 = time.perf_counter()
         self._retrain(space)
+        t1 = time.perf_counter()
         states = [SubscriberState(sub, self.models[i], self.shown[i],
                                   [("starred", self.papers[j]) for j in sorted(self.stars[i])]
                                   + [("opened", self.papers[j]) for j in sorted(self.clicks[i])])
@@ -83,6 +89,8 @@ class DigestRecommender:
         options = RankOptions(top_k=k, min_score=self.options.min_score, diversity=self.options.diversity,
                               popularity_weight=0.0, explore=self.options.explore)
         picks = rank_all(states, [self.papers[j] for j in ids], space, options)
+        self.train_seconds.append(t1 - t0)
+        self.rank_seconds.append(time.perf_counter() - t1)
         return {u.user_id: [int(p.paper.id) for p in picks[i] if p.paper.id is not None]
                 for i, u in enumerate(self.users)}
 

@@ -64,6 +64,8 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
         if mine is not None:
             liked = [("starred", by_id[p]) for p in sorted(mine.stars - mine.dislikes) if p in by_id]
             liked += [("opened", by_id[p]) for p in sorted(mine.clicks - mine.stars - mine.dislikes) if p in by_id]
-        states.append(SubscriberState(s, models.get(s.id), shown[s.id], liked[:MAX_LIKED_FOR_REASONS]))
+        # A paper the reader starred, opened or waved away is never offered again.
+        seen = shown[s.id] | ((mine.stars | mine.clicks | mine.dislikes) if mine is not None else set())
+        states.append(SubscriberState(s, models.get(s.id), seen, liked[:MAX_LIKED_FOR_REASONS]))
     return states
 
