@@ -125,3 +125,20 @@ def _titles_all(app: App, day: date, k: int) -> list[str]:
     sub = app.pipeline().active_subscribers()[0]
     [planned] = app.pipeline().plan([replace(sub, top_k=k)], day, datetime.combine(day, datetime.min.time(), UTC))
     return [p.paper.title for p in planned.picks]
+
+
+def test_an_undone_star_is_unlearned(app: App) -> None:
+    from digest.store import events as event_store
+
+    old = _ingest(app, [_paper(i, t) for i, t in enumerate(PROTEIN[:3] + ATTENTION[:3])], T1)
+    _ingest(app, [_paper(100 + i, t) for i, t in enumerate(PROTEIN[3:] + ATTENTION[3:])], T1 + timedelta(days=1))
+    day2 = DAY1 + timedelta(days=1)
+    everything = len(PROTEIN) + len(ATTENTION)
+    before = _titles_all(app, day2, k=everything)
+    for p in old[:3]:
+        _event(app, p, "star", T1)
+    assert _titles_all(app, day2, k=everything) != before
+    with app.engine.begin() as conn:  # the reader takes the stars back (the web page's undo)
+        for p in old[:3]:
+            event_store.remove_events(conn, subscriber_id=1, paper_id=p.id or 0, kind="star")
+    assert _titles_all(app, day2, k=everything) == before

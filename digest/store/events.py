@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, delete, insert, select
 
-from digest.store.schema import deliveries, events
+from digest.store.schema import deliveries, events, subscriber_models
 
 KINDS = frozenset({"impression", "click", "star", "dislike", "unsubscribe", "resubscribe"})
 LABEL_KINDS = ("click", "star", "dislike")
@@ -108,14 +108,16 @@ def set_opinion(
         raise ValueError(f"not an opinion: {kind}")
     existing = _find(conn, subscriber_id, paper_id, kind, unflagged_only=not flagged)
     if not flagged:
-        conn.execute(
+        gone = conn.execute(
             delete(events).where(
                 events.c.subscriber_id == subscriber_id,
                 events.c.paper_id == paper_id,
                 events.c.kind == OPINIONS[kind],
                 events.c.flagged.is_(False),
             )
-        )
+        ).rowcount
+        if gone:
+            forget_model(conn, subscriber_id)
     if existing is not None:
         return existing, False
     event_id = record_event(conn, subscriber_id=subscriber_id, paper_id=paper_id, kind=kind, origin=origin,
@@ -123,8 +125,21 @@ def set_opinion(
     return event_id, True
 
 
+def forget_model(conn: Connection, subscriber_id: int) -> None:
+    """A label was taken back: drop the model, so the next run retrains without it.
+
+    (Staleness is otherwise told by the newest event id, which a deletion does not change.)
+    """
+    conn.execute(delete(subscriber_models).where(subscriber_models.c.subscriber_id == subscriber_id))
+
+
 def remove_event(conn: Connection, event_id: int) -> bool:
-    return conn.execute(delete(events).where(events.c.id == event_id)).rowcount > 0
+    row = conn.execute(select(events.c.subscriber_id).where(events.c.id == event_id)).first()
+    if row is None:
+        return False
+    conn.execute(delete(events).where(events.c.id == event_id))
+    forget_model(conn, row.subscriber_id)
+    return True
 
 
 def remove_events(conn: Connection, *, subscriber_id: int, paper_id: int, kind: str) -> int:
@@ -134,6 +149,8 @@ def remove_events(conn: Connection, *, subscriber_id: int, paper_id: int, kind: 
             events.c.subscriber_id == subscriber_id, events.c.paper_id == paper_id, events.c.kind == kind
         )
     )
+    if res.rowcount:
+        forget_model(conn, subscriber_id)
     return int(res.rowcount)
 
 
