@@ -75,7 +75,9 @@ def tfidf(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     """Sublinear tf times idf, rows L2-normalised."""
     if counts.shape[0] == 0:
         return sp.csr_matrix(counts.shape, dtype=np.float32)
-    weighted = sublinear(counts) @ sp.diags(idf)
+    weighted = sublinear(counts)
+    weighted.data *= idf[weighted.indices]  # column scaling without building a diagonal matrix
+    weighted.eliminate_zeros()
     return sp.csr_matrix(normalize(weighted, norm="l2", copy=False))
 
 

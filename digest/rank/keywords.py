@@ -22,11 +22,25 @@ ABSTRACT_PHRASE_BONUS = 0.12
 MAX_PHRASE_BONUS = 0.6
 
 
+class KeywordHits:
+    """One subscriber's keywords that hit each paper, built only for the papers asked for."""
+
+    def __init__(self, keywords: Sequence[str], hits: np.ndarray) -> None:
+        self.keywords = tuple(keywords)
+        self.hits = hits  # bool: keywords x papers
+
+    def __getitem__(self, paper: int) -> tuple[str, ...]:
+        return tuple(self.keywords[j] for j in np.flatnonzero(self.hits[:, paper]))
+
+    def __len__(self) -> int:
+        return int(self.hits.shape[1])
+
+
 @dataclass(frozen=True)
 class KeywordScores:
     scores: np.ndarray  # subscribers x papers
-    matched: list[list[tuple[str, ...]]]  # [subscriber][paper] -> keywords matched as whole phrases
-    related: list[list[tuple[str, ...]]]  # [subscriber][paper] -> keywords sharing words, not whole
+    matched: list[KeywordHits]  # [subscriber][paper] -> keywords matched as whole phrases
+    related: list[KeywordHits]  # [subscriber][paper] -> keywords sharing words, not whole
 
 
 def _joined(toks: Sequence[str]) -> str:
@@ -42,7 +56,7 @@ def score_keywords(
     """space: the idf in force (default: the papers' own); paper_vecs: their vectors in that space."""
     n_subs, n_papers = len(subscribers), len(papers)
     if n_subs == 0 or n_papers == 0:
-        empty: list[list[tuple[str, ...]]] = [[() for _ in papers] for _ in subscribers]
+        empty = [KeywordHits(s.keywords, np.zeros((len(s.keywords), n_papers), dtype=bool)) for s in subscribers]
         return KeywordScores(np.zeros((n_subs, n_papers), dtype=np.float32), empty, empty)
 
     if space is None:
@@ -83,8 +97,8 @@ def score_keywords(
             shares[ki, pi] = bool(kset & word_sets[pi])
 
     bonus = np.zeros((n_subs, n_papers), dtype=np.float32)
-    matched: list[list[tuple[str, ...]]] = []
-    related: list[list[tuple[str, ...]]] = []
+    matched: list[KeywordHits] = []
+    related: list[KeywordHits] = []
     for si, sub in enumerate(subscribers):
         idx = [kw_index[k] for k in sub.keywords]
         t = in_title[idx]
@@ -93,7 +107,7 @@ def score_keywords(
         bonus[si] = np.minimum(raw_bonus, MAX_PHRASE_BONUS)
         whole = t | b
         partial = shares[idx] & ~whole
-        matched.append([tuple(sub.keywords[j] for j in np.flatnonzero(whole[:, pi])) for pi in range(n_papers)])
-        related.append([tuple(sub.keywords[j] for j in np.flatnonzero(partial[:, pi])) for pi in range(n_papers)])
+        matched.append(KeywordHits(sub.keywords, whole))
+        related.append(KeywordHits(sub.keywords, partial))
     return KeywordScores(cosine + bonus, matched, related)
 

@@ -120,9 +120,12 @@ def rank_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], spa
     if not candidates:
         return [[] for _ in states]
     scores, vectors, ks = score_all(states, candidates, space, options)
+    # Every subscriber's liked papers in one matrix, sliced per subscriber for the reason lines.
+    liked_all = space.paper_vectors([p for st in states for _, p in st.liked])
+    ends = np.cumsum([len(st.liked) for st in states])
     out = []
     for si, st in enumerate(states):
-        liked_vecs = space.paper_vectors([p for _, p in st.liked]) if st.liked else None
+        liked_vecs = liked_all[ends[si] - len(st.liked) : ends[si]] if st.liked else None
         out.append(select_picks(
             candidates, scores[si], ks.matched[si], ks.related[si],
             top_k=st.subscriber.top_k or options.top_k, min_score=options.min_score, shown=st.shown,

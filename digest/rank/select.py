@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from digest.domain import Paper, Pick
 from digest.rank.features import tokens
+from digest.rank.keywords import KeywordHits
 
 # A pick this similar to a paper the reader liked is explained by that paper.
 LIKED_REASON_SIMILARITY = 0.2
@@ -54,8 +55,8 @@ def _mmr(order: list[int], scores: np.ndarray, vectors: sp.csr_matrix, k: int, d
 def select_picks(
     papers: Sequence[Paper],
     scores: np.ndarray,
-    matched: Sequence[tuple[str, ...]],
-    related: Sequence[tuple[str, ...]],
+    matched: Sequence[tuple[str, ...]] | KeywordHits,
+    related: Sequence[tuple[str, ...]] | KeywordHits,
     *,
     top_k: int,
     min_score: float,
@@ -72,8 +73,11 @@ def select_picks(
     explore: the last slot goes to the best paper, further down the list, that is unlike every
     other pick, so the reader's reaction to it can widen what the model knows.
     """
-    order = [int(i) for i in np.argsort(-scores, kind="stable")
-             if scores[i] >= min_score and papers[i].id not in shown]
+    ranked = np.argsort(-scores, kind="stable")
+    ranked = ranked[scores[ranked] >= min_score]
+    # Only the head of the list can be picked; look just deep enough past the papers already shown.
+    depth = max(top_k, 1) * POOL_FACTOR * 2 + len(shown)
+    order = [int(i) for i in ranked[:depth] if papers[i].id not in shown]
     if exclude:
         order = [i for i in order if not mentions_any(papers[i], exclude)]
     if diversity > 0 and vectors is not None and len(order) > top_k:
