@@ -69,14 +69,23 @@ def get_subscriber_by_id(conn: Connection, subscriber_id: int) -> Subscriber | N
     return _to_subscriber(row) if row else None
 
 
-def deactivate(conn: Connection, subscriber_id: int, now: datetime) -> bool:
-    """Unsubscribe. The row and its history stay (a later subscribe revives them)."""
+def _set_active(conn: Connection, subscriber_id: int, active: bool, now: datetime) -> bool:
     res = conn.execute(
         update(subscribers)
-        .where(subscribers.c.id == subscriber_id, subscribers.c.active.is_(True))
-        .values(active=False, unsubscribed_at=now, updated_at=now)
+        .where(subscribers.c.id == subscriber_id, subscribers.c.active.is_(not active))
+        .values(active=active, unsubscribed_at=None if active else now, updated_at=now)
     )
     return res.rowcount > 0
+
+
+def deactivate(conn: Connection, subscriber_id: int, now: datetime) -> bool:
+    """Unsubscribe. The row and its history stay (a later subscribe revives them)."""
+    return _set_active(conn, subscriber_id, False, now)
+
+
+def reactivate(conn: Connection, subscriber_id: int, now: datetime) -> bool:
+    """Resume an unsubscribed subscriber with the keywords they had. False if already active or unknown."""
+    return _set_active(conn, subscriber_id, True, now)
 
 
 def list_subscribers(conn: Connection, *, active_only: bool = False) -> list[Subscriber]:

@@ -31,8 +31,7 @@ from digest.domain import Paper, Subscriber
 from digest.mail.render import bundled_templates_dir, clean_text, safe_url
 from digest.store import events as event_store
 from digest.store.papers import papers_by_ids
-from digest.store.subscriber_state import reactivate
-from digest.store.subscribers import deactivate, get_subscriber_by_id
+from digest.store.subscribers import deactivate, get_subscriber_by_id, reactivate
 from digest.web.tokens import InvalidToken, LinkSigner
 
 log = logging.getLogger(__name__)
