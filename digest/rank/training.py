@@ -12,6 +12,7 @@ from digest.domain import Paper, Subscriber
 from digest.rank import learner
 from digest.rank.features import FeatureSpace
 from digest.rank.ranker import Labelled, SubscriberState, training_set
+from digest.store import events as event_store
 from digest.store import learning
 from digest.store import papers as paper_store
 
@@ -25,7 +26,7 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
     ids = [s.id for s in subscribers]
     with engine.connect() as conn:
         stored = learning.load_models(conn, ids)
-        latest = learning.latest_event_ids(conn, ids)
+        latest = event_store.latest_event_ids(conn, ids)
         labels = learning.labels_for(conn, ids)
         shown = {s.id: paper_store.shown_paper_ids(conn, s.id, candidate_ids) for s in subscribers}
         stale = [s.id for s in subscribers

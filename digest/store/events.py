@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from digest.store.schema import deliveries, events, subscriber_models
 
@@ -205,3 +205,13 @@ def find_delivery(conn: Connection, delivery_id: int, *, subscriber_id: int) -> 
         )
     ).first()
     return DeliveryRef(row.id, row.sent_at, row.updated_at) if row else None
+
+
+def latest_event_ids(conn: Connection, subscriber_ids: Sequence[int]) -> dict[int, int]:
+    """The newest feedback or impression event per subscriber, to tell whether a stored model is stale."""
+    if not subscriber_ids:
+        return {}
+    q = (select(events.c.subscriber_id, func.max(events.c.id))
+         .where(events.c.subscriber_id.in_(list(subscriber_ids)), events.c.kind.in_((*LABEL_KINDS, "impression")))
+         .group_by(events.c.subscriber_id))
+    return {sid: int(mx) for sid, mx in conn.execute(q)}

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from digest.rank.learner import LinearModel
-from digest.store.schema import events, feature_stats, papers, subscriber_models
-
-LABEL_KINDS = ("click", "star", "dislike", "impression")
+from digest.store import events as event_store
+from digest.store.schema import feature_stats, papers, subscriber_models
 
 
 # ---- document frequencies ----------------------------------------------------------------------
@@ -71,41 +70,22 @@ def save_model(conn: Connection, subscriber_id: int, model: LinearModel | None, 
 # ---- labels ------------------------------------------------------------------------------------
 @dataclass
 class Labels:
-    """One subscriber's feedback: paper id -> the strongest signal given on it."""
+    """One subscriber's feedback, read through digest.store.events (unflagged events only)."""
 
     stars: set[int]
     clicks: set[int]
     dislikes: set[int]
     shown: set[int]
-    last_event_id: int = 0
 
 
 def labels_for(conn: Connection, subscriber_ids: Sequence[int]) -> dict[int, Labels]:
-    """Unflagged feedback events per subscriber (flagged ones are likely mail scanners)."""
     out: dict[int, Labels] = defaultdict(lambda: Labels(set(), set(), set(), set()))
-    if not subscriber_ids:
-        return {}
-    q = select(events.c.id, events.c.subscriber_id, events.c.paper_id, events.c.kind).where(
-        events.c.subscriber_id.in_(list(subscriber_ids)),
-        events.c.kind.in_(LABEL_KINDS),
-        events.c.flagged.is_(False),
-        events.c.paper_id.is_not(None),
-    )
-    for eid, sid, pid, kind in conn.execute(q):
-        lab = out[sid]
-        {"star": lab.stars, "click": lab.clicks, "dislike": lab.dislikes, "impression": lab.shown}[kind].add(pid)
-        lab.last_event_id = max(lab.last_event_id, eid)
+    for lab in event_store.labels_for(conn, subscriber_ids):
+        {"star": out[lab.subscriber_id].stars, "click": out[lab.subscriber_id].clicks,
+         "dislike": out[lab.subscriber_id].dislikes}[lab.kind].add(lab.paper_id)
+    for lab in event_store.impressions_for(conn, subscriber_ids):
+        out[lab.subscriber_id].shown.add(lab.paper_id)
     return dict(out)
-
-
-def latest_event_ids(conn: Connection, subscriber_ids: Sequence[int]) -> dict[int, int]:
-    """The newest label event per subscriber, to tell whether a stored model is stale."""
-    if not subscriber_ids:
-        return {}
-    q = (select(events.c.subscriber_id, func.max(events.c.id))
-         .where(events.c.subscriber_id.in_(list(subscriber_ids)), events.c.kind.in_(LABEL_KINDS))
-         .group_by(events.c.subscriber_id))
-    return {sid: int(mx) for sid, mx in conn.execute(q)}
 
 
 def background_paper_ids(conn: Connection, limit: int) -> list[int]:
@@ -115,11 +95,9 @@ def background_paper_ids(conn: Connection, limit: int) -> list[int]:
 
 def add_stars(conn: Connection, subscriber_id: int, paper_ids: Sequence[int], origin: str, now: datetime) -> int:
     """Star these papers for a subscriber (an imported library); returns how many were new stars."""
-    have = set(conn.execute(select(events.c.paper_id).where(
-        events.c.subscriber_id == subscriber_id, events.c.kind == "star")).scalars())
-    new = [p for p in dict.fromkeys(paper_ids) if p not in have]
-    if new:
-        conn.execute(insert(events), [
-            {"subscriber_id": subscriber_id, "paper_id": p, "kind": "star", "origin": origin[:100],
-             "delivery_id": None, "flagged": False, "created_at": now} for p in new])
-    return len(new)
+    new = 0
+    for pid in dict.fromkeys(paper_ids):
+        _, created = event_store.set_opinion(conn, subscriber_id=subscriber_id, paper_id=pid, kind="star",
+                                             origin=origin[:100], now=now)
+        new += int(created)
+    return new
