@@ -6,19 +6,9 @@ paper's stored URL by id, so a link can never be turned into a redirect to somew
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from digest.domain import Paper, PickLinks
+from digest.mail.render import safe_url
 from digest.web.tokens import LinkSigner
-
-
-def safe_http_url(url: str | None) -> str | None:
-    if not url:
-        return None
-    parts = urlsplit(url.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url.strip()
 
 
 class LinkBuilder:
@@ -31,13 +21,13 @@ class LinkBuilder:
 
     def pick_links(self, subscriber_id: int, paper: Paper, delivery_id: int | None = None) -> PickLinks:
         if paper.id is None:  # not stored: nothing to resolve a token against
-            return PickLinks(open_url=safe_http_url(paper.url), pdf_url=safe_http_url(paper.pdf_url))
+            return PickLinks(open_url=safe_url(paper.url), pdf_url=safe_url(paper.pdf_url))
         base: dict[str, int | str] = {"s": subscriber_id, "p": paper.id}
         if delivery_id is not None:
             base["d"] = delivery_id
         return PickLinks(
-            open_url=self._url("o", "open", base) if safe_http_url(paper.url) else None,
-            pdf_url=self._url("o", "open", {**base, "t": "pdf"}) if safe_http_url(paper.pdf_url) else None,
+            open_url=self._url("o", "open", base) if safe_url(paper.url) else None,
+            pdf_url=self._url("o", "open", {**base, "t": "pdf"}) if safe_url(paper.pdf_url) else None,
             star_url=self._url("star", "star", base),
             dislike_url=self._url("less", "dislike", base),
         )
