@@ -18,7 +18,7 @@ from digest.errors import DigestError, InputError
 from digest.ingest.collect import SourceReport, ingest_all, source_from_argument
 from digest.pipeline import RunReport, record_run
 from digest.store import subscribers as sub_store
-from digest.subscribe_input import normalise_email, parse_keywords
+from digest.subscribe_input import normalise_email, parse_keywords, parse_timezone
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("digest")
@@ -135,17 +135,24 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
               help='Comma-separated interests: "sparse attention, diffusion models".')
 @click.option("--exclude", default=None, help="Comma-separated keywords: papers matching any are never sent.")
 @click.option("--top-k", type=click.IntRange(1, 100), default=None, help="Picks per digest (default: digest.top_k).")
+@click.option("--timezone", "tz", default=None, help="IANA timezone, e.g. Europe/Berlin (default: schedule.timezone).")
+@click.option("--hour", type=click.IntRange(0, 23), default=None,
+              help="Local hour the digest is due (default: schedule.delivery_hour).")
+@click.option("--cadence", type=click.Choice(["daily", "weekly"]), default=None, help="How often (default: daily).")
 @pass_ctx
-def subscribe(obj: _Context, email: str, keywords: str, exclude: str | None, top_k: int | None) -> None:
+def subscribe(obj: _Context, email: str, keywords: str, exclude: str | None, top_k: int | None, tz: str | None,
+              hour: int | None, cadence: str | None) -> None:
     """Subscribe EMAIL (or update an existing subscription) with interest keywords."""
     addr = normalise_email(email)
     kws = parse_keywords(keywords)
     excl = parse_keywords(exclude, option="--exclude", required=False) if exclude is not None else None
+    zone = parse_timezone(tz) if tz is not None else None
     app = obj.app()
     try:
         with app.engine.begin() as conn:
             sub, created = sub_store.upsert_subscriber(
-                conn, email=addr, keywords=kws, exclude=excl, top_k=top_k, now=datetime.now(UTC).replace(tzinfo=None)
+                conn, email=addr, keywords=kws, exclude=excl, top_k=top_k, timezone=zone, delivery_hour=hour,
+                cadence=cadence, now=datetime.now(UTC).replace(tzinfo=None),
             )
     finally:
         app.close()
@@ -185,10 +192,46 @@ def subscribers(obj: _Context, show_all: bool) -> None:
     if not subs:
         click.echo("No subscribers yet. Add one with: digest subscribe EMAIL --keywords \"...\"")
         return
+    sched = app.settings.schedule
     for s in subs:
         state = "" if s.active else "  [unsubscribed]"
+        state += "  [paused]" if s.paused and s.active else ""
         excl = f"  (exclude: {', '.join(s.exclude)})" if s.exclude else ""
-        click.echo(f"{s.email}  top_k={s.top_k or app.settings.digest.top_k}  {', '.join(s.keywords)}{excl}{state}")
+        when = f"{s.cadence} {s.delivery_hour if s.delivery_hour is not None else sched.delivery_hour:02d}:00 " \
+               f"{s.timezone or sched.timezone}"
+        click.echo(f"{s.email}  top_k={s.top_k or app.settings.digest.top_k}  {when}  {', '.join(s.keywords)}"
+                   f"{excl}{state}")
+
+
+def _set_paused(obj: _Context, email: str, paused: bool) -> None:
+    addr = normalise_email(email)
+    app = obj.app()
+    try:
+        with app.engine.begin() as conn:
+            sub = sub_store.get_subscriber(conn, addr)
+            if sub is None:
+                raise InputError(f"no subscriber {addr}")
+            changed = sub_store.set_paused(conn, sub.id, paused, datetime.now(UTC).replace(tzinfo=None))
+    finally:
+        app.close()
+    verb = "Paused" if paused else "Resumed"
+    click.echo(f"{verb} {addr}" if changed else f"{addr} was already {verb.lower()}")
+
+
+@main.command()
+@click.argument("email")
+@pass_ctx
+def pause(obj: _Context, email: str) -> None:
+    """Send EMAIL nothing until resumed; keywords and history stay."""
+    _set_paused(obj, email, True)
+
+
+@main.command()
+@click.argument("email")
+@pass_ctx
+def resume(obj: _Context, email: str) -> None:
+    """Send EMAIL digests again after a pause."""
+    _set_paused(obj, email, False)
 
 
 @main.command()

@@ -133,7 +133,8 @@ class FeedbackSettings(_Section):
 
 class ScheduleSettings(_Section):
     cron: str = "0 6 * * *"
-    timezone: str = "UTC"
+    timezone: str = "UTC"  # also each subscriber's default timezone
+    delivery_hour: int = Field(default=6, ge=0, le=23)  # subscribers' default local hour for the digest
 
     @field_validator("timezone")
     @classmethod

@@ -39,7 +39,10 @@ class Subscriber:
     top_k: int | None = None  # None: the configured default
     active: bool = True
     exclude: tuple[str, ...] = ()
-    timezone: str | None = None
+    timezone: str | None = None  # None: schedule.timezone
+    delivery_hour: int | None = None  # None: schedule.delivery_hour
+    cadence: str = "daily"  # daily | weekly
+    paused: bool = False  # kept subscribed, but sent nothing until resumed
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,7 @@ class DigestPipeline:
     # ---- the run -------------------------------------------------------------------------
     def active_subscribers(self, only: str | None = None) -> list[Subscriber]:
         with self.engine.connect() as conn:
-            subs = sub_store.list_subscribers(conn, active_only=True)
+            subs = sub_store.list_subscribers(conn, receiving_only=True)
         if only is not None:
             subs = [s for s in subs if s.email == only.strip().lower()]
             if not subs:

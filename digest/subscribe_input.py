@@ -1,8 +1,9 @@
-"""Checking what a user types when subscribing: the address and the keyword list."""
+"""Checking what a user types when subscribing: the address, the keyword list, timezone and hour."""
 
 from __future__ import annotations
 
 import re
+import zoneinfo
 
 from digest.config import is_valid_email
 from digest.errors import InputError
@@ -37,3 +38,15 @@ def parse_keywords(text: str | None, *, option: str = "--keywords", required: bo
     if len(out) > MAX_KEYWORDS:
         raise InputError(f"{option}: at most {MAX_KEYWORDS} keywords (got {len(out)})")
     return out
+
+
+def parse_timezone(name: str, *, option: str = "--timezone") -> str:
+    """An IANA timezone name such as 'Europe/Berlin'; refused with the name when unknown."""
+    cleaned = name.strip()
+    try:
+        if not cleaned or len(cleaned) > 64:
+            raise ValueError(cleaned)
+        zoneinfo.ZoneInfo(cleaned)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"{option}: unknown timezone {name!r} (an IANA name such as Europe/Berlin)") from None
+    return cleaned

@@ -54,7 +54,7 @@ def test_subscribe_list_unsubscribe(env: dict[str, str]) -> None:
     r = _run(env, "subscribe", "Ada@Example.org", "--keywords", "sparse attention, diffusion models", "--top-k", "5")
     assert r.exit_code == 0 and "Subscribed ada@example.org" in r.output
     r = _run(env, "subscribers")
-    assert "ada@example.org  top_k=5  sparse attention, diffusion models" in r.output
+    assert "ada@example.org  top_k=5  daily 06:00 UTC  sparse attention, diffusion models" in r.output
     r = _run(env, "subscribe", "ada@example.org", "--keywords", "protein folding")
     assert "Updated ada@example.org: protein folding" in r.output
     assert _run(env, "unsubscribe", "ada@example.org").output.startswith("Unsubscribed")
@@ -69,6 +69,31 @@ def test_bad_subscribe_input_changes_nothing(env: dict[str, str]) -> None:
     _one_line_error(_run(env, "subscribe", "ada@example.org", "--keywords", "the, of"), "no searchable words")
     assert "sparse attention" in _run(env, "subscribers").output
     _one_line_error(_run(env, "unsubscribe", "nobody@example.org"), "nobody@example.org")
+    _one_line_error(_run(env, "subscribe", "ada@example.org", "-k", "x ray", "--timezone", "Mars/Olympus"),
+                    "--timezone", "Mars/Olympus")
+    assert _run(env, "subscribe", "ada@example.org", "-k", "x ray", "--hour", "24").exit_code == 2
+    assert "sparse attention" in _run(env, "subscribers").output
+
+
+def test_delivery_preferences_and_pause(env: dict[str, str]) -> None:
+    r = _run(env, "subscribe", "ada@example.org", "-k", "diffusion models", "--timezone", "Europe/Berlin",
+             "--hour", "7", "--cadence", "weekly")
+    assert r.exit_code == 0, r.output
+    assert "weekly 07:00 Europe/Berlin" in _run(env, "subscribers").output
+    # Updating the keywords alone keeps the chosen hour and timezone.
+    _run(env, "subscribe", "ada@example.org", "-k", "image generation")
+    assert "weekly 07:00 Europe/Berlin  image generation" in _run(env, "subscribers").output
+    _run(env, "subscribe", "bob@example.org", "-k", "diffusion models")
+    assert _run(env, "pause", "ada@example.org").output.startswith("Paused ada@example.org")
+    assert "already paused" in _run(env, "pause", "ada@example.org").output
+    assert "[paused]" in _run(env, "subscribers").output
+    r = _run(env, "run", "--date", "2026-11-29")
+    assert r.exit_code == 0, r.output
+    assert "bob@example.org: sent" in r.output and "ada@example.org" not in r.output
+    assert _run(env, "resume", "ada@example.org").output.startswith("Resumed ada@example.org")
+    r = _run(env, "run", "--date", "2026-11-29", "--no-ingest")
+    assert "ada@example.org: sent" in r.output
+    _one_line_error(_run(env, "pause", "nobody@example.org"), "nobody@example.org")
 
 
 def test_ingest_reports_each_source_and_carries_on(env: dict[str, str], tmp_path: Path) -> None:

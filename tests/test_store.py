@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select, text
 
 from digest.domain import Paper, Pick
 from digest.errors import StoreError
@@ -13,7 +13,7 @@ from digest.store import deliveries as ledger
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
 from digest.store.engine import create_db_engine, current_revision, head_revision, migrate, open_engine
-from digest.store.schema import papers, subscribers
+from digest.store.schema import papers
 
 NOW = datetime(2026, 11, 29, 6, 0)
 
@@ -39,15 +39,17 @@ def test_upgrade_keeps_data(db_url: str) -> None:
     migrate(engine, "0001")
     assert current_revision(engine) == "0001"
     with engine.begin() as conn:
-        conn.execute(insert(subscribers).values(email="a@example.org", keywords=["x"], exclude=[], active=True,
-                                                created_at=NOW, updated_at=NOW))
+        # Plain SQL: the table object knows columns that revision 0001 does not have yet.
+        conn.execute(text("INSERT INTO subscribers (email, keywords, exclude, active, created_at, updated_at) "
+                          "VALUES ('a@example.org', '[\"x\"]', '[]', true, :now, :now)"), {"now": NOW})
         paper_store.upsert_papers(conn, [_paper(1), _paper(2)], NOW)
     engine.dispose()
     engine = open_engine(db_url)  # brings it to head
     assert current_revision(engine) == head_revision()
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(papers)).scalar_one() == 2
-        assert sub_store.get_subscriber(conn, "a@example.org") is not None
+        sub = sub_store.get_subscriber(conn, "a@example.org")
+        assert sub is not None and sub.keywords == ("x",) and sub.cadence == "daily" and not sub.paused
     engine.dispose()
 
 

@@ -67,7 +67,10 @@ subscribers = Table(
     Column("keywords", JSON, nullable=False),
     Column("exclude", JSON, nullable=False, default=list),
     Column("top_k", Integer),
-    Column("timezone", String(64)),
+    Column("timezone", String(64)),  # None: schedule.timezone
+    Column("delivery_hour", Integer),  # local hour the digest is due; None: schedule.delivery_hour
+    Column("cadence", String(10), nullable=False, default="daily"),  # daily | weekly
+    Column("paused", Boolean, nullable=False, default=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),

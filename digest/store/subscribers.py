@@ -21,6 +21,9 @@ def _to_subscriber(row: Row[Any]) -> Subscriber:
         top_k=m["top_k"],
         active=bool(m["active"]),
         timezone=m["timezone"],
+        delivery_hour=m["delivery_hour"],
+        cadence=m["cadence"] or "daily",
+        paused=bool(m["paused"]),
     )
 
 
@@ -33,6 +36,8 @@ def upsert_subscriber(
     top_k: int | None = None,
     exclude: list[str] | None = None,
     timezone: str | None = None,
+    delivery_hour: int | None = None,
+    cadence: str | None = None,
 ) -> tuple[Subscriber, bool]:
     """Subscribe (or re-subscribe and update) an address. Returns the subscriber and whether it is new."""
     row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
@@ -45,8 +50,10 @@ def upsert_subscriber(
     }
     if exclude is not None:
         values["exclude"] = exclude
-    if timezone is not None:
-        values["timezone"] = timezone
+    # Preferences left out (None) keep what the subscriber had.
+    for key, value in (("timezone", timezone), ("delivery_hour", delivery_hour), ("cadence", cadence)):
+        if value is not None:
+            values[key] = value
     if row is None:
         values.setdefault("exclude", [])
         conn.execute(insert(subscribers).values(email=email, created_at=now, **values))
@@ -88,8 +95,21 @@ def reactivate(conn: Connection, subscriber_id: int, now: datetime) -> bool:
     return _set_active(conn, subscriber_id, True, now)
 
 
-def list_subscribers(conn: Connection, *, active_only: bool = False) -> list[Subscriber]:
+def set_paused(conn: Connection, subscriber_id: int, paused: bool, now: datetime) -> bool:
+    """Pause (or resume) sending without unsubscribing. False if it was so already or is unknown."""
+    res = conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == subscriber_id, subscribers.c.paused.is_(not paused))
+        .values(paused=paused, updated_at=now)
+    )
+    return res.rowcount > 0
+
+
+def list_subscribers(conn: Connection, *, active_only: bool = False, receiving_only: bool = False) -> list[Subscriber]:
+    """All subscribers; active_only: not unsubscribed; receiving_only: active and not paused."""
     q = select(subscribers).order_by(subscribers.c.email)
-    if active_only:
+    if active_only or receiving_only:
         q = q.where(subscribers.c.active.is_(True))
+    if receiving_only:
+        q = q.where(subscribers.c.paused.is_(False))
     return [_to_subscriber(r) for r in conn.execute(q)]
