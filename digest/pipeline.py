@@ -22,7 +22,7 @@ from digest.mail.compose import compose_message, make_message_id
 from digest.mail.deliver import Transport
 from digest.mail.render import DigestRenderer, RenderedDigest
 from digest.rank import features
-from digest.rank.ranker import RankOptions, rank_all
+from digest.rank.ranker import SCORE_CHUNK, DayPapers, RankOptions, rank_all
 from digest.rank.select import mentions_any
 from digest.rank.training import load_states
 from digest.store import deliveries as ledger
@@ -135,14 +135,21 @@ class DigestPipeline:
         else:
             space = features.FeatureSpace.from_texts([features.paper_text(p) for p in candidates])
         ids = [p.id for p in candidates if p.id is not None]
-        states = load_states(self.engine, subscribers, ids, space, _naive_utc(now or datetime.now(UTC)))
         rank_options = RankOptions(top_k=self.options.top_k, min_score=self.options.min_score,
                                    diversity=self.options.diversity,
                                    popularity_weight=self.options.popularity_weight,
                                    explore=self.options.explore)
-        picks = rank_all(states, candidates, space, rank_options)
-        return [_Planned(st.subscriber, p, len(candidates), self._trending(candidates, p, st.shown, st.subscriber))
-                for st, p in zip(states, picks, strict=True)]
+        day = DayPapers.build(candidates, space) if candidates else None
+        planned: list[_Planned] = []
+        # Subscribers in groups: their models and labels are held for one group at a time.
+        for start in range(0, len(subscribers), SCORE_CHUNK):
+            states = load_states(self.engine, subscribers[start:start + SCORE_CHUNK], ids, space,
+                                 _naive_utc(now or datetime.now(UTC)))
+            picks = rank_all(states, candidates, space, rank_options, day)
+            planned += [_Planned(st.subscriber, p, len(candidates),
+                                 self._trending(candidates, p, st.shown, st.subscriber))
+                        for st, p in zip(states, picks, strict=True)]
+        return planned
 
     def _trending(self, candidates: Sequence[Paper], picks: Sequence[Pick], shown: set[int],
                   sub: Subscriber) -> list[Pick]:

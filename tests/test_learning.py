@@ -142,3 +142,22 @@ def test_an_undone_star_is_unlearned(app: App) -> None:
         for p in old[:3]:
             event_store.remove_events(conn, subscriber_id=1, paper_id=p.id or 0, kind="star")
     assert _titles_all(app, day2, k=everything) == before
+
+
+def test_models_round_trip_and_old_format_still_loads() -> None:
+    import io
+
+    import numpy as np
+
+    from digest.rank.learner import LinearModel
+
+    model = LinearModel(np.array([3, 70000, 1048575], dtype=np.int32), np.array([0.5, -1.25, 2.0], dtype=np.float32),
+                        -0.75, 4, 200)
+    back = LinearModel.from_bytes(model.to_bytes())
+    assert back.indices.tolist() == [3, 70000, 1048575] and back.values.tolist() == [0.5, -1.25, 2.0]
+    assert (back.intercept, back.n_pos, back.n_neg) == (-0.75, 4, 200)
+    # Models stored by the first release (.npz) are read as they were.
+    buf = io.BytesIO()
+    np.savez_compressed(buf, indices=model.indices, values=model.values, meta=np.array([-0.75, 4, 200.0]))
+    old = LinearModel.from_bytes(buf.getvalue())
+    assert old.indices.tolist() == back.indices.tolist() and old.n_neg == 200

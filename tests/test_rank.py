@@ -7,7 +7,7 @@ import numpy as np
 from digest.domain import Paper, Subscriber
 from digest.rank.features import tokens
 from digest.rank.keywords import score_keywords
-from digest.rank.select import select_picks
+from digest.rank.select import PaperSimilarity, select_picks
 
 CORPUS = [
     Paper(id=1, canonical_id="a", title="Sparse attention for long documents",
@@ -90,10 +90,10 @@ def test_diversity_and_exploration() -> None:
     ks = score_keywords([_sub("sparse attention")], corpus, space, vecs)
     plain = select_picks(corpus, ks.scores[0], ks.matched[0], ks.related[0], top_k=3, min_score=0.0)
     mixed = select_picks(corpus, ks.scores[0], ks.matched[0], ks.related[0], top_k=3, min_score=0.0,
-                         vectors=vecs, diversity=0.7)
+                         similarity=PaperSimilarity(vecs), diversity=0.7)
     assert 20 not in [p.paper.id for p in plain]
     assert 20 in [p.paper.id for p in mixed]  # the odd one out gets in when diversity counts
     explored = select_picks(corpus, ks.scores[0], ks.matched[0], ks.related[0], top_k=3, min_score=-1.0,
-                            vectors=vecs, explore=True)
+                            similarity=PaperSimilarity(vecs), explore=True)
     assert explored[-1].reason.startswith("Something a little different")
     assert explored[-1].paper.id in (20, 30)

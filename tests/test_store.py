@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from digest.domain import Paper, Pick
 from digest.errors import StoreError
 from digest.store import deliveries as ledger
+from digest.store import events as event_store
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
 from digest.store.engine import create_db_engine, current_revision, head_revision, migrate, open_engine
@@ -114,7 +115,8 @@ def test_ledger_unique_per_subscriber_and_date(db_url: str) -> None:
     assert row is not None and row.status == "pending" and row.n_picks == 2
     with engine.begin() as conn:
         assert ledger.create_delivery(conn, subscriber_id=sub.id, digest_date=day, picks=picks, now=NOW) is None
-        assert paper_store.shown_paper_ids(conn, sub.id, [p.id for p in fresh if p.id]) == {p.id for p in fresh}
+        shown = {lab.paper_id for lab in event_store.impressions_for(conn, [sub.id])}
+        assert shown == {p.id for p in fresh}
     with engine.begin() as conn:
         assert ledger.claim(conn, row.id, NOW)
         assert not ledger.claim(conn, row.id, NOW)  # a second run cannot take it

@@ -89,10 +89,17 @@ def term_presence(texts: Sequence[str]) -> np.ndarray:
 
 
 class FeatureSpace:
-    """The idf weights in force for one run: stored document frequencies, else the batch's own."""
+    """The idf weights in force for one run: stored document frequencies, else the batch's own.
+
+    Stored papers' vectors are kept by id for the run: a liked paper is needed by the training, the
+    centroid and the reason lines of every subscriber who liked it, and hashing it is the cost.
+    """
+
+    CACHE_ROWS = 100_000  # about 1 KB a paper
 
     def __init__(self, idf: np.ndarray) -> None:
         self.idf = idf
+        self._cached: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # paper id -> (indices, values)
 
     @classmethod
     def from_stats(cls, df: np.ndarray, n_docs: int) -> FeatureSpace:
@@ -104,7 +111,29 @@ class FeatureSpace:
         return cls(idf_weights(document_frequencies(counts), len(texts)))
 
     def paper_vectors(self, papers: Sequence[Paper]) -> sp.csr_matrix:
-        return tfidf(term_counts([paper_text(p) for p in papers]), self.idf)
+        fresh = [p for p in papers if p.id is None or p.id not in self._cached]
+        made = tfidf(term_counts([paper_text(p) for p in fresh]), self.idf) if fresh else None
+        if made is not None and len(self._cached) + len(fresh) <= self.CACHE_ROWS:
+            for r, p in enumerate(fresh):
+                if p.id is not None:
+                    lo, hi = made.indptr[r], made.indptr[r + 1]
+                    self._cached[p.id] = (made.indices[lo:hi], made.data[lo:hi])
+        if made is not None and len(fresh) == len(papers):
+            return made
+        rows: list[tuple[np.ndarray, np.ndarray]] = []
+        r = 0
+        for p in papers:
+            if p.id is not None and p.id in self._cached:
+                rows.append(self._cached[p.id])
+            else:
+                assert made is not None
+                lo, hi = made.indptr[r], made.indptr[r + 1]
+                rows.append((made.indices[lo:hi], made.data[lo:hi]))
+                r += 1
+        indptr = np.concatenate([[0], np.cumsum([len(i) for i, _ in rows])])
+        indices = np.concatenate([i for i, _ in rows]) if rows else np.zeros(0, dtype=np.int32)
+        values = np.concatenate([v for _, v in rows]) if rows else np.zeros(0, dtype=np.float32)
+        return sp.csr_matrix((values, indices, indptr), shape=(len(papers), N_FEATURES))
 
     def text_vectors(self, texts: Sequence[str]) -> sp.csr_matrix:
         return tfidf(term_counts(texts), self.idf)

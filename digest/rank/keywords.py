@@ -47,13 +47,59 @@ def _joined(toks: Sequence[str]) -> str:
     return " " + " ".join(toks) + " "
 
 
+class PaperIndex:
+    """The day's papers as normalised text plus an inverted index of their words.
+
+    A keyword is looked for as a whole phrase only in the papers that hold all its words, so the
+    cost follows the hits, not keywords x papers.
+    """
+
+    def __init__(self, papers: Sequence[Paper]) -> None:
+        self.n = len(papers)
+        self.title_text: list[str] = []
+        self.body_text: list[str] = []
+        postings: dict[str, list[int]] = {}
+        for pi, p in enumerate(papers):
+            title, body = features.tokens(p.title), features.tokens(p.abstract)
+            self.title_text.append(_joined(title))
+            self.body_text.append(_joined(body))
+            for word in set(title) | set(body):
+                postings.setdefault(word, []).append(pi)
+        self.postings = {w: np.array(ps, dtype=np.int64) for w, ps in postings.items()}
+
+    def phrase_hits(self, phrases: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Three bool matrices, phrases x papers: whole phrase in the title, in the abstract, and
+        sharing at least one word."""
+        in_title = np.zeros((len(phrases), self.n), dtype=bool)
+        in_body = np.zeros((len(phrases), self.n), dtype=bool)
+        shares = np.zeros((len(phrases), self.n), dtype=bool)
+        empty = np.zeros(0, dtype=np.int64)
+        for ki, k in enumerate(phrases):
+            ktoks = features.tokens(k)
+            if not ktoks:
+                continue
+            lists = [self.postings.get(w, empty) for w in set(ktoks)]
+            for ps in lists:
+                shares[ki, ps] = True
+            both = lists[0]
+            for ps in lists[1:]:
+                both = np.intersect1d(both, ps, assume_unique=True)
+            phrase = _joined(ktoks)
+            for pi in both:
+                in_title[ki, pi] = phrase in self.title_text[pi]
+                in_body[ki, pi] = phrase in self.body_text[pi]
+        return in_title, in_body, shares
+
+
 def score_keywords(
     subscribers: Sequence[Subscriber],
     papers: Sequence[Paper],
     space: features.FeatureSpace | None = None,
     paper_vecs: sp.csr_matrix | None = None,
+    paper_index: PaperIndex | None = None,
 ) -> KeywordScores:
-    """space: the idf in force (default: the papers' own); paper_vecs: their vectors in that space."""
+    """space: the idf in force (default: the papers' own); paper_vecs: their vectors in that space;
+    paper_index: the papers' words, when the caller scores them for several groups of subscribers."""
     n_subs, n_papers = len(subscribers), len(papers)
     if n_subs == 0 or n_papers == 0:
         empty = [KeywordHits(s.keywords, np.zeros((len(s.keywords), n_papers), dtype=bool)) for s in subscribers]
@@ -79,22 +125,8 @@ def score_keywords(
     cosine = np.asarray((profiles @ paper_vecs.T).todense(), dtype=np.float32)
 
     # Phrase matches on the same normalised tokens, per distinct keyword.
-    title_text = [_joined(features.tokens(p.title)) for p in papers]
-    body_text = [_joined(features.tokens(p.abstract)) for p in papers]
-    word_sets = [set(features.tokens(f"{p.title} {p.abstract}")) for p in papers]
-    in_title = np.zeros((len(vocab), n_papers), dtype=bool)
-    in_body = np.zeros((len(vocab), n_papers), dtype=bool)
-    shares = np.zeros((len(vocab), n_papers), dtype=bool)
-    for ki, k in enumerate(vocab):
-        ktoks = features.tokens(k)
-        if not ktoks:
-            continue
-        phrase = _joined(ktoks)
-        kset = set(ktoks)
-        for pi in range(n_papers):
-            in_title[ki, pi] = phrase in title_text[pi]
-            in_body[ki, pi] = phrase in body_text[pi]
-            shares[ki, pi] = bool(kset & word_sets[pi])
+    index = paper_index if paper_index is not None else PaperIndex(papers)
+    in_title, in_body, shares = index.phrase_hits(vocab)
 
     bonus = np.zeros((n_subs, n_papers), dtype=np.float32)
     matched: list[KeywordHits] = []

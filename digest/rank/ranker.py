@@ -16,26 +16,69 @@ from sklearn.preprocessing import normalize
 from digest.domain import Paper, Pick, Subscriber
 from digest.rank import learner
 from digest.rank.features import FeatureSpace
-from digest.rank.keywords import KeywordScores, score_keywords
-from digest.rank.select import select_picks
+from digest.rank.keywords import KeywordScores, PaperIndex, score_keywords
+from digest.rank.select import PaperSimilarity, select_picks
 
 # Part of the learned score is the cosine to the centroid of the papers the reader liked: steadier
 # than the model alone when positives are few (+0.002 to +0.003 nDCG@10 warm in the replay).
 CENTROID_WEIGHT = 0.3
 
 
-def _centroid_similarity(states: Sequence[SubscriberState], vectors: sp.csr_matrix, space: FeatureSpace
-                         ) -> np.ndarray:
-    """Subscribers x papers: cosine to the centroid of each subscriber's liked papers (0 if none)."""
-    liked = [[p for _, p in s.liked] for s in states]
-    flat = [p for group in liked for p in group]
-    if not flat:
-        return np.zeros((len(states), vectors.shape[0]), dtype=np.float32)
-    rows = [i for i, group in enumerate(liked) for _ in group]
-    member = sp.csr_matrix((np.ones(len(flat), dtype=np.float32), (rows, range(len(flat)))),
-                           shape=(len(states), len(flat)))
-    centroids = sp.csr_matrix(normalize(member @ space.paper_vectors(flat), norm="l2"))
-    return np.asarray((centroids @ vectors.T).todense(), dtype=np.float32)
+# Subscribers are scored in groups of this many: the dense score matrices stay a few tens of MB
+# whatever the number of subscribers.
+SCORE_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class DayPapers:
+    """The day's candidates with what every group of subscribers needs of them, computed once."""
+
+    papers: Sequence[Paper]
+    vectors: sp.csr_matrix
+    index: PaperIndex
+    similarity: PaperSimilarity
+
+    @classmethod
+    def build(cls, papers: Sequence[Paper], space: FeatureSpace) -> DayPapers:
+        vectors = space.paper_vectors(papers)
+        return cls(papers, vectors, PaperIndex(papers), PaperSimilarity(vectors))
+
+
+@dataclass(frozen=True)
+class LikedPapers:
+    """The liked papers of a group of subscribers: each distinct paper vectorised once."""
+
+    vectors: sp.csr_matrix  # one row per distinct paper
+    rows: list[list[int]]  # per subscriber, the rows of its liked papers, in st.liked order
+
+    @classmethod
+    def build(cls, states: Sequence[SubscriberState], space: FeatureSpace) -> LikedPapers:
+        row_of: dict[object, int] = {}
+        distinct: list[Paper] = []
+        rows = []
+        for st in states:
+            mine = []
+            for _, p in st.liked:
+                key = p.id if p.id is not None else id(p)
+                if key not in row_of:
+                    row_of[key] = len(distinct)
+                    distinct.append(p)
+                mine.append(row_of[key])
+            rows.append(mine)
+        vectors = space.paper_vectors(distinct) if distinct else sp.csr_matrix((0, space.idf.shape[0]),
+                                                                             dtype=np.float32)
+        return cls(vectors, rows)
+
+    def centroid_similarity(self, paper_vectors: sp.csr_matrix) -> np.ndarray:
+        """Subscribers x papers: cosine to the centroid of each subscriber's liked papers (0 if none)."""
+        pairs = [(si, r) for si, mine in enumerate(self.rows) for r in mine]
+        if not pairs:
+            return np.zeros((len(self.rows), paper_vectors.shape[0]), dtype=np.float32)
+        si, r = zip(*pairs, strict=True)
+        member = sp.csr_matrix((np.ones(len(pairs), dtype=np.float32), (si, r)),
+                               shape=(len(self.rows), self.vectors.shape[0]))
+        centroids = sp.csr_matrix(normalize(member @ self.vectors, norm="l2"))
+        return np.asarray((centroids @ paper_vectors.T).todense(), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -97,39 +140,48 @@ def training_set(labels: Labelled, matrix: sp.csr_matrix, row_of: dict[int, int]
     )
 
 
-def score_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], space: FeatureSpace,
-              options: RankOptions) -> tuple[np.ndarray, sp.csr_matrix, KeywordScores]:
-    vectors = space.paper_vectors(candidates)
-    ks = score_keywords([s.subscriber for s in states], candidates, space, vectors)
+def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureSpace, options: RankOptions,
+              liked: LikedPapers) -> tuple[np.ndarray, KeywordScores]:
+    candidates, vectors = day.papers, day.vectors
+    ks = score_keywords([s.subscriber for s in states], candidates, space, vectors, day.index)
     learned = learner.model_scores([s.model for s in states], vectors)
     n_pos = np.array([s.model.n_pos if s.model else 0 for s in states])
     # Subscribers without a model keep 0.5 from model_scores; the blend gives them the prior alone.
-    learned = (1 - CENTROID_WEIGHT) * learned + CENTROID_WEIGHT * _centroid_similarity(states, vectors, space)
+    learned = (1 - CENTROID_WEIGHT) * learned + CENTROID_WEIGHT * liked.centroid_similarity(vectors)
     scores = learner.blend(ks.scores, learned, n_pos)
     if options.popularity_weight > 0:
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)
         if votes.max(initial=0) > 0:
             scores = scores + options.popularity_weight * (np.log1p(votes) / np.log1p(votes.max()))[None, :]
-    return scores, vectors, ks
+    return scores, ks
 
 
 def rank_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], space: FeatureSpace,
-             options: RankOptions) -> list[list[Pick]]:
+             options: RankOptions, day: DayPapers | None = None) -> list[list[Pick]]:
+    """Every subscriber's picks. day: the candidates prepared once, when the caller ranks them for
+    several groups of subscribers."""
     if not states:
         return []
     if not candidates:
         return [[] for _ in states]
-    scores, vectors, ks = score_all(states, candidates, space, options)
-    # Every subscriber's liked papers in one matrix, sliced per subscriber for the reason lines.
-    liked_all = space.paper_vectors([p for st in states for _, p in st.liked])
-    ends = np.cumsum([len(st.liked) for st in states])
+    day = day if day is not None else DayPapers.build(candidates, space)
+    out: list[list[Pick]] = []
+    for start in range(0, len(states), SCORE_CHUNK):
+        out += _rank_group(states[start:start + SCORE_CHUNK], day, space, options)
+    return out
+
+
+def _rank_group(states: Sequence[SubscriberState], day: DayPapers, space: FeatureSpace,
+                options: RankOptions) -> list[list[Pick]]:
+    liked = LikedPapers.build(states, space)
+    scores, ks = score_all(states, day, space, options, liked)
     out = []
     for si, st in enumerate(states):
-        liked_vecs = liked_all[ends[si] - len(st.liked) : ends[si]] if st.liked else None
+        liked_vecs = liked.vectors[liked.rows[si]] if st.liked else None
         out.append(select_picks(
-            candidates, scores[si], ks.matched[si], ks.related[si],
+            day.papers, scores[si], ks.matched[si], ks.related[si],
             top_k=st.subscriber.top_k or options.top_k, min_score=options.min_score, shown=st.shown,
-            exclude=st.subscriber.exclude, vectors=vectors, diversity=options.diversity,
+            exclude=st.subscriber.exclude, similarity=day.similarity, diversity=options.diversity,
             liked=st.liked, liked_vectors=liked_vecs, explore=options.explore,
         ))
     return out

@@ -35,10 +35,37 @@ def mentions_any(paper: Paper, phrases: Sequence[str]) -> bool:
     return any(" " + " ".join(tokens(p)) + " " in text for p in phrases if tokens(p))
 
 
-def _mmr(order: list[int], scores: np.ndarray, vectors: sp.csr_matrix, k: int, diversity: float) -> list[int]:
+class PaperSimilarity:
+    """Cosines between the day's papers, and from other papers to them.
+
+    Built once a day: a product with a transposed hashed matrix pays for the million columns each
+    time, so the transpose is kept, and for a usual day (a few thousand papers) the whole paper x
+    paper matrix too.
+    """
+
+    DENSE_LIMIT = 4000  # papers; the dense matrix is n x n float32 (64 MB at the limit)
+
+    def __init__(self, vectors: sp.csr_matrix) -> None:
+        self.vectors = vectors
+        self.transposed = sp.csr_matrix(vectors.T)
+        self.gram: np.ndarray | None = None
+        if vectors.shape[0] <= self.DENSE_LIMIT:
+            self.gram = np.asarray((vectors @ self.transposed).todense(), dtype=np.float32)
+
+    def among(self, rows: Sequence[int], cols: Sequence[int]) -> np.ndarray:
+        if self.gram is not None:
+            return self.gram[np.ix_(rows, cols)]
+        return np.asarray((self.vectors[list(rows)] @ self.transposed).todense())[:, cols]
+
+    def from_others(self, others: sp.csr_matrix, cols: Sequence[int]) -> np.ndarray:
+        """others x cols: cosines of other papers' vectors to these day papers."""
+        return np.asarray((others @ self.transposed).todense())[:, cols]
+
+
+def _mmr(order: list[int], scores: np.ndarray, similarity: PaperSimilarity, k: int, diversity: float) -> list[int]:
     """Greedy maximal marginal relevance: trade a little score for not repeating a chosen paper."""
     pool = order[: max(k * POOL_FACTOR, k)]
-    sims = np.asarray((vectors[pool] @ vectors[pool].T).todense())
+    sims = similarity.among(pool, pool)
     chosen: list[int] = []
     max_sim = np.zeros(len(pool))
     available = np.ones(len(pool), dtype=bool)
@@ -62,7 +89,7 @@ def select_picks(
     min_score: float,
     shown: Collection[int] = (),
     exclude: Sequence[str] = (),
-    vectors: sp.csr_matrix | None = None,
+    similarity: PaperSimilarity | None = None,
     diversity: float = 0.0,
     liked: Sequence[tuple[str, Paper]] = (),
     liked_vectors: sp.csr_matrix | None = None,
@@ -80,18 +107,18 @@ def select_picks(
     order = [int(i) for i in ranked[:depth] if papers[i].id not in shown]
     if exclude:
         order = [i for i in order if not mentions_any(papers[i], exclude)]
-    if diversity > 0 and vectors is not None and len(order) > top_k:
-        chosen = _mmr(order, scores, vectors, top_k, diversity)
+    if diversity > 0 and similarity is not None and len(order) > top_k:
+        chosen = _mmr(order, scores, similarity, top_k, diversity)
     else:
         chosen = order[:top_k]
     explored = None
-    if explore and vectors is not None and top_k >= 2 and len(chosen) == top_k:
-        explored = _explore(order, chosen[:-1], vectors, top_k)
+    if explore and similarity is not None and top_k >= 2 and len(chosen) == top_k:
+        explored = _explore(order, chosen[:-1], similarity, top_k)
         if explored is not None:
             chosen = chosen[:-1] + [explored]
     sims = None
-    if liked and liked_vectors is not None and vectors is not None and chosen:
-        sims = np.asarray((vectors[chosen] @ liked_vectors.T).todense())
+    if liked and liked_vectors is not None and similarity is not None and chosen:
+        sims = similarity.from_others(liked_vectors, chosen).T
     picks = []
     for n, i in enumerate(chosen):
         like = None
@@ -106,10 +133,10 @@ def select_picks(
     return picks
 
 
-def _explore(order: list[int], kept: list[int], vectors: sp.csr_matrix, k: int) -> int | None:
+def _explore(order: list[int], kept: list[int], similarity: PaperSimilarity, k: int) -> int | None:
     rest = [i for i in order[k : k * POOL_FACTOR * 2] if i not in kept]
     if not rest or not kept:
         return None
-    sims = np.asarray((vectors[rest] @ vectors[kept].T).todense()).max(axis=1)
+    sims = similarity.among(rest, kept).max(axis=1)
     unlike = [i for i, s in zip(rest, sims, strict=True) if s < 0.1]
     return unlike[0] if unlike else None

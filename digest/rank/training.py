@@ -24,11 +24,11 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
                 space: FeatureSpace, now: datetime) -> list[SubscriberState]:
     """Each subscriber's model (retrained if stale), shown papers and liked papers."""
     ids = [s.id for s in subscribers]
+    candidates = set(candidate_ids)
     with engine.connect() as conn:
         stored = learning.load_models(conn, ids)
         latest = event_store.latest_event_ids(conn, ids)
         labels = learning.labels_for(conn, ids)
-        shown = {s.id: paper_store.shown_paper_ids(conn, s.id, candidate_ids) for s in subscribers}
         stale = [s.id for s in subscribers
                  if latest.get(s.id, 0) > (stored[s.id].last_event_id if s.id in stored else 0)]
         background = learning.background_paper_ids(conn, learner.BACKGROUND_SAMPLE) if stale else []
@@ -65,8 +65,9 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
         if mine is not None:
             liked = [("starred", by_id[p]) for p in sorted(mine.stars - mine.dislikes) if p in by_id]
             liked += [("opened", by_id[p]) for p in sorted(mine.clicks - mine.stars - mine.dislikes) if p in by_id]
-        # A paper the reader starred, opened or waved away is never offered again.
-        seen = shown[s.id] | ((mine.stars | mine.clicks | mine.dislikes) if mine is not None else set())
+        # A paper already shown, or starred, opened or waved away, is never offered again. The labels
+        # hold every impression, so this needs no query per subscriber.
+        seen = ((mine.shown | mine.stars | mine.clicks | mine.dislikes) & candidates) if mine is not None else set()
         states.append(SubscriberState(s, models.get(s.id), seen, liked[:MAX_LIKED_FOR_REASONS]))
     return states
 

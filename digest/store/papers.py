@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
 
 from digest.domain import Paper
 from digest.ingest.identity import normalise_title
-from digest.store.schema import events, papers
+from digest.store.schema import papers
 
 _REPLACEMENT_TYPES = ("replace", "replace-cross")
 # Papers stored from a reader's imported library are not news.
@@ -142,18 +142,6 @@ def candidate_papers(
     cond.append(or_(papers.c.first_announce.is_(None), papers.c.first_announce.not_in(left_out)))
     rows = conn.execute(select(papers).where(and_(*cond)).order_by(papers.c.id)).all()
     return [row_to_paper(r) for r in rows]
-
-
-def shown_paper_ids(conn: Connection, subscriber_id: int, paper_ids: Sequence[int]) -> set[int]:
-    """The papers among paper_ids already shown to this subscriber in an earlier digest."""
-    if not paper_ids:
-        return set()
-    q = select(events.c.paper_id).where(
-        events.c.subscriber_id == subscriber_id,
-        events.c.kind == "impression",
-        events.c.paper_id.in_(list(paper_ids)),
-    )
-    return {r[0] for r in conn.execute(q)}
 
 
 def papers_by_ids(conn: Connection, ids: Sequence[int]) -> dict[int, Paper]:
