@@ -1,0 +1,229 @@
+"""The daily run at scale: N subscribers x M new papers, phase by phase, against baselines.
+
+    python benchmarks/run.py --subscribers 10000 --papers 2000 [--json FILE]
+
+Measured in one process, in this order (see workload.py for the data):
+  parse, store        the day's real feeds parsed from bytes; the new papers stored
+  features           the candidates hashed and weighted, the keyword index, paper-paper cosines
+  training           models, labels and impressions read; models retrained where feedback is new
+  scoring            keyword prior + models + liked-centroid, one sparse product per 2,000 subscribers
+  selection          top-k with MMR diversity and reason lines, per subscriber
+  render, delivery   every digest rendered and composed, then sent over SMTP to a local sink
+  end to end         parse + store + DigestPipeline.run (rank, render, ledger, SMTP) on a copy of the database
+Baselines in the same run: the naive ranking (one LinearSVC per subscriber over all stored papers,
+scored in a Python loop: arxiv-sanity-lite's way), timed on a sample and scaled to N; and the
+sink's raw throughput (the same message bytes in a tight smtplib loop on one connection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.policy
+import json
+import resource
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import naive, workload  # noqa: E402
+from digest.app import App  # noqa: E402
+from digest.config import Settings  # noqa: E402
+from digest.domain import OutgoingMessage  # noqa: E402
+from digest.mail.compose import compose_message  # noqa: E402
+from digest.rank import features  # noqa: E402
+from digest.rank.ranker import SCORE_CHUNK, DayPapers, LikedPapers, RankOptions, score_all  # noqa: E402
+from digest.rank.select import select_picks  # noqa: E402
+from digest.rank.training import load_states  # noqa: E402
+from digest.store import learning  # noqa: E402
+from digest.store import papers as paper_store  # noqa: E402
+from digest.store import subscribers as sub_store  # noqa: E402
+from digest.store.engine import open_engine  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Sink:
+    """benchmarks/sink.py in its own process."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("sink.py")), str(self.port)],
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit("the SMTP sink did not start")
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        return int(out.split()[0])
+
+
+def _settings(state: Path, db: Path, port: int) -> Settings:
+    return Settings.model_validate({
+        "state_dir": str(state),
+        "database": {"url": f"sqlite:///{db}"},
+        "delivery": {"method": "smtp", "from_addr": "digest@bench.example.org"},
+        "smtp": {"host": "127.0.0.1", "port": port, "security": "none"},
+        "web": {"base_url": "https://digest.example.org", "secret_key": "benchmark-signing-key-0123456789"},
+    })
+
+
+def sink_raw(port: int, data: bytes, count: int) -> float:
+    """Messages per second of the sink alone: the same bytes, one connection, nothing else."""
+    conn = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    conn.ehlo()
+    t0 = time.perf_counter()
+    for _ in range(count):
+        conn.sendmail("digest@bench.example.org", ["reader@bench.example.org"], data)
+    elapsed = time.perf_counter() - t0
+    conn.quit()
+    return count / elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--subscribers", type=int, default=10_000)
+    ap.add_argument("--papers", type=int, default=2_000)
+    ap.add_argument("--stale-share", type=float, default=0.1, help="share of subscribers with new feedback")
+    ap.add_argument("--naive-sample", type=int, default=40, help="subscribers the naive baseline is timed on")
+    ap.add_argument("--no-delivery", action="store_true", help="rank only: no render, delivery or end to end")
+    ap.add_argument("--json", type=Path, help="write the figures here")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="digest-bench-"))
+    db = work / "bench.db"
+    engine = open_engine(f"sqlite:///{db}")
+    print(f"building the workload: {args.subscribers} subscribers x {args.papers} papers ...", flush=True)
+    w = workload.build(engine, args.subscribers, args.papers, stale_share=args.stale_share)
+    engine.dispose()
+    print(f"  {w.n_new_papers} new papers ({w.feed_entries} feed entries parsed), {w.n_past_papers} past papers, "
+          f"{w.n_events} feedback events, {w.n_distinct_users} distinct CiteULike users, "
+          f"{w.n_stale} models to retrain; setup {w.setup_s:.1f} s", flush=True)
+    if not args.no_delivery:
+        shutil.copy(db, work / "e2e.db")
+
+    # ---- ranking, phase by phase -------------------------------------------------------------
+    engine = open_engine(f"sqlite:///{db}")
+    t: dict[str, float] = {"parse": w.parse_s, "store": w.store_s}
+    day = w.digest_day
+    with engine.connect() as conn:
+        subs = sub_store.list_subscribers(conn, receiving_only=True)
+        cands = paper_store.candidate_papers(conn, since=day, until=day + timedelta(days=1),
+                                             include_replacements=False)
+        stats = learning.load_df(conn, features.N_FEATURES)
+    assert stats is not None
+    space = features.FeatureSpace.from_stats(stats[1], stats[0])
+    options = RankOptions(top_k=10, min_score=0.0, diversity=0.3)
+    t0 = time.perf_counter()
+    day_papers = DayPapers.build(cands, space)
+    t["features"] = time.perf_counter() - t0
+    ids = [p.id for p in cands if p.id is not None]
+    picks_all, t["training"], t["scoring"], t["selection"] = [], 0.0, 0.0, 0.0
+    for start in range(0, len(subs), SCORE_CHUNK):
+        t0 = time.perf_counter()
+        states = load_states(engine, subs[start:start + SCORE_CHUNK], ids, space, day)
+        t1 = time.perf_counter()
+        liked = LikedPapers.build(states, space)
+        scores, ks = score_all(states, day_papers, space, options, liked)
+        t2 = time.perf_counter()
+        for si, st in enumerate(states):
+            picks_all.append((st.subscriber, select_picks(
+                cands, scores[si], ks.matched[si], ks.related[si], top_k=options.top_k, min_score=options.min_score,
+                shown=st.shown, exclude=st.subscriber.exclude, similarity=day_papers.similarity,
+                diversity=options.diversity, liked=st.liked,
+                liked_vectors=liked.vectors[liked.rows[si]] if st.liked else None)))
+        t3 = time.perf_counter()
+        t["training"] += t1 - t0
+        t["scoring"] += t2 - t1
+        t["selection"] += t3 - t2
+    engine.dispose()
+    ranking_s = t["features"] + t["training"] + t["scoring"] + t["selection"]
+    n_picks = sum(len(p) for _, p in picks_all)
+
+    # ---- the naive baseline on a sample --------------------------------------------------------
+    naive_shared, naive_per_sub = naive.time_sample(db, subs, cands, args.naive_sample, top_k=options.top_k)
+    naive_n = min(args.naive_sample, len(subs))
+    naive_total = naive_shared + naive_per_sub * len(subs)
+
+    result: dict[str, object] = {
+        "subscribers": len(subs), "papers": len(cands), "stale_models": w.n_stale, "picks": n_picks,
+        "phases_s": {k: round(v, 3) for k, v in t.items()},
+        "ranking_s": round(ranking_s, 3),
+        "naive_sample": naive_n, "naive_ranking_s": round(naive_total, 1),
+        "speedup_vs_naive": round(naive_total / ranking_s, 1),
+    }
+
+    # ---- render, delivery, sink, end to end ----------------------------------------------------
+    if not args.no_delivery:
+        sink = Sink()
+        try:
+            app = App.open(_settings(work / "state", db, sink.port))
+            pipe = app.pipeline()
+            now = datetime.combine(day.date(), datetime.min.time(), tzinfo=UTC) + timedelta(hours=6)
+            t0 = time.perf_counter()
+            messages = []
+            for n, (sub, picks) in enumerate(picks_all):
+                rendered = pipe.render(sub, picks, day.date(), len(cands))
+                msg = compose_message(rendered, from_addr=pipe.from_addr, from_name=pipe.from_name, to_addr=sub.email,
+                                      message_id=f"<bench-{n}@bench.example.org>", date=now,
+                                      unsubscribe_url=pipe.links.unsubscribe_url(sub.id))
+                messages.append(OutgoingMessage(n, sub.email, msg["Message-ID"],
+                                                msg.as_bytes(policy=email.policy.SMTP)))
+            t["render"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            outcomes = app.transport().deliver(messages)
+            t["delivery"] = time.perf_counter() - t0
+            app.close()
+            sent = sum(o.status == "sent" for o in outcomes)
+            raw = sink_raw(sink.port, messages[0].data, min(len(messages), 5000))
+
+            app = App.open(_settings(work / "state", work / "e2e.db", sink.port))
+            t0 = time.perf_counter()
+            report = app.pipeline().run(day.date(), now)
+            run_s = time.perf_counter() - t0
+            app.close()
+            e2e_sent = report.count("sent")
+        finally:
+            received = sink.stop()
+        result.update({
+            "phases_s": {k: round(v, 3) for k, v in t.items()},
+            "delivered": sent, "delivery_msgs_per_s": round(sent / t["delivery"], 1),
+            "sink_raw_msgs_per_s": round(raw, 1), "delivery_vs_sink_raw": round(sent / t["delivery"] / raw, 3),
+            "mean_message_kb": round(float(np.mean([len(m.data) for m in messages])) / 1024, 1),
+            "end_to_end_s": round(w.parse_s + w.store_s + run_s, 2), "end_to_end_sent": e2e_sent,
+            "sink_received": received,
+        })
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    shutil.rmtree(work, ignore_errors=True)
+
+    print("\nphases (s): " + "  ".join(f"{k} {v:.2f}" for k, v in t.items()))
+    print(f"ranking (features+training+scoring+selection): {ranking_s:.2f} s for {len(subs)} subscribers")
+    print(f"naive ranking (LinearSVC per subscriber, timed on {naive_n}, scaled): {naive_total:.1f} s "
+          f"-> {naive_total / ranking_s:.0f}x faster")
+    if not args.no_delivery:
+        print(f"delivery: {result['delivery_msgs_per_s']} msgs/s vs sink raw {result['sink_raw_msgs_per_s']} msgs/s "
+              f"({float(str(result['delivery_vs_sink_raw'])) * 100:.0f}%)")
+        print(f"end to end (parse, store, rank, render, ledger, SMTP): {result['end_to_end_s']} s, "
+              f"{result['end_to_end_sent']} sent")
+    print(f"peak memory: {result['peak_rss_mb']} MB")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
