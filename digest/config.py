@@ -157,6 +157,17 @@ class ScheduleSettings(_Section):
         return v
 
 
+class DispatchSettings(_Section):
+    # local: this process runs the day; celery: shards of subscribers go to `digest worker` processes.
+    mode: Literal["local", "celery"] = "local"
+    broker_url: str = "redis://127.0.0.1:6379/0"  # Redis or RabbitMQ (amqp://)
+    shard_size: int = Field(default=500, ge=1, le=100_000)  # subscribers per task
+    # A task not acknowledged this long after a worker took it goes back to the queue (Redis broker):
+    # longer than a shard takes, short enough that a dead worker's shard is soon finished by another.
+    visibility_timeout_s: int = Field(default=3600, ge=1, le=86_400)
+    shard_timeout_s: int = Field(default=3600, ge=1, le=86_400)  # the dispatcher waits this long for all shards
+
+
 def _default_sources() -> list[SourceSettings]:
     return [SourceSettings(name="sample-arxiv-cs", path="builtin:arxiv-cs-2024-11-28.xml", kind="arxiv_rss")]
 
@@ -172,6 +183,7 @@ class Settings(_Section):
     web: WebSettings = WebSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    dispatch: DispatchSettings = DispatchSettings()
 
     @field_validator("sources")
     @classmethod

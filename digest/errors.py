@@ -31,3 +31,7 @@ class StoreError(DigestError):
 
 class DeliveryError(DigestError):
     """A message could not be delivered (the whole transport, not one recipient)."""
+
+
+class DispatchError(DigestError):
+    """The task queue (Celery broker or workers) cannot be reached or did not answer in time."""

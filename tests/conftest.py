@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.db_fixtures import db_url, postgres_url, sqlite_url  # noqa: F401
+from tests.db_fixtures import db_url, postgres_url, redis_url, sqlite_url  # noqa: F401
 
 # --- smtp fixtures (mail layer) ---
 # make_smtp_server / smtp_server: a real aiosmtpd server on 127.0.0.1, defined in tests/smtp_server.py.

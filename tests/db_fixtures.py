@@ -55,3 +55,28 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """Run the test once on SQLite and once on PostgreSQL."""
     name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     return str(request.getfixturevalue(name))
+
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+REDIS_TEST_DB = 13  # a database of the tests' own, emptied before and after
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database on the local server for Celery tests, emptied before and after."""
+    import socket
+
+    try:
+        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2) as sock:
+            sock.sendall(f"*2\r\n$6\r\nSELECT\r\n$2\r\n{REDIS_TEST_DB}\r\n*1\r\n$8\r\nFLUSHDB\r\n".encode())
+            reply = sock.recv(100)
+    except OSError as exc:
+        if _services_required():
+            pytest.fail(f"Redis is required (DIGEST_REQUIRE_SERVICES) but {REDIS_HOST}:{REDIS_PORT}: {exc}")
+        pytest.skip(f"Redis not available at {REDIS_HOST}:{REDIS_PORT}: {exc}")
+    assert reply.startswith(b"+OK"), reply
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}"
+    yield url
+    with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2) as sock:
+        sock.sendall(f"*2\r\n$6\r\nSELECT\r\n$2\r\n{REDIS_TEST_DB}\r\n*1\r\n$8\r\nFLUSHDB\r\n".encode())
+        sock.recv(100)
