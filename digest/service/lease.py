@@ -1,7 +1,7 @@
 """One scheduler per database: the process holding the lease row runs the scheduler, the others serve
 the web only and take the lease over once it expires (its holder stopped renewing it).
 
-A holder on this host whose process is gone is taken over at once, so a restarted service does not
+A holder on this host (same pid namespace) whose process is gone is taken over at once, so a restarted service does not
 wait out the lease. The lease times come from each process's clock: keep the hosts' clocks in sync.
 """
 
@@ -13,6 +13,7 @@ import secrets
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -25,6 +26,20 @@ SCHEDULER = "scheduler"
 
 def _naive(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(tzinfo=None)
+
+
+def _process_space() -> str:
+    """Host name, kernel boot and pid namespace: where a pid means the same process as here.
+
+    Two containers can share a host name (host networking) but not a pid namespace; without /proc
+    (not Linux) the pid is never trusted and only the lease's expiry tells.
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        pidns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return f"{socket.gethostname()}/?"
+    return f"{socket.gethostname()}/{boot}/{pidns}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -46,8 +61,8 @@ class LeaseKeeper:
         self.ttl = ttl
         self.clock = clock
         self.name = name
-        self.host = socket.gethostname()
-        self.owner = owner or f"{self.host}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.space = _process_space()
+        self.owner = owner or f"{self.space}:{os.getpid()}:{secrets.token_hex(4)}"
         self.held = False
 
     def holder(self) -> Lease | None:
@@ -56,17 +71,13 @@ class LeaseKeeper:
 
     def _dead_holder(self, lease: Lease | None) -> str | None:
         """The holder's owner string if it is a process of this host that no longer runs."""
-        if lease is None or lease.owner == self.owner:
+        if lease is None or lease.owner == self.owner or self.space.endswith("/?"):
             return None
-        host, _, rest = lease.owner.partition(":")
+        space, _, rest = lease.owner.partition(":")
         pid_text = rest.partition(":")[0]
-        if host != self.host or not pid_text.isdigit():
+        if space != self.space or not pid_text.isdigit():
             return None
-        pid = int(pid_text)
-        # Our own pid under another owner string: an earlier process (a container restarts as pid 1).
-        if pid == os.getpid() or not _pid_alive(pid):
-            return lease.owner
-        return None
+        return None if _pid_alive(int(pid_text)) else lease.owner
 
     def try_acquire(self) -> bool:
         now = _naive(self.clock())

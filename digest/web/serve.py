@@ -56,12 +56,14 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def run_server(app: ASGIApp, host: str, port: int, on_stop: Callable[[], None] | None = None) -> None:
+def run_server(app: ASGIApp, host: str, port: int, on_stop: Callable[[], None] | None = None,
+               sock: socket.socket | None = None) -> None:
     """Serve app until SIGTERM or SIGINT, then shut down gracefully and return.
 
     on_stop: called at once on the signal, e.g. to let a running digest stop between messages.
+    sock: a socket already listening on host:port (default: bind one here).
     """
-    sock = _listen(host, port)
+    sock = sock or _listen(host, port)
     # log_config None: uvicorn logs through the handlers the CLI configured (-v for more).
     config = uvicorn.Config(app, log_config=None, log_level=None, access_log=False, server_header=False,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="off")
@@ -100,6 +102,7 @@ def serve_command(obj: _HasApp, host: str, port: int, no_scheduler: bool) -> Non
     app = obj.app()
     service: Service | None = None
     try:
+        sock = _listen(host, port)  # a busy port fails before the scheduler takes the lease
         settings = app.settings
         signer = LinkSigner(secret_keys(settings))
         if not no_scheduler:
@@ -116,7 +119,7 @@ def serve_command(obj: _HasApp, host: str, port: int, no_scheduler: bool) -> Non
         shown = f"[{host}]" if ":" in host else host
         what = "web endpoints only" if service is None else "web endpoints and scheduler"
         click.echo(f"Serving on http://{shown}:{port}, {what} (links in the email point to {settings.web.base_url})")
-        run_server(web, host, port, on_stop=service.stop_event.set if service is not None else None)
+        run_server(web, host, port, on_stop=service.stop_event.set if service is not None else None, sock=sock)
     finally:
         if service is not None:
             service.stop()  # waits for a running digest to stop between two messages
