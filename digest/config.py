@@ -298,4 +298,5 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
 
 def masked_url(url: str) -> str:
     """A database or broker URL with its password replaced, safe to print."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    url = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)

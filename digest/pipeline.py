@@ -219,8 +219,10 @@ class DigestPipeline:
     def run(
         self, digest_date: date, now: datetime, *, only: str | None = None, dry_run: bool = False,
         subscriber_ids: Collection[int] | None = None, stop: threading.Event | None = None,
+        progress: Callable[[SubscriberOutcome], None] | None = None,
     ) -> RunReport:
-        """stop: set by a SIGTERM; what is not sent yet stays in the ledger for the next run."""
+        """stop: set by a SIGTERM; what is not sent yet stays in the ledger for the next run.
+        progress: told of each subscriber's outcome (the CLI's progress bar)."""
         now_db = _naive_utc(now)
         report = RunReport(digest_date=digest_date, dry_run=dry_run)
         subs = self.active_subscribers(only, subscriber_ids)
@@ -264,7 +266,10 @@ class DigestPipeline:
         if stop is not None and stop.is_set():  # the rows stay pending: the next run sends them
             report.outcomes.extend(SubscriberOutcome(b.sub.email, "in_progress", len(b.picks)) for b in to_send)
             return report
+        settled = len(report.outcomes)
+        _tell(progress, report.outcomes)
         report.outcomes.extend(self._send(to_send, now))
+        _tell(progress, report.outcomes[settled:])
         return report
 
     def _send(self, batch: Sequence[_Batch], now: datetime) -> list[SubscriberOutcome]:
@@ -311,6 +316,12 @@ class DigestPipeline:
             raise InputError(f"no subscriber {email_addr}")
         item = self.plan([sub], digest_date)[0]
         return self.render(sub, item.picks, digest_date, item.candidates, trending=item.trending), len(item.picks)
+
+
+def _tell(progress: Callable[[SubscriberOutcome], None] | None, outcomes: Sequence[SubscriberOutcome]) -> None:
+    if progress is not None:
+        for o in outcomes:
+            progress(o)
 
 
 def record_run(engine: Engine, report: RunReport, started: datetime, finished: datetime,
