@@ -140,8 +140,9 @@ def test_serve_refuses_a_bad_schedule_naming_the_key(tmp_path: Path, key: str, v
     assert line.startswith("error: config error") and expected in line and value in line
 
 
-COMMANDS = [["status"], ["run"], ["run", "--no-ingest"], ["ingest"], ["subscribers"], ["serve", "--port", str(free_port())],
-            ["serve", "--no-scheduler"], ["subscribe", "a@example.org", "-k", "graph neural networks"],
+COMMANDS = [["status"], ["run"], ["run", "--no-ingest"], ["ingest"], ["subscribers"],
+            ["serve", "--port", str(free_port())], ["serve", "--no-scheduler"],
+            ["subscribe", "a@example.org", "-k", "graph neural networks"],
             ["unsubscribe", "a@example.org"], ["pause", "a@example.org"], ["resume", "a@example.org"],
             ["preview", "a@example.org"], ["star", "a@example.org", "2411.00001"], ["demo"]]
 
@@ -165,3 +166,14 @@ def test_unusable_sqlite_file_names_the_url(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["status"], env={"DIGEST_DATABASE__URL": f"sqlite:///{bad}"})
     assert r.exit_code == 1
     assert r.stderr.strip() == f"error: cannot use database sqlite:///{bad}: file is not a database"
+
+
+def test_the_systemd_unit_runs_a_valid_serve_command() -> None:
+    root = Path(__file__).resolve().parent.parent
+    unit = (root / "contrib" / "digest.service").read_text()
+    (exec_start,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    argv = exec_start.removeprefix("ExecStart=").split()
+    assert argv[0].endswith("/digest") and argv[1] == "serve"
+    r = CliRunner().invoke(main, [*argv[1:], "--help"])  # unknown options would fail to parse
+    assert r.exit_code == 0, r.output
+    assert "contrib/digest.service" in (root / "README.md").read_text()
