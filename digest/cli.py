@@ -13,11 +13,13 @@ from zoneinfo import ZoneInfo
 import click
 
 from digest.app import App
-from digest.config import Settings, load_settings
+from digest.config import Settings, SourceSettings, load_settings, masked_url
 from digest.errors import DigestError, InputError
-from digest.ingest.collect import SourceReport, ingest_all, source_from_argument
+from digest.ingest.collect import SourceReport, ingest_source, outcome_counts, source_from_argument
 from digest.pipeline import RunReport, record_run
+from digest.progress import progress
 from digest.store import subscribers as sub_store
+from digest.store.lease import Lease
 from digest.subscribe_input import normalise_email, parse_keywords, parse_timezone
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -118,7 +120,7 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
         raise InputError("no sources: give URLs or files, or list them under `sources` in the config")
     app = obj.app()
     try:
-        reports = ingest_all(app.engine, chosen, app.settings.fetch, datetime.now(UTC).replace(tzinfo=None))
+        reports = _fetch(app, chosen, datetime.now(UTC))
     finally:
         app.close()
     click.echo(f"Ingested {len(reports)} source(s):")
@@ -283,15 +285,26 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
            ingest_first: bool, force_outbox: bool = False) -> tuple[list[SourceReport], RunReport]:
     reports: list[SourceReport] = []
     if ingest_first and app.settings.sources:
-        reports = ingest_all(app.engine, app.settings.sources, app.settings.fetch, now.replace(tzinfo=None))
+        reports = _fetch(app, app.settings.sources, now)
         click.echo(f"Ingested {len(reports)} source(s):")
         _print_sources(reports)
     pipeline = app.pipeline(force_outbox=force_outbox)
-    report = pipeline.run(digest_date, now, only=only, dry_run=dry_run)
+    with progress("Digests", len(pipeline.active_subscribers(only))) as step:
+        report = pipeline.run(digest_date, now, only=only, dry_run=dry_run, progress=lambda o: step(
+            "digest", date=digest_date, subscriber=o.email, status=o.status, picks=o.n_picks))
     if not dry_run:
-        src = {"sources_failed": sum(r.failed for r in reports), "papers_new": sum(r.new for r in reports)}
-        record_run(app.engine, report, now, datetime.now(UTC), src)
+        record_run(app.engine, report, now, datetime.now(UTC), outcome_counts(reports))
     return reports, report
+
+
+def _fetch(app: App, sources: Sequence[SourceSettings], now: datetime) -> list[SourceReport]:
+    reports = []
+    with progress("Fetching", len(sources)) as step:
+        for source in sources:
+            r = ingest_source(app.engine, source, app.settings.fetch, now.astimezone(UTC).replace(tzinfo=None))
+            step("fetched", source=r.name, status=r.status, new=r.new)
+            reports.append(r)
+    return reports
 
 
 @main.command()
@@ -344,23 +357,40 @@ def preview(obj: _Context, email: str, date_: str | None, out: str | None) -> No
 @pass_ctx
 def status(obj: _Context, limit: int) -> None:
     """Show the recent daily runs and what they did."""
-    from digest.store import runs
+    from digest.store import lease, runs
 
     app = obj.app()
     try:
         with app.engine.connect() as conn:
             rows = runs.recent(conn, limit)
+            held = lease.get(conn, "scheduler")
     finally:
         app.close()
+    click.echo(_scheduler_line(held, datetime.now(UTC).replace(tzinfo=None)))
     if not rows:
         click.echo("No runs yet.")
     for r in rows:
         c = r["counts"] or {}
+        if r["status"] == "ingested":  # a scheduler wake that fetched the sources and found nobody due
+            click.echo(f"{r['started_at']:%Y-%m-%d %H:%M} UTC  fetched: {c.get('sources_ok', 0)} ok, "
+                       f"{c.get('sources_not_modified', 0)} not modified, {c.get('sources_failed', 0)} failed, "
+                       f"{c.get('papers_new', 0)} new papers")
+            continue
         click.echo(
             f"{r['started_at']:%Y-%m-%d %H:%M} UTC  digest {r['digest_date']}  {r['status']}: "
             f"{c.get('sent', 0)} sent, {c.get('failed', 0)} failed, {c.get('temp_failed', 0)} to retry, "
             f"{c.get('quiet', 0)} quiet, {c.get('candidates', 0)} papers"
         )
+
+
+def _scheduler_line(held: Lease | None, now: datetime) -> str:
+    if held is None:
+        return "Scheduler: never started (run `digest serve`)"
+    age = int((now - held.heartbeat_at).total_seconds())
+    if held.expired(now):
+        return f"Scheduler: not running (last heartbeat {age} s ago, from {held.owner})"
+    nxt = f", next wake {held.next_wake_at:%Y-%m-%d %H:%M} UTC" if held.next_wake_at else ""
+    return f"Scheduler: running in {held.owner} (heartbeat {age} s ago{nxt})"
 
 
 # ---- the demo -------------------------------------------------------------------------------
@@ -378,7 +408,7 @@ def demo(obj: _Context) -> None:
     settings = obj.settings
     now = datetime.now(UTC)
     digest_date = _today(settings, now)
-    click.echo(f"digest demo: database {settings.database_url}, outbox {settings.outbox_path}")
+    click.echo(f"digest demo: database {masked_url(settings.database_url)}, outbox {settings.outbox_path}")
     app = obj.app()
     try:
         with app.engine.begin() as conn:

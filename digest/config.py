@@ -132,9 +132,17 @@ class FeedbackSettings(_Section):
 
 
 class ScheduleSettings(_Section):
-    cron: str = "0 6 * * *"
-    timezone: str = "UTC"  # also each subscriber's default timezone
+    # When `digest serve` wakes to send the digests that have come due (each subscriber has a local hour).
+    cron: str = "*/15 * * * *"
+    timezone: str = "UTC"  # the cron's timezone, and each subscriber's default timezone
     delivery_hour: int = Field(default=6, ge=0, le=23)  # subscribers' default local hour for the digest
+    # A wake fetches the sources only when the last fetch is at least this old (feeds change a few times a day).
+    ingest_every_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    # A service that was down: yesterday's digest is still sent this many hours after it was due; the
+    # scheduler's misfire grace time too.
+    catch_up_hours: int = Field(default=6, ge=0, le=23)
+    # One scheduler per database: the lease it holds expires this long after its last heartbeat.
+    lease_seconds: int = Field(default=120, ge=10, le=3600)
 
     @field_validator("timezone")
     @classmethod
@@ -302,4 +310,5 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
 
 def masked_url(url: str) -> str:
     """A database or broker URL with its password replaced, safe to print."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    url = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import email.policy
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -210,9 +211,12 @@ class DigestPipeline:
         return _Batch(sub, row, picks, 0, trending)
 
     # ---- the run -------------------------------------------------------------------------
-    def active_subscribers(self, only: str | None = None) -> list[Subscriber]:
+    def active_subscribers(self, only: str | None = None,
+                           subscriber_ids: Collection[int] | None = None) -> list[Subscriber]:
         with self.engine.connect() as conn:
             subs = sub_store.list_subscribers(conn, receiving_only=True)
+        if subscriber_ids is not None:  # the scheduler's due subscribers for this date
+            subs = [s for s in subs if s.id in subscriber_ids]
         if only is not None:
             subs = [s for s in subs if s.email == only.strip().lower()]
             if not subs:
@@ -220,11 +224,15 @@ class DigestPipeline:
         return subs
 
     def run(
-        self, digest_date: date, now: datetime, *, only: str | None = None, dry_run: bool = False
+        self, digest_date: date, now: datetime, *, only: str | None = None, dry_run: bool = False,
+        subscriber_ids: Collection[int] | None = None, stop: threading.Event | None = None,
+        progress: Callable[[SubscriberOutcome], None] | None = None,
     ) -> RunReport:
+        """stop: set by a SIGTERM; what is not sent yet stays in the ledger for the next run.
+        progress: told of each subscriber's outcome (the CLI's progress bar)."""
         now_db = _naive_utc(now)
         report = RunReport(digest_date=digest_date, dry_run=dry_run)
-        subs = self.active_subscribers(only)
+        subs = self.active_subscribers(only, subscriber_ids)
         with self.engine.connect() as conn:
             existing = {s.id: ledger.get_delivery(conn, s.id, digest_date) for s in subs}
 
@@ -262,7 +270,13 @@ class DigestPipeline:
         if dry_run:
             report.outcomes.extend(SubscriberOutcome(b.sub.email, "would_send", len(b.picks)) for b in to_send)
             return report
+        if stop is not None and stop.is_set():  # the rows stay pending: the next run sends them
+            report.outcomes.extend(SubscriberOutcome(b.sub.email, "in_progress", len(b.picks)) for b in to_send)
+            return report
+        settled = len(report.outcomes)
+        _tell(progress, report.outcomes)
         report.outcomes.extend(self._send(to_send, now))
+        _tell(progress, report.outcomes[settled:])
         return report
 
     def _send(self, batch: Sequence[_Batch], now: datetime) -> list[SubscriberOutcome]:
@@ -309,6 +323,12 @@ class DigestPipeline:
             raise InputError(f"no subscriber {email_addr}")
         item = self.plan([sub], digest_date)[0]
         return self.render(sub, item.picks, digest_date, item.candidates, trending=item.trending), len(item.picks)
+
+
+def _tell(progress: Callable[[SubscriberOutcome], None] | None, outcomes: Sequence[SubscriberOutcome]) -> None:
+    if progress is not None:
+        for o in outcomes:
+            progress(o)
 
 
 def record_run(engine: Engine, report: RunReport, started: datetime, finished: datetime,

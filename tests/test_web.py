@@ -34,6 +34,7 @@ from digest.domain import Paper, Pick
 from digest.links import LinkBuilder
 from digest.store import deliveries as ledger
 from digest.store import events as event_store
+from digest.store import lease as lease_store
 from digest.store.engine import create_db_engine, open_engine
 from digest.store.papers import upsert_papers
 from digest.store.schema import subscribers
@@ -521,7 +522,8 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path, sqlite_url: 
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "digest serve did not start"
                 time.sleep(0.1)
-        assert health.status_code == 200 and health.json() == {"status": "ok", "database": "ok"}
+        assert health.status_code == 200 and health.json()["status"] == "ok" and health.json()["database"] == "ok"
+        assert health.json()["scheduler"]["running"] is False  # --no-scheduler: reported, not required
         r = httpx.get(base + path(open_url), follow_redirects=False, timeout=5)
         assert r.status_code == 302 and r.headers["location"] == "https://arxiv.org/abs/2411.00009"
         assert r.headers["x-content-type-options"] == "nosniff" and "server" not in r.headers
@@ -548,4 +550,7 @@ def test_serve_on_a_busy_port_is_a_one_line_error(tmp_path: Path, sqlite_url: st
         r = CliRunner().invoke(main, ["serve", "--port", str(port)], env=env)
     assert r.exit_code == 1
     assert r.stderr.strip().splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}")
-    assert "scheduler is not part of this build" in r.stderr  # without --no-scheduler
+    engine = open_engine(sqlite_url)
+    with engine.connect() as conn:  # the port is checked before the scheduler takes its lease
+        assert lease_store.get(conn, "scheduler") is None
+    engine.dispose()

@@ -90,3 +90,10 @@ def ingest_all(
     engine: Engine, sources: Sequence[SourceSettings], settings: FetchSettings, now: datetime
 ) -> list[SourceReport]:
     return [ingest_source(engine, s, settings, now) for s in sources]
+
+
+def outcome_counts(reports: Sequence[SourceReport]) -> dict[str, int]:
+    """What a run records about its fetches (the metrics add these up across runs)."""
+    counts = {f"sources_{s}": sum(r.status == s for r in reports) for s in ("ok", "not_modified", "empty", "failed")}
+    counts["papers_new"] = sum(r.new for r in reports)
+    return counts

@@ -47,7 +47,12 @@ def create_db_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if db and db != ":memory:":
-            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(db).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot reach database {masked_url(url)}: cannot create {folder}: "
+                                 f"{exc.strerror or exc}") from None
     else:
         kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
         if parsed.get_backend_name() == "postgresql":
@@ -92,4 +97,8 @@ def open_engine(url: str, *, upgrade: bool = True) -> Engine:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unreachable"
         raise StoreError(f"cannot reach database {masked_url(url)}: {reason}") from None
+    except SQLAlchemyError as exc:  # reached, but not a database we can use (a file that is not SQLite)
+        engine.dispose()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StoreError(f"cannot use database {masked_url(url)}: {reason}") from None
     return engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from digest.store.schema import runs
 
@@ -21,3 +21,14 @@ def record(
 def recent(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:
     rows = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(limit))
     return [dict(r._mapping) for r in rows]
+
+
+def after(conn: Connection, after_id: int, limit: int = 5000) -> list[dict[str, Any]]:
+    """Runs recorded after the run with id after_id, oldest first (runs are only ever appended)."""
+    rows = conn.execute(select(runs).where(runs.c.id > after_id).order_by(runs.c.id).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+def last_success(conn: Connection) -> datetime | None:
+    value = conn.execute(select(func.max(runs.c.finished_at)).where(runs.c.status == "done")).scalar()
+    return value if isinstance(value, datetime) else None

@@ -134,6 +134,18 @@ runs = Table(
     Column("error", Text),
 )
 
+# One row per lease name ("scheduler"): the `digest serve` process that runs the scheduler.
+scheduler_lease = Table(
+    "scheduler_lease",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("owner", String(200), nullable=False),  # host:pid:random, one per process
+    Column("acquired_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("next_wake_at", DateTime),
+)
+
 feature_stats = Table(
     "feature_stats",
     metadata,

@@ -51,3 +51,10 @@ def record_fetch(
         conn.execute(insert(sources).values(name=name, **values))
     else:
         conn.execute(update(sources).where(sources.c.id == row.id).values(**values))
+
+
+def last_fetched(conn: Connection, names: list[str]) -> dict[str, datetime | None]:
+    """When each named source was last fetched (None: never)."""
+    rows = conn.execute(select(sources.c.name, sources.c.last_fetched_at).where(sources.c.name.in_(names)))
+    found = {name: at for name, at in rows}
+    return {n: found.get(n) for n in names}

@@ -74,6 +74,10 @@ def _mask_email(address: str) -> str:
     return f"{local[:1]}\u2022\u2022\u2022@{domain}"
 
 
+HealthSource = Callable[[], tuple[int, dict[str, Any]]]
+MetricsSource = Callable[[], tuple[bytes, str]]
+
+
 class PageError(Exception):
     """Stops a request with a short error page."""
 
@@ -123,7 +127,10 @@ class _SecurityHeaders:
 
 class _Web:
     def __init__(self, engine: Engine, signer: LinkSigner, scanner_window_s: int, now: Callable[[], datetime],
-                 templates: jinja2.Environment) -> None:
+                 templates: jinja2.Environment, health: HealthSource | None = None,
+                 metrics: MetricsSource | None = None) -> None:
+        self.health = health
+        self.metrics_source = metrics
         self.engine = engine
         self.signer = signer
         self.window = timedelta(seconds=scanner_window_s)
@@ -182,6 +189,9 @@ class _Web:
 
     # ---- routes --------------------------------------------------------------------------------
     def healthz(self, request: Request) -> Response:
+        if self.health is not None:  # digest serve's: the scheduler and the last run too
+            status, body = self.health()
+            return JSONResponse(body, status_code=status)
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -189,6 +199,11 @@ class _Web:
             log.warning("health check: database unreachable: %s", str(exc).splitlines()[0])
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok"})
+
+    def metrics(self, request: Request) -> Response:
+        assert self.metrics_source is not None
+        data, content_type = self.metrics_source()
+        return Response(data, media_type=content_type)
 
     def open_link(self, request: Request) -> Response:
         link = self.verify("open", request.path_params["token"])
@@ -342,9 +357,15 @@ def create_app(
     scanner_window_s: int,
     now: Callable[[], datetime] = utc_now,
     templates_dir: str | None = None,
+    health: HealthSource | None = None,
+    metrics: MetricsSource | None = None,
 ) -> Starlette:
-    """The Starlette app serving the links built by digest.links.LinkBuilder."""
-    web = _Web(engine, signer, scanner_window_s, now, templates_environment(templates_dir))
+    """The Starlette app serving the links built by digest.links.LinkBuilder.
+
+    health: what /healthz answers (status code, JSON body); default: the database check alone.
+    metrics: the Prometheus exposition (body, content type) served at /metrics; default: no /metrics.
+    """
+    web = _Web(engine, signer, scanner_window_s, now, templates_environment(templates_dir), health, metrics)
     endpoints: list[tuple[str, Callable[[Request], Any], list[str]]] = [
         ("/healthz", web.healthz, ["GET"]),
         ("/o/{token}", web.open_link, ["GET"]),  # GET routes answer HEAD too
@@ -355,6 +376,8 @@ def create_app(
         ("/unsubscribe/{token}", web.unsubscribe, ["GET", "POST"]),
         ("/resubscribe/{token}", web.resubscribe, ["POST"]),
     ]
+    if metrics is not None:
+        endpoints.append(("/metrics", web.metrics, ["GET"]))
     # The body limit sits on the routes, inside the middleware, so a 413 gets the security headers too.
     routes = [Route(p, e, methods=m, max_body_size=MAX_BODY_BYTES) for p, e, m in endpoints]
     app = Starlette(

@@ -1,7 +1,8 @@
 """`digest serve`: the web endpoints behind the links in the email, run by uvicorn.
 
-run_server() is the hook a scheduler can wrap later; on SIGTERM or SIGINT it finishes the requests
-in flight and returns, so the command exits 0.
+With the scheduler (digest.service) in the same process: on SIGTERM or SIGINT the running digest is
+told to stop between two messages, the web finishes the requests in flight, the scheduler waits for
+the digest, the lease is released, and the command exits 0.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import logging
 import signal
 import socket
 import threading
+from collections.abc import Callable
+from types import FrameType
 from typing import Any, Protocol
 
 import click
@@ -40,16 +43,34 @@ def _listen(host: str, port: int) -> socket.socket:
         raise DigestError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def run_server(app: ASGIApp, host: str, port: int) -> None:
-    """Serve app until SIGTERM or SIGINT, then shut down gracefully and return."""
-    sock = _listen(host, port)
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling on_stop as soon as a stop signal arrives (not after the web drained)."""
+
+    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self.on_stop = on_stop
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.on_stop is not None:
+            self.on_stop()
+        super().handle_exit(sig, frame)
+
+
+def run_server(app: ASGIApp, host: str, port: int, on_stop: Callable[[], None] | None = None,
+               sock: socket.socket | None = None) -> None:
+    """Serve app until SIGTERM or SIGINT, then shut down gracefully and return.
+
+    on_stop: called at once on the signal, e.g. to let a running digest stop between messages.
+    sock: a socket already listening on host:port (default: bind one here).
+    """
+    sock = sock or _listen(host, port)
     # log_config None: uvicorn logs through the handlers the CLI configured (-v for more).
     config = uvicorn.Config(app, log_config=None, log_level=None, access_log=False, server_header=False,
                             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="off")
-    server = uvicorn.Server(config)
+    server = _Server(config, on_stop)
 
-    def stop(_signum: int, _frame: Any) -> None:
-        server.should_exit = True
+    def stop(signum: int, frame: Any) -> None:
+        server.handle_exit(signum, frame)
 
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
@@ -69,20 +90,37 @@ def run_server(app: ASGIApp, host: str, port: int) -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
-@click.option("--no-scheduler", is_flag=True, help="Serve the web endpoints only, without the daily scheduler.")
+@click.option("--no-scheduler", is_flag=True, help="Serve the web endpoints only, without the scheduler.")
 @click.pass_obj
 def serve_command(obj: _HasApp, host: str, port: int, no_scheduler: bool) -> None:
-    """Serve the links in the email: paper redirects, star, less like this, unsubscribe."""
+    """Serve the links in the email and, unless --no-scheduler, send each digest when it is due."""
+    from digest.service.health import HealthCheck
+    from digest.service.metrics import Metrics
+    from digest.service.scheduler import Service
+    from digest.service.wake import utc_now
+
     app = obj.app()
+    service: Service | None = None
     try:
+        sock = _listen(host, port)  # a busy port fails before the scheduler takes the lease
         settings = app.settings
-        web = create_app(app.engine, LinkSigner(secret_keys(settings)),
-                         scanner_window_s=settings.feedback.scanner_window_s,
-                         templates_dir=settings.digest.templates_dir)
+        signer = LinkSigner(secret_keys(settings))
         if not no_scheduler:
-            click.echo("note: the daily scheduler is not part of this build; serving the web endpoints only", err=True)
+            service = Service(app)
+            if not service.start():
+                click.echo("note: another `digest serve` runs the scheduler for this database; serving the web "
+                           "endpoints only (this one takes over if that one stops)", err=True)
+        running = service
+        health = HealthCheck(app.engine, require_scheduler=not no_scheduler, clock=utc_now,
+                             this_process=lambda: running is not None and running.scheduling)
+        web = create_app(app.engine, signer, scanner_window_s=settings.feedback.scanner_window_s,
+                         templates_dir=settings.digest.templates_dir, health=health,
+                         metrics=Metrics(app.engine, utc_now))
         shown = f"[{host}]" if ":" in host else host
-        click.echo(f"Serving on http://{shown}:{port} (links in the email point to {settings.web.base_url})")
-        run_server(web, host, port)
+        what = "web endpoints only" if service is None else "web endpoints and scheduler"
+        click.echo(f"Serving on http://{shown}:{port}, {what} (links in the email point to {settings.web.base_url})")
+        run_server(web, host, port, on_stop=service.stop_event.set if service is not None else None, sock=sock)
     finally:
+        if service is not None:
+            service.stop()  # waits for a running digest to stop between two messages
         app.close()

@@ -1,0 +1,123 @@
+"""One wake of the scheduler: fetch the sources if the last fetch is old enough, then run the
+pipeline once per local digest date for the subscribers that are due, and record each run.
+
+The clock is passed in, so tests can stand anywhere in time; the ledger makes a wake repeatable:
+running it twice, or in two processes, sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from digest.app import App
+from digest.errors import DigestError
+from digest.ingest.collect import SourceReport, ingest_source, outcome_counts
+from digest.pipeline import RunReport, record_run
+from digest.service.due import Due, DueDefaults, by_date, due_now, oldest_date
+from digest.store import deliveries as ledger
+from digest.store import delivery_stats, runs
+from digest.store import sources as source_store
+from digest.store import subscribers as sub_store
+
+log = logging.getLogger(__name__)
+# Outcomes that mean a run did something worth a line in `digest status`.
+_WORTH_RECORDING = {"sent", "failed", "temp_failed", "unknown", "quiet"}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class WakeResult:
+    sources: list[SourceReport] = field(default_factory=list)
+    runs: list[RunReport] = field(default_factory=list)
+    due: list[Due] = field(default_factory=list)
+
+
+class Waker:
+    def __init__(self, app: App, *, clock: Callable[[], datetime] = utc_now,
+                 stop: threading.Event | None = None) -> None:
+        self.app = app
+        self.clock = clock
+        self.stop = stop or threading.Event()
+        s = app.settings.schedule
+        self.defaults = DueDefaults(s.timezone, s.delivery_hour, timedelta(hours=s.catch_up_hours))
+        # (subscriber, date) found quiet: not ranked again until an ingest brings new papers.
+        self._quiet: set[tuple[int, date]] = set()
+
+    def ingest_due(self, now: datetime) -> bool:
+        sources = self.app.settings.sources
+        if not sources:
+            return False
+        with self.app.engine.connect() as conn:
+            fetched = source_store.last_fetched(conn, [s.name for s in sources])
+        oldest = min((at for at in fetched.values() if at is not None), default=None)
+        if oldest is None or None in fetched.values():
+            return True
+        age = now.astimezone(UTC).replace(tzinfo=None) - oldest
+        return age >= timedelta(minutes=self.app.settings.schedule.ingest_every_minutes)
+
+    def ingest(self, now: datetime) -> list[SourceReport]:
+        reports = []
+        for source in self.app.settings.sources:
+            if self.stop.is_set():
+                break
+            reports.append(ingest_source(self.app.engine, source, self.app.settings.fetch,
+                                         now.astimezone(UTC).replace(tzinfo=None)))
+        for r in reports:
+            log.info("ingest source=%s status=%s new=%d", r.name, r.status, r.new)
+        if any(r.new for r in reports):
+            self._quiet.clear()
+        return reports
+
+    def due(self, now: datetime) -> list[Due]:
+        with self.app.engine.connect() as conn:
+            subs = sub_store.list_subscribers(conn, receiving_only=True)
+            rows = delivery_stats.recent_rows(conn, oldest_date(now))
+        due = due_now(subs, rows, now, self.defaults, ledger.FINAL_STATES)
+        return [d for d in due if (d.subscriber.id, d.digest_date) not in self._quiet]
+
+    def wake(self) -> WakeResult:
+        started = self.clock()
+        result = WakeResult()
+        if self.ingest_due(started):
+            result.sources = self.ingest(started)
+        result.due = self.due(self.clock())
+        src_counts = outcome_counts(result.sources) if result.sources else {}
+        for digest_date, group in by_date(result.due).items():
+            if self.stop.is_set():
+                log.info("stopping: digests for %s left for the next wake", digest_date)
+                break
+            report = self._run_group(digest_date, group, src_counts)
+            src_counts = {}  # the fetches are counted once, with the first run of the wake
+            result.runs.append(report)
+        if src_counts:  # fetched, nobody due: the fetch outcomes still count
+            with self.app.engine.begin() as conn:
+                runs.record(conn, digest_date=started.astimezone(UTC).date(),
+                            started=started.astimezone(UTC).replace(tzinfo=None),
+                            finished=self.clock().astimezone(UTC).replace(tzinfo=None),
+                            status="ingested", counts=src_counts)
+        return result
+
+    def _run_group(self, digest_date: date, group: list[Due], src_counts: dict[str, int]) -> RunReport:
+        started = self.clock()
+        ids = {d.subscriber.id for d in group}
+        log.info("run digest_date=%s due=%d retries=%d", digest_date, len(group), sum(d.retry for d in group))
+        try:
+            report = self.app.pipeline().run(digest_date, started, subscriber_ids=ids, stop=self.stop)
+        except DigestError as exc:  # the relay is down, say: the ledger keeps the rows for the next wake
+            log.error("run for %s failed: %s", digest_date, exc)
+            report = RunReport(digest_date=digest_date, error=str(exc))
+        by_email = {d.subscriber.email: d.subscriber.id for d in group}
+        for o in report.outcomes:
+            log.info("digest subscriber=%s date=%s status=%s picks=%d", o.email, digest_date, o.status, o.n_picks)
+            if o.status == "quiet" and o.email in by_email:
+                self._quiet.add((by_email[o.email], digest_date))
+        if report.error or src_counts or any(o.status in _WORTH_RECORDING for o in report.outcomes):
+            record_run(self.app.engine, report, started, self.clock(), src_counts)
+        return report

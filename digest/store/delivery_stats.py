@@ -1,0 +1,28 @@
+"""Read-only views of the deliveries ledger for the scheduler and the metrics (deliveries.py writes it)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+from sqlalchemy import Connection, func, select
+
+from digest.store.schema import deliveries
+
+
+def recent_rows(conn: Connection, since: date) -> dict[int, dict[date, str]]:
+    """subscriber id -> {digest date: status} for the digest dates from since on."""
+    rows = conn.execute(
+        select(deliveries.c.subscriber_id, deliveries.c.digest_date, deliveries.c.status)
+        .where(deliveries.c.digest_date >= since)
+    )
+    out: dict[int, dict[date, str]] = defaultdict(dict)
+    for sub_id, digest_date, status in rows:
+        out[sub_id][digest_date] = status
+    return dict(out)
+
+
+def status_counts(conn: Connection) -> dict[str, int]:
+    """How many ledger rows are in each status now."""
+    rows = conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status))
+    return {status: int(n) for status, n in rows}
