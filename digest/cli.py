@@ -14,6 +14,7 @@ import click
 
 from digest.app import App
 from digest.config import Settings, SourceSettings, load_settings, masked_url
+from digest.dispatch.run import deliver
 from digest.errors import DigestError, InputError
 from digest.ingest.collect import SourceReport, ingest_source, outcome_counts, source_from_argument
 from digest.pipeline import RunReport, record_run
@@ -290,8 +291,9 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
         _print_sources(reports)
     pipeline = app.pipeline(force_outbox=force_outbox)
     with progress("Digests", len(pipeline.active_subscribers(only))) as step:
-        report = pipeline.run(digest_date, now, only=only, dry_run=dry_run, progress=lambda o: step(
-            "digest", date=digest_date, subscriber=o.email, status=o.status, picks=o.n_picks))
+        report = deliver(app, digest_date, now, only=only, dry_run=dry_run, force_outbox=force_outbox,
+                         progress=lambda o: step("digest", date=digest_date, subscriber=o.email, status=o.status,
+                                                 picks=o.n_picks))
     if not dry_run:
         record_run(app.engine, report, now, datetime.now(UTC), outcome_counts(reports))
     return reports, report
@@ -438,11 +440,13 @@ def demo(obj: _Context) -> None:
                    f"Delete {settings.state_path} to start the demo afresh.")
 
 
+from digest.dispatch.worker_cli import worker_command  # noqa: E402
 from digest.eval_cli import eval_command  # noqa: E402
 from digest.web.serve import serve_command  # noqa: E402
 
 main.add_command(serve_command)
 main.add_command(eval_command)
+main.add_command(worker_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

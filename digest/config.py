@@ -310,5 +310,5 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
 
 def masked_url(url: str) -> str:
     """A database or broker URL with its password replaced, safe to print."""
-    url = re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)  # redis://:secret@host has no user
     return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)

@@ -102,7 +102,7 @@ def test_a_worker_delivers_a_day_for_1000_subscribers(tmp_path: Path, redis_url:
 def test_a_killed_worker_s_shard_is_finished_by_another(tmp_path: Path, redis_url: str,
                                                         make_smtp_server: object) -> None:
     smtp: SmtpServer = make_smtp_server()  # type: ignore[operator]
-    smtp.handler.delay_s = 0.05  # slow enough to kill the worker mid-shard
+    smtp.handler.rcpt_delay_s = 0.05  # slow enough to kill the worker mid-shard
     env = _config(tmp_path, smtp, redis_url, shard_size=100, visibility_timeout_s=3)
     emails = _subscribe_many(env, 200)
     first = _worker(env)

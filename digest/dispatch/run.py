@@ -21,13 +21,13 @@ log = logging.getLogger(__name__)
 
 def deliver(app: App, digest_date: date, now: datetime, *, subscriber_ids: Collection[int] | None = None,
             only: str | None = None, dry_run: bool = False, stop: threading.Event | None = None,
-            progress: Callable[[SubscriberOutcome], None] | None = None) -> RunReport:
+            force_outbox: bool = False, progress: Callable[[SubscriberOutcome], None] | None = None) -> RunReport:
     """The day's digests for these subscribers (None: every receiving one)."""
     mode = app.settings.dispatch.mode
-    if mode == "local" or dry_run or only is not None:
-        # A dry run or a single address is an operator's check: always here, never queued.
-        return app.pipeline().run(digest_date, now, only=only, dry_run=dry_run, subscriber_ids=subscriber_ids,
-                                  stop=stop, progress=progress)
+    if mode == "local" or dry_run or only is not None or force_outbox:
+        # A dry run, a single address or the demo is an operator's check: always here, never queued.
+        return app.pipeline(force_outbox=force_outbox).run(digest_date, now, only=only, dry_run=dry_run,
+                                                           subscriber_ids=subscriber_ids, stop=stop, progress=progress)
     from digest.dispatch.celery_app import dispatch_shards  # celery is an optional dependency
 
     if subscriber_ids is None:

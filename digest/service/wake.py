@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from digest.app import App
+from digest.dispatch.run import deliver
 from digest.errors import DigestError
 from digest.ingest.collect import SourceReport, ingest_source, outcome_counts
 from digest.pipeline import RunReport, record_run
@@ -109,7 +110,7 @@ class Waker:
         ids = {d.subscriber.id for d in group}
         log.info("run digest_date=%s due=%d retries=%d", digest_date, len(group), sum(d.retry for d in group))
         try:
-            report = self.app.pipeline().run(digest_date, started, subscriber_ids=ids, stop=self.stop)
+            report = deliver(self.app, digest_date, started, subscriber_ids=ids, stop=self.stop)
         except DigestError as exc:  # the relay is down, say: the ledger keeps the rows for the next wake
             log.error("run for %s failed: %s", digest_date, exc)
             report = RunReport(digest_date=digest_date, error=str(exc))
