@@ -95,6 +95,52 @@ def sink_raw(port: int, data: bytes, count: int) -> float:
     return count / elapsed
 
 
+def _worker_counts(spec: str) -> list[int]:
+    return [int(x) for x in spec.split(",") if x.strip()]
+
+
+def celery_day(work: Path, db: Path, port: int, broker: str, workers: int, now: datetime) -> tuple[float, int]:
+    """The day's digests through Celery: shards on `workers` worker processes (one pool process each).
+
+    Timed from the dispatch to the last shard's answer; the workers are started and warm first.
+    """
+    import os
+    import signal
+
+    import redis
+
+    from digest.dispatch.run import deliver
+
+    redis.Redis.from_url(broker).flushdb()
+    cfg = work / f"celery{workers}.yaml"
+    cfg.write_text(
+        f"state_dir: {work / 'state'}\n"
+        f"database:\n  url: sqlite:///{db}\n"
+        "delivery:\n  method: smtp\n  from_addr: digest@bench.example.org\n"
+        f"smtp:\n  host: 127.0.0.1\n  port: {port}\n  security: none\n"
+        "web:\n  base_url: https://digest.example.org\n  secret_key: benchmark-signing-key-0123456789\n"
+        f"dispatch:\n  mode: celery\n  broker_url: {broker}\n  shard_size: 500\n"
+    )
+    env = {**os.environ, "DIGEST_CONFIG": str(cfg)}
+    procs = [subprocess.Popen([sys.executable, "-m", "digest", "worker", "--concurrency", "1", "--loglevel", "WARNING"],
+                              env=env, start_new_session=True) for _ in range(workers)]
+    try:
+        time.sleep(5)  # the workers connect and fork their pool
+        from digest.config import load_settings
+
+        app = App.open(load_settings(cfg))
+        t0 = time.perf_counter()
+        report = deliver(app, now.date(), now)
+        seconds = time.perf_counter() - t0
+        app.close()
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=60)
+    return seconds, report.count("sent")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--subscribers", type=int, default=10_000)
@@ -102,6 +148,9 @@ def main() -> None:
     ap.add_argument("--stale-share", type=float, default=0.1, help="share of subscribers with new feedback")
     ap.add_argument("--naive-sample", type=int, default=40, help="subscribers the naive baseline is timed on")
     ap.add_argument("--no-delivery", action="store_true", help="rank only: no render, delivery or end to end")
+    ap.add_argument("--celery-workers", default="", metavar="1,2",
+                    help="also run the day through Celery with these numbers of workers (Redis on 127.0.0.1)")
+    ap.add_argument("--broker", default="redis://127.0.0.1:6379/14", help="broker for --celery-workers")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
 
@@ -116,6 +165,8 @@ def main() -> None:
           f"{w.n_stale} models to retrain; setup {w.setup_s:.1f} s", flush=True)
     if not args.no_delivery:
         shutil.copy(db, work / "e2e.db")
+        for n in _worker_counts(args.celery_workers):
+            shutil.copy(db, work / f"celery{n}.db")
 
     # ---- ranking, phase by phase -------------------------------------------------------------
     engine = open_engine(f"sqlite:///{db}")
@@ -198,6 +249,13 @@ def main() -> None:
             run_s = time.perf_counter() - t0
             app.close()
             e2e_sent = report.count("sent")
+
+            celery_runs = {}
+            for n in _worker_counts(args.celery_workers):
+                seconds, n_sent = celery_day(work, work / f"celery{n}.db", sink.port, args.broker, n, now)
+                celery_runs[str(n)] = {"seconds": round(seconds, 2), "sent": n_sent,
+                                       "msgs_per_s": round(n_sent / seconds, 1)}
+                print(f"  celery, {n} worker(s): {n_sent} sent in {seconds:.1f} s", flush=True)
         finally:
             received = sink.stop()
         result.update({
@@ -208,6 +266,8 @@ def main() -> None:
             "end_to_end_s": round(w.parse_s + w.store_s + run_s, 2), "end_to_end_sent": e2e_sent,
             "sink_received": received,
         })
+        if celery_runs:
+            result["celery"] = celery_runs
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     shutil.rmtree(work, ignore_errors=True)
 

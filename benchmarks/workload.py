@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from digest.domain import Paper, Subscriber
 from digest.evaluate.data import load_citeulike, tag_popularity, user_keywords
@@ -148,9 +148,12 @@ def build(engine: Engine, n_subscribers: int, n_papers: int, *, seed: int = 1, s
         load_states(engine, reps[start:start + 2000], [], space, past_at)
     with engine.begin() as conn:
         models = {r.subscriber_id: r for r in conn.execute(select(subscriber_models))}
+        # A clone's model is as fresh as its own events (same papers, other event ids).
+        latest = dict(conn.execute(select(events.c.subscriber_id, func.max(events.c.id))
+                                   .group_by(events.c.subscriber_id)).all())
         copies = [{"subscriber_id": sid, "weights": models[first_of[user]].weights,
                    "n_pos": models[first_of[user]].n_pos, "n_neg": models[first_of[user]].n_neg,
-                   "last_event_id": models[first_of[user]].last_event_id, "trained_at": past_at}
+                   "last_event_id": latest[sid], "trained_at": past_at}
                   for sid, user in zip(sub_ids, user_of, strict=True)
                   if sid != first_of[user] and first_of[user] in models]
         for start in range(0, len(copies), 5000):
