@@ -237,6 +237,25 @@ def test_health_reports_the_scheduler_heartbeat_and_last_success(sqlite_url: str
     engine.dispose()
 
 
+def test_health_fails_when_the_scheduler_beats_but_no_wake_finishes(sqlite_url: str) -> None:
+    engine = open_engine(sqlite_url)
+    clock = Clock(datetime(2026, 6, 10, 12, tzinfo=UTC))
+    health = HealthCheck(engine, require_scheduler=True, clock=clock, wake_overdue=timedelta(minutes=75))
+    keeper = LeaseKeeper(engine, timedelta(seconds=60), clock)
+    assert keeper.try_acquire()
+    for _ in range(4):  # wakes every 15 min finish, the heartbeat carries the time of the last one
+        clock.advance(timedelta(minutes=15))
+        assert keeper.renew(clock.now + timedelta(minutes=15), last_wake_at=clock.now)
+    status, body = health()
+    assert status == 200 and body["scheduler"]["last_wake"] == "2026-06-10T13:00:00+00:00"
+    for _ in range(80):  # a wake hangs: the heartbeat goes on, no wake finishes
+        clock.advance(timedelta(minutes=1))
+        assert keeper.renew(clock.now + timedelta(minutes=15))
+    status, body = health()
+    assert status == 503 and body["scheduler"]["running"] and "hang" in body["scheduler"]["problem"]
+    engine.dispose()
+
+
 def _metric(text_: str, name: str) -> float:
     for line in text_.splitlines():
         if line.startswith(name + " "):

@@ -49,6 +49,7 @@ class Waker:
         self.defaults = DueDefaults(s.timezone, s.delivery_hour, timedelta(hours=s.catch_up_hours))
         # (subscriber, date) found quiet: not ranked again until an ingest brings new papers.
         self._quiet: set[tuple[int, date]] = set()
+        self.last_finished: datetime | None = None  # the heartbeat publishes it: a hung wake shows
 
     def ingest_due(self, now: datetime) -> bool:
         sources = self.app.settings.sources
@@ -102,6 +103,7 @@ class Waker:
                             started=started.astimezone(UTC).replace(tzinfo=None),
                             finished=self.clock().astimezone(UTC).replace(tzinfo=None),
                             status="ingested", counts=src_counts)
+        self.last_finished = self.clock()
         return result
 
     def _run_group(self, digest_date: date, group: list[Due], src_counts: dict[str, int]) -> RunReport:
