@@ -81,6 +81,7 @@ class Waker:
             subs = sub_store.list_subscribers(conn, receiving_only=True)
             rows = delivery_stats.recent_rows(conn, oldest_date(now))
         due = due_now(subs, rows, now, self.defaults, ledger.FINAL_STATES)
+        self._quiet = {k for k in self._quiet if k[1] >= oldest_date(now)}  # a long-running process: keep it small
         return [d for d in due if (d.subscriber.id, d.digest_date) not in self._quiet]
 
     def wake(self) -> WakeResult:
