@@ -7,6 +7,7 @@ import subprocess
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, text
 
 from digest.app import App
-from digest.config import Settings
+from digest.config import FetchSettings, Settings, SourceSettings
 from digest.pipeline import RunReport, SubscriberOutcome, record_run
 from digest.service.health import HealthCheck
 from digest.service.lease import LeaseKeeper, _process_space
@@ -203,6 +204,57 @@ def test_second_service_stands_by_and_takes_over_when_the_first_stops_beating(tm
         first_app.close()
         second_app.close()
     assert len(smtp_server.handler.messages) == 1  # the second scheduler's wake sent nothing twice
+
+
+class _SlowFeed:
+    """A feed server that answers only after `delay` seconds; counts the requests per path."""
+
+    def __init__(self, delay: float) -> None:
+        self.paths: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                outer.paths.append(self.path)
+                time.sleep(delay)
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"<rss version='2.0'><channel><title>t</title></channel></rss>")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_stop_waits_for_the_running_wake_which_stops_at_the_next_step(tmp_path: Path, sqlite_url: str) -> None:
+    feed = _SlowFeed(delay=2)
+    settings = make_settings(tmp_path, sqlite_url, None).model_copy(update={
+        "sources": [SourceSettings(name=n, url=f"{feed.base}/{n}", kind="rss") for n in ("one", "two")],
+        "fetch": FetchSettings(allow_private=True, deadline_s=10, read_timeout_s=10),
+    })
+    app = App.open(settings)
+    service = Service(app)
+    try:
+        assert service.start()
+        deadline = time.monotonic() + 10
+        while not feed.paths:  # the wake at start-up is fetching the first source
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        started = time.monotonic()
+        service.stop()  # SIGTERM: waits for the fetch in flight, then the wake stops
+        took = time.monotonic() - started
+    finally:
+        feed.close()
+        app.close()
+    assert feed.paths == ["/one"] and 0.5 < took < 8, (feed.paths, took)
+    assert not service.scheduling
 
 
 def test_cron_that_wakes_rarely_is_noticed() -> None:
