@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from digest.app import App
 from digest.errors import DigestError
 from digest.ingest.collect import SourceReport, ingest_source, outcome_counts
@@ -57,10 +59,10 @@ class Waker:
             return False
         with self.app.engine.connect() as conn:
             fetched = source_store.last_fetched(conn, [s.name for s in sources])
-        oldest = min((at for at in fetched.values() if at is not None), default=None)
-        if oldest is None or None in fetched.values():
+        stamps = [at for at in fetched.values() if at is not None]
+        if len(stamps) < len(fetched):  # a source never fetched (or just added)
             return True
-        age = now.astimezone(UTC).replace(tzinfo=None) - oldest
+        age = now.astimezone(UTC).replace(tzinfo=None) - min(stamps)
         return age >= timedelta(minutes=self.app.settings.schedule.ingest_every_minutes)
 
     def ingest(self, now: datetime) -> list[SourceReport]:
@@ -116,11 +118,17 @@ class Waker:
         except DigestError as exc:  # the relay is down, say: the ledger keeps the rows for the next wake
             log.error("run for %s failed: %s", digest_date, exc)
             report = RunReport(digest_date=digest_date, error=str(exc))
+        except Exception as exc:  # a bug or a database hiccup must not keep the other dates from running
+            log.exception("run for %s failed", digest_date)
+            report = RunReport(digest_date=digest_date, error=f"{type(exc).__name__}: {exc}")
         by_email = {d.subscriber.email: d.subscriber.id for d in group}
         for o in report.outcomes:
             log.info("digest subscriber=%s date=%s status=%s picks=%d", o.email, digest_date, o.status, o.n_picks)
             if o.status == "quiet" and o.email in by_email:
                 self._quiet.add((by_email[o.email], digest_date))
         if report.error or src_counts or any(o.status in _WORTH_RECORDING for o in report.outcomes):
-            record_run(self.app.engine, report, started, self.clock(), src_counts)
+            try:
+                record_run(self.app.engine, report, started, self.clock(), src_counts)
+            except SQLAlchemyError as exc:  # the sends are in the ledger already; only the summary is lost
+                log.error("could not record the run for %s: %s", digest_date, str(exc).splitlines()[0])
         return report
