@@ -103,6 +103,26 @@ def test_wake_delivers_each_subscriber_at_their_local_hour_once(tmp_path: Path, 
     app.close()
 
 
+def test_wakes_every_15_minutes_across_fall_back_send_one_digest_per_local_date(tmp_path: Path,
+                                                                               sqlite_url: str) -> None:
+    app = App.open(make_settings(tmp_path, sqlite_url, None, ingest_every_minutes=24 * 60))
+    subscribe(app, "ny@example.org", "America/New_York", 1)  # 01:00 is lived twice on 1 November
+    subscribe(app, "berlin@example.org", "Europe/Berlin", 2)  # Berlin fell back a week earlier: a plain day
+    clock = Clock(datetime(2026, 10, 31, 0, 0, tzinfo=NEW_YORK).astimezone(UTC))
+    waker = Waker(app, clock=clock)
+    end = datetime(2026, 11, 2, 6, 0, tzinfo=NEW_YORK).astimezone(UTC)
+    while clock.now < end:
+        waker.wake()
+        clock.advance(timedelta(minutes=15))
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(deliveries.c.subscriber_id, deliveries.c.digest_date, deliveries.c.status)
+                            .order_by(deliveries.c.subscriber_id, deliveries.c.digest_date)).all()
+    days = [date(2026, 10, 31), date(2026, 11, 1), date(2026, 11, 2)]
+    assert [(r.digest_date, r.status) for r in rows if r.subscriber_id == 1] == [(d, "sent") for d in days]
+    assert [r.digest_date for r in rows if r.subscriber_id == 2] == days
+    app.close()
+
+
 def test_a_stop_request_leaves_the_rest_for_the_next_wake(tmp_path: Path, sqlite_url: str,
                                                           smtp_server: SmtpServer) -> None:
     app = App.open(make_settings(tmp_path, sqlite_url, smtp_server))
