@@ -359,13 +359,14 @@ def preview(obj: _Context, email: str, date_: str | None, out: str | None) -> No
 @pass_ctx
 def status(obj: _Context, limit: int) -> None:
     """Show the recent daily runs and what they did."""
+    from digest.service.lease import SCHEDULER
     from digest.store import lease, runs
 
     app = obj.app()
     try:
         with app.engine.connect() as conn:
             rows = runs.recent(conn, limit)
-            held = lease.get(conn, "scheduler")
+            held = lease.get(conn, SCHEDULER)
     finally:
         app.close()
     click.echo(_scheduler_line(held, datetime.now(UTC).replace(tzinfo=None)))

@@ -269,6 +269,7 @@ class DigestPipeline:
 
         if dry_run:
             report.outcomes.extend(SubscriberOutcome(b.sub.email, "would_send", len(b.picks)) for b in to_send)
+            _tell(progress, report.outcomes)
             return report
         if stop is not None and stop.is_set():  # the rows stay pending: the next run sends them
             report.outcomes.extend(SubscriberOutcome(b.sub.email, "in_progress", len(b.picks)) for b in to_send)

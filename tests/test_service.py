@@ -7,6 +7,7 @@ import subprocess
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, text
 
 from digest.app import App
-from digest.config import Settings
+from digest.config import FetchSettings, Settings, SourceSettings
 from digest.pipeline import RunReport, SubscriberOutcome, record_run
 from digest.service.health import HealthCheck
 from digest.service.lease import LeaseKeeper, _process_space
@@ -99,6 +100,26 @@ def test_wake_delivers_each_subscriber_at_their_local_hour_once(tmp_path: Path, 
     assert sorted(rows) == [(date(2026, 3, 29), "sent")] * 2
     assert [r["counts"]["sent"] for r in recorded] == [1, 1]
     assert recorded[-1]["counts"]["sources_ok"] == 1
+    app.close()
+
+
+def test_wakes_every_15_minutes_across_fall_back_send_one_digest_per_local_date(tmp_path: Path,
+                                                                               sqlite_url: str) -> None:
+    app = App.open(make_settings(tmp_path, sqlite_url, None, ingest_every_minutes=24 * 60))
+    subscribe(app, "ny@example.org", "America/New_York", 1)  # 01:00 is lived twice on 1 November
+    subscribe(app, "berlin@example.org", "Europe/Berlin", 2)  # Berlin fell back a week earlier: a plain day
+    clock = Clock(datetime(2026, 10, 31, 0, 0, tzinfo=NEW_YORK).astimezone(UTC))
+    waker = Waker(app, clock=clock)
+    end = datetime(2026, 11, 2, 6, 0, tzinfo=NEW_YORK).astimezone(UTC)
+    while clock.now < end:
+        waker.wake()
+        clock.advance(timedelta(minutes=15))
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(deliveries.c.subscriber_id, deliveries.c.digest_date, deliveries.c.status)
+                            .order_by(deliveries.c.subscriber_id, deliveries.c.digest_date)).all()
+    days = [date(2026, 10, 31), date(2026, 11, 1), date(2026, 11, 2)]
+    assert [(r.digest_date, r.status) for r in rows if r.subscriber_id == 1] == [(d, "sent") for d in days]
+    assert [r.digest_date for r in rows if r.subscriber_id == 2] == days
     app.close()
 
 
@@ -205,6 +226,57 @@ def test_second_service_stands_by_and_takes_over_when_the_first_stops_beating(tm
     assert len(smtp_server.handler.messages) == 1  # the second scheduler's wake sent nothing twice
 
 
+class _SlowFeed:
+    """A feed server that answers only after `delay` seconds; counts the requests per path."""
+
+    def __init__(self, delay: float) -> None:
+        self.paths: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                outer.paths.append(self.path)
+                time.sleep(delay)
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"<rss version='2.0'><channel><title>t</title></channel></rss>")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_stop_waits_for_the_running_wake_which_stops_at_the_next_step(tmp_path: Path, sqlite_url: str) -> None:
+    feed = _SlowFeed(delay=2)
+    settings = make_settings(tmp_path, sqlite_url, None).model_copy(update={
+        "sources": [SourceSettings(name=n, url=f"{feed.base}/{n}", kind="rss") for n in ("one", "two")],
+        "fetch": FetchSettings(allow_private=True, deadline_s=10, read_timeout_s=10),
+    })
+    app = App.open(settings)
+    service = Service(app)
+    try:
+        assert service.start()
+        deadline = time.monotonic() + 10
+        while not feed.paths:  # the wake at start-up is fetching the first source
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        started = time.monotonic()
+        service.stop()  # SIGTERM: waits for the fetch in flight, then the wake stops
+        took = time.monotonic() - started
+    finally:
+        feed.close()
+        app.close()
+    assert feed.paths == ["/one"] and 0.5 < took < 8, (feed.paths, took)
+    assert not service.scheduling
+
+
 def test_cron_that_wakes_rarely_is_noticed() -> None:
     start = datetime(2026, 6, 10, tzinfo=UTC)
     assert longest_gap(wake_trigger("*/15 * * * *", "UTC"), start) == timedelta(minutes=15)
@@ -234,6 +306,25 @@ def test_health_reports_the_scheduler_heartbeat_and_last_success(sqlite_url: str
     assert HealthCheck(dead, require_scheduler=False, clock=clock)() == (503, {"status": "error",
                                                                            "database": "unreachable"})
     dead.dispose()
+    engine.dispose()
+
+
+def test_health_fails_when_the_scheduler_beats_but_no_wake_finishes(sqlite_url: str) -> None:
+    engine = open_engine(sqlite_url)
+    clock = Clock(datetime(2026, 6, 10, 12, tzinfo=UTC))
+    health = HealthCheck(engine, require_scheduler=True, clock=clock, wake_overdue=timedelta(minutes=75))
+    keeper = LeaseKeeper(engine, timedelta(seconds=60), clock)
+    assert keeper.try_acquire()
+    for _ in range(4):  # wakes every 15 min finish, the heartbeat carries the time of the last one
+        clock.advance(timedelta(minutes=15))
+        assert keeper.renew(clock.now + timedelta(minutes=15), last_wake_at=clock.now)
+    status, body = health()
+    assert status == 200 and body["scheduler"]["last_wake"] == "2026-06-10T13:00:00+00:00"
+    for _ in range(80):  # a wake hangs: the heartbeat goes on, no wake finishes
+        clock.advance(timedelta(minutes=1))
+        assert keeper.renew(clock.now + timedelta(minutes=15))
+    status, body = health()
+    assert status == 503 and body["scheduler"]["running"] and "hang" in body["scheduler"]["problem"]
     engine.dispose()
 
 

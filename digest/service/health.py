@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -25,12 +25,14 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class HealthCheck:
-    """require_scheduler: unhealthy (503) when no process holds a live scheduler lease."""
+    """require_scheduler: unhealthy (503) when no process holds a live scheduler lease, or when its
+    last wake finished longer than wake_overdue ago (a wake that hangs; the heartbeat still beats)."""
 
     def __init__(self, engine: Engine, *, require_scheduler: bool, clock: Callable[[], datetime],
-                 this_process: Callable[[], bool] = lambda: False) -> None:
+                 this_process: Callable[[], bool] = lambda: False, wake_overdue: timedelta | None = None) -> None:
         self.engine = engine
         self.require_scheduler = require_scheduler
+        self.wake_overdue = wake_overdue
         self.clock = clock
         self.this_process = this_process
 
@@ -46,10 +48,16 @@ class HealthCheck:
             return 503, {"status": "error", "database": "unreachable"}
         alive = lease is not None and not lease.expired(now)
         scheduler: dict[str, Any] = {"running": alive, "in_this_process": self.this_process()}
+        overdue = False
         if lease is not None:
             scheduler.update(heartbeat_age_s=round((now - lease.heartbeat_at).total_seconds(), 1),
-                             next_wake=_iso(lease.next_wake_at) if alive else None)
-        ok = alive or not self.require_scheduler
+                             next_wake=_iso(lease.next_wake_at) if alive else None,
+                             last_wake=_iso(lease.last_wake_at))
+            since = max(lease.last_wake_at or lease.acquired_at, lease.acquired_at)
+            overdue = alive and self.wake_overdue is not None and now - since > self.wake_overdue
+            if overdue:
+                scheduler["problem"] = "no wake has finished for too long: a digest run may hang"
+        ok = (alive and not overdue) or not self.require_scheduler
         body = {"status": "ok" if ok else "error", "database": "ok", "scheduler": scheduler,
                 "last_success": _iso(last)}
         return (200 if ok else 503), body

@@ -88,10 +88,11 @@ class LeaseKeeper:
             log.info("scheduler lease taken by %s", self.owner)
         return self.held
 
-    def renew(self, next_wake_at: datetime | None = None) -> bool:
+    def renew(self, next_wake_at: datetime | None = None, last_wake_at: datetime | None = None) -> bool:
         nxt = _naive(next_wake_at) if next_wake_at else None
+        last = _naive(last_wake_at) if last_wake_at else None
         with self.engine.begin() as conn:
-            self.held = lease_store.renew(conn, self.name, self.owner, _naive(self.clock()), self.ttl, nxt)
+            self.held = lease_store.renew(conn, self.name, self.owner, _naive(self.clock()), self.ttl, nxt, last)
         return self.held
 
     def release(self) -> None:

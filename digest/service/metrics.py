@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
@@ -40,10 +41,9 @@ class _RunTotals:
         self.duration_count = 0
         self.last_success: float | None = None
 
-    def add(self, row: dict[str, object]) -> None:
-        self.last_id = max(self.last_id, int(row["id"]))  # type: ignore[call-overload]
+    def add(self, row: dict[str, Any]) -> None:
+        self.last_id = max(self.last_id, int(row["id"]))
         counts = row.get("counts") or {}
-        assert isinstance(counts, dict)
         for key, value in counts.items():
             if isinstance(value, int):
                 self.counts[key] = self.counts.get(key, 0) + value

@@ -109,7 +109,7 @@ class Service:
     def _tick(self) -> None:
         try:
             if self.lease.held:
-                if not self.lease.renew(self.next_wake()):
+                if not self.lease.renew(self.next_wake(), self.waker.last_finished):
                     log.error("scheduler lease lost (another process took it over): standing down")
                     self._stop_scheduler(wait=False)
             elif not self.stop_event.is_set() and self.lease.try_acquire():

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from digest.app import App
 from digest.dispatch.run import deliver
 from digest.errors import DigestError
@@ -50,6 +52,7 @@ class Waker:
         self.defaults = DueDefaults(s.timezone, s.delivery_hour, timedelta(hours=s.catch_up_hours))
         # (subscriber, date) found quiet: not ranked again until an ingest brings new papers.
         self._quiet: set[tuple[int, date]] = set()
+        self.last_finished: datetime | None = None  # the heartbeat publishes it: a hung wake shows
 
     def ingest_due(self, now: datetime) -> bool:
         sources = self.app.settings.sources
@@ -57,10 +60,10 @@ class Waker:
             return False
         with self.app.engine.connect() as conn:
             fetched = source_store.last_fetched(conn, [s.name for s in sources])
-        oldest = min((at for at in fetched.values() if at is not None), default=None)
-        if oldest is None or None in fetched.values():
+        stamps = [at for at in fetched.values() if at is not None]
+        if len(stamps) < len(fetched):  # a source never fetched (or just added)
             return True
-        age = now.astimezone(UTC).replace(tzinfo=None) - oldest
+        age = now.astimezone(UTC).replace(tzinfo=None) - min(stamps)
         return age >= timedelta(minutes=self.app.settings.schedule.ingest_every_minutes)
 
     def ingest(self, now: datetime) -> list[SourceReport]:
@@ -81,6 +84,7 @@ class Waker:
             subs = sub_store.list_subscribers(conn, receiving_only=True)
             rows = delivery_stats.recent_rows(conn, oldest_date(now))
         due = due_now(subs, rows, now, self.defaults, ledger.FINAL_STATES)
+        self._quiet = {k for k in self._quiet if k[1] >= oldest_date(now)}  # a long-running process: keep it small
         return [d for d in due if (d.subscriber.id, d.digest_date) not in self._quiet]
 
     def wake(self) -> WakeResult:
@@ -103,6 +107,7 @@ class Waker:
                             started=started.astimezone(UTC).replace(tzinfo=None),
                             finished=self.clock().astimezone(UTC).replace(tzinfo=None),
                             status="ingested", counts=src_counts)
+        self.last_finished = self.clock()
         return result
 
     def _run_group(self, digest_date: date, group: list[Due], src_counts: dict[str, int]) -> RunReport:
@@ -114,11 +119,17 @@ class Waker:
         except DigestError as exc:  # the relay is down, say: the ledger keeps the rows for the next wake
             log.error("run for %s failed: %s", digest_date, exc)
             report = RunReport(digest_date=digest_date, error=str(exc))
+        except Exception as exc:  # a bug or a database hiccup must not keep the other dates from running
+            log.exception("run for %s failed", digest_date)
+            report = RunReport(digest_date=digest_date, error=f"{type(exc).__name__}: {exc}")
         by_email = {d.subscriber.email: d.subscriber.id for d in group}
         for o in report.outcomes:
             log.info("digest subscriber=%s date=%s status=%s picks=%d", o.email, digest_date, o.status, o.n_picks)
             if o.status == "quiet" and o.email in by_email:
                 self._quiet.add((by_email[o.email], digest_date))
         if report.error or src_counts or any(o.status in _WORTH_RECORDING for o in report.outcomes):
-            record_run(self.app.engine, report, started, self.clock(), src_counts)
+            try:
+                record_run(self.app.engine, report, started, self.clock(), src_counts)
+            except SQLAlchemyError as exc:  # the sends are in the ledger already; only the summary is lost
+                log.error("could not record the run for %s: %s", digest_date, str(exc).splitlines()[0])
         return report

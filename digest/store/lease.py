@@ -23,6 +23,7 @@ class Lease:
     heartbeat_at: datetime
     expires_at: datetime
     next_wake_at: datetime | None
+    last_wake_at: datetime | None
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at <= now
@@ -33,7 +34,8 @@ def get(conn: Connection, name: str) -> Lease | None:
     if row is None:
         return None
     m = row._mapping
-    return Lease(m["name"], m["owner"], m["acquired_at"], m["heartbeat_at"], m["expires_at"], m["next_wake_at"])
+    return Lease(m["name"], m["owner"], m["acquired_at"], m["heartbeat_at"], m["expires_at"], m["next_wake_at"],
+                 m["last_wake_at"])
 
 
 def acquire(conn: Connection, name: str, owner: str, now: datetime, ttl: timedelta,
@@ -57,12 +59,15 @@ def acquire(conn: Connection, name: str, owner: str, now: datetime, ttl: timedel
 
 
 def renew(conn: Connection, name: str, owner: str, now: datetime, ttl: timedelta,
-          next_wake_at: datetime | None = None) -> bool:
+          next_wake_at: datetime | None = None, last_wake_at: datetime | None = None) -> bool:
     """The heartbeat. False when the lease is no longer ours (it expired and was taken over)."""
+    values = {"heartbeat_at": now, "expires_at": now + ttl, "next_wake_at": next_wake_at}
+    if last_wake_at is not None:
+        values["last_wake_at"] = last_wake_at
     res = conn.execute(
         update(scheduler_lease)
         .where(scheduler_lease.c.name == name, scheduler_lease.c.owner == owner)
-        .values(heartbeat_at=now, expires_at=now + ttl, next_wake_at=next_wake_at)
+        .values(**values)
     )
     return res.rowcount == 1
 

@@ -144,6 +144,7 @@ scheduler_lease = Table(
     Column("heartbeat_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False),
     Column("next_wake_at", DateTime),
+    Column("last_wake_at", DateTime),  # when the last wake finished: a hung job shows here
 )
 
 feature_stats = Table(

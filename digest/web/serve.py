@@ -12,6 +12,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from types import FrameType
 from typing import Any, Protocol
 
@@ -96,7 +97,7 @@ def serve_command(obj: _HasApp, host: str, port: int, no_scheduler: bool) -> Non
     """Serve the links in the email and, unless --no-scheduler, send each digest when it is due."""
     from digest.service.health import HealthCheck
     from digest.service.metrics import Metrics
-    from digest.service.scheduler import Service
+    from digest.service.scheduler import Service, longest_gap, wake_trigger
     from digest.service.wake import utc_now
 
     app = obj.app()
@@ -111,8 +112,11 @@ def serve_command(obj: _HasApp, host: str, port: int, no_scheduler: bool) -> Non
                 click.echo("note: another `digest serve` runs the scheduler for this database; serving the web "
                            "endpoints only (this one takes over if that one stops)", err=True)
         running = service
+        # A wake may take a while (a long list, a slow relay): overdue an hour after the next one was due.
+        overdue = longest_gap(wake_trigger(settings.schedule.cron, settings.schedule.timezone), utc_now())
         health = HealthCheck(app.engine, require_scheduler=not no_scheduler, clock=utc_now,
-                             this_process=lambda: running is not None and running.scheduling)
+                             this_process=lambda: running is not None and running.scheduling,
+                             wake_overdue=overdue + timedelta(hours=1))
         web = create_app(app.engine, signer, scanner_window_s=settings.feedback.scanner_window_s,
                          templates_dir=settings.digest.templates_dir, health=health,
                          metrics=Metrics(app.engine, utc_now))

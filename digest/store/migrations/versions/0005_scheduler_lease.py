@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("heartbeat_at", sa.DateTime, nullable=False),
         sa.Column("expires_at", sa.DateTime, nullable=False),
         sa.Column("next_wake_at", sa.DateTime),
+        sa.Column("last_wake_at", sa.DateTime),
     )
 
 
