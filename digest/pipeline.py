@@ -136,6 +136,9 @@ class DigestPipeline:
             space = features.FeatureSpace.from_texts([features.paper_text(p) for p in candidates])
         ids = [p.id for p in candidates if p.id is not None]
         states = load_states(self.engine, subscribers, ids, space, _naive_utc(now or datetime.now(UTC)))
+        for st in states:  # a subscriber's source filter: papers from other sources count as already shown
+            if st.subscriber.sources:
+                st.shown |= {p.id for p in candidates if p.id is not None and p.source not in st.subscriber.sources}
         rank_options = RankOptions(top_k=self.options.top_k, min_score=self.options.min_score,
                                    diversity=self.options.diversity,
                                    popularity_weight=self.options.popularity_weight,
@@ -172,6 +175,8 @@ class DigestPipeline:
             keywords=sub.keywords,
             candidates=candidates,
             quiet=not picks,
+            manage_url=self.links.manage_url(sub.id),
+            view_url=self.links.view_url(sub.id, delivery_id) if delivery_id is not None else None,
         )
         return self.renderer.render(content)
 

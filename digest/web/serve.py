@@ -10,6 +10,7 @@ import logging
 import signal
 import socket
 import threading
+from datetime import timedelta
 from typing import Any, Protocol
 
 import click
@@ -17,8 +18,11 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from digest.app import App, secret_keys
+from digest.config import Settings
 from digest.errors import DigestError
-from digest.web.app import create_app
+from digest.web.app import WebOptions, create_app
+from digest.web.forms import FormDefaults
+from digest.web.ratelimit import SignupLimits
 from digest.web.tokens import LinkSigner
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,21 @@ class _HasApp(Protocol):
     """What the CLI passes as the click context object (digest.cli._Context)."""
 
     def app(self) -> App: ...
+
+
+def web_options(settings: Settings) -> WebOptions:
+    w = settings.web
+    return WebOptions(
+        base_url=w.base_url,
+        defaults=FormDefaults(sources=tuple(s.name for s in settings.sources), top_k=settings.digest.top_k,
+                              timezone=settings.schedule.timezone, delivery_hour=settings.schedule.delivery_hour),
+        signup_enabled=w.signup_enabled,
+        signup_expiry=timedelta(hours=w.signup_expiry_hours),
+        limits=SignupLimits(per_ip=w.signup_limit_per_ip, per_address=w.signup_limit_per_address,
+                            window=timedelta(seconds=w.signup_window_s)),
+        manage_days=w.manage_link_days,
+        templates_dir=settings.digest.templates_dir,
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -72,13 +91,17 @@ def run_server(app: ASGIApp, host: str, port: int) -> None:
 @click.option("--no-scheduler", is_flag=True, help="Serve the web endpoints only, without the daily scheduler.")
 @click.pass_obj
 def serve_command(obj: _HasApp, host: str, port: int, no_scheduler: bool) -> None:
-    """Serve the links in the email: paper redirects, star, less like this, unsubscribe."""
+    """Serve the links in the email and the subscribe, manage and web-view pages."""
     app = obj.app()
     try:
         settings = app.settings
         web = create_app(app.engine, LinkSigner(secret_keys(settings)),
                          scanner_window_s=settings.feedback.scanner_window_s,
-                         templates_dir=settings.digest.templates_dir)
+                         templates_dir=settings.digest.templates_dir, options=web_options(settings),
+                         mailer=app.confirmation_mailer())
+        if not settings.web.base_url.startswith("https://"):
+            # RFC 8058 one-click unsubscribe (List-Unsubscribe-Post) needs an https link.
+            log.warning("web.base_url is not https: digests carry no one-click unsubscribe header")
         if not no_scheduler:
             click.echo("note: the daily scheduler is not part of this build; serving the web endpoints only", err=True)
         shown = f"[{host}]" if ":" in host else host
