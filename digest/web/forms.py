@@ -88,13 +88,12 @@ def parse_email(form: Form, errors: dict[str, str]) -> str | None:
 def parse_preferences(form: Form, defaults: FormDefaults, errors: dict[str, str]) -> Preferences | None:
     """The preferences in the form, or None with the reasons added to errors."""
     keywords: list[str] = []
-    if not first(form, "keywords").strip():
+    try:
+        keywords = parse_keywords(first(form, "keywords"), option="Interests", required=False)
+    except InputError as exc:
+        errors["keywords"] = _message(exc, "Interests")
+    if not keywords and "keywords" not in errors:
         errors["keywords"] = "Give at least one interest, for example: sparse attention, diffusion models."
-    else:
-        try:
-            keywords = parse_keywords(first(form, "keywords"), option="Interests")
-        except InputError as exc:
-            errors["keywords"] = _message(exc, "Interests")
     exclude: list[str] = []
     try:
         exclude = parse_keywords(first(form, "exclude"), option="Exclude", required=False)
