@@ -408,8 +408,9 @@ def test_digest_carries_manage_view_and_one_click_unsubscribe(reader: Any) -> No
 
 
 def test_source_filter(site: Site) -> None:
-    papers = [Paper(canonical_id=f"arxiv:2411.1000{i}", title=f"Sparse attention study {i}", abstract="sparse attention",
-                    url=f"https://arxiv.org/abs/2411.1000{i}", arxiv_id=f"2411.1000{i}", source=src,
+    papers = [Paper(canonical_id=f"arxiv:2411.1000{i}", title=f"Sparse attention study {i}",
+                    abstract="sparse attention", url=f"https://arxiv.org/abs/2411.1000{i}",
+                    arxiv_id=f"2411.1000{i}", source=src,
                     announce_type="new") for i, src in ((1, "arxiv-cs"), (2, "hf-daily"), (3, "arxiv-cs"))]
     with site.app.engine.begin() as conn:
         paper_store.upsert_papers(conn, papers, NOW)

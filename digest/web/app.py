@@ -255,7 +255,7 @@ class _Web(Site):
             raise PageError(404, "Subscription not found", "This subscription no longer exists.")
         return self.form_page(request, "unsubscribe.html.j2", state="subscribed" if sub.active else "unsubscribed",
                               address=_mask_email(sub.email), keywords=[clean_text(k) for k in sub.keywords],
-                              token=token, manage_href=self.paths.manage_url(sub.id))
+                              token=token)
 
     def _set_active(self, request: Request, link: LinkData, token: str, active: bool, one_click: bool) -> Response:
         now = _naive_utc(self.now())
@@ -274,7 +274,7 @@ class _Web(Site):
             return PlainTextResponse("You are unsubscribed.\n", headers=SECURITY_HEADERS)
         return self.form_page(request, "unsubscribe.html.j2", state="resubscribed" if active else "unsubscribed",
                               address=_mask_email(sub.email), keywords=[clean_text(k) for k in sub.keywords],
-                              token=token, manage_href=self.paths.manage_url(sub.id))
+                              token=token)
 
     # ---- errors --------------------------------------------------------------------------------
     def error_page(self, status: int, heading: str | None = None, message: str | None = None,

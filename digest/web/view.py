@@ -1,5 +1,6 @@
 """A digest in the browser ("view in browser"): the picks recorded in the deliveries ledger, with the
-same signed star / less-like-this links as the email.
+same signed star / less-like-this links as the email. The view link never expires, so the page offers
+no manage link (that one must expire: it can export and delete).
 """
 
 from __future__ import annotations
@@ -64,8 +65,7 @@ class DigestView:
             unsubscribe_url=None, keywords=sub.keywords)
         return self.site.page("view.html.j2", date_long=long_date(digest_date), digest_date=_iso(digest_date),
                               picks=self.renderer.pick_views(content), trending=self.renderer.trending_views(content),
-                              starred=starred, disliked=disliked, active=sub.active and not sub.paused,
-                              keywords=list(sub.keywords), manage_href=self.site.paths.manage_url(sid))
+                              starred=starred, disliked=disliked, active=sub.active)
 
 
 def _iso(d: date) -> str:
