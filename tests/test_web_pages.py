@@ -32,6 +32,7 @@ from digest.web.app import create_app
 from digest.web.consent import CONSENT_SHA256, CONSENT_TEXT, CONSENT_VERSION
 from digest.web.serve import web_options
 from digest.web.tokens import LinkSigner
+from tests.smtp_server import free_port
 from tests.web_helpers import csrf_of
 
 with warnings.catch_warnings():
@@ -422,3 +423,86 @@ def test_source_filter(site: Site) -> None:
     planned = {p.subscriber.email: {pick.paper.source for pick in p.picks}
                for p in pipeline.plan(subs, date(2026, 11, 29), NOW)}
     assert planned == {"ada@example.org": {"hf-daily"}, "bob@example.org": {"arxiv-cs", "hf-daily"}}
+
+
+def test_changing_the_address_needs_the_new_address_to_confirm(reader: Any) -> None:
+    site, sid, _papers, _d = reader
+    client = site.client()
+    url = urlsplit(site.links.manage_url(sid)).path
+    r = client.post(url, data={**GOOD, "email": "ada.new@example.org", **csrf_of(client.get(url))},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("?done=address")
+    assert site.subscriber() is not None and site.subscriber("ada.new@example.org") is None  # not yet
+    (msg,) = site.confirmations()
+    assert msg["To"] == "ada.new@example.org"
+    link = confirm_path(msg)
+    page = client.get(link)
+    assert "Confirm your new address" in page.text
+    r = client.post(link, data=csrf_of(page))
+    assert r.status_code == 200 and "Your address is changed" in r.text
+    moved = site.subscriber("ada.new@example.org")
+    assert moved is not None and moved.id == sid and site.subscriber() is None
+    with site.app.engine.connect() as conn:
+        assert [e.kind for e in event_store.list_events(conn, sid, kinds=["star"])] == ["star"]  # history kept
+
+
+def test_an_address_taken_by_another_subscriber_cannot_be_moved_to(reader: Any) -> None:
+    site, sid, _papers, _d = reader
+    with site.app.engine.begin() as conn:
+        sub_store.upsert_subscriber(conn, email="bob@example.org", keywords=["x"], now=NOW)
+    client = site.client()
+    url = urlsplit(site.links.manage_url(sid)).path
+    client.post(url, data={**GOOD, "email": "bob@example.org", **csrf_of(client.get(url))})
+    link = confirm_path(site.confirmations()[0])
+    r = client.post(link, data=csrf_of(client.get(link)))
+    assert r.status_code == 409 and "Nothing was changed" in r.text
+    assert site.subscriber().id == sid and site.subscriber("bob@example.org").keywords == ("x",)
+
+
+def test_confirmation_through_smtp_refused_or_down(make_site: Any, smtp_server: Any) -> None:
+    site = make_site()
+    smtp = {"host": smtp_server.host, "port": smtp_server.port, "security": "none"}
+    site.app.settings = site.app.settings.model_copy(update={
+        "delivery": site.app.settings.delivery.model_copy(update={"method": "smtp"}),
+        "smtp": site.app.settings.smtp.model_copy(update=smtp)})
+    smtp_server.handler.rcpt_replies["nobody@example.org"] = "550 5.1.1 <nobody@example.org>: no such user"
+    client = site.client()
+    r = signup(client, email="nobody@example.org")
+    assert r.status_code == 400 and "could not deliver to this address" in r.text
+    assert signup(client).status_code == 200
+    (got,) = smtp_server.handler.messages
+    assert got.rcpt_tos == ("ada@example.org",) and b"/confirm/" in got.data
+    # The relay goes away: nothing listens on the configured port any more.
+    site.app.settings = site.app.settings.model_copy(update={
+        "smtp": site.app.settings.smtp.model_copy(update={"port": free_port()})})
+    r = signup(site.client(), email="grace@example.org")
+    assert r.status_code == 503 and "could not send the confirmation email" in r.text
+    assert site.count(subscribers) == 0
+
+
+def test_migration_0007_keeps_subscribers_and_goes_down_again(tmp_path: Path, db_url: str) -> None:
+    from sqlalchemy import inspect, text
+
+    from digest.store.engine import create_db_engine, migrate
+
+    engine = create_db_engine(db_url)
+    try:
+        migrate(engine, "0004")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO subscribers (email, keywords, exclude, active, created_at, updated_at) "
+                              "VALUES ('ada@example.org', '[\"x\"]', '[]', true, :t, :t)"), {"t": NOW})
+        migrate(engine, "0007")
+        with engine.connect() as conn:
+            sub = sub_store.get_subscriber(conn, "ada@example.org")
+        assert sub is not None and sub.sources == () and sub.keywords == ("x",)
+        assert {"signups", "consents"} <= set(inspect(engine).get_table_names())
+        migrate_down = __import__("alembic.command", fromlist=["downgrade"]).downgrade
+        from digest.store.engine import _alembic_config
+
+        cfg = _alembic_config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            migrate_down(cfg, "0004")
+        assert "signups" not in set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()

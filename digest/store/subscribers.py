@@ -131,6 +131,15 @@ def update_preferences(
     return res.rowcount > 0
 
 
+def change_email(conn: Connection, subscriber_id: int, email: str, now: datetime) -> bool:
+    """Move a subscription (and its history) to a new address. False if the address is taken or the id unknown."""
+    taken = conn.execute(select(subscribers.c.id).where(subscribers.c.email == email)).scalar()
+    if taken is not None and taken != subscriber_id:
+        return False
+    res = conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(email=email, updated_at=now))
+    return res.rowcount > 0
+
+
 def list_subscribers(conn: Connection, *, active_only: bool = False, receiving_only: bool = False) -> list[Subscriber]:
     """All subscribers; active_only: not unsubscribed; receiving_only: active and not paused."""
     q = select(subscribers).order_by(subscribers.c.email)

@@ -315,6 +315,7 @@ def create_app(
     opts = options or WebOptions(templates_dir=templates_dir)
     site = Site(engine, signer, now, templates_environment(templates_dir or opts.templates_dir), opts)
     web = _Web(site, scanner_window_s)
+    signup = SignupPages(site, mailer)
     endpoints: list[tuple[str, Callable[[Request], Any], list[str]]] = [
         ("/healthz", web.healthz, ["GET"]),
         ("/o/{token}", web.open_link, ["GET"]),  # GET routes answer HEAD too
@@ -324,8 +325,8 @@ def create_app(
         ("/less/{token}/undo", web.less_undo, ["POST"]),
         ("/unsubscribe/{token}", web.unsubscribe, ["GET", "POST"]),
         ("/resubscribe/{token}", web.resubscribe, ["POST"]),
-        *SignupPages(site, mailer).endpoints(),
-        *ManagePages(site).endpoints(),
+        *signup.endpoints(),
+        *ManagePages(site, signup).endpoints(),
         *DigestView(site).endpoints(),
     ]
     # The body limit sits on the routes, inside the middleware, so a 413 gets the security headers too.

@@ -22,9 +22,9 @@ from digest.store import events as event_store
 from digest.store import personal_data
 from digest.store import subscribers as sub_store
 from digest.store.papers import papers_by_ids
-from digest.web.forms import Form, first, form_values, parse_preferences, subscriber_values
+from digest.web.forms import Form, first, form_values, parse_email, parse_preferences, subscriber_values
 from digest.web.pages import SECURITY_HEADERS, PageError, Site, mask_email
-from digest.web.signup import Endpoint, form_context
+from digest.web.signup import Endpoint, SignupPages, form_context
 from digest.web.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
@@ -33,12 +33,15 @@ NOTICES = {
     "paused": "Paused. No digest is sent until you resume.",
     "resumed": "Resumed. The digest comes again at your chosen time.",
     "unstarred": "Removed from your starred papers.",
+    "address": "Saved. We sent a confirmation link to the new address; until it is confirmed, the digest goes "
+               "to the current one.",
 }
 
 
 class ManagePages:
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, signup: SignupPages) -> None:
         self.site = site
+        self.signup = signup  # an address change is confirmed like a sign-up
 
     def endpoints(self) -> list[Endpoint]:
         return [
@@ -112,10 +115,15 @@ class ManagePages:
     def _save(self, request: Request, token: str, sid: int, form: Form) -> Response:
         sub = self._subscriber(sid)
         errors: dict[str, str] = {}
+        address = parse_email(form, errors)
         prefs = parse_preferences(form, self.site.options.defaults, errors)
-        if prefs is None:
-            values = {**form_values(form), "email": sub.email}
-            return self._page(request, token, sub, values, errors, 400)
+        if prefs is None or address is None:
+            return self._page(request, token, sub, form_values(form), errors, 400)
+        if address != sub.email:
+            # The new address must confirm before anything goes there; the rest is saved now.
+            problem = self.signup.send_confirmation(request, address, {**prefs.as_json(), "replaces": sid})
+            if problem is not None:
+                return self._page(request, token, sub, form_values(form), {"email": problem}, 400)
         with self.site.engine.begin() as conn:
             sub_store.update_preferences(
                 conn, sid, keywords=prefs.keywords, exclude=prefs.exclude, top_k=prefs.top_k,
@@ -124,7 +132,7 @@ class ManagePages:
             if (list(sub.keywords), list(sub.exclude)) != (prefs.keywords, prefs.exclude):
                 event_store.forget_model(conn, sid)  # the keyword profile is part of the model
         log.info("subscriber %s changed their settings", sid)
-        return self._back(token, "saved")
+        return self._back(token, "saved" if address == sub.email else "address")
 
     async def pause(self, request: Request) -> Response:
         token = request.path_params["token"]

@@ -99,6 +99,17 @@ class SignupPages:
         values = {**form_values(form), "consent": first(form, "consent") == "yes"}
         if errors or address is None or prefs is None:
             return self._form(request, values, errors, 400)
+        problem = self.send_confirmation(request, address, prefs.as_json())
+        if problem is not None:
+            errors["email"] = problem
+            return self._form(request, values, errors, 400)
+        return self.site.page("signup_sent.html.j2", address=address, expiry_hours=self._expiry_hours)
+
+    def send_confirmation(self, request: Request, address: str, preferences: dict[str, Any]) -> str | None:
+        """Store a pending sign-up and mail its link. A message for the email field when the address is
+        refused for good; PageError for the rate limit (429) or a mail server that is down (503)."""
+        if self.mailer is None:
+            raise PageError(503, "We could not send the confirmation email", "This server sends no email.")
         now, ip, opts = self.site.db_now(), client_ip(request), self.site.options
         nonce = secrets.token_urlsafe(16)
         expires = now + opts.signup_expiry
@@ -109,12 +120,11 @@ class SignupPages:
             why = refusal(conn, opts.limits, ip=ip, email=address, now=now)
             if why is None:
                 signup_id = signups.create_signup(
-                    conn, email=address, nonce=nonce, preferences=prefs.as_json(), ip=ip,
+                    conn, email=address, nonce=nonce, preferences=preferences, ip=ip,
                     consent_version=CONSENT_VERSION, consent_sha256=CONSENT_SHA256, now=now, expires_at=expires)
         if why is not None:
             log.info("sign-up refused by the rate limit (%s)", ip)
             raise PageError(429, "Please wait a little", why + " Try again in an hour.")
-        assert self.mailer is not None
         url = opts.base_url + self.site.paths.confirm_url(signup_id, nonce, expires)
         try:
             outcome = self.mailer.send(key=signup_id, to_addr=address, confirm_url=url,
@@ -125,12 +135,11 @@ class SignupPages:
                             "The mail server is not reachable right now. Please try again later.") from None
         if outcome.status == "failed":
             log.warning("sign-up %s: confirmation refused: %s", signup_id, outcome.detail)
-            errors["email"] = "Our mail server could not deliver to this address. Please check it."
-            return self._form(request, values, errors, 400)
+            return "Our mail server could not deliver to this address. Please check it."
         if outcome.status != "sent":
             raise PageError(503, "We could not send the confirmation email", "Please try again in a few minutes.")
         log.info("sign-up %s: confirmation sent", signup_id)
-        return self.site.page("signup_sent.html.j2", address=address, expiry_hours=self._expiry_hours)
+        return None
 
     # ---- confirm -----------------------------------------------------------------------------
     def _verify(self, token: str) -> tuple[int, str]:
@@ -169,7 +178,8 @@ class SignupPages:
         with self.site.engine.connect() as conn:
             signup = self._pending(signups.get_signup(conn, sid), nonce)
         prefs = Preferences.from_json(signup.preferences)
-        return self.site.form_page(request, "confirm.html.j2", state="ask", address=signup.email, prefs=prefs)
+        return self.site.form_page(request, "confirm.html.j2", state="ask", address=signup.email, prefs=prefs,
+                                   moving="replaces" in signup.preferences)
 
     def _confirm(self, request: Request, sid: int, nonce: str) -> Response:
         now = self.site.db_now()
@@ -178,12 +188,18 @@ class SignupPages:
             if not signups.mark_confirmed(conn, sid, now):  # a second click racing this one won
                 raise _already_confirmed()
             prefs = Preferences.from_json(signup.preferences)
+            moving = signup.preferences.get("replaces")
+            # An address change asked for on the manage page moves that subscription and its history.
+            if isinstance(moving, int) and not sub_store.change_email(conn, moving, signup.email, now):
+                raise PageError(409, "This address cannot take over the subscription",
+                                    "It already has a subscription of its own, or the old one was deleted. "
+                                    "Nothing was changed.")
             before = sub_store.get_subscriber(conn, signup.email)
             sub, created = sub_store.upsert_subscriber(
                 conn, email=signup.email, keywords=prefs.keywords, exclude=prefs.exclude, top_k=prefs.top_k,
                 timezone=prefs.timezone, delivery_hour=prefs.delivery_hour, cadence=prefs.cadence,
                 sources=prefs.sources, now=now)
-            if before is not None:
+            if before is not None and not isinstance(moving, int):
                 sub_store.set_paused(conn, sub.id, False, now)  # signing up again means: send it
                 if (before.keywords, before.exclude) != (sub.keywords, sub.exclude):
                     event_store.forget_model(conn, sub.id)  # the keyword profile is part of the model
@@ -195,7 +211,7 @@ class SignupPages:
                 wording=CONSENT_TEXT if same_wording else f"(wording version {signup.consent_version})")
         log.info("sign-up %s confirmed: subscriber %s %s", sid, sub.id, "created" if created else "updated")
         return self.site.page("confirm.html.j2", state="done", address=sub.email, prefs=prefs,
-                              manage_href=self.site.paths.manage_url(sub.id))
+                              moving=isinstance(moving, int), manage_href=self.site.paths.manage_url(sub.id))
 
 
 def first_or(values: dict[str, Any], key: str) -> bool:
