@@ -109,8 +109,8 @@ class ManagePages:
             return await run_in_threadpool(self._save, request, token, sid, form)
         sub = await run_in_threadpool(self._subscriber, sid)
         notice = NOTICES.get(request.query_params.get("done", ""))
-        return await run_in_threadpool(self._page, request, token, sub, subscriber_values(sub, self.site.options
-                                                                                          .defaults), {}, 200, notice)
+        values = subscriber_values(sub, self.site.options.defaults)
+        return await run_in_threadpool(self._page, request, token, sub, values, {}, 200, notice)
 
     def _save(self, request: Request, token: str, sid: int, form: Form) -> Response:
         sub = self._subscriber(sid)
@@ -139,10 +139,13 @@ class ManagePages:
         sid = self._verify(token)
         form = await self.site.read_form(request)
         paused = first(form, "action") != "resume"
+        await run_in_threadpool(self._set_paused, sid, paused)
+        return self._back(token, "paused" if paused else "resumed")
+
+    def _set_paused(self, sid: int, paused: bool) -> None:
         self._subscriber(sid)
         with self.site.engine.begin() as conn:
             sub_store.set_paused(conn, sid, paused, self.site.db_now())
-        return self._back(token, "paused" if paused else "resumed")
 
     async def unstar(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -152,9 +155,12 @@ class ManagePages:
             paper_id = int(first(form, "paper"))
         except ValueError:
             raise PageError(400, "Nothing to remove", "The form named no paper.") from None
+        await run_in_threadpool(self._unstar, sid, paper_id)
+        return self._back(token, "unstarred")
+
+    def _unstar(self, sid: int, paper_id: int) -> None:
         with self.site.engine.begin() as conn:
             event_store.remove_events(conn, subscriber_id=sid, paper_id=paper_id, kind="star")
-        return self._back(token, "unstarred")
 
     def export(self, request: Request) -> Response:
         sid = self._verify(request.path_params["token"])
@@ -174,6 +180,9 @@ class ManagePages:
             return self.site.form_page(request, "delete.html.j2", state="ask", address=mask_email(sub.email),
                                        back_href=f"/manage/{token}", export_href=f"/manage/{token}/export")
         await self.site.read_form(request)  # CSRF
+        return await run_in_threadpool(self._delete, sid)
+
+    def _delete(self, sid: int) -> Response:
         with self.site.engine.begin() as conn:
             if not personal_data.delete_subscriber(conn, sid):
                 raise PageError(404, "Subscription not found", "This subscription no longer exists.")

@@ -79,7 +79,7 @@ class SignupPages:
     # ---- subscribe ---------------------------------------------------------------------------
     def _form(self, request: Request, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> Response:
         return self.site.form_page(request, "subscribe.html.j2", status, values=values, errors=errors,
-                                   consent_text=CONSENT_TEXT, consent_checked=first_or(values, "consent"),
+                                   consent_text=CONSENT_TEXT, consent_checked=bool(values.get("consent")),
                                    expiry_hours=self._expiry_hours, **form_context(self.site))
 
     async def subscribe(self, request: Request) -> Response:
@@ -175,6 +175,9 @@ class SignupPages:
         if request.method == "POST":
             await self.site.read_form(request)  # CSRF
             return await run_in_threadpool(self._confirm, request, sid, nonce)
+        return await run_in_threadpool(self._ask, request, sid, nonce)
+
+    def _ask(self, request: Request, sid: int, nonce: str) -> Response:
         with self.site.engine.connect() as conn:
             signup = self._pending(signups.get_signup(conn, sid), nonce)
         prefs = Preferences.from_json(signup.preferences)
@@ -213,6 +216,3 @@ class SignupPages:
         return self.site.page("confirm.html.j2", state="done", address=sub.email, prefs=prefs,
                               moving=isinstance(moving, int), manage_href=self.site.paths.manage_url(sub.id))
 
-
-def first_or(values: dict[str, Any], key: str) -> bool:
-    return bool(values.get(key))

@@ -5,8 +5,6 @@ no manage link (that one must expire: it can export and delete).
 
 from __future__ import annotations
 
-from datetime import date
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -63,10 +61,7 @@ class DigestView:
             links=tuple(self.links.pick_links(sid, p.paper, did) for p in picks),
             trending=trending, trending_links=tuple(self.links.pick_links(sid, p.paper, did) for p in trending),
             unsubscribe_url=None, keywords=sub.keywords)
-        return self.site.page("view.html.j2", date_long=long_date(digest_date), digest_date=_iso(digest_date),
+        return self.site.page("view.html.j2", date_long=long_date(digest_date),
                               picks=self.renderer.pick_views(content), trending=self.renderer.trending_views(content),
                               starred=starred, disliked=disliked, active=sub.active)
 
-
-def _iso(d: date) -> str:
-    return d.isoformat()
