@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -481,9 +482,10 @@ def test_confirmation_through_smtp_refused_or_down(make_site: Any, smtp_server: 
 
 
 def test_migration_0007_keeps_subscribers_and_goes_down_again(tmp_path: Path, db_url: str) -> None:
+    from alembic import command as alembic_command
     from sqlalchemy import inspect, text
 
-    from digest.store.engine import create_db_engine, migrate
+    from digest.store.engine import _alembic_config, create_db_engine, migrate
 
     engine = create_db_engine(db_url)
     try:
@@ -496,13 +498,44 @@ def test_migration_0007_keeps_subscribers_and_goes_down_again(tmp_path: Path, db
             sub = sub_store.get_subscriber(conn, "ada@example.org")
         assert sub is not None and sub.sources == () and sub.keywords == ("x",)
         assert {"signups", "consents"} <= set(inspect(engine).get_table_names())
-        migrate_down = __import__("alembic.command", fromlist=["downgrade"]).downgrade
-        from digest.store.engine import _alembic_config
-
         cfg = _alembic_config()
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            migrate_down(cfg, "0004")
+            alembic_command.downgrade(cfg, "0004")
         assert "signups" not in set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+class _Fields(HTMLParser):
+    """Collects form controls, labels and the label each control is wrapped in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict[str, str | None]] = []
+        self.label_for: set[str] = set()
+        self.in_label = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "label":
+            self.in_label += 1
+            if a.get("for"):
+                self.label_for.add(str(a["for"]))
+        elif tag in ("input", "select", "textarea") and a.get("type") != "hidden":
+            self.controls.append({**a, "_wrapped": "yes" if self.in_label else None})
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self.in_label -= 1
+
+
+def test_every_form_field_has_a_label(reader: Any) -> None:
+    site, sid, _papers, _d = reader
+    client = site.client()
+    for url in ("/subscribe", urlsplit(site.links.manage_url(sid)).path):
+        parser = _Fields()
+        parser.feed(client.get(url).text)
+        assert len(parser.controls) >= 8
+        for control in parser.controls:
+            assert control["_wrapped"] or control.get("id") in parser.label_for, (url, control)
