@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from digest.config import Settings
 from digest.errors import ConfigError
 from digest.links import LinkBuilder
+from digest.mail.confirm import ConfirmationMailer
 from digest.mail.deliver import Transport, make_transport
 from digest.mail.render import DigestRenderer
 from digest.pipeline import DigestOptions, DigestPipeline
@@ -53,7 +54,8 @@ class App:
         self.engine.dispose()
 
     def links(self) -> LinkBuilder:
-        return LinkBuilder(self.settings.web.base_url, LinkSigner(secret_keys(self.settings)))
+        web = self.settings.web
+        return LinkBuilder(web.base_url, LinkSigner(secret_keys(self.settings)), manage_days=web.manage_link_days)
 
     def renderer(self) -> DigestRenderer:
         d = self.settings.digest
@@ -63,6 +65,13 @@ class App:
         s = self.settings
         delivery = s.delivery.model_copy(update={"method": "outbox"}) if force_outbox else s.delivery
         return make_transport(delivery, s.smtp, s.outbox_path)
+
+    def confirmation_mailer(self) -> ConfirmationMailer:
+        """Sends sign-up confirmations through the configured transport; the outbox keeps them apart."""
+        s = self.settings
+        return ConfirmationMailer(lambda: make_transport(s.delivery, s.smtp, s.outbox_path / "confirmations"),
+                                  from_addr=s.delivery.from_addr, from_name=s.delivery.from_name,
+                                  templates_dir=s.digest.templates_dir)
 
     def pipeline(self, *, force_outbox: bool = False) -> DigestPipeline:
         d = self.settings.digest

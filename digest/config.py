@@ -116,6 +116,16 @@ class WebSettings(_Section):
     base_url: str = "http://localhost:8000"
     # None: a random key generated once and kept in <state_dir>/secret_key.
     secret_key: SecretStr | None = None
+    # The subscribe page (double opt-in); false: only `digest subscribe` adds subscribers.
+    signup_enabled: bool = True
+    # A sign-up not confirmed within this many hours is dropped; its link stops working.
+    signup_expiry_hours: int = Field(default=48, ge=1, le=720)
+    # Sign-ups accepted per IP and per address within signup_window_s; 0 turns that limit off.
+    signup_limit_per_ip: int = Field(default=10, ge=0, le=100_000)
+    signup_limit_per_address: int = Field(default=3, ge=0, le=1000)
+    signup_window_s: int = Field(default=3600, ge=60, le=7 * 86400)
+    # The manage link in each digest (edit, pause, export, delete) works this many days.
+    manage_link_days: int = Field(default=30, ge=1, le=365)
 
     @field_validator("base_url")
     @classmethod

@@ -43,6 +43,7 @@ class Subscriber:
     delivery_hour: int | None = None  # None: schedule.delivery_hour
     cadence: str = "daily"  # daily | weekly
     paused: bool = False  # kept subscribed, but sent nothing until resumed
+    sources: tuple[str, ...] = ()  # source names the picks come from; empty: every source
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,9 @@ class DigestContent:
     # "Trending today": the most upvoted new papers not among the picks, with their links.
     trending: tuple[Pick, ...] = ()
     trending_links: tuple[PickLinks, ...] = ()
+    # Signed links to the subscriber's manage page and to this digest in a browser; None: not shown.
+    manage_url: str | None = None
+    view_url: str | None = None
 
 
 @dataclass(frozen=True)

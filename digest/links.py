@@ -2,19 +2,37 @@
 
 Tokens carry opaque ids only: subscriber id, paper id, delivery id. The web app resolves the
 paper's stored URL by id, so a link can never be turned into a redirect to somewhere else.
+Manage and confirmation links carry their expiry ("e", Unix seconds) inside the signed payload, so
+the web app checks it against its own clock.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from digest.domain import Paper, PickLinks
 from digest.mail.render import safe_url
 from digest.web.tokens import LinkSigner
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def epoch(moment: datetime) -> int:
+    """Unix seconds; a naive datetime is taken as UTC (the store's convention)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return int(aware.timestamp())
+
+
 class LinkBuilder:
-    def __init__(self, base_url: str, signer: LinkSigner) -> None:
+    def __init__(self, base_url: str, signer: LinkSigner, *, manage_days: int = 30,
+                 now: Callable[[], datetime] = _utc_now) -> None:
         self.base_url = base_url.rstrip("/")
         self.signer = signer
+        self.manage_days = manage_days
+        self.now = now
 
     def _url(self, route: str, purpose: str, payload: dict[str, int | str]) -> str:
         return f"{self.base_url}/{route}/{self.signer.sign(purpose, payload)}"
@@ -34,3 +52,15 @@ class LinkBuilder:
 
     def unsubscribe_url(self, subscriber_id: int) -> str:
         return self._url("unsubscribe", "unsubscribe", {"s": subscriber_id})
+
+    def manage_url(self, subscriber_id: int) -> str:
+        """Expires after manage_days: it opens the export and delete buttons, so it must not live forever."""
+        expires = self.now() + timedelta(days=self.manage_days)
+        return self._url("manage", "manage", {"s": subscriber_id, "e": epoch(expires)})
+
+    def view_url(self, subscriber_id: int, delivery_id: int) -> str:
+        """The digest in a browser; like the feedback links it does not expire."""
+        return self._url("view", "view", {"s": subscriber_id, "d": delivery_id})
+
+    def confirm_url(self, signup_id: int, nonce: str, expires_at: datetime) -> str:
+        return self._url("confirm", "confirm", {"g": signup_id, "n": nonce, "e": epoch(expires_at)})

@@ -146,6 +146,10 @@ class DigestPipeline:
         for start in range(0, len(subscribers), SCORE_CHUNK):
             states = load_states(self.engine, subscribers[start:start + SCORE_CHUNK], ids, space,
                                  _naive_utc(now or datetime.now(UTC)))
+            for st in states:  # a subscriber's source filter: papers from other sources count as already shown
+                if st.subscriber.sources:
+                    st.shown |= {p.id for p in candidates
+                                 if p.id is not None and p.source not in st.subscriber.sources}
             picks = rank_all(states, candidates, space, rank_options, day)
             planned += [_Planned(st.subscriber, p, len(candidates),
                                  self._trending(candidates, p, st.shown, st.subscriber))
@@ -180,6 +184,8 @@ class DigestPipeline:
             keywords=sub.keywords,
             candidates=candidates,
             quiet=not picks,
+            manage_url=self.links.manage_url(sub.id),
+            view_url=self.links.view_url(sub.id, delivery_id) if delivery_id is not None else None,
         )
         return self.renderer.render(content)
 

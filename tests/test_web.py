@@ -42,6 +42,7 @@ from digest.store.subscribers import deactivate, upsert_subscriber
 from digest.web.app import SECURITY_HEADERS, create_app
 from digest.web.tokens import LinkSigner
 from tests.smtp_server import free_port
+from tests.web_helpers import csrf_of
 
 with warnings.catch_warnings():  # Starlette announces a move from httpx to httpx2; the client works the same
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -280,7 +281,7 @@ def test_star_page_escapes_the_title_and_undo_removes_the_star(world: World) -> 
     assert action is not None
     undo = urlsplit(urljoin(BASE + url, action.group(1))).path
     assert undo == url + "/undo"
-    r = client.post(undo)
+    r = client.post(undo, data=csrf_of(r))
     assert r.status_code == 200 and "Undone" in r.text and "&lt;script&gt;" in r.text
     assert world.events("star") == []
     again = re.search(r'<a class="btn" href="([^"]+)">Star it again', r.text)
@@ -293,7 +294,9 @@ def test_less_like_this_page_and_undo(world: World) -> None:
     r = client.get(url)
     assert r.status_code == 200 and "Got it: fewer papers like" in r.text and "Paper A" in r.text
     assert [e.kind for e in world.events("dislike")] == ["dislike"]
-    assert client.post(url + "/undo").status_code == 200
+    assert client.post(url + "/undo").status_code == 403  # no CSRF token: nothing undone
+    assert [e.kind for e in world.events("dislike")] == ["dislike"]
+    assert client.post(url + "/undo", data=csrf_of(r)).status_code == 200
     assert world.events("dislike") == []
 
 
@@ -346,12 +349,14 @@ def test_unsubscribe_get_shows_a_page_and_changes_nothing(world: World) -> None:
 def test_unsubscribe_confirm_then_subscribe_again(world: World) -> None:
     client = world.client()
     url = path(world.links.unsubscribe_url(world.sub_id))
-    r = client.post(url)
+    form = csrf_of(client.get(url))
+    assert client.post(url).status_code == 403 and world.active()  # no CSRF token: nothing changes
+    r = client.post(url, data=form)
     assert r.status_code == 200 and "You are unsubscribed" in r.text and "Subscribe again" in r.text
     assert not world.active()
     assert [e.origin for e in world.events("unsubscribe")] == ["web:page"]
     # Unsubscribing twice records it once; the page still says so.
-    assert "You are unsubscribed" in client.post(url).text
+    assert "You are unsubscribed" in client.post(url, data=form).text
     assert "You are unsubscribed" in client.get(url).text
     assert len(world.events("unsubscribe")) == 1
     action = re.search(r'<form method="post" action="([^"]+)">', r.text)
@@ -359,7 +364,8 @@ def test_unsubscribe_confirm_then_subscribe_again(world: World) -> None:
     resubscribe = urlsplit(urljoin(BASE + url, action.group(1))).path
     assert resubscribe.startswith("/resubscribe/")
     assert client.get(resubscribe).status_code == 405  # never on GET
-    r = client.post(resubscribe)
+    assert client.post(resubscribe).status_code == 403 and not world.active()
+    r = client.post(resubscribe, data=csrf_of(r))
     assert r.status_code == 200 and "You are subscribed again" in r.text
     assert world.active()
     assert [e.kind for e in world.events("unsubscribe", "resubscribe")] == ["unsubscribe", "resubscribe"]
@@ -390,7 +396,8 @@ def test_unsubscribe_link_never_expires(world: World) -> None:
             return int(time.time()) - 3 * 365 * 86400
 
     old = URLSafeTimedSerializer([KEY], salt="digest.unsubscribe", signer=ThreeYearsAgo).dumps({"s": world.sub_id})
-    r = world.client().post(f"/unsubscribe/{old}")
+    client = world.client()
+    r = client.post(f"/unsubscribe/{old}", data=csrf_of(client.get(f"/unsubscribe/{old}")))
     assert r.status_code == 200 and not world.active()
 
 
@@ -412,7 +419,8 @@ def test_unknown_subscriber(world: World) -> None:
     client = world.client()
     assert client.get(path(links.star_url)).status_code == 404
     assert client.get(path(ghost.unsubscribe_url(424242))).status_code == 404
-    assert client.post(path(ghost.unsubscribe_url(424242))).status_code == 404
+    form = csrf_of(client.get(path(world.links.unsubscribe_url(world.sub_id))))
+    assert client.post(path(ghost.unsubscribe_url(424242)), data=form).status_code == 404
     # The paper link of a deleted subscriber still works for whoever reads the old email.
     assert client.get(path(links.open_url), follow_redirects=False).status_code == 302
     with world.engine.connect() as conn:

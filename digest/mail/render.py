@@ -201,7 +201,8 @@ class DigestRenderer:
         subject, date_long ("Friday, 29 November 2026"), digest_date (a date), picks (PickView list),
         count, candidates, quiet, keywords (cleaned tuple), unsubscribe_url (http(s) or None),
         preheader (inbox preview line), to_addr, extras (DigestContent.extras, untouched),
-        trending (PickView list: most upvoted new papers not picked; reason holds the upvotes).
+        trending (PickView list: most upvoted new papers not picked; reason holds the upvotes),
+        manage_url (the signed manage page) and view_url (this digest in a browser), http(s) or None.
         Filters: wrap(width=78, indent="", first=None), safe_url, clean.
         """
         picks = self.pick_views(content)
@@ -222,6 +223,8 @@ class DigestRenderer:
             "to_addr": clean_text(content.to_addr),
             "extras": content.extras,
             "trending": [] if quiet else self.trending_views(content),
+            "manage_url": safe_url(content.manage_url),
+            "view_url": safe_url(content.view_url),
         }
 
     def render(self, content: DigestContent) -> RenderedDigest:

@@ -71,6 +71,7 @@ subscribers = Table(
     Column("delivery_hour", Integer),  # local hour the digest is due; None: schedule.delivery_hour
     Column("cadence", String(10), nullable=False, default="daily"),  # daily | weekly
     Column("paused", Boolean, nullable=False, default=False),
+    Column("sources", JSON),  # source names to pick from; None or []: every source
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
@@ -174,4 +175,35 @@ semantic_models = Table(
     Column("blob", LargeBinary, nullable=False),
     Column("n_docs", Integer, nullable=False),
     Column("fitted_at", DateTime, nullable=False),
+)
+
+# Double opt-in: a sign-up waits here until its confirmation link is used (or it expires).
+signups = Table(
+    "signups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False, index=True),
+    Column("nonce", String(64), nullable=False),  # in the signed link: a reused id cannot confirm
+    Column("preferences", JSON, nullable=False),
+    Column("ip", String(64), nullable=False, index=True),
+    Column("consent_version", String(40), nullable=False),
+    Column("consent_sha256", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
+    Column("expires_at", DateTime, nullable=False),
+    Column("confirmed_at", DateTime),
+)
+
+# Proof of consent: when, from where, to which wording (its text and hash).
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("signed_up_at", DateTime, nullable=False),
+    Column("signup_ip", String(64), nullable=False),
+    Column("confirmed_at", DateTime, nullable=False),
+    Column("confirm_ip", String(64), nullable=False),
+    Column("wording_version", String(40), nullable=False),
+    Column("wording_sha256", String(64), nullable=False),
+    Column("wording", Text, nullable=False),
 )

@@ -24,6 +24,7 @@ def _to_subscriber(row: Row[Any]) -> Subscriber:
         delivery_hour=m["delivery_hour"],
         cadence=m["cadence"] or "daily",
         paused=bool(m["paused"]),
+        sources=tuple(m["sources"] or ()),
     )
 
 
@@ -38,6 +39,7 @@ def upsert_subscriber(
     timezone: str | None = None,
     delivery_hour: int | None = None,
     cadence: str | None = None,
+    sources: list[str] | None = None,
 ) -> tuple[Subscriber, bool]:
     """Subscribe (or re-subscribe and update) an address. Returns the subscriber and whether it is new."""
     row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
@@ -51,7 +53,8 @@ def upsert_subscriber(
     if exclude is not None:
         values["exclude"] = exclude
     # Preferences left out (None) keep what the subscriber had.
-    for key, value in (("timezone", timezone), ("delivery_hour", delivery_hour), ("cadence", cadence)):
+    for key, value in (("timezone", timezone), ("delivery_hour", delivery_hour), ("cadence", cadence),
+                       ("sources", sources)):
         if value is not None:
             values[key] = value
     if row is None:
@@ -102,6 +105,38 @@ def set_paused(conn: Connection, subscriber_id: int, paused: bool, now: datetime
         .where(subscribers.c.id == subscriber_id, subscribers.c.paused.is_(not paused))
         .values(paused=paused, updated_at=now)
     )
+    return res.rowcount > 0
+
+
+def update_preferences(
+    conn: Connection,
+    subscriber_id: int,
+    *,
+    keywords: list[str],
+    exclude: list[str],
+    top_k: int | None,
+    timezone: str,
+    delivery_hour: int,
+    cadence: str,
+    sources: list[str],
+    now: datetime,
+) -> bool:
+    """Replace everything a subscriber chose (the manage page). False if there is no such subscriber."""
+    res = conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == subscriber_id)
+        .values(keywords=keywords, exclude=exclude, top_k=top_k, timezone=timezone, delivery_hour=delivery_hour,
+                cadence=cadence, sources=sources, updated_at=now)
+    )
+    return res.rowcount > 0
+
+
+def change_email(conn: Connection, subscriber_id: int, email: str, now: datetime) -> bool:
+    """Move a subscription (and its history) to a new address. False if the address is taken or the id unknown."""
+    taken = conn.execute(select(subscribers.c.id).where(subscribers.c.email == email)).scalar()
+    if taken is not None and taken != subscriber_id:
+        return False
+    res = conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(email=email, updated_at=now))
     return res.rowcount > 0
 
 

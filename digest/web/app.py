@@ -11,11 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
-import jinja2
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -23,70 +21,41 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.domain import Paper, Subscriber
-from digest.mail.render import bundled_templates_dir, clean_text, safe_url
+from digest.mail.render import clean_text, safe_url
 from digest.store import events as event_store
 from digest.store.papers import papers_by_ids
 from digest.store.subscribers import deactivate, get_subscriber_by_id, reactivate
+from digest.web import csrf
+from digest.web.manage import ManagePages
+from digest.web.pages import (
+    SECURITY_HEADERS,
+    PageError,
+    Site,
+    WebOptions,
+    csrf_error,
+    mask_email,
+    naive_utc,
+    templates_environment,
+    utc_now,
+)
+from digest.web.signup import ConfirmationSender, SignupPages
 from digest.web.tokens import InvalidToken, LinkSigner
+from digest.web.view import DigestView
 
 log = logging.getLogger(__name__)
 
 MAX_TOKEN_CHARS = 1000
-MAX_BODY_BYTES = 16 * 1024  # a one-click unsubscribe body is 26 bytes
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Robots-Tag": "noindex, nofollow",
-    # Every page acts on a token: nothing may be cached and replayed by a proxy or the back button.
-    "Cache-Control": "no-store",
-}
-_STATUS_TEXT = {
-    400: ("This link is not valid", "The link may have been cut short or changed. Try the link in the email again."),
-    403: ("Not allowed", "This action is not available."),
-    404: ("Page not found", "There is nothing at this address."),
-    405: ("Method not allowed", "This address does not accept that kind of request."),
-    413: ("Request too large", "The request was larger than this page accepts."),
-    500: ("Something went wrong", "Please try again in a minute."),
-    503: ("Temporarily unavailable", "The service cannot reach its database. Please try again in a minute."),
-}
+MAX_BODY_BYTES = 16 * 1024  # a one-click unsubscribe body is 26 bytes; the subscribe form a few kB
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _naive_utc(value: datetime) -> datetime:
-    """The store keeps naive UTC datetimes."""
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
-
-
-def _mask_email(address: str) -> str:
-    # The page is open to anyone holding the link (a forwarded email): show just enough to recognise it.
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}\u2022\u2022\u2022@{domain}"
-
-
-HealthSource = Callable[[], tuple[int, dict[str, Any]]]
-MetricsSource = Callable[[], tuple[bytes, str]]
-
-
-class PageError(Exception):
-    """Stops a request with a short error page."""
-
-    def __init__(self, status: int, heading: str | None = None, message: str | None = None) -> None:
-        default = _STATUS_TEXT.get(status, _STATUS_TEXT[500])
-        super().__init__(heading or default[0])
-        self.status = status
-        self.heading = heading or default[0]
-        self.message = message or default[1]
+# Kept importable from here: the tests and older code use these names.
+_naive_utc = naive_utc
+_mask_email = mask_email
+__all__ = ["SECURITY_HEADERS", "PageError", "WebOptions", "create_app", "templates_environment", "utc_now"]
 
 
 @dataclass(frozen=True)
@@ -125,23 +94,19 @@ class _SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class _Web:
-    def __init__(self, engine: Engine, signer: LinkSigner, scanner_window_s: int, now: Callable[[], datetime],
-                 templates: jinja2.Environment, health: HealthSource | None = None,
+HealthSource = Callable[[], tuple[int, dict[str, Any]]]
+MetricsSource = Callable[[], tuple[bytes, str]]
+
+
+class _Web(Site):
+    def __init__(self, site: Site, scanner_window_s: int, health: HealthSource | None = None,
                  metrics: MetricsSource | None = None) -> None:
+        super().__init__(site.engine, site.signer, site.now, site.templates, site.options)
+        self.window = timedelta(seconds=scanner_window_s)
         self.health = health
         self.metrics_source = metrics
-        self.engine = engine
-        self.signer = signer
-        self.window = timedelta(seconds=scanner_window_s)
-        self.now = now
-        self.templates = templates
 
     # ---- helpers -------------------------------------------------------------------------------
-    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = self.templates.get_template(template).render(**context)
-        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
-
     def verify(self, purpose: str, token: str) -> LinkData:
         if len(token) > MAX_TOKEN_CHARS:
             raise PageError(400)
@@ -250,12 +215,17 @@ class _Web:
                                     origin=origin, delivery_id=delivery_id, flagged=flagged, now=now)
         if request.method == "HEAD":
             return Response(status_code=200, headers=SECURITY_HEADERS)
-        return self.page("feedback.html.j2", kind=kind, state="done", title=clean_text(paper.title) or "(untitled)",
-                         paper_url=safe_url(paper.url) or safe_url(paper.pdf_url), undo_action=f"{token}/undo")
+        return self.form_page(request, "feedback.html.j2", kind=kind, state="done",
+                              title=clean_text(paper.title) or "(untitled)",
+                              paper_url=safe_url(paper.url) or safe_url(paper.pdf_url), undo_action=f"{token}/undo")
 
-    def _undo(self, request: Request, kind: str) -> Response:
+    async def _undo(self, request: Request, kind: str) -> Response:
         token = request.path_params["token"]
         link = self.verify(kind, token)
+        await self.read_form(request)  # CSRF
+        return await run_in_threadpool(self._undone, link, token, kind)
+
+    def _undone(self, link: LinkData, token: str, kind: str) -> Response:
         with self.engine.begin() as conn:
             _sub, paper = self.load(conn, link, active=False)  # taking an opinion back is always allowed
             event_store.remove_events(conn, subscriber_id=link.subscriber_id, paper_id=paper.id or 0, kind=kind)
@@ -268,36 +238,41 @@ class _Web:
     def less(self, request: Request) -> Response:
         return self._opinion(request, "dislike")
 
-    def star_undo(self, request: Request) -> Response:
-        return self._undo(request, "star")
+    async def star_undo(self, request: Request) -> Response:
+        return await self._undo(request, "star")
 
-    def less_undo(self, request: Request) -> Response:
-        return self._undo(request, "dislike")
+    async def less_undo(self, request: Request) -> Response:
+        return await self._undo(request, "dislike")
 
     async def unsubscribe(self, request: Request) -> Response:
         token = request.path_params["token"]
         link = self.verify("unsubscribe", token)
         if request.method != "POST":  # GET never unsubscribes: mail scanners prefetch links
-            return await run_in_threadpool(self._subscription_page, link, token)
-        form = await request.form(max_files=0, max_fields=20, max_part_size=4096)
-        # RFC 8058 one-click: the mail client posts this body and shows nothing to the reader.
-        one_click = form.get("List-Unsubscribe") == "One-Click"
-        await form.close()
-        return await run_in_threadpool(self._set_active, link, token, False, one_click)
+            return await run_in_threadpool(self._subscription_page, request, link, token)
+        form = await self.read_form(request, check_csrf=False)
+        # RFC 8058 one-click: the mail client posts this body (no cookies) and shows nothing to the reader.
+        # Exempt from CSRF: the signed token in the URL is the authority.
+        one_click = (form.get("List-Unsubscribe") or [""])[0] == "One-Click"
+        if not one_click and not csrf.is_valid(request, self.signer, (form.get(csrf.FIELD) or [""])[0]):
+            raise csrf_error()
+        return await run_in_threadpool(self._set_active, request, link, token, False, one_click)
 
-    def resubscribe(self, request: Request) -> Response:
+    async def resubscribe(self, request: Request) -> Response:
         token = request.path_params["token"]
-        return self._set_active(self.verify("unsubscribe", token), token, True, False)
+        link = self.verify("unsubscribe", token)
+        await self.read_form(request)  # CSRF
+        return await run_in_threadpool(self._set_active, request, link, token, True, False)
 
-    def _subscription_page(self, link: LinkData, token: str) -> Response:
+    def _subscription_page(self, request: Request, link: LinkData, token: str) -> Response:
         with self.engine.connect() as conn:
             sub = get_subscriber_by_id(conn, link.subscriber_id)
         if sub is None:
             raise PageError(404, "Subscription not found", "This subscription no longer exists.")
-        return self.page("unsubscribe.html.j2", state="subscribed" if sub.active else "unsubscribed",
-                         address=_mask_email(sub.email), keywords=[clean_text(k) for k in sub.keywords], token=token)
+        return self.form_page(request, "unsubscribe.html.j2", state="subscribed" if sub.active else "unsubscribed",
+                              address=_mask_email(sub.email), keywords=[clean_text(k) for k in sub.keywords],
+                              token=token)
 
-    def _set_active(self, link: LinkData, token: str, active: bool, one_click: bool) -> Response:
+    def _set_active(self, request: Request, link: LinkData, token: str, active: bool, one_click: bool) -> Response:
         now = _naive_utc(self.now())
         with self.engine.begin() as conn:
             sub = get_subscriber_by_id(conn, link.subscriber_id)
@@ -312,8 +287,9 @@ class _Web:
             log.info("subscriber %s %s", sub.id, "subscribed again" if active else "unsubscribed")
         if one_click:
             return PlainTextResponse("You are unsubscribed.\n", headers=SECURITY_HEADERS)
-        return self.page("unsubscribe.html.j2", state="resubscribed" if active else "unsubscribed",
-                         address=_mask_email(sub.email), keywords=[clean_text(k) for k in sub.keywords], token=token)
+        return self.form_page(request, "unsubscribe.html.j2", state="resubscribed" if active else "unsubscribed",
+                              address=_mask_email(sub.email), keywords=[clean_text(k) for k in sub.keywords],
+                              token=token)
 
     # ---- errors --------------------------------------------------------------------------------
     def error_page(self, status: int, heading: str | None = None, message: str | None = None,
@@ -337,19 +313,6 @@ class _Web:
         return self.error_page(500)
 
 
-def templates_environment(templates_dir: str | None = None) -> jinja2.Environment:
-    """web/*.html.j2, from the operator's templates_dir first, then the bundled templates."""
-    search = [Path(templates_dir).expanduser()] if templates_dir else []
-    search.append(bundled_templates_dir())
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(p / "web") for p in search]),
-        autoescape=True,  # titles and keywords come from feeds and subscribers
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def create_app(
     engine: Engine,
     signer: LinkSigner,
@@ -357,15 +320,21 @@ def create_app(
     scanner_window_s: int,
     now: Callable[[], datetime] = utc_now,
     templates_dir: str | None = None,
+    options: WebOptions | None = None,
+    mailer: ConfirmationSender | None = None,
     health: HealthSource | None = None,
     metrics: MetricsSource | None = None,
 ) -> Starlette:
-    """The Starlette app serving the links built by digest.links.LinkBuilder.
+    """The Starlette app serving the links built by digest.links.LinkBuilder, and the subscribe pages.
 
+    mailer sends the sign-up confirmations; without one the subscribe page says sign-ups are closed.
     health: what /healthz answers (status code, JSON body); default: the database check alone.
     metrics: the Prometheus exposition (body, content type) served at /metrics; default: no /metrics.
     """
-    web = _Web(engine, signer, scanner_window_s, now, templates_environment(templates_dir), health, metrics)
+    opts = options or WebOptions(templates_dir=templates_dir)
+    site = Site(engine, signer, now, templates_environment(templates_dir or opts.templates_dir), opts)
+    web = _Web(site, scanner_window_s, health, metrics)
+    signup = SignupPages(site, mailer)
     endpoints: list[tuple[str, Callable[[Request], Any], list[str]]] = [
         ("/healthz", web.healthz, ["GET"]),
         ("/o/{token}", web.open_link, ["GET"]),  # GET routes answer HEAD too
@@ -375,6 +344,9 @@ def create_app(
         ("/less/{token}/undo", web.less_undo, ["POST"]),
         ("/unsubscribe/{token}", web.unsubscribe, ["GET", "POST"]),
         ("/resubscribe/{token}", web.resubscribe, ["POST"]),
+        *signup.endpoints(),
+        *ManagePages(site, signup).endpoints(),
+        *DigestView(site).endpoints(),
     ]
     if metrics is not None:
         endpoints.append(("/metrics", web.metrics, ["GET"]))

@@ -21,8 +21,11 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from digest.app import App, secret_keys
+from digest.config import Settings
 from digest.errors import DigestError
-from digest.web.app import create_app
+from digest.web.app import WebOptions, create_app
+from digest.web.forms import FormDefaults
+from digest.web.ratelimit import SignupLimits
 from digest.web.tokens import LinkSigner
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,21 @@ class _HasApp(Protocol):
     """What the CLI passes as the click context object (digest.cli._Context)."""
 
     def app(self) -> App: ...
+
+
+def web_options(settings: Settings) -> WebOptions:
+    w = settings.web
+    return WebOptions(
+        base_url=w.base_url,
+        defaults=FormDefaults(sources=tuple(s.name for s in settings.sources), top_k=settings.digest.top_k,
+                              timezone=settings.schedule.timezone, delivery_hour=settings.schedule.delivery_hour),
+        signup_enabled=w.signup_enabled,
+        signup_expiry=timedelta(hours=w.signup_expiry_hours),
+        limits=SignupLimits(per_ip=w.signup_limit_per_ip, per_address=w.signup_limit_per_address,
+                            window=timedelta(seconds=w.signup_window_s)),
+        manage_days=w.manage_link_days,
+        templates_dir=settings.digest.templates_dir,
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -94,7 +112,8 @@ def run_server(app: ASGIApp, host: str, port: int, on_stop: Callable[[], None] |
 @click.option("--no-scheduler", is_flag=True, help="Serve the web endpoints only, without the scheduler.")
 @click.pass_obj
 def serve_command(obj: _HasApp, host: str, port: int, no_scheduler: bool) -> None:
-    """Serve the links in the email and, unless --no-scheduler, send each digest when it is due."""
+    """Serve the links in the email, the subscribe, manage and web-view pages and, unless
+    --no-scheduler, send each digest when it is due."""
     from digest.service.health import HealthCheck
     from digest.service.metrics import Metrics
     from digest.service.scheduler import Service, longest_gap, wake_trigger
@@ -106,6 +125,9 @@ def serve_command(obj: _HasApp, host: str, port: int, no_scheduler: bool) -> Non
         sock = _listen(host, port)  # a busy port fails before the scheduler takes the lease
         settings = app.settings
         signer = LinkSigner(secret_keys(settings))
+        if not settings.web.base_url.startswith("https://"):
+            # RFC 8058 one-click unsubscribe (List-Unsubscribe-Post) needs an https link.
+            log.warning("web.base_url is not https: digests carry no one-click unsubscribe header")
         if not no_scheduler:
             service = Service(app)
             if not service.start():
@@ -118,8 +140,8 @@ def serve_command(obj: _HasApp, host: str, port: int, no_scheduler: bool) -> Non
                              this_process=lambda: running is not None and running.scheduling,
                              wake_overdue=overdue + timedelta(hours=1))
         web = create_app(app.engine, signer, scanner_window_s=settings.feedback.scanner_window_s,
-                         templates_dir=settings.digest.templates_dir, health=health,
-                         metrics=Metrics(app.engine, utc_now))
+                         templates_dir=settings.digest.templates_dir, options=web_options(settings),
+                         mailer=app.confirmation_mailer(), health=health, metrics=Metrics(app.engine, utc_now))
         shown = f"[{host}]" if ":" in host else host
         what = "web endpoints only" if service is None else "web endpoints and scheduler"
         click.echo(f"Serving on http://{shown}:{port}, {what} (links in the email point to {settings.web.base_url})")

@@ -10,7 +10,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-PURPOSES = frozenset({"unsubscribe", "open", "star", "dislike", "manage", "confirm"})
+PURPOSES = frozenset({"unsubscribe", "open", "star", "dislike", "manage", "confirm", "view", "csrf"})
 
 
 class InvalidToken(Exception):

@@ -1,0 +1,190 @@
+"""The manage page, reached from the signed, expiring link in every digest: edit the subscription,
+pause or resume, see and remove starred papers, export the data as JSON, delete it all.
+
+The link's token (purpose "manage", with its expiry inside) is the reader's only credential, so an
+expired or altered one gets a clear 4xx page and changes nothing. Forms carry the CSRF token too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from digest.domain import Subscriber
+from digest.links import epoch
+from digest.mail.render import clean_text, safe_url
+from digest.store import events as event_store
+from digest.store import personal_data
+from digest.store import subscribers as sub_store
+from digest.store.papers import papers_by_ids
+from digest.web.forms import Form, first, form_values, parse_email, parse_preferences, subscriber_values
+from digest.web.pages import SECURITY_HEADERS, PageError, Site, mask_email
+from digest.web.signup import Endpoint, SignupPages, form_context
+from digest.web.tokens import InvalidToken
+
+log = logging.getLogger(__name__)
+NOTICES = {
+    "saved": "Saved. Your next digest follows these settings.",
+    "paused": "Paused. No digest is sent until you resume.",
+    "resumed": "Resumed. The digest comes again at your chosen time.",
+    "unstarred": "Removed from your starred papers.",
+    "address": "Saved. We sent a confirmation link to the new address; until it is confirmed, the digest goes "
+               "to the current one.",
+}
+
+
+class ManagePages:
+    def __init__(self, site: Site, signup: SignupPages) -> None:
+        self.site = site
+        self.signup = signup  # an address change is confirmed like a sign-up
+
+    def endpoints(self) -> list[Endpoint]:
+        return [
+            ("/manage/{token}", self.manage, ["GET", "POST"]),
+            ("/manage/{token}/pause", self.pause, ["POST"]),
+            ("/manage/{token}/unstar", self.unstar, ["POST"]),
+            ("/manage/{token}/export", self.export, ["GET"]),
+            ("/manage/{token}/delete", self.delete, ["GET", "POST"]),
+        ]
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def _verify(self, token: str) -> int:
+        invalid = PageError(400, "This manage link is not valid",
+                            "It may have been cut short or changed. Use the link in your latest digest.")
+        if len(token) > 1000:
+            raise invalid
+        try:
+            data = self.site.signer.verify("manage", token)
+        except InvalidToken:
+            raise invalid from None
+        sid, expires = data.get("s"), data.get("e")
+        if not isinstance(sid, int) or isinstance(sid, bool) or sid <= 0 or not isinstance(expires, int):
+            raise invalid
+        if expires < epoch(self.site.now()):
+            raise PageError(410, "This manage link has expired",
+                            f"For your safety a manage link works for {self.site.options.manage_days} days. Use the "
+                            "link in your latest digest, or sign up again with the same address: the confirmation "
+                            "leads back here.")
+        return sid
+
+    def _subscriber(self, sid: int) -> Subscriber:
+        with self.site.engine.connect() as conn:
+            sub = sub_store.get_subscriber_by_id(conn, sid)
+        if sub is None:
+            raise PageError(404, "Subscription not found", "This subscription no longer exists.")
+        return sub
+
+    def _starred(self, sid: int) -> list[dict[str, Any]]:
+        with self.site.engine.connect() as conn:
+            stars = event_store.list_events(conn, sid, kinds=["star"])
+            ids = list(dict.fromkeys(e.paper_id for e in stars if not e.flagged and e.paper_id is not None))
+            found = papers_by_ids(conn, ids)
+        return [{"id": pid, "title": clean_text(found[pid].title) or "(untitled)",
+                 "url": safe_url(found[pid].url) or safe_url(found[pid].pdf_url)} for pid in ids if pid in found]
+
+    def _page(self, request: Request, token: str, sub: Subscriber, values: dict[str, Any], errors: dict[str, str],
+              status: int = 200, notice: str | None = None) -> Response:
+        base = f"/manage/{token}"
+        return self.site.form_page(
+            request, "manage.html.j2", status, address=mask_email(sub.email), sub=sub, values=values, errors=errors,
+            notice=notice, starred=self._starred(sub.id), action=base, export_href=f"{base}/export",
+            delete_href=f"{base}/delete", unsubscribe_href=self.site.paths.unsubscribe_url(sub.id),
+            **form_context(self.site))
+
+    def _back(self, token: str, done: str) -> Response:
+        # Post/redirect/get: reloading the page does not send the form again.
+        return RedirectResponse(f"/manage/{token}?done={done}", status_code=303, headers=SECURITY_HEADERS)
+
+    # ---- routes ------------------------------------------------------------------------------
+    async def manage(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        sid = self._verify(token)
+        if request.method == "POST":
+            form = await self.site.read_form(request)
+            return await run_in_threadpool(self._save, request, token, sid, form)
+        sub = await run_in_threadpool(self._subscriber, sid)
+        notice = NOTICES.get(request.query_params.get("done", ""))
+        values = subscriber_values(sub, self.site.options.defaults)
+        return await run_in_threadpool(self._page, request, token, sub, values, {}, 200, notice)
+
+    def _save(self, request: Request, token: str, sid: int, form: Form) -> Response:
+        sub = self._subscriber(sid)
+        errors: dict[str, str] = {}
+        address = parse_email(form, errors)
+        prefs = parse_preferences(form, self.site.options.defaults, errors)
+        if prefs is None or address is None:
+            return self._page(request, token, sub, form_values(form), errors, 400)
+        if address != sub.email:
+            # The new address must confirm before anything goes there; the rest is saved now.
+            problem = self.signup.send_confirmation(request, address, {**prefs.as_json(), "replaces": sid})
+            if problem is not None:
+                return self._page(request, token, sub, form_values(form), {"email": problem}, 400)
+        with self.site.engine.begin() as conn:
+            sub_store.update_preferences(
+                conn, sid, keywords=prefs.keywords, exclude=prefs.exclude, top_k=prefs.top_k,
+                timezone=prefs.timezone, delivery_hour=prefs.delivery_hour, cadence=prefs.cadence,
+                sources=prefs.sources, now=self.site.db_now())
+            if (list(sub.keywords), list(sub.exclude)) != (prefs.keywords, prefs.exclude):
+                event_store.forget_model(conn, sid)  # the keyword profile is part of the model
+        log.info("subscriber %s changed their settings", sid)
+        return self._back(token, "saved" if address == sub.email else "address")
+
+    async def pause(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        sid = self._verify(token)
+        form = await self.site.read_form(request)
+        paused = first(form, "action") != "resume"
+        await run_in_threadpool(self._set_paused, sid, paused)
+        return self._back(token, "paused" if paused else "resumed")
+
+    def _set_paused(self, sid: int, paused: bool) -> None:
+        self._subscriber(sid)
+        with self.site.engine.begin() as conn:
+            sub_store.set_paused(conn, sid, paused, self.site.db_now())
+
+    async def unstar(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        sid = self._verify(token)
+        form = await self.site.read_form(request)
+        try:
+            paper_id = int(first(form, "paper"))
+        except ValueError:
+            raise PageError(400, "Nothing to remove", "The form named no paper.") from None
+        await run_in_threadpool(self._unstar, sid, paper_id)
+        return self._back(token, "unstarred")
+
+    def _unstar(self, sid: int, paper_id: int) -> None:
+        with self.site.engine.begin() as conn:
+            event_store.remove_events(conn, subscriber_id=sid, paper_id=paper_id, kind="star")
+
+    def export(self, request: Request) -> Response:
+        sid = self._verify(request.path_params["token"])
+        with self.site.engine.connect() as conn:
+            data = personal_data.export_subscriber(conn, sid)
+        if data is None:
+            raise PageError(404, "Subscription not found", "This subscription no longer exists.")
+        body = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+        return Response(body, media_type="application/json", headers={
+            **SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="paper-digest-my-data.json"'})
+
+    async def delete(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        sid = self._verify(token)
+        if request.method != "POST":
+            sub = await run_in_threadpool(self._subscriber, sid)
+            return self.site.form_page(request, "delete.html.j2", state="ask", address=mask_email(sub.email),
+                                       back_href=f"/manage/{token}", export_href=f"/manage/{token}/export")
+        await self.site.read_form(request)  # CSRF
+        return await run_in_threadpool(self._delete, sid)
+
+    def _delete(self, sid: int) -> Response:
+        with self.site.engine.begin() as conn:
+            if not personal_data.delete_subscriber(conn, sid):
+                raise PageError(404, "Subscription not found", "This subscription no longer exists.")
+        log.info("subscriber %s deleted their data", sid)
+        return self.site.page("delete.html.j2", state="done")
