@@ -164,8 +164,8 @@ def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: di
     _shot(page, "subscribe-phone")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Subscribe"
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the next page has loaded, not just the old one
+        page.keyboard.press("Enter")
     assert "Check your inbox" in page.inner_text("h1")
     with engine.connect() as conn:
         assert conn.execute(select(subscribers)).first() is None  # nothing until confirmed
@@ -174,8 +174,8 @@ def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: di
     confirm_url = _link(_mail_to(smtp, "Confirm"), "confirm")
     page.goto(confirm_url)
     assert "Confirm your subscription" in page.inner_text("h1")
-    page.get_by_role("button", name="Confirm").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the next page has loaded, not just the old one
+        page.get_by_role("button", name="Confirm").click()
     assert "You are subscribed" in page.inner_text("h1")
     _shot(page, "confirmed")
     with engine.connect() as conn:
@@ -195,8 +195,8 @@ def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: di
     page.goto(_link(digest_mail, "manage"))
     assert "Your paper digest" in page.inner_text("h1") and _fits_the_screen(page)
     page.get_by_label("Your interests").fill("graph neural networks, molecules")
-    page.get_by_role("button", name="Save changes").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the next page has loaded, not just the old one
+        page.get_by_role("button", name="Save changes").click()
     assert "Saved." in page.inner_text(".notice")
     _shot(page, "manage-phone")
     with engine.connect() as conn:
@@ -208,8 +208,8 @@ def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: di
     view.goto(_link(digest_mail, "view"))
     assert _fits_the_screen(view)
     _shot(view, "web-view")
-    view.get_by_role("link", name="\u2605 Star").first.click()
-    view.wait_for_load_state()
+    with view.expect_navigation():  # the next page has loaded, not just the old one
+        view.get_by_role("link", name="\u2605 Star").first.click()
     assert "Starred:" in view.inner_text("h1")
     with engine.connect() as conn:
         assert conn.execute(select(events.c.origin).where(events.c.kind == "star")).scalar() == "web:star"
@@ -218,8 +218,8 @@ def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: di
     # 6. Unsubscribe from the page the List-Unsubscribe link opens.
     unsubscribe_url = digest_mail["List-Unsubscribe"].strip("<>")
     page.goto(unsubscribe_url)
-    page.get_by_role("button", name="Unsubscribe").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the next page has loaded, not just the old one
+        page.get_by_role("button", name="Unsubscribe").click()
     assert "You are unsubscribed" in page.inner_text("h1")
     with engine.connect() as conn:
         assert conn.execute(select(subscribers.c.active)).scalar() is False
