@@ -42,6 +42,7 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    at: float = field(default_factory=time.monotonic)  # when the server had the whole message
 
 
 @dataclass
