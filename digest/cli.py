@@ -354,6 +354,25 @@ def run(obj: _Context, date_: str | None, dry_run: bool, only: str | None, no_in
 
 
 @main.command()
+@pass_ctx
+def retry(obj: _Context) -> None:
+    """Send again the digests of any date whose retry time has come (temp failures, interrupted runs)."""
+    app = obj.app()
+    try:
+        with _stop_on_sigterm() as stop:
+            outcomes = app.pipeline().retry_due(datetime.now(UTC), stop=stop)
+    finally:
+        app.close()
+    for o in outcomes:
+        detail = f"  ({o.detail})" if o.detail and o.status != "sent" else ""
+        click.echo(f"  {o.email}: {o.status.replace('_', ' ')}{detail}")
+    sent = sum(o.status == "sent" for o in outcomes)
+    click.echo(f"Retried {len(outcomes)} digest(s): {sent} sent")
+    if any(o.status in ("failed", "temp_failed", "unknown") for o in outcomes):
+        sys.exit(1)
+
+
+@main.command()
 @click.argument("email")
 @click.option("--date", "date_", metavar="YYYY-MM-DD", help="Digest date (default: today).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Where to write the HTML (default: state/previews/).")

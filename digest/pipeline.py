@@ -268,6 +268,30 @@ class DigestPipeline:
             report.error = f"nothing could be delivered: {deferred[-1].detail}"
         return report
 
+    def retry_due(self, now: datetime, *, stop: threading.Event | None = None) -> list[SubscriberOutcome]:
+        """Send again every undelivered digest, of any date, whose retry time has come (temp_failed,
+        unknown, left pending by a paused or stopped run, abandoned by a dead one); give up on those
+        past the retry deadline. Subscribers no longer receiving (unsubscribed, paused, suspended)
+        are left alone. For a scheduler to call between daily runs."""
+        now_db = _naive_utc(now)
+        with self.engine.connect() as conn:
+            rows = ledger.retryable(conn, now_db)
+            receiving = {s.id: s for s in sub_store.list_subscribers(conn, receiving_only=True)}
+        outcomes: list[SubscriberOutcome] = []
+        batch: list[_Batch] = []
+        for row in rows:
+            sub = receiving.get(row.subscriber_id)
+            if sub is None:
+                continue
+            outcome = self._triage(sub, row, now_db, dry_run=False)
+            if outcome is None:
+                batch.append(self._stored(sub, row))
+            else:
+                outcomes.append(outcome)
+        sent = Sender(self.engine, self.transport_factory, self.policy).send(
+            [self._job(b, now) for b in batch], Clock(now_db), stop)
+        return outcomes + sent.outcomes
+
     def _triage(self, sub: Subscriber, row: ledger.Delivery, now: datetime, dry_run: bool) -> SubscriberOutcome | None:
         """The outcome for a row this run will not send, or None: send it (again)."""
         what = ledger.triage(row, now, self.policy.retry_for)

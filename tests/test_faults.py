@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,15 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, select
 
+from digest.app import App
 from digest.cli import main
+from digest.config import load_settings
 from tests.smtp_server import SmtpServer, free_port
 
 FEED = Path(__file__).parent / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
-DATE = "2026-11-29"
+# Papers are ingested now, so the digest date is today (the candidates are the last few days' papers).
+TODAY = datetime.now(UTC).date()
+DATE = TODAY.isoformat()
 N = 8
 ADDRS = [f"reader{i}@example.org" for i in range(N)]
 
@@ -232,16 +237,65 @@ def test_hard_bounces_suspend_the_subscriber(tmp_path: Path, sqlite_url: str, sm
     _setup(env, ADDRS[:2])
     gone = ADDRS[1]
     smtp_server.handler.rcpt_replies[gone] = f"550 5.1.1 <{gone}>: User unknown"
-    for day in ("2026-11-29", "2026-11-30"):
+    for day in (DATE, (TODAY + timedelta(days=1)).isoformat()):
         r = _cli(env, "run", "--date", day, "--no-ingest")
         assert f"{gone}: failed" in r.output and "hard bounce" in r.output
     assert "suspended after 2 hard bounces" in r.output
     listing = _cli(env, "subscribers").output
     assert f"{gone}" in listing and "[suspended: 2 hard bounces" in listing
-    third = _cli(env, "run", "--date", "2026-12-01", "--no-ingest")
+    third = _cli(env, "run", "--date", (TODAY + timedelta(days=2)).isoformat(), "--no-ingest")
     assert gone not in third.output  # no more digests for a suspended address
     assert _cli(env, "resume", gone).exit_code == 0
     assert "suspended" not in _cli(env, "subscribers").output
+
+
+def test_retry_sends_what_is_due_and_gives_up_past_the_deadline(tmp_path: Path, db_url: str,
+                                                                smtp_server: SmtpServer) -> None:
+    env = _config(tmp_path, db_url, smtp_server.port)
+    _setup(env, ADDRS[:2])
+    greylisted = ADDRS[0]
+    smtp_server.handler.rcpt_replies[greylisted] = "451 4.7.1 Greylisted"
+    app = App.open(load_settings(env["DIGEST_CONFIG"]))
+    try:
+        now = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=6)
+        report = app.pipeline().run(TODAY, now)
+        assert sorted((o.email, o.status) for o in report.outcomes) == [(ADDRS[0], "temp_failed"), (ADDRS[1], "sent")]
+        # Another day: the sweep retries the earlier digest (still greylisted), then, past the deadline, gives up.
+        later = app.pipeline().retry_due(now + timedelta(hours=1))
+        assert [(o.email, o.status) for o in later] == [(greylisted, "temp_failed")]
+        expired = app.pipeline().retry_due(now + timedelta(hours=25))
+        assert [(o.email, o.status) for o in expired] == [(greylisted, "failed")]
+        assert "gave up after 2 attempt(s)" in expired[0].detail and "451" in expired[0].detail
+        assert app.pipeline().retry_due(now + timedelta(hours=26)) == []
+    finally:
+        app.close()
+    assert _statuses(db_url) == Counter({"sent": 1, "failed": 1})
+
+
+def test_retry_command_sends_the_temp_failed(tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer) -> None:
+    env = _config(tmp_path, sqlite_url, smtp_server.port)
+    _setup(env, ADDRS[:2])
+    smtp_server.handler.data_replies[ADDRS[1]] = "451 4.3.0 Try again"
+    assert _cli(env, "run", "--date", DATE, "--no-ingest").exit_code == 1
+    smtp_server.handler.data_replies.clear()
+    r = _cli(env, "retry")
+    assert r.exit_code == 0 and f"{ADDRS[1]}: sent" in r.output and "Retried 1 digest(s): 1 sent" in r.output
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.handler.messages) == ADDRS[:2]
+
+
+def test_a_stop_before_sending_leaves_everything_pending(tmp_path: Path, sqlite_url: str,
+                                                          smtp_server: SmtpServer) -> None:
+    env = _config(tmp_path, sqlite_url, smtp_server.port)
+    _setup(env, ADDRS[:3])
+    stop = threading.Event()
+    stop.set()
+    app = App.open(load_settings(env["DIGEST_CONFIG"]))
+    try:
+        report = app.pipeline().run(TODAY, datetime.now(UTC), stop=stop)
+    finally:
+        app.close()
+    assert report.stopped and [o.status for o in report.outcomes] == ["deferred"] * 3
+    assert smtp_server.handler.messages == [] and _statuses(sqlite_url) == Counter({"pending": 3})
 
 
 @pytest.mark.parametrize("fault", ["dead", "421", "451"])

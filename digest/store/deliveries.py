@@ -275,12 +275,11 @@ def get_by_id(conn: Connection, delivery_id: int) -> Delivery | None:
     return _row(row._mapping) if row else None
 
 
-def retryable(conn: Connection, now: datetime, created_since: datetime) -> list[Delivery]:
-    """Rows of any date that are not final, created since the given time, and due (or abandoned)."""
+def retryable(conn: Connection, now: datetime) -> list[Delivery]:
+    """Rows of any date that are not final and are due, or in "sending" (perhaps abandoned)."""
     rows = conn.execute(
         select(deliveries)
-        .where(deliveries.c.status.in_((*CLAIMABLE_STATES, "sending")), deliveries.c.created_at >= created_since,
-               deliveries.c.ambiguous < MAX_AMBIGUOUS,
+        .where(deliveries.c.status.in_((*CLAIMABLE_STATES, "sending")), deliveries.c.ambiguous < MAX_AMBIGUOUS,
                or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now))
         .order_by(deliveries.c.id)
     )
