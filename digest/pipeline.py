@@ -237,7 +237,8 @@ class DigestPipeline:
             else:
                 report.outcomes.append(outcome)
 
-        for item in self.plan(to_rank, digest_date, now):
+        # A restart with every row already planned skips ranking altogether.
+        for item in self.plan(to_rank, digest_date, now) if to_rank else []:
             report.candidates = item.candidates
             sub, picks = item.subscriber, item.picks
             if not picks and self.options.quiet_day == "skip":

@@ -93,7 +93,7 @@ def _statuses(db_url: str) -> Counter[str]:
 
 # ---- crashes -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kills", [(1,), (4,), (7,), (2, 5)], ids=lambda k: "kill-after-" + "-".join(map(str, k)))
+@pytest.mark.parametrize("kills", [(1,), (7,), (2, 5)], ids=lambda k: "kill-after-" + "-".join(map(str, k)))
 def test_sigkill_after_k_messages_then_restart(tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer,
                                                kills: tuple[int, ...]) -> None:
     env = _config(tmp_path, sqlite_url, smtp_server.port)
