@@ -12,7 +12,8 @@ SMTP over TLS. handler.connections counts TCP connections made by the code under
 Faults: handler.greetings = ["421 ..."] answers the next connections with that greeting and
 hangs up; handler.drop_after_data = {"a@x"} keeps a@x's message and then closes the connection
 without a reply (once per address); handler.hold_after = (k, seconds) holds the reply to the k-th
-accepted message (handler.wait_for(k) tells when it arrived); handler.rcpt_delay_s slows every RCPT.
+accepted message (handler.wait_for(k) tells when it arrived); handler.hold_rcpt = (k, seconds) holds
+the reply to the k-th RCPT (handler.wait_for_rcpt(k)); handler.rcpt_delay_s slows every RCPT.
 
 Fixtures (imported into tests/conftest.py): make_smtp_server(**options) and smtp_server (plain).
 """
@@ -60,14 +61,23 @@ class RecordingHandler:
     drop_after_data: set[str] = field(default_factory=set)
     hold_after: tuple[int, float] | None = None
     rcpt_delay_s: float = 0.0
+    hold_rcpt: tuple[int, float] | None = None
+    rcpts_seen: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
     def wait_for(self, n: int, timeout: float = 30.0) -> bool:
         """Block until at least n messages were accepted (the reply to the n-th may still be held)."""
+        return self._wait(lambda: len(self.messages) >= n, timeout)
+
+    def wait_for_rcpt(self, n: int, timeout: float = 30.0) -> bool:
+        """Block until at least n RCPT commands arrived (the reply to the n-th may still be held)."""
+        return self._wait(lambda: self.rcpts_seen >= n, timeout)
+
+    def _wait(self, done: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self.arrived:
-            while len(self.messages) < n:
+            while not done():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -88,8 +98,14 @@ class RecordingHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        with self.arrived:
+            self.rcpts_seen += 1
+            n = self.rcpts_seen
+            self.arrived.notify_all()
         if self.rcpt_delay_s:
             await asyncio.sleep(self.rcpt_delay_s)
+        if self.hold_rcpt is not None and n == self.hold_rcpt[0]:
+            await asyncio.sleep(self.hold_rcpt[1])
         scripted = self.rcpt_replies.get(address.lower())
         if scripted:
             return self._reply(server, scripted)

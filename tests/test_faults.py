@@ -110,6 +110,8 @@ def test_sigkill_after_k_messages_then_restart(tmp_path: Path, sqlite_url: str, 
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
         assert proc.returncode == -signal.SIGKILL
+    if len(kills) == 1:  # the killed run had recorded every message before the k-th, one at a time
+        assert _statuses(sqlite_url) == Counter({"sent": kills[0] - 1, "sending": 1, "pending": N - kills[0]})
     handler.hold_after = None
     restart = _spawn(env)
     out, err = restart.communicate(timeout=120)
@@ -131,13 +133,18 @@ def test_sigkill_before_handover_gives_no_duplicate(tmp_path: Path, sqlite_url: 
                                                     smtp_server: SmtpServer) -> None:
     env = _config(tmp_path, sqlite_url, smtp_server.port)
     _setup(env)
-    smtp_server.handler.rcpt_delay_s = 0.5  # the run waits at RCPT of the next message when killed
+    # The kill lands while the run waits for the reply to the 4th RCPT: the 3rd message is recorded,
+    # the 4th was claimed but not handed over.
+    smtp_server.handler.hold_rcpt = (4, 30.0)
     proc = _spawn(env)
-    assert smtp_server.handler.wait_for(3, timeout=60)
-    time.sleep(0.25)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    smtp_server.handler.rcpt_delay_s = 0
+    try:
+        assert smtp_server.handler.wait_for_rcpt(4, timeout=60)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert len(smtp_server.handler.messages) == 3
+    assert _statuses(sqlite_url) == Counter({"sent": 3, "sending": 1, "pending": N - 4})
+    smtp_server.handler.hold_rcpt = None
     restart = _spawn(env)
     out, err = restart.communicate(timeout=120)
     assert restart.returncode == 0, out + err
