@@ -40,6 +40,7 @@ from digest.app import App  # noqa: E402
 from digest.config import Settings  # noqa: E402
 from digest.domain import OutgoingMessage  # noqa: E402
 from digest.mail.compose import compose_message  # noqa: E402
+from digest.mail.deliver import deliver as deliver_all  # noqa: E402
 from digest.rank import features  # noqa: E402
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, LikedPapers, RankOptions, score_all  # noqa: E402
 from digest.rank.select import select_picks  # noqa: E402
@@ -237,7 +238,7 @@ def main() -> None:
                                                 msg.as_bytes(policy=email.policy.SMTP)))
             t["render"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            outcomes = app.transport().deliver(messages)
+            outcomes = deliver_all(app.transport(), messages)
             t["delivery"] = time.perf_counter() - t0
             app.close()
             sent = sum(o.status == "sent" for o in outcomes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -16,6 +17,7 @@ from digest.mail.confirm import ConfirmationMailer
 from digest.mail.deliver import Transport, make_transport
 from digest.mail.render import DigestRenderer
 from digest.pipeline import DigestOptions, DigestPipeline
+from digest.sending import DeliveryPolicy
 from digest.store.engine import open_engine
 from digest.web.tokens import LinkSigner
 
@@ -93,6 +95,19 @@ class App:
             ),
             from_addr=self.settings.delivery.from_addr,
             from_name=self.settings.delivery.from_name,
+            policy=self.delivery_policy(force_outbox=force_outbox),
+        )
+
+    def delivery_policy(self, *, force_outbox: bool = False) -> DeliveryPolicy:
+        d, smtp = self.settings.delivery, self.settings.smtp
+        uses_smtp = d.method == "smtp" and not force_outbox
+        return DeliveryPolicy(
+            retry_backoff_s=d.retry_backoff_s,
+            retry_backoff_max_s=d.retry_backoff_max_s,
+            retry_for=timedelta(hours=d.retry_for_h),
+            max_hard_bounces=d.max_hard_bounces,
+            rate_per_s=smtp.rate_per_s if uses_smtp else 0.0,
+            max_consecutive_errors=smtp.max_consecutive_errors,
         )
 
     @property

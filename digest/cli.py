@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -199,6 +202,7 @@ def subscribers(obj: _Context, show_all: bool) -> None:
     for s in subs:
         state = "" if s.active else "  [unsubscribed]"
         state += "  [paused]" if s.paused and s.active else ""
+        state += f"  [suspended: {s.hard_bounces} hard bounces; digest resume to retry]" if s.suspended else ""
         excl = f"  (exclude: {', '.join(s.exclude)})" if s.exclude else ""
         when = f"{s.cadence} {s.delivery_hour if s.delivery_hour is not None else sched.delivery_hour:02d}:00 " \
                f"{s.timezone or sched.timezone}"
@@ -214,7 +218,11 @@ def _set_paused(obj: _Context, email: str, paused: bool) -> None:
             sub = sub_store.get_subscriber(conn, addr)
             if sub is None:
                 raise InputError(f"no subscriber {addr}")
-            changed = sub_store.set_paused(conn, sub.id, paused, datetime.now(UTC).replace(tzinfo=None))
+            now = datetime.now(UTC).replace(tzinfo=None)
+            changed = sub_store.set_paused(conn, sub.id, paused, now)
+            # Resuming is also how an operator vouches for an address suspended after hard bounces.
+            if not paused and sub_store.unsuspend(conn, sub.id, now):
+                changed = True
     finally:
         app.close()
     verb = "Paused" if paused else "Resumed"
@@ -233,7 +241,7 @@ def pause(obj: _Context, email: str) -> None:
 @click.argument("email")
 @pass_ctx
 def resume(obj: _Context, email: str) -> None:
-    """Send EMAIL digests again after a pause."""
+    """Send EMAIL digests again after a pause, or after a suspension for hard bounces."""
     _set_paused(obj, email, False)
 
 
@@ -278,20 +286,42 @@ def _print_run(report: RunReport) -> None:
         f"Digest {report.digest_date}: {c['candidates']} new papers considered, "
         + (f"{c['would_send']} would be sent (dry run)" if report.dry_run else f"{c['sent']} sent")
         + f", {c['already_sent']} already sent, {c['quiet']} quiet, {c['failed']} failed, "
-        f"{c['temp_failed']} to retry"
+        f"{c['temp_failed'] + c['unknown'] + c['deferred']} to retry"
+        + (", stopped early on request" if report.stopped else "")
     )
 
 
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[threading.Event]:
+    """An event SIGTERM sets: the run finishes the message in hand, records it and returns."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        log.warning("received signal %d: stopping after the current message", signum)
+        stop.set()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding caller): no handler, never set
+        yield stop
+        return
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_run: bool,
-           ingest_first: bool, force_outbox: bool = False) -> tuple[list[SourceReport], RunReport]:
+           ingest_first: bool, force_outbox: bool = False,
+           stop: threading.Event | None = None) -> tuple[list[SourceReport], RunReport]:
     reports: list[SourceReport] = []
-    if ingest_first and app.settings.sources:
+    if ingest_first and app.settings.sources and not (stop and stop.is_set()):
         reports = _fetch(app, app.settings.sources, now)
         click.echo(f"Ingested {len(reports)} source(s):")
         _print_sources(reports)
     pipeline = app.pipeline(force_outbox=force_outbox)
     with progress("Digests", len(pipeline.active_subscribers(only))) as step:
-        report = deliver(app, digest_date, now, only=only, dry_run=dry_run, force_outbox=force_outbox,
+        report = deliver(app, digest_date, now, only=only, dry_run=dry_run, force_outbox=force_outbox, stop=stop,
                          progress=lambda o: step("digest", date=digest_date, subscriber=o.email, status=o.status,
                                                  picks=o.n_picks))
     if not dry_run:
@@ -322,15 +352,39 @@ def run(obj: _Context, date_: str | None, dry_run: bool, only: str | None, no_in
     only_addr = normalise_email(only) if only else None
     app = obj.app()
     try:
-        sources, report = _daily(app, digest_date=digest_date, now=now, only=only_addr, dry_run=dry_run,
-                                 ingest_first=not no_ingest)
+        with _stop_on_sigterm() as stop:
+            sources, report = _daily(app, digest_date=digest_date, now=now, only=only_addr, dry_run=dry_run,
+                                     ingest_first=not no_ingest, stop=stop)
     finally:
         app.close()
     _print_run(report)
-    if report.count("failed") or report.count("temp_failed"):
+    if report.stopped:
+        return  # a requested stop is a clean exit: the rest is recorded and waits for the next run
+    if report.error:
+        _fail(report.error)
+    if any(report.count(k) for k in ("failed", "temp_failed", "unknown", "deferred")):
         sys.exit(1)
     if sources and all(r.failed for r in sources):
         _fail("every source failed; nothing new to rank")
+
+
+@main.command()
+@pass_ctx
+def retry(obj: _Context) -> None:
+    """Send again the digests of any date whose retry time has come (temp failures, interrupted runs)."""
+    app = obj.app()
+    try:
+        with _stop_on_sigterm() as stop:
+            outcomes = app.pipeline().retry_due(datetime.now(UTC), stop=stop)
+    finally:
+        app.close()
+    for o in outcomes:
+        detail = f"  ({o.detail})" if o.detail and o.status != "sent" else ""
+        click.echo(f"  {o.email}: {o.status.replace('_', ' ')}{detail}")
+    sent = sum(o.status == "sent" for o in outcomes)
+    click.echo(f"Retried {len(outcomes)} digest(s): {sent} sent")
+    if any(o.status in ("failed", "temp_failed", "unknown") for o in outcomes):
+        sys.exit(1)
 
 
 @main.command()

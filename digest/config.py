@@ -82,6 +82,13 @@ class DeliverySettings(_Section):
     outbox_dir: str | None = None  # None: <state_dir>/outbox
     from_addr: str = "digest@localhost"
     from_name: str = "Paper digest"
+    # A temporarily refused message (4xx, lost connection) is retried after retry_backoff_s, doubling
+    # per attempt up to retry_backoff_max_s, until retry_for_h after its digest was first planned.
+    retry_backoff_s: float = Field(default=300.0, ge=0, le=86400)
+    retry_backoff_max_s: float = Field(default=7200.0, ge=0, le=86400)
+    retry_for_h: float = Field(default=24.0, gt=0, le=24 * 14)
+    # Consecutive permanent refusals of an address (hard bounces) before it is suspended.
+    max_hard_bounces: int = Field(default=3, ge=1, le=100)
 
     @field_validator("from_addr")
     @classmethod
@@ -100,6 +107,10 @@ class SmtpSettings(_Section):
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     # Only for tests and private relays with their own CA: a PEM bundle to trust.
     ca_file: str | None = None
+    # At most this many messages per second; 0: no limit.
+    rate_per_s: float = Field(default=0.0, ge=0, le=10000)
+    # The run pauses after this many delivery errors in a row (the rest wait for the next run).
+    max_consecutive_errors: int = Field(default=5, ge=1, le=10000)
 
 
 class FetchSettings(_Section):

@@ -44,6 +44,8 @@ class Subscriber:
     cadence: str = "daily"  # daily | weekly
     paused: bool = False  # kept subscribed, but sent nothing until resumed
     sources: tuple[str, ...] = ()  # source names the picks come from; empty: every source
+    hard_bounces: int = 0  # consecutive permanent refusals of the address
+    suspended: bool = False  # too many hard bounces: sent nothing until resumed
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,24 @@ class OutgoingMessage:
 
 @dataclass(frozen=True)
 class DeliveryOutcome:
-    """What a transport did with one message: sent, failed (permanent) or temp_failed."""
+    """What a transport did with one message: sent, failed (permanent), temp_failed, or unknown
+    (handed over, but the connection died before the reply: it may have arrived)."""
 
     key: int
     status: str
     detail: str = ""
     location: str | None = None  # outbox file path, when delivered to the outbox
+    bounce: bool = False  # a permanent refusal of the recipient address itself (a hard bounce)
+
+
+@dataclass(frozen=True)
+class SubscriberOutcome:
+    """What a run did for one subscriber."""
+
+    email: str
+    # sent, failed, temp_failed, unknown, deferred (not attempted: paused, stopped, relay down, not due),
+    # quiet, already_sent, in_progress, would_send
+    status: str
+    n_picks: int = 0
+    detail: str = ""
+    location: str | None = None

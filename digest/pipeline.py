@@ -2,7 +2,8 @@
 
 Ingest happens before (digest.ingest.collect); this module starts from what is stored.
 Every send goes through the deliveries ledger, so a re-run, a crash or a concurrent run sends
-nothing twice: picks are recorded with their row, and a row is claimed before it is sent.
+nothing twice: picks are recorded with their row, and a row is claimed before it is sent
+(digest.sending: one row at a time; digest.store.deliveries: the states and the crash rules).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine
 
-from digest.domain import DigestContent, OutgoingMessage, Paper, Pick, Subscriber
-from digest.errors import DeliveryError, InputError
+from digest.domain import DigestContent, OutgoingMessage, Paper, Pick, Subscriber, SubscriberOutcome
+from digest.errors import InputError
 from digest.links import LinkBuilder
 from digest.mail.compose import compose_message, make_message_id
 from digest.mail.deliver import Transport
@@ -26,6 +27,7 @@ from digest.rank import features
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, RankOptions, rank_all
 from digest.rank.select import mentions_any
 from digest.rank.training import load_states
+from digest.sending import Clock, DeliveryPolicy, Job, Sender
 from digest.store import deliveries as ledger
 from digest.store import learning
 from digest.store import papers as paper_store
@@ -48,13 +50,7 @@ class DigestOptions:
     explore: bool = False
 
 
-@dataclass(frozen=True)
-class SubscriberOutcome:
-    email: str
-    status: str  # sent, failed, temp_failed, quiet, already_sent, in_progress, would_send
-    n_picks: int = 0
-    detail: str = ""
-    location: str | None = None
+__all__ = ["DigestOptions", "DigestPipeline", "RunReport", "SubscriberOutcome", "record_run"]
 
 
 @dataclass
@@ -63,13 +59,15 @@ class RunReport:
     dry_run: bool = False
     candidates: int = 0
     outcomes: list[SubscriberOutcome] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = None  # the run could not finish its work (delivery paused: relay down)
+    stopped: bool = False  # a stop was requested; what was not sent waits for the next run
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
     def counts(self) -> dict[str, int]:
-        keys = ("sent", "failed", "temp_failed", "quiet", "already_sent", "in_progress", "would_send")
+        keys = ("sent", "failed", "temp_failed", "unknown", "deferred", "quiet", "already_sent", "in_progress",
+                "would_send")
         out = {k: self.count(k) for k in keys}
         out["candidates"] = self.candidates
         out["subscribers"] = len(self.outcomes)
@@ -108,8 +106,10 @@ class DigestPipeline:
         options: DigestOptions,
         from_addr: str,
         from_name: str,
+        policy: DeliveryPolicy | None = None,
     ) -> None:
         self.engine = engine
+        self.policy = policy or DeliveryPolicy()
         self.renderer = renderer
         self.links = links
         self.transport_factory = transport_factory
@@ -234,8 +234,10 @@ class DigestPipeline:
         subscriber_ids: Collection[int] | None = None, stop: threading.Event | None = None,
         progress: Callable[[SubscriberOutcome], None] | None = None,
     ) -> RunReport:
-        """stop: set by a SIGTERM; what is not sent yet stays in the ledger for the next run.
-        progress: told of each subscriber's outcome (the CLI's progress bar)."""
+        """Plan, record and send the digests for digest_date (subscriber_ids: only these, the
+        scheduler's due ones). stop: checked between messages; when set, the message in hand is
+        finished and recorded and the rest wait for the next run. progress: told of each
+        subscriber's outcome (the CLI's progress bar)."""
         now_db = _naive_utc(now)
         report = RunReport(digest_date=digest_date, dry_run=dry_run)
         subs = self.active_subscribers(only, subscriber_ids)
@@ -248,15 +250,14 @@ class DigestPipeline:
             row = existing[sub.id]
             if row is None:
                 continue
-            if row.status in ledger.FINAL_STATES:
-                report.outcomes.append(SubscriberOutcome(sub.email, "already_sent" if row.status == "sent"
-                                                         else "failed", row.n_picks, row.last_error or ""))
-            elif row.status == "sending" and now_db - row.updated_at < ledger.STALE_SENDING:
-                report.outcomes.append(SubscriberOutcome(sub.email, "in_progress", row.n_picks))
-            else:
+            outcome = self._triage(sub, row, now_db, dry_run)
+            if outcome is None:
                 to_send.append(self._stored(sub, row))
+            else:
+                report.outcomes.append(outcome)
 
-        for item in self.plan(to_rank, digest_date, now):
+        # A restart with every row already planned skips ranking altogether.
+        for item in self.plan(to_rank, digest_date, now) if to_rank else []:
             report.candidates = item.candidates
             sub, picks = item.subscriber, item.picks
             if not picks and self.options.quiet_day == "skip":
@@ -266,61 +267,83 @@ class DigestPipeline:
                 report.outcomes.append(SubscriberOutcome(sub.email, "would_send", len(picks)))
                 continue
             with self.engine.begin() as conn:
-                row = ledger.create_delivery(conn, subscriber_id=sub.id, digest_date=digest_date, picks=picks,
-                                             now=now_db, trending=item.trending)
-            if row is None:  # another run got there first
+                new_row = ledger.create_delivery(conn, subscriber_id=sub.id, digest_date=digest_date, picks=picks,
+                                                 now=now_db, trending=item.trending)
+            if new_row is None:  # another run got there first
                 report.outcomes.append(SubscriberOutcome(sub.email, "in_progress", len(picks)))
                 continue
-            to_send.append(_Batch(sub, row, picks, item.candidates, item.trending))
+            to_send.append(_Batch(sub, new_row, picks, item.candidates, item.trending))
 
         if dry_run:
             report.outcomes.extend(SubscriberOutcome(b.sub.email, "would_send", len(b.picks)) for b in to_send)
             _tell(progress, report.outcomes)
             return report
-        if stop is not None and stop.is_set():  # the rows stay pending: the next run sends them
-            report.outcomes.extend(SubscriberOutcome(b.sub.email, "in_progress", len(b.picks)) for b in to_send)
-            return report
         settled = len(report.outcomes)
         _tell(progress, report.outcomes)
-        report.outcomes.extend(self._send(to_send, now))
+        sent = Sender(self.engine, self.transport_factory, self.policy).send(
+            [self._job(b, now) for b in to_send], Clock(now_db), stop)
+        report.outcomes.extend(sent.outcomes)
         _tell(progress, report.outcomes[settled:])
+        report.stopped = sent.stopped
+        deferred = [o for o in sent.outcomes if o.status == "deferred"]
+        if sent.paused:
+            report.error = sent.paused
+        elif deferred and not sent.stopped and not any(o.status == "sent" for o in sent.outcomes):
+            report.error = f"nothing could be delivered: {deferred[-1].detail}"
         return report
 
-    def _send(self, batch: Sequence[_Batch], now: datetime) -> list[SubscriberOutcome]:
+    def retry_due(self, now: datetime, *, stop: threading.Event | None = None) -> list[SubscriberOutcome]:
+        """Send again every undelivered digest, of any date, whose retry time has come (temp_failed,
+        unknown, left pending by a paused or stopped run, abandoned by a dead one); give up on those
+        past the retry deadline. Subscribers no longer receiving (unsubscribed, paused, suspended)
+        are left alone. For a scheduler to call between daily runs."""
         now_db = _naive_utc(now)
-        messages: list[OutgoingMessage] = []
-        owners = {b.row.id: b for b in batch}
+        with self.engine.connect() as conn:
+            rows = ledger.retryable(conn, now_db)
+            receiving = {s.id: s for s in sub_store.list_subscribers(conn, receiving_only=True)}
         outcomes: list[SubscriberOutcome] = []
-        for b in batch:
-            try:
-                msg = self._message(b, now)
-            except ValueError as exc:  # an address the composer refuses: this one fails, the rest go
-                with self.engine.begin() as conn:
-                    ledger.finish(conn, b.row.id, status="failed", now=now_db, detail=str(exc))
-                outcomes.append(SubscriberOutcome(b.sub.email, "failed", len(b.picks), str(exc)))
+        batch: list[_Batch] = []
+        for row in rows:
+            sub = receiving.get(row.subscriber_id)
+            if sub is None:
                 continue
+            outcome = self._triage(sub, row, now_db, dry_run=False)
+            if outcome is None:
+                batch.append(self._stored(sub, row))
+            else:
+                outcomes.append(outcome)
+        sent = Sender(self.engine, self.transport_factory, self.policy).send(
+            [self._job(b, now) for b in batch], Clock(now_db), stop)
+        return outcomes + sent.outcomes
+
+    def _triage(self, sub: Subscriber, row: ledger.Delivery, now: datetime, dry_run: bool) -> SubscriberOutcome | None:
+        """The outcome for a row this run will not send, or None: send it (again)."""
+        what = ledger.triage(row, now, self.policy.retry_for)
+        if what == "abandoned" and not dry_run:
             with self.engine.begin() as conn:
-                if not ledger.claim(conn, b.row.id, now_db):
-                    outcomes.append(SubscriberOutcome(b.sub.email, "in_progress", len(b.picks)))
-                    continue
-                ledger.set_message_id(conn, b.row.id, msg.message_id)
-            messages.append(msg)
-        if not messages:
-            return outcomes
-        try:
-            results = self.transport_factory().deliver(messages)
-        except DeliveryError as exc:
-            # Nothing went out: every claimed row is retried by the next run.
+                ledger.take_over(conn, row, now)
+                fresh = ledger.get_by_id(conn, row.id)
+            log.warning("delivery %s to %s was left in sending by %s: now %s", row.id, sub.email, row.claimed_by,
+                        fresh.status if fresh else "gone")
+            if fresh is None:
+                return SubscriberOutcome(sub.email, "in_progress", row.n_picks)
+            row, what = fresh, ledger.triage(fresh, now, self.policy.retry_for)
+        if what == "send" or (what == "abandoned" and dry_run):
+            return None
+        if what == "expired" and not dry_run:
+            detail = f"gave up after {row.attempts} attempt(s) in {self.policy.retry_for}: {row.last_error or ''}"
             with self.engine.begin() as conn:
-                for m in messages:
-                    ledger.finish(conn, m.key, status="temp_failed", now=now_db, detail=str(exc))
-            raise
-        with self.engine.begin() as conn:
-            for res in results:
-                ledger.finish(conn, res.key, status=res.status, now=now_db, detail=res.detail, location=res.location)
-                b = owners[res.key]
-                outcomes.append(SubscriberOutcome(b.sub.email, res.status, len(b.picks), res.detail, res.location))
-        return outcomes
+                ledger.expire(conn, row.id, now, detail)
+            return SubscriberOutcome(sub.email, "failed", row.n_picks, detail)
+        if what == "not_due":
+            when = f"{row.next_attempt_at:%Y-%m-%d %H:%M} UTC" if row.next_attempt_at else "later"
+            return SubscriberOutcome(sub.email, "deferred", row.n_picks, f"next attempt at {when}: {row.last_error}")
+        status = {"sent": "already_sent", "expired": "failed"}.get(what, what)
+        return SubscriberOutcome(sub.email, status, row.n_picks, row.last_error or "")
+
+    def _job(self, b: _Batch, now: datetime) -> Job:
+        return Job(row=b.row, subscriber_id=b.sub.id, email=b.sub.email, n_picks=len(b.picks),
+                   compose=lambda: self._message(b, now))
 
     def preview(self, email_addr: str, digest_date: date) -> tuple[RenderedDigest, int]:
         """The subscriber's next digest as it would be rendered now; records nothing."""

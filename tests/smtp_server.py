@@ -9,14 +9,22 @@ Options: auth=(user, password) requires AUTH (auth_require_tls=False allows it w
 tls=TlsFiles (from make_tls_files) with starttls=True for STARTTLS or implicit_tls=True for
 SMTP over TLS. handler.connections counts TCP connections made by the code under test.
 
+Faults: handler.greetings = ["421 ..."] answers the next connections with that greeting and
+hangs up; handler.drop_after_data = {"a@x"} keeps a@x's message and then closes the connection
+without a reply (once per address); handler.hold_after = (k, seconds) holds the reply to the k-th
+accepted message (handler.wait_for(k) tells when it arrived); handler.hold_rcpt = (k, seconds) holds
+the reply to the k-th RCPT (handler.wait_for_rcpt(k)); handler.rcpt_delay_s slows every RCPT.
+
 Fixtures (imported into tests/conftest.py): make_smtp_server(**options) and smtp_server (plain).
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +43,7 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    at: float = field(default_factory=time.monotonic)  # when the server had the whole message
 
 
 @dataclass
@@ -48,7 +57,32 @@ class RecordingHandler:
     peers: set[tuple[Any, ...]] = field(default_factory=set)  # client (ip, port) of each TCP connection
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     data_replies: dict[str, str] = field(default_factory=dict)
+    greetings: list[str] = field(default_factory=list)
+    drop_after_data: set[str] = field(default_factory=set)
+    hold_after: tuple[int, float] | None = None
+    rcpt_delay_s: float = 0.0
+    hold_rcpt: tuple[int, float] | None = None
+    rcpts_seen: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def wait_for(self, n: int, timeout: float = 30.0) -> bool:
+        """Block until at least n messages were accepted (the reply to the n-th may still be held)."""
+        return self._wait(lambda: len(self.messages) >= n, timeout)
+
+    def wait_for_rcpt(self, n: int, timeout: float = 30.0) -> bool:
+        """Block until at least n RCPT commands arrived (the reply to the n-th may still be held)."""
+        return self._wait(lambda: self.rcpts_seen >= n, timeout)
+
+    def _wait(self, done: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.arrived:
+            while not done():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.arrived.wait(left)
+        return True
 
     @property
     def connections(self) -> int:
@@ -64,6 +98,14 @@ class RecordingHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        with self.arrived:
+            self.rcpts_seen += 1
+            n = self.rcpts_seen
+            self.arrived.notify_all()
+        if self.rcpt_delay_s:
+            await asyncio.sleep(self.rcpt_delay_s)
+        if self.hold_rcpt is not None and n == self.hold_rcpt[0]:
+            await asyncio.sleep(self.hold_rcpt[1])
         scripted = self.rcpt_replies.get(address.lower())
         if scripted:
             return self._reply(server, scripted)
@@ -76,9 +118,18 @@ class RecordingHandler:
             if scripted:
                 return self._reply(server, scripted)
         content = envelope.original_content or b""
-        with self.lock:
+        with self.lock, self.arrived:
             self.messages.append(Received(envelope.mail_from or "", tuple(envelope.rcpt_tos), bytes(content)))
             n = len(self.messages)
+            self.arrived.notify_all()
+        dropped = {r.lower() for r in envelope.rcpt_tos} & self.drop_after_data
+        if dropped and server.transport is not None:
+            # Kept, but the client never hears so: the ambiguous case of a relay dying after DATA.
+            self.drop_after_data -= dropped
+            server.transport.close()
+            return "250 2.0.0 Ok (never seen by the client)"
+        if self.hold_after is not None and n == self.hold_after[0]:
+            await asyncio.sleep(self.hold_after[1])
         return f"250 2.0.0 Ok: queued as T{n}"
 
 
@@ -87,6 +138,14 @@ class _CountingSMTP(SMTP):
         # Called again on the TLS transport after STARTTLS: the peer address tells them apart.
         self.event_handler.peers.add(tuple(transport.get_extra_info("peername") or ()))
         super().connection_made(transport)
+
+    async def _handle_client(self) -> None:
+        greetings = self.event_handler.greetings
+        if greetings and self.transport is not None:
+            await self.push(greetings.pop(0))  # e.g. 421: busy, come back later; then hang up
+            self.transport.close()
+            return
+        await super()._handle_client()
 
 
 class _Controller(Controller):
@@ -137,9 +196,12 @@ def start_smtp_server(
     starttls: bool = False,
     implicit_tls: bool = False,
     port: int | None = None,
+    idle_timeout_s: float | None = None,
 ) -> SmtpServer:
     handler = RecordingHandler()
     kwargs: dict[str, Any] = {}
+    if idle_timeout_s is not None:  # the server hangs up on a client silent this long
+        kwargs["timeout"] = idle_timeout_s
     if auth is not None:
         user, password = auth
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-import smtplib
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
@@ -18,7 +18,7 @@ from digest.config import DeliverySettings, SmtpSettings
 from digest.domain import OutgoingMessage
 from digest.errors import DeliveryError
 from digest.mail.compose import compose_message, make_message_id
-from digest.mail.deliver import OutboxTransport, SmtpTransport, make_transport, safe_file_part
+from digest.mail.deliver import OutboxTransport, SmtpTransport, is_hard_bounce, make_transport, safe_file_part
 from digest.mail.render import RenderedDigest
 from tests.smtp_server import SmtpServer, TlsFiles, free_port, make_tls_files
 
@@ -104,29 +104,81 @@ def test_refusal_after_data(smtp_server: SmtpServer) -> None:
     assert outcomes[1].detail.startswith("DATA refused: 554")
 
 
-def test_421_mid_batch_leaves_the_rest_temp_failed(smtp_server: SmtpServer) -> None:
+def test_421_mid_batch_reconnects_for_the_rest(smtp_server: SmtpServer) -> None:
     smtp_server.handler.rcpt_replies["b@example.org"] = "421 4.3.2 Service shutting down"
     outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
-    assert [o.status for o in outcomes] == ["sent", "temp_failed", "temp_failed"]
-    assert "421" in outcomes[1].detail and "127.0.0.1" in outcomes[2].detail
-    assert len(smtp_server.handler.messages) == 1
+    assert [o.status for o in outcomes] == ["sent", "temp_failed", "sent"]
+    assert "421" in outcomes[1].detail and "127.0.0.1" in outcomes[1].detail
+    assert [r.rcpt_tos for r in smtp_server.handler.messages] == [("a@example.org",), ("c@example.org",)]
+    assert smtp_server.handler.connections == 2  # the server hung up; the next message reconnected
 
 
-def test_dropped_connection_keeps_what_was_sent(smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The one mock: a socket that dies during the second DATA.
-    real_data = smtplib.SMTP.data
-    calls = {"n": 0}
+def test_connection_closed_after_data_is_unknown(smtp_server: SmtpServer) -> None:
+    smtp_server.handler.drop_after_data.add("b@example.org")
+    seen: list[int] = []
+    transport = SmtpTransport(plain(smtp_server))
+    outcomes = [transport.send(m, on_handover=lambda m=m: seen.append(m.key)) for m in batch(*THREE)]
+    transport.close()
+    assert [o.status for o in outcomes] == ["sent", "unknown", "sent"]
+    assert "may have arrived" in outcomes[1].detail
+    assert seen == [1, 2, 3]  # each message was announced before it was handed over
+    assert [r.rcpt_tos for r in smtp_server.handler.messages] == [(a,) for a in THREE]  # b's did arrive
+    assert smtp_server.handler.connections == 2
 
-    def flaky_data(self: smtplib.SMTP, msg: Any) -> tuple[int, bytes]:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise ConnectionResetError(104, "Connection reset by peer")
-        return real_data(self, msg)
 
-    monkeypatch.setattr(smtplib.SMTP, "data", flaky_data)
+def test_greeting_421_is_a_delivery_error_and_the_next_connection_works(smtp_server: SmtpServer) -> None:
+    smtp_server.handler.greetings.append("421 4.3.2 Too busy, try later")
+    transport = SmtpTransport(plain(smtp_server))
+    with pytest.raises(DeliveryError, match="421") as err:
+        transport.send(outgoing(1, "a@example.org"))
+    assert f"{smtp_server.host}:{smtp_server.port}" in str(err.value)
+    assert transport.send(outgoing(1, "a@example.org")).status == "sent"
+    transport.close()
+
+
+def test_451_at_data_is_temp_failed(smtp_server: SmtpServer) -> None:
+    smtp_server.handler.data_replies["a@example.org"] = "451 4.3.0 Local error in processing"
     outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
-    assert [o.status for o in outcomes] == ["sent", "temp_failed", "temp_failed"]
-    assert "connection lost" in outcomes[1].detail
+    assert [(o.status, o.bounce) for o in outcomes] == [("temp_failed", False), ("sent", False), ("sent", False)]
+
+
+def test_idle_connection_closed_by_the_server_is_reopened(make_smtp_server: MakeServer) -> None:
+    server = make_smtp_server(idle_timeout_s=0.5)
+    transport = SmtpTransport(plain(server))
+    assert transport.send(outgoing(1, "a@example.org")).status == "sent"
+    time.sleep(1.0)  # the server hangs up on the idle connection
+    assert transport.send(outgoing(2, "b@example.org")).status == "sent"
+    transport.close()
+    assert server.handler.connections == 2 and len(server.handler.messages) == 2
+
+
+@pytest.mark.parametrize(("stage", "code", "reply", "bounce"), [
+    ("RCPT TO", 550, "5.1.1 <b@x.org>: Recipient address rejected: User unknown", True),
+    ("RCPT TO", 550, "No such user here", True),
+    ("RCPT TO", 554, "5.7.1 Relay access denied", False),  # our relay setup, not the address
+    ("RCPT TO", 550, "5.7.1 Client host rejected", False),
+    ("DATA", 552, "5.2.2 Mailbox full", True),
+    ("DATA", 554, "5.7.1 Message rejected as spam", False),
+    ("DATA", 554, "Transaction failed", False),
+    ("MAIL FROM", 553, "5.1.8 Sender address rejected", False),
+    ("RCPT TO", 450, "4.2.1 Mailbox busy", False),
+])
+def test_hard_bounce_classification(stage: str, code: int, reply: str, bounce: bool) -> None:
+    assert is_hard_bounce(stage, code, reply) is bounce
+
+
+def test_rcpt_refusal_is_a_hard_bounce(smtp_server: SmtpServer) -> None:
+    smtp_server.handler.rcpt_replies["b@example.org"] = "550 5.1.1 <b@example.org>: User unknown"
+    outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
+    assert [(o.status, o.bounce) for o in outcomes] == [("sent", False), ("failed", True), ("sent", False)]
+
+
+def test_lines_starting_with_a_dot_survive(smtp_server: SmtpServer) -> None:
+    msg = outgoing(1, "a@example.org")
+    data = msg.data.replace(b"text 1", b".hidden line\r\n..two dots\r\n.", 1)
+    SmtpTransport(plain(smtp_server)).deliver([OutgoingMessage(1, msg.to_addr, msg.message_id, data)])
+    got = smtp_server.handler.messages[0].data
+    assert b"\r\n.hidden line\r\n..two dots\r\n. =C3=A9\r\n" in got  # the server un-stuffs what we stuffed
 
 
 def test_invalid_envelope_recipient_is_not_sent(smtp_server: SmtpServer) -> None:

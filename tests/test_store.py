@@ -120,8 +120,13 @@ def test_ledger_unique_per_subscriber_and_date(db_url: str) -> None:
     with engine.begin() as conn:
         assert ledger.claim(conn, row.id, NOW)
         assert not ledger.claim(conn, row.id, NOW)  # a second run cannot take it
-        # ...unless the run that took it died long ago.
-        assert ledger.claim(conn, row.id, NOW + ledger.STALE_SENDING + timedelta(seconds=1))
+        # ...unless the run that took it died long ago: then it is taken over first.
+        held = ledger.get_by_id(conn, row.id)
+        assert held is not None and ledger.triage(held, NOW, timedelta(days=1)) == "in_progress"
+        later = NOW + ledger.STALE_SENDING + timedelta(seconds=1)
+        assert ledger.triage(held, later, timedelta(days=1)) == "abandoned"
+        assert ledger.take_over(conn, held, later) and not ledger.take_over(conn, held, later)
+        assert ledger.claim(conn, row.id, later)
         ledger.finish(conn, row.id, status="sent", now=NOW, location="/x.eml")
         assert not ledger.claim(conn, row.id, NOW + timedelta(days=1))
     with engine.connect() as conn:

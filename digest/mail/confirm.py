@@ -17,7 +17,7 @@ import jinja2
 
 from digest.domain import DeliveryOutcome, OutgoingMessage
 from digest.mail.compose import MAX_ADDRESS, MAX_NAME, header_value, message_domain
-from digest.mail.deliver import Transport
+from digest.mail.deliver import Transport, deliver
 from digest.mail.render import bundled_templates_dir
 
 SUBJECT = "Confirm your paper digest subscription"
@@ -60,4 +60,4 @@ class ConfirmationMailer:
     def send(self, *, key: int, to_addr: str, confirm_url: str, expires_hours: int, now: datetime) -> DeliveryOutcome:
         """One outcome (sent, failed, temp_failed); DeliveryError when the transport cannot start."""
         message = self.compose(key=key, to_addr=to_addr, confirm_url=confirm_url, expires_hours=expires_hours, now=now)
-        return self.transport_factory().deliver([message])[0]
+        return deliver(self.transport_factory(), [message])[0]

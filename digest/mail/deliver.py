@@ -1,9 +1,11 @@
 """Transports: hand composed messages to an SMTP server or write them to an outbox directory.
 
-Both return one DeliveryOutcome per message, in order: "sent", "failed" (permanent, a 5xx) or
-"temp_failed" (try again later: a 4xx, or the connection went away). A transport that cannot
-start at all (no connection, TLS or login failure, unwritable outbox) raises DeliveryError, so
-nothing is recorded as attempted.
+A transport sends one message at a time (send) and is closed after the batch (close); deliver()
+does a whole list. Each message gets a DeliveryOutcome: "sent", "failed" (permanent, a 5xx),
+"temp_failed" (try again later: a 4xx, or the connection went away before the message was handed
+over) or "unknown" (the connection died after the message was handed over and before the reply).
+A transport that cannot start at all (no connection, TLS or login failure, unwritable outbox)
+raises DeliveryError from send, so nothing is recorded as attempted for that message.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import smtplib
 import socket
 import ssl
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from email.parser import BytesHeaderParser, BytesParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -32,15 +34,42 @@ log = logging.getLogger(__name__)
 SENT = "sent"
 FAILED = "failed"
 TEMP_FAILED = "temp_failed"
+UNKNOWN = "unknown"
 
 _MID_DATE = re.compile(r"^<digest-(\d{4}-\d{2}-\d{2})-")
 _UNSAFE_NAME = re.compile(r"[^a-z0-9@._+-]+")
 # An envelope address that could not be sent as one clean SMTP argument.
 _BAD_ENVELOPE = re.compile(r"[\x00-\x20\x7f<>]")
+# An enhanced status code (RFC 3463) in a reply: class.subject.detail.
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+# Called right before a message's content is handed over (the ledger marks the ambiguous window).
+OnHandover = Callable[[], None]
 
 
 class Transport(Protocol):
-    def deliver(self, messages: Iterable[OutgoingMessage]) -> list[DeliveryOutcome]: ...
+    def send(self, message: OutgoingMessage, on_handover: OnHandover | None = None) -> DeliveryOutcome: ...
+
+    def close(self) -> None: ...
+
+
+def deliver(transport: Transport, messages: Iterable[OutgoingMessage]) -> list[DeliveryOutcome]:
+    """Send a list and close. If the transport cannot start for the first message, DeliveryError;
+    if it stops working later, the rest are temp_failed."""
+    outcomes: list[DeliveryOutcome] = []
+    pending = list(messages)
+    try:
+        for i, message in enumerate(pending):
+            try:
+                outcomes.append(transport.send(message))
+            except DeliveryError as exc:
+                if not outcomes:
+                    raise
+                log.error("%s; %d message(s) left for a retry", exc, len(pending) - i)
+                outcomes += [DeliveryOutcome(m.key, TEMP_FAILED, str(exc)) for m in pending[i:]]
+                break
+    finally:
+        transport.close()
+    return outcomes
 
 
 def _one_line(text: str | bytes, limit: int = 300) -> str:
@@ -87,29 +116,26 @@ class OutboxTransport:
     def path_for(self, message: OutgoingMessage) -> Path:
         return self.outbox_dir / _day_folder(message) / f"{safe_file_part(message.to_addr)}-{int(message.key)}.eml"
 
+    def send(self, message: OutgoingMessage, on_handover: OnHandover | None = None) -> DeliveryOutcome:
+        path = self.path_for(message)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            html = _html_part(message.data)
+            if html is not None:
+                _atomic_write(path.with_suffix(".html"), html.encode("utf-8"))
+            if on_handover is not None:
+                on_handover()
+            # The .eml last: it is the record that the message was delivered.
+            _atomic_write(path, message.data)
+        except OSError as exc:
+            raise DeliveryError(f"outbox {self.outbox_dir}: cannot write {path.name}: {exc.strerror or exc}") from None
+        return DeliveryOutcome(message.key, SENT, "written to outbox", location=str(path))
+
+    def close(self) -> None:
+        pass
+
     def deliver(self, messages: Iterable[OutgoingMessage]) -> list[DeliveryOutcome]:
-        outcomes: list[DeliveryOutcome] = []
-        pending = list(messages)
-        for i, message in enumerate(pending):
-            path = self.path_for(message)
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                html = _html_part(message.data)
-                if html is not None:
-                    _atomic_write(path.with_suffix(".html"), html.encode("utf-8"))
-                # The .eml last: it is the record that the message was delivered.
-                _atomic_write(path, message.data)
-            except OSError as exc:
-                problem = f"outbox {self.outbox_dir}: cannot write {path.name}: {exc.strerror or exc}"
-                if not outcomes:
-                    raise DeliveryError(problem) from None
-                log.error("%s; %d message(s) left for a retry", problem, len(pending) - i)
-                outcomes += [DeliveryOutcome(m.key, TEMP_FAILED, problem) for m in pending[i:]]
-                return outcomes
-            outcomes.append(DeliveryOutcome(message.key, SENT, "written to outbox", location=str(path)))
-        if outcomes:
-            log.info("outbox %s: wrote %d message(s)", self.outbox_dir, len(outcomes))
-        return outcomes
+        return deliver(self, messages)
 
 
 def _day_folder(message: OutgoingMessage) -> str:
@@ -134,12 +160,41 @@ def _html_part(data: bytes) -> str | None:
 # --- SMTP ------------------------------------------------------------------------------------
 
 
-class _SessionLost(Exception):
-    """The server closed the session or the socket failed: nothing more can go out on it."""
+class _Lost(Exception):
+    """The connection went away at stage; handed_over: after the whole message was written."""
+
+    def __init__(self, detail: str, *, handed_over: bool, stage: str) -> None:
+        super().__init__(detail)
+        self.detail, self.handed_over, self.stage = detail, handed_over, stage
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The DATA payload: CRLF line ends, leading dots doubled, the terminating dot line."""
+    body = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
+    body = re.sub(rb"(?m)^\.", b"..", body)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"
+
+
+def is_hard_bounce(stage: str, code: int, reply: str) -> bool:
+    """A permanent refusal of the address itself, not of the sender, the content or our relay setup.
+
+    Enhanced codes 5.1.x (bad address) and 5.2.x (mailbox unusable) are; 5.7.x (policy, relaying
+    denied) and 5.5.x/5.3.x (protocol, system) are not. Without an enhanced code only the classic
+    "no such user" replies to RCPT (550, 551, 553) count.
+    """
+    if not 500 <= code < 600 or stage == "MAIL FROM":
+        return False
+    enhanced = _ENHANCED.match(reply)
+    if enhanced:
+        return enhanced.group(2) in ("1", "2")
+    return stage == "RCPT TO" and code in (550, 551, 553)
 
 
 class SmtpTransport:
-    """Sends a batch over ONE SMTP connection (STARTTLS or implicit TLS with verified certificates).
+    """Sends messages over one SMTP connection kept open across the batch (STARTTLS or implicit
+    TLS with verified certificates), reconnecting when the server drops it mid-batch.
 
     envelope_from: the MAIL FROM address; None takes it from each message's From header.
     """
@@ -147,6 +202,8 @@ class SmtpTransport:
     def __init__(self, settings: SmtpSettings, *, envelope_from: str | None = None) -> None:
         self.settings = settings
         self.envelope_from = envelope_from
+        self._conn: smtplib.SMTP | None = None
+        self._fresh = False  # no message sent on this connection yet
 
     @property
     def where(self) -> str:
@@ -215,27 +272,89 @@ class SmtpTransport:
         return f"cannot connect: {type(exc).__name__}: {exc}"
 
     def deliver(self, messages: Iterable[OutgoingMessage]) -> list[DeliveryOutcome]:
-        pending = list(messages)
-        if not pending:
-            return []
-        conn = self.connect()
-        outcomes: list[DeliveryOutcome] = []
-        try:
-            for i, message in enumerate(pending):
-                try:
-                    outcomes.append(self._send_one(conn, message))
-                except _SessionLost as lost:
-                    detail = self._scrub(f"SMTP {self.where}: {lost}")
-                    log.warning("%s; %d message(s) left for a retry", detail, len(pending) - i)
-                    outcomes += [DeliveryOutcome(m.key, TEMP_FAILED, detail) for m in pending[i:]]
-                    break
-        finally:
+        outcomes = deliver(self, messages)
+        if outcomes:
+            counts = {st: sum(o.status == st for o in outcomes) for st in (SENT, FAILED, TEMP_FAILED, UNKNOWN)}
+            log.info("SMTP %s: sent %d, failed %d, temp_failed %d, unknown %d", self.where, *counts.values())
+        return outcomes
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
             with contextlib.suppress(Exception):
                 conn.quit()
-            conn.close()
-        counts = {st: sum(o.status == st for o in outcomes) for st in (SENT, FAILED, TEMP_FAILED)}
-        log.info("SMTP %s: sent %d, failed %d, temp_failed %d", self.where, *counts.values())
-        return outcomes
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _session(self) -> smtplib.SMTP:
+        if self._conn is None:
+            self._conn = self.connect()
+            self._fresh = True
+        return self._conn
+
+    def send(self, message: OutgoingMessage, on_handover: OnHandover | None = None) -> DeliveryOutcome:
+        """One message over the open connection (opened, or reopened after a drop, as needed)."""
+        key = message.key
+        if not message.to_addr or _BAD_ENVELOPE.search(message.to_addr) or not message.to_addr.isascii():
+            # It can never be delivered: counted like a refusal of the address.
+            return DeliveryOutcome(key, FAILED, "invalid recipient address (not sent)", bounce=True)
+        for retry in (False, True):
+            conn = self._session()
+            reused = not self._fresh
+            self._fresh = False
+            try:
+                return self._transaction(conn, message, on_handover)
+            except _Lost as lost:
+                self._drop()
+                # An idle connection the server timed out fails at the first command: one fresh try.
+                if reused and not retry and lost.stage == "MAIL FROM":
+                    log.info("SMTP %s: connection was closed while idle; reconnecting", self.where)
+                    continue
+                detail = self._scrub(f"SMTP {self.where}: {lost.detail}")
+                status = UNKNOWN if lost.handed_over else TEMP_FAILED
+                log.warning("message %s %s: %s", key, status, detail)
+                return DeliveryOutcome(key, status, detail)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _transaction(self, conn: smtplib.SMTP, message: OutgoingMessage,
+                     on_handover: OnHandover | None) -> DeliveryOutcome:
+        key, stage = message.key, "MAIL FROM"
+        try:
+            code, reply = conn.mail(self._sender(message))
+            if code != 250:
+                return self._refused(conn, key, stage, code, reply)
+            stage = "RCPT TO"
+            code, reply = conn.rcpt(message.to_addr)
+            if code not in (250, 251):
+                return self._refused(conn, key, stage, code, reply)
+            stage = "DATA"
+            conn.putcmd("data")
+            code, reply = conn.getreply()
+            if code != 354:
+                return self._refused(conn, key, stage, code, reply)
+            if on_handover is not None:
+                on_handover()
+            # Until the final dot is written the server cannot accept the message: still a clean retry.
+            conn.send(_dot_stuffed(message.data))
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _Lost(f"connection lost at {stage}: {_one_line(str(exc)) or type(exc).__name__}",
+                        handed_over=False, stage=stage) from None
+        try:
+            code, reply = conn.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _Lost("connection lost after the message was handed over, before the server's reply "
+                        f"(it may have arrived): {_one_line(str(exc)) or type(exc).__name__}",
+                        handed_over=True, stage=stage) from None
+        if code != 250:
+            return self._refused(conn, key, "DATA", code, reply)
+        log.debug("SMTP %s: message %s accepted: %d %s", self.where, key, code, _one_line(reply))
+        return DeliveryOutcome(key, SENT, f"{code} {_one_line(reply)}")
 
     def _sender(self, message: OutgoingMessage) -> str:
         if self.envelope_from:
@@ -245,38 +364,22 @@ class SmtpTransport:
             return str(headers["From"].addresses[0].addr_spec)
         return ""
 
-    def _send_one(self, conn: smtplib.SMTP, message: OutgoingMessage) -> DeliveryOutcome:
-        key = message.key
-        if not message.to_addr or _BAD_ENVELOPE.search(message.to_addr) or not message.to_addr.isascii():
-            return DeliveryOutcome(key, FAILED, "invalid recipient address (not sent)")
-        try:
-            code, reply = conn.mail(self._sender(message))
-            if code != 250:
-                return self._refused(conn, key, "MAIL FROM", code, reply)
-            code, reply = conn.rcpt(message.to_addr)
-            if code not in (250, 251):
-                return self._refused(conn, key, "RCPT TO", code, reply)
-            try:
-                code, reply = conn.data(message.data)
-            except smtplib.SMTPDataError as exc:  # the server would not start DATA (no 354)
-                return self._refused(conn, key, "DATA", exc.smtp_code, exc.smtp_error)
-            if code != 250:
-                return self._refused(conn, key, "DATA", code, reply)
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            raise _SessionLost(f"connection lost: {_one_line(str(exc)) or type(exc).__name__}") from None
-        log.debug("SMTP %s: message %s accepted: %d %s", self.where, key, code, _one_line(reply))
-        return DeliveryOutcome(key, SENT, f"{code} {_one_line(reply)}")
-
     def _refused(self, conn: smtplib.SMTP, key: int, stage: str, code: int, reply: bytes | str) -> DeliveryOutcome:
-        detail = f"{stage} refused: {code} {_one_line(reply)}"
+        text = _one_line(reply)
+        detail = f"{stage} refused: {code} {text}"
         if code == 421 or code < 0:
-            # 421: the server is closing the session; -1: smtplib already lost it.
-            raise _SessionLost(detail)
+            # 421: the server is closing the session; -1: smtplib already lost it. The next message reconnects.
+            self._drop()
+            log.warning("SMTP %s: message %s temp_failed: %s", self.where, key, detail)
+            return DeliveryOutcome(key, TEMP_FAILED, f"SMTP {self.where}: {detail}")
         status = FAILED if 500 <= code < 600 else TEMP_FAILED
-        log.warning("SMTP %s: message %s %s: %s", self.where, key, status, detail)
-        with contextlib.suppress(smtplib.SMTPException, OSError):
+        bounce = status == FAILED and is_hard_bounce(stage, code, text)
+        log.warning("SMTP %s: message %s %s: %s", self.where, key, "hard bounce" if bounce else status, detail)
+        try:
             conn.rset()  # abort this transaction, keep the session for the others
-        return DeliveryOutcome(key, status, detail)
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+        return DeliveryOutcome(key, status, detail, bounce=bounce)
 
 
 def make_transport(delivery: DeliverySettings, smtp: SmtpSettings, outbox_dir: Path) -> Transport:

@@ -101,6 +101,11 @@ class Waker:
             report = self._run_group(digest_date, group, src_counts)
             src_counts = {}  # the fetches are counted once, with the first run of the wake
             result.runs.append(report)
+        if not self.stop.is_set():
+            # Rows of any date whose retry time has come (a 4xx answer, a run cut short): sent now,
+            # not only when a run for their own date happens.
+            for o in self.app.pipeline().retry_due(self.clock(), stop=self.stop):
+                log.info("retry subscriber=%s status=%s", o.email, o.status)
         if src_counts:  # fetched, nobody due: the fetch outcomes still count
             with self.app.engine.begin() as conn:
                 runs.record(conn, digest_date=started.astimezone(UTC).date(),

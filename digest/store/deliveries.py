@@ -1,7 +1,21 @@
 """The deliveries ledger: one row per (subscriber, digest date), its picks and impressions.
 
 A row is created with its picks in one transaction, so a re-run re-sends exactly what was chosen;
-a row is claimed (status -> sending) before the message goes out, so two runs never both send it.
+a row is claimed (status -> sending) right before its message goes out, one row at a time, so two
+runs never both send it and a crash leaves at most one row of that process in "sending".
+
+    pending -> sending -> sent
+                       -> failed       a permanent refusal (5xx), or retries ran past the deadline
+                       -> temp_failed  a 4xx or a lost connection before DATA: retried at next_attempt_at
+                       -> unknown      the connection died after the message was handed over, before
+                                       the reply: it may have arrived. Re-sent (same Message-ID) while
+                                       fewer than MAX_AMBIGUOUS attempts were ambiguous, so one
+                                       reader gets at most one duplicate.
+
+A row left in "sending" by a process that died is taken over: back to pending when DATA had not
+begun on that attempt (nothing can have arrived: safe to send), else to unknown (ambiguous). The
+claimer is known dead when it ran on this host and its pid is gone; otherwise only once the row is
+STALE_SENDING old, longer than a live sender ever holds one row (a few SMTP timeouts).
 """
 
 from __future__ import annotations
@@ -11,16 +25,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from digest import owner
 from digest.domain import Pick
 from digest.store.schema import deliveries, delivery_items, events
 
 FINAL_STATES = ("sent", "failed")
-CLAIMABLE_STATES = ("pending", "temp_failed")
-# A row left in "sending" this long ago belongs to a run that died: it may be claimed again.
+CLAIMABLE_STATES = ("pending", "temp_failed", "unknown")
+# A row left in "sending" this long ago belongs to a run that died: it may be taken over.
 STALE_SENDING = timedelta(minutes=15)
+# Attempts whose outcome is unknown that a row may have: the first is re-sent once, then no more.
+MAX_AMBIGUOUS = 2
 # Items ranked from here on are the "trending today" block, not picks.
 TRENDING_RANK_BASE = 100
 
@@ -37,6 +54,11 @@ class Delivery:
     last_error: str | None
     location: str | None
     updated_at: datetime
+    created_at: datetime
+    next_attempt_at: datetime | None = None
+    claimed_by: str | None = None
+    data_started_at: datetime | None = None
+    ambiguous: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,6 +82,11 @@ def _row(m: Any) -> Delivery:
         last_error=m["last_error"],
         location=m["location"],
         updated_at=m["updated_at"],
+        created_at=m["created_at"],
+        next_attempt_at=m["next_attempt_at"],
+        claimed_by=m["claimed_by"],
+        data_started_at=m["data_started_at"],
+        ambiguous=m["ambiguous"] or 0,
     )
 
 
@@ -85,6 +112,7 @@ def create_delivery(
                     status="pending",
                     n_picks=len(picks),
                     attempts=0,
+                    ambiguous=0,
                     created_at=now,
                     updated_at=now,
                 )
@@ -138,37 +166,124 @@ def set_message_id(conn: Connection, delivery_id: int, message_id: str) -> None:
     conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(message_id=message_id))
 
 
-def claim(conn: Connection, delivery_id: int, now: datetime) -> bool:
-    """Take the row for sending. False when it is sent, failed, or being sent by a live run."""
-    stale = now - STALE_SENDING
+def claim(conn: Connection, delivery_id: int, now: datetime, holder: str | None = None) -> bool:
+    """Take the row for sending. False when it is final, not due yet, or held by another process."""
     res = conn.execute(
         update(deliveries)
         .where(
             deliveries.c.id == delivery_id,
-            (deliveries.c.status.in_(CLAIMABLE_STATES))
-            | ((deliveries.c.status == "sending") & (deliveries.c.updated_at < stale)),
+            deliveries.c.status.in_(CLAIMABLE_STATES),
+            deliveries.c.ambiguous < MAX_AMBIGUOUS,
+            or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
         )
-        .values(status="sending", attempts=deliveries.c.attempts + 1, updated_at=now)
+        .values(status="sending", attempts=deliveries.c.attempts + 1, updated_at=now,
+                claimed_by=holder or owner.this_process(), data_started_at=None)
     )
     return res.rowcount == 1
 
 
+def mark_data_started(conn: Connection, delivery_id: int, now: datetime) -> None:
+    """The message is about to be handed over: from here a crash leaves the outcome unknown."""
+    conn.execute(update(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.status == "sending")
+                 .values(data_started_at=now, updated_at=now))
+
+
 def finish(
-    conn: Connection, delivery_id: int, *, status: str, now: datetime, detail: str = "", location: str | None = None
-) -> None:
-    values: dict[str, Any] = {"status": status, "updated_at": now, "last_error": detail or None}
+    conn: Connection, delivery_id: int, *, status: str, now: datetime, detail: str = "", location: str | None = None,
+    next_attempt_at: datetime | None = None, holder: str | None = None,
+) -> bool:
+    """Record an attempt's outcome. With holder: only while that process still holds the row
+    (False if another process took it over in the meantime)."""
+    values: dict[str, Any] = {"status": status, "updated_at": now, "last_error": detail or None,
+                              "claimed_by": None, "next_attempt_at": next_attempt_at}
     if status == "sent":
         values.update(sent_at=now, location=location, last_error=None)
-    conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+    if status == "unknown":
+        values["ambiguous"] = deliveries.c.ambiguous + 1
+    q = update(deliveries).where(deliveries.c.id == delivery_id)
+    if holder is not None:
+        q = q.where(deliveries.c.status == "sending", deliveries.c.claimed_by == holder)
+    return conn.execute(q.values(**values)).rowcount == 1
 
 
-def release(conn: Connection, delivery_id: int, now: datetime) -> None:
-    """Hand a claimed row back (the run stopped before sending it)."""
-    conn.execute(
+def release(conn: Connection, delivery_id: int, now: datetime, holder: str | None = None, detail: str = "") -> None:
+    """Hand a claimed row back without an outcome (no connection could be made, or an exception):
+    pending if DATA had not begun, so the next run sends it at once, else unknown."""
+    q = update(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.status == "sending")
+    if holder is not None:
+        q = q.where(deliveries.c.claimed_by == holder)
+    conn.execute(q.where(deliveries.c.data_started_at.is_(None))
+                 .values(status="pending", claimed_by=None, updated_at=now, last_error=detail or None))
+    conn.execute(q.where(deliveries.c.data_started_at.is_not(None))
+                 .values(status="unknown", claimed_by=None, updated_at=now, ambiguous=deliveries.c.ambiguous + 1,
+                         last_error="the run stopped while the message was being handed over"))
+
+
+def is_abandoned(row: Delivery, now: datetime) -> bool:
+    """A row in "sending" whose claimer is dead or has held it for longer than any live sender would."""
+    return row.status == "sending" and (owner.is_dead(row.claimed_by) or now - row.updated_at >= STALE_SENDING)
+
+
+def take_over(conn: Connection, row: Delivery, now: datetime) -> bool:
+    """Resolve an abandoned "sending" row: pending if DATA never began (safe to send), else unknown.
+
+    Conditional on the row being exactly as read, so two runs cannot both take it over.
+    """
+    ambiguous = row.data_started_at is not None
+    values: dict[str, Any] = {"status": "unknown" if ambiguous else "pending", "claimed_by": None,
+                              "updated_at": now, "next_attempt_at": None}
+    if ambiguous:
+        values.update(ambiguous=deliveries.c.ambiguous + 1,
+                      last_error=f"the sending process ({row.claimed_by}) stopped after handing the message over")
+    res = conn.execute(
         update(deliveries)
-        .where(deliveries.c.id == delivery_id, deliveries.c.status == "sending")
-        .values(status="pending", updated_at=now)
+        .where(deliveries.c.id == row.id, deliveries.c.status == "sending", deliveries.c.attempts == row.attempts,
+               deliveries.c.claimed_by == row.claimed_by)
+        .values(**values)
     )
+    return res.rowcount == 1
+
+
+def expire(conn: Connection, delivery_id: int, now: datetime, detail: str) -> bool:
+    """Give up on a row that is still not delivered at its deadline."""
+    res = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id, deliveries.c.status.in_(CLAIMABLE_STATES))
+        .values(status="failed", updated_at=now, last_error=detail, next_attempt_at=None)
+    )
+    return res.rowcount == 1
+
+
+def triage(row: Delivery, now: datetime, retry_for: timedelta) -> str:
+    """What a run should do with an existing row:
+    sent | failed | unknown (final: ambiguous too often) | in_progress | abandoned | expired | not_due | send."""
+    if row.status in FINAL_STATES:
+        return row.status
+    if row.status == "sending":
+        return "abandoned" if is_abandoned(row, now) else "in_progress"
+    if row.ambiguous >= MAX_AMBIGUOUS:
+        return "unknown"
+    if now >= row.created_at + retry_for:
+        return "expired"
+    if row.next_attempt_at is not None and row.next_attempt_at > now:
+        return "not_due"
+    return "send"
+
+
+def get_by_id(conn: Connection, delivery_id: int) -> Delivery | None:
+    row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).first()
+    return _row(row._mapping) if row else None
+
+
+def retryable(conn: Connection, now: datetime) -> list[Delivery]:
+    """Rows of any date that are not final and are due, or in "sending" (perhaps abandoned)."""
+    rows = conn.execute(
+        select(deliveries)
+        .where(deliveries.c.status.in_((*CLAIMABLE_STATES, "sending")), deliveries.c.ambiguous < MAX_AMBIGUOUS,
+               or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now))
+        .order_by(deliveries.c.id)
+    )
+    return [_row(r._mapping) for r in rows]
 
 
 def deliveries_for_date(conn: Connection, digest_date: date) -> list[Delivery]:

@@ -72,6 +72,9 @@ subscribers = Table(
     Column("cadence", String(10), nullable=False, default="daily"),  # daily | weekly
     Column("paused", Boolean, nullable=False, default=False),
     Column("sources", JSON),  # source names to pick from; None or []: every source
+    # Consecutive permanent refusals of the address; at delivery.max_hard_bounces it is suspended.
+    Column("hard_bounces", Integer, nullable=False, default=0),
+    Column("suspended_at", DateTime),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
@@ -84,7 +87,7 @@ deliveries = Table(
     Column("id", Integer, primary_key=True),
     Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
     Column("digest_date", Date, nullable=False),
-    # pending -> sending -> sent | failed | temp_failed; skipped: nothing to send on a quiet day.
+    # pending -> sending -> sent | failed | temp_failed | unknown (see store/deliveries.py).
     Column("status", String(20), nullable=False),
     Column("message_id", String(300)),
     Column("n_picks", Integer, nullable=False, default=0),
@@ -94,6 +97,10 @@ deliveries = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("sent_at", DateTime),
+    Column("next_attempt_at", DateTime),  # a temp_failed or unknown row is not retried before this
+    Column("claimed_by", String(200)),  # host:pid:token of the process holding it in "sending"
+    Column("data_started_at", DateTime),  # DATA began on the current attempt: a crash after it is ambiguous
+    Column("ambiguous", Integer, nullable=False, default=0),  # attempts that may or may not have arrived
     UniqueConstraint("subscriber_id", "digest_date", name="uq_deliveries_subscriber_date"),
 )
 

@@ -25,6 +25,8 @@ def _to_subscriber(row: Row[Any]) -> Subscriber:
         cadence=m["cadence"] or "daily",
         paused=bool(m["paused"]),
         sources=tuple(m["sources"] or ()),
+        hard_bounces=m["hard_bounces"] or 0,
+        suspended=m["suspended_at"] is not None,
     )
 
 
@@ -131,6 +133,19 @@ def update_preferences(
     return res.rowcount > 0
 
 
+def record_bounce(conn: Connection, subscriber_id: int, now: datetime, max_bounces: int) -> bool:
+    """Count a hard bounce; at max_bounces in a row the subscriber is suspended. True if suspended now."""
+    conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id)
+                 .values(hard_bounces=subscribers.c.hard_bounces + 1, updated_at=now))
+    res = conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == subscriber_id, subscribers.c.hard_bounces >= max_bounces,
+               subscribers.c.suspended_at.is_(None))
+        .values(suspended_at=now)
+    )
+    return res.rowcount > 0
+
+
 def change_email(conn: Connection, subscriber_id: int, email: str, now: datetime) -> bool:
     """Move a subscription (and its history) to a new address. False if the address is taken or the id unknown."""
     taken = conn.execute(select(subscribers.c.id).where(subscribers.c.email == email)).scalar()
@@ -140,11 +155,27 @@ def change_email(conn: Connection, subscriber_id: int, email: str, now: datetime
     return res.rowcount > 0
 
 
+def clear_bounces(conn: Connection, subscriber_id: int) -> None:
+    """A delivery went through: the bounce count starts again (only consecutive bounces suspend)."""
+    conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id, subscribers.c.hard_bounces > 0)
+                 .values(hard_bounces=0))
+
+
+def unsuspend(conn: Connection, subscriber_id: int, now: datetime) -> bool:
+    """Send to a suspended address again (the operator fixed it). False if it was not suspended."""
+    res = conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == subscriber_id, subscribers.c.suspended_at.is_not(None))
+        .values(suspended_at=None, hard_bounces=0, updated_at=now)
+    )
+    return res.rowcount > 0
+
+
 def list_subscribers(conn: Connection, *, active_only: bool = False, receiving_only: bool = False) -> list[Subscriber]:
-    """All subscribers; active_only: not unsubscribed; receiving_only: active and not paused."""
+    """All subscribers; active_only: not unsubscribed; receiving_only: active, not paused, not suspended."""
     q = select(subscribers).order_by(subscribers.c.email)
     if active_only or receiving_only:
         q = q.where(subscribers.c.active.is_(True))
     if receiving_only:
-        q = q.where(subscribers.c.paused.is_(False))
+        q = q.where(subscribers.c.paused.is_(False), subscribers.c.suspended_at.is_(None))
     return [_to_subscriber(r) for r in conn.execute(q)]

@@ -1,0 +1,172 @@
+"""The send loop: one ledger row at a time, claimed, handed to the transport, recorded.
+
+Claiming and recording each message on its own (not the batch at the end) is what bounds a crash
+to one ambiguous message: at any moment this process holds at most one row in "sending". The loop
+also applies the rate limit, pauses after too many consecutive errors, and stops between messages
+when asked (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from digest import owner
+from digest.domain import DeliveryOutcome, OutgoingMessage, SubscriberOutcome
+from digest.errors import DeliveryError
+from digest.mail.deliver import Transport
+from digest.mail.pacing import RateLimiter
+from digest.store import deliveries as ledger
+from digest.store import subscribers as sub_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How hard to try: retry schedule and deadline, bounces, rate, when to pause."""
+
+    retry_backoff_s: float = 300.0
+    retry_backoff_max_s: float = 7200.0
+    retry_for: timedelta = timedelta(hours=24)
+    max_hard_bounces: int = 3
+    rate_per_s: float = 0.0
+    max_consecutive_errors: int = 5
+
+    def next_attempt(self, attempts: int, now: datetime) -> datetime:
+        """When a row that has failed `attempts` times may be tried again: exponential backoff."""
+        delay = min(self.retry_backoff_s * 2 ** max(attempts - 1, 0), self.retry_backoff_max_s)
+        return now + timedelta(seconds=delay)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One ledger row to send; compose builds its message (ValueError: an address it refuses)."""
+
+    row: ledger.Delivery
+    subscriber_id: int
+    email: str
+    n_picks: int
+    compose: Callable[[], OutgoingMessage]
+
+
+@dataclass
+class SendReport:
+    outcomes: list[SubscriberOutcome] = field(default_factory=list)
+    paused: str | None = None  # why the loop paused (consecutive errors), if it did
+    stopped: bool = False  # a stop was requested; the rest were left for the next run
+
+
+class Clock:
+    """The run's notion of now, advancing in real time from the time the run was given."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start, self._t0 = start, time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self._t0)
+
+
+class Sender:
+    def __init__(self, engine: Engine, transport_factory: Callable[[], Transport], policy: DeliveryPolicy) -> None:
+        self.engine = engine
+        self.transport_factory = transport_factory
+        self.policy = policy
+        self.holder = owner.this_process()
+
+    def send(self, jobs: Sequence[Job], clock: Callable[[], datetime],
+             stop: threading.Event | None = None) -> SendReport:
+        report = SendReport()
+        if not jobs:
+            return report
+        limiter = RateLimiter(self.policy.rate_per_s)
+        errors, last_error = 0, ""
+        transport = self.transport_factory()
+        try:
+            for i, job in enumerate(jobs):
+                if errors >= self.policy.max_consecutive_errors:
+                    report.paused = f"delivery paused after {errors} consecutive errors; last: {last_error}"
+                    log.error("%s; %d message(s) left for the next run", report.paused, len(jobs) - i)
+                    report.outcomes += [_deferred(j, "paused after consecutive errors") for j in jobs[i:]]
+                    break
+                if (stop is not None and stop.is_set()) or not limiter.wait(stop):
+                    report.stopped = True
+                    log.info("stop requested: %d message(s) left for the next run", len(jobs) - i)
+                    report.outcomes += [_deferred(j, "stopped before sending") for j in jobs[i:]]
+                    break
+                outcome, relay_error = self._one(transport, job, clock)
+                report.outcomes.append(outcome)
+                if relay_error:
+                    errors, last_error = errors + 1, outcome.detail
+                elif relay_error is not None:
+                    errors = 0
+        finally:
+            transport.close()
+        return report
+
+    def _one(self, transport: Transport, job: Job,
+             clock: Callable[[], datetime]) -> tuple[SubscriberOutcome, bool | None]:
+        """Send one row. The flag: True an error of the relay (counts towards a pause), False the
+        relay works (a delivery, or a refusal of that one address), None tells nothing about it."""
+        row = job.row
+        try:
+            msg = job.compose()
+        except ValueError as exc:  # an address the composer refuses: this one fails, the rest go
+            with self.engine.begin() as conn:
+                ledger.finish(conn, row.id, status="failed", now=clock(), detail=str(exc))
+            return SubscriberOutcome(job.email, "failed", job.n_picks, f"invalid address: {exc}"), None
+        with self.engine.begin() as conn:
+            if not ledger.claim(conn, row.id, clock(), self.holder):
+                return SubscriberOutcome(job.email, "in_progress", job.n_picks), None
+            ledger.set_message_id(conn, row.id, msg.message_id)
+
+        def handover() -> None:
+            with self.engine.begin() as conn:
+                ledger.mark_data_started(conn, row.id, clock())
+
+        try:
+            result = transport.send(msg, on_handover=handover)
+        except DeliveryError as exc:
+            # No session at all: nothing went out, the row goes back as it was for the next run.
+            with self.engine.begin() as conn:
+                ledger.release(conn, row.id, clock(), self.holder, detail=str(exc))
+            return SubscriberOutcome(job.email, "deferred", job.n_picks, str(exc)), True
+        except BaseException:
+            with self.engine.begin() as conn:
+                ledger.release(conn, row.id, clock(), self.holder)
+            raise
+        relay_error = not (result.status == "sent" or result.bounce)
+        return self._record(job, result, clock()), relay_error
+
+    def _record(self, job: Job, res: DeliveryOutcome, now: datetime) -> SubscriberOutcome:
+        row, status, detail = job.row, res.status, res.detail
+        attempts = row.attempts + 1
+        next_at: datetime | None = None
+        if status in ("temp_failed", "unknown"):
+            if now >= row.created_at + self.policy.retry_for:
+                if status == "temp_failed":  # past the deadline: give up (an unknown one may have arrived)
+                    status, detail = "failed", f"gave up after {attempts} attempts: {detail}"
+            else:
+                next_at = self.policy.next_attempt(attempts, now)
+        with self.engine.begin() as conn:
+            if not ledger.finish(conn, row.id, status=status, now=now, detail=detail, location=res.location,
+                                 next_attempt_at=next_at, holder=self.holder):
+                log.warning("delivery %s was taken over by another run while this one sent it", row.id)
+            if status == "sent":
+                sub_store.clear_bounces(conn, job.subscriber_id)
+            elif res.bounce:
+                detail = f"hard bounce: {detail}"
+                if sub_store.record_bounce(conn, job.subscriber_id, now, self.policy.max_hard_bounces):
+                    detail += f"; {job.email} suspended after {self.policy.max_hard_bounces} hard bounces"
+                    log.warning("%s suspended after %d hard bounces", job.email, self.policy.max_hard_bounces)
+        return SubscriberOutcome(job.email, status, job.n_picks, detail, res.location)
+
+
+def _deferred(job: Job, why: str) -> SubscriberOutcome:
+    return SubscriberOutcome(job.email, "deferred", job.n_picks, why)
