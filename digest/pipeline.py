@@ -242,7 +242,9 @@ class DigestPipeline:
         report = RunReport(digest_date=digest_date, dry_run=dry_run)
         subs = self.active_subscribers(only, subscriber_ids)
         with self.engine.connect() as conn:
-            existing = {s.id: ledger.get_delivery(conn, s.id, digest_date) for s in subs}
+            # One query for the day's rows, not one per subscriber.
+            on_date = {row.subscriber_id: row for row in ledger.deliveries_for_date(conn, digest_date)}
+        existing = {s.id: on_date.get(s.id) for s in subs}
 
         to_rank = [s for s in subs if existing[s.id] is None]
         to_send: list[_Batch] = []
@@ -278,12 +280,10 @@ class DigestPipeline:
             report.outcomes.extend(SubscriberOutcome(b.sub.email, "would_send", len(b.picks)) for b in to_send)
             _tell(progress, report.outcomes)
             return report
-        settled = len(report.outcomes)
         _tell(progress, report.outcomes)
         sent = Sender(self.engine, self.transport_factory, self.policy).send(
-            [self._job(b, now) for b in to_send], Clock(now_db), stop)
+            [self._job(b, now) for b in to_send], Clock(now_db), stop, progress)
         report.outcomes.extend(sent.outcomes)
-        _tell(progress, report.outcomes[settled:])
         report.stopped = sent.stopped
         deferred = [o for o in sent.outcomes if o.status == "deferred"]
         if sent.paused:

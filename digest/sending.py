@@ -61,6 +61,13 @@ class SendReport:
     outcomes: list[SubscriberOutcome] = field(default_factory=list)
     paused: str | None = None  # why the loop paused (consecutive errors), if it did
     stopped: bool = False  # a stop was requested; the rest were left for the next run
+    listener: Callable[[SubscriberOutcome], None] | None = None  # told of each outcome as it is added
+
+    def add(self, *outcomes: SubscriberOutcome) -> None:
+        self.outcomes.extend(outcomes)
+        if self.listener is not None:
+            for o in outcomes:
+                self.listener(o)
 
 
 class Clock:
@@ -81,8 +88,10 @@ class Sender:
         self.holder = owner.this_process()
 
     def send(self, jobs: Sequence[Job], clock: Callable[[], datetime],
-             stop: threading.Event | None = None) -> SendReport:
-        report = SendReport()
+             stop: threading.Event | None = None,
+             progress: Callable[[SubscriberOutcome], None] | None = None) -> SendReport:
+        """progress: told of each outcome as it happens (the CLI's progress bar moves per message)."""
+        report = SendReport(listener=progress)
         if not jobs:
             return report
         limiter = RateLimiter(self.policy.rate_per_s)
@@ -93,15 +102,15 @@ class Sender:
                 if errors >= self.policy.max_consecutive_errors:
                     report.paused = f"delivery paused after {errors} consecutive errors; last: {last_error}"
                     log.error("%s; %d message(s) left for the next run", report.paused, len(jobs) - i)
-                    report.outcomes += [_deferred(j, "paused after consecutive errors") for j in jobs[i:]]
+                    report.add(*(_deferred(j, "paused after consecutive errors") for j in jobs[i:]))
                     break
                 if (stop is not None and stop.is_set()) or not limiter.wait(stop):
                     report.stopped = True
                     log.info("stop requested: %d message(s) left for the next run", len(jobs) - i)
-                    report.outcomes += [_deferred(j, "stopped before sending") for j in jobs[i:]]
+                    report.add(*(_deferred(j, "stopped before sending") for j in jobs[i:]))
                     break
                 outcome, relay_error = self._one(transport, job, clock)
-                report.outcomes.append(outcome)
+                report.add(outcome)
                 if relay_error:
                     errors, last_error = errors + 1, outcome.detail
                 elif relay_error is not None:

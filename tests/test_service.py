@@ -133,7 +133,7 @@ def test_a_stop_request_leaves_the_rest_for_the_next_wake(tmp_path: Path, sqlite
     stop = threading.Event()
     stop.set()  # SIGTERM arrived while ranking
     report = pipeline.run(date(2026, 6, 10), clock.now, stop=stop)
-    assert [o.status for o in report.outcomes] == ["in_progress"] and smtp_server.handler.messages == []
+    assert [o.status for o in report.outcomes] == ["deferred"] and smtp_server.handler.messages == []
     with app.engine.connect() as conn:
         (row,) = ledger.deliveries_for_date(conn, date(2026, 6, 10))
     assert row.status == "pending"
