@@ -157,6 +157,11 @@ class ScheduleSettings(_Section):
         return v
 
 
+class ModelSettings(_Section):
+    # A sentence-transformers model name or local path (the embed extra), or "none": tf-idf only.
+    encoder: str = Field(default="all-MiniLM-L6-v2", min_length=1, max_length=500)
+
+
 def _default_sources() -> list[SourceSettings]:
     return [SourceSettings(name="sample-arxiv-cs", path="builtin:arxiv-cs-2024-11-28.xml", kind="arxiv_rss")]
 
@@ -172,6 +177,7 @@ class Settings(_Section):
     web: WebSettings = WebSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    model: ModelSettings = ModelSettings()
 
     @field_validator("sources")
     @classmethod

@@ -92,11 +92,15 @@ def weight_matrix(models: Sequence[LinearModel | None], n_features: int) -> tupl
     values: list[np.ndarray] = []
     intercepts = np.zeros(len(models), dtype=np.float32)
     for i, m in enumerate(models):
+        n = 0
         if m is not None:
-            indices.append(m.indices)
-            values.append(m.values)
+            # Weights beyond the space (embedding dims of a model trained with an encoder now off) drop.
+            inside = m.indices < n_features
+            indices.append(m.indices[inside])
+            values.append(m.values[inside])
             intercepts[i] = m.intercept
-        indptr.append(indptr[-1] + (0 if m is None else len(m.indices)))
+            n = int(inside.sum())
+        indptr.append(indptr[-1] + n)
     ind = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int32)
     val = np.concatenate(values) if values else np.zeros(0, dtype=np.float32)
     mat = sp.csr_matrix((val, ind, np.asarray(indptr)), shape=(len(models), n_features))

@@ -14,10 +14,11 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from digest.domain import Paper, Pick, Subscriber
-from digest.rank import learner
+from digest.rank import learner, semantic
 from digest.rank.features import FeatureSpace
 from digest.rank.keywords import KeywordScores, score_keywords
 from digest.rank.select import select_picks
+from digest.rank.semantic import Semantic
 
 # Part of the learned score is the cosine to the centroid of the papers the reader liked: steadier
 # than the model alone when positives are few (+0.002 to +0.003 nDCG@10 warm in the replay).
@@ -98,14 +99,24 @@ def training_set(labels: Labelled, matrix: sp.csr_matrix, row_of: dict[int, int]
 
 
 def score_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], space: FeatureSpace,
-              options: RankOptions) -> tuple[np.ndarray, sp.csr_matrix, KeywordScores]:
+              options: RankOptions, meaning: Semantic | None = None
+              ) -> tuple[np.ndarray, sp.csr_matrix, KeywordScores]:
+    """meaning: encoder vectors (the embed extra) for the candidates, keywords and liked papers."""
     vectors = space.paper_vectors(candidates)
     ks = score_keywords([s.subscriber for s in states], candidates, space, vectors)
-    learned = learner.model_scores([s.model for s in states], vectors)
+    if meaning is None:
+        learned = learner.model_scores([s.model for s in states], vectors)
+        centroid = _centroid_similarity(states, vectors, space)
+        prior = ks.scores
+    else:
+        # Models trained with the encoder have weights on the embedding dims after the tf-idf ones.
+        learned = learner.model_scores([s.model for s in states], semantic.combine(vectors, meaning.papers))
+        centroid = semantic.liked_similarity(meaning)
+        prior = semantic.prior(ks.scores, meaning)
     n_pos = np.array([s.model.n_pos if s.model else 0 for s in states])
     # Subscribers without a model keep 0.5 from model_scores; the blend gives them the prior alone.
-    learned = (1 - CENTROID_WEIGHT) * learned + CENTROID_WEIGHT * _centroid_similarity(states, vectors, space)
-    scores = learner.blend(ks.scores, learned, n_pos)
+    learned = (1 - CENTROID_WEIGHT) * learned + CENTROID_WEIGHT * centroid
+    scores = learner.blend(prior, learned, n_pos)
     if options.popularity_weight > 0:
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)
         if votes.max(initial=0) > 0:
@@ -114,12 +125,12 @@ def score_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], sp
 
 
 def rank_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], space: FeatureSpace,
-             options: RankOptions) -> list[list[Pick]]:
+             options: RankOptions, meaning: Semantic | None = None) -> list[list[Pick]]:
     if not states:
         return []
     if not candidates:
         return [[] for _ in states]
-    scores, vectors, ks = score_all(states, candidates, space, options)
+    scores, vectors, ks = score_all(states, candidates, space, options, meaning)
     # Every subscriber's liked papers in one matrix, sliced per subscriber for the reason lines.
     liked_all = space.paper_vectors([p for st in states for _, p in st.liked])
     ends = np.cumsum([len(st.liked) for st in states])
@@ -131,5 +142,6 @@ def rank_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], spa
             top_k=st.subscriber.top_k or options.top_k, min_score=options.min_score, shown=st.shown,
             exclude=st.subscriber.exclude, vectors=vectors, diversity=options.diversity,
             liked=st.liked, liked_vectors=liked_vecs, explore=options.explore,
+            liked_meaning=None if meaning is None else (meaning.papers, meaning.liked[si]),
         ))
     return out
