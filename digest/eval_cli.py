@@ -78,7 +78,7 @@ class _Meaning:
     def keyword_profiles(self, users: Sequence[EvalUser]) -> np.ndarray:
         subs = [Subscriber(id=i, email=f"u{i}@example.org", keywords=subscriber_keywords(u))
                 for i, u in enumerate(users)]
-        return semantic.keyword_profiles(subs, keyword_vectors(users, self.encode), self.encoder.dim)
+        return semantic.keyword_profiles(subs, keyword_vectors(subs, self.encode), self.encoder.dim)
 
 
 def _load(citeulike: str | None, papers: str | None, interactions: str | None) -> EvalData:

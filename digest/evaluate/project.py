@@ -20,9 +20,10 @@ from digest.rank import features, learner, semantic
 from digest.rank.ranker import Labelled, RankOptions, SubscriberState, rank_all, training_set
 
 
-def keyword_vectors(users: Sequence[EvalUser], encode: Callable[[Sequence[str]], np.ndarray]) -> dict[str, np.ndarray]:
-    """Each distinct keyword of these users, embedded once."""
-    vocab = sorted({k for u in users for k in subscriber_keywords(u)})
+def keyword_vectors(subscribers: Sequence[Subscriber], encode: Callable[[Sequence[str]], np.ndarray]
+                    ) -> dict[str, np.ndarray]:
+    """Each distinct keyword query of these subscribers, embedded once."""
+    vocab = sorted({semantic.keyword_text(s) for s in subscribers})
     return dict(zip(vocab, encode(vocab), strict=True)) if vocab else {}
 
 
@@ -52,7 +53,7 @@ class DigestRecommender:
                      for i, u in enumerate(users)]
         self.kw_meaning: np.ndarray | None = None
         if self.embeddings is not None and self.encode is not None:
-            vecs = keyword_vectors(users, self.encode)
+            vecs = keyword_vectors(self.subs, self.encode)
             self.kw_meaning = semantic.keyword_profiles(self.subs, vecs, self.embeddings.shape[1])
         self.df = np.zeros(features.N_FEATURES, dtype=np.float32)
         self.n_docs = 0

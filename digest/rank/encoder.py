@@ -101,6 +101,12 @@ def _load_model(target: str) -> Any:
     # One copy per process: the service, the web app and the tests reuse the loaded weights.
     from sentence_transformers import SentenceTransformer
 
+    try:  # the weight-loading progress bar is noise in a daily job's output
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    except ImportError:
+        pass
     return SentenceTransformer(target, device="cpu")
 
 

@@ -42,13 +42,19 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def keyword_text(subscriber: Subscriber) -> str:
+    """The subscriber's keywords as one query: embedded as a whole, it reads like the topic it names
+    (a better cold-start ranking in the replay than averaging the keywords' own vectors)."""
+    return ", ".join(subscriber.keywords)
+
+
 def keyword_profiles(subscribers: Sequence[Subscriber], vectors: Mapping[str, np.ndarray], dim: int) -> np.ndarray:
-    """Each subscriber's keywords: the mean of the keywords' unit vectors, normalised."""
+    """Each subscriber's keyword query vector (a zero row where there is none)."""
     out = np.zeros((len(subscribers), dim), dtype=np.float32)
     for i, sub in enumerate(subscribers):
-        found = [vectors[k] for k in sub.keywords if k in vectors]
-        if found:
-            out[i] = np.mean(found, axis=0)
+        vec = vectors.get(keyword_text(sub))
+        if vec is not None:
+            out[i] = vec
     return unit_rows(out)
 
 

@@ -70,7 +70,7 @@ def ensure_texts(conn: Connection, model: str, texts: Sequence[str],
 class StoredMeaning:
     """Encoder vectors for one run, read from the store and embedded (then stored) where missing.
 
-    Papers are embedded once, the first time a run needs them, in batches; a keyword once per text.
+    Papers are embedded once, the first time a run needs them, in batches; keywords once per text.
     `embedded` counts the texts this run had to encode.
     """
 
@@ -110,8 +110,8 @@ class StoredMeaning:
         return out
 
     def keywords(self, subscribers: Sequence[Subscriber]) -> np.ndarray:
-        """Each subscriber's keyword profile (the mean of the keywords' vectors, unit length)."""
-        texts = sorted({k for s in subscribers for k in s.keywords})
+        """Each subscriber's keyword query vector; embedded once per distinct keyword text."""
+        texts = sorted({semantic.keyword_text(s) for s in subscribers if s.keywords})
         with self.engine.begin() as conn:
             vecs = ensure_texts(conn, self.encoder.name, texts, self._encode) if texts else {}
         return semantic.keyword_profiles(subscribers, vecs, self.dim)
