@@ -17,6 +17,8 @@ from digest.mail.confirm import ConfirmationMailer
 from digest.mail.deliver import Transport, make_transport
 from digest.mail.render import DigestRenderer
 from digest.pipeline import DigestOptions, DigestPipeline
+from digest.rank import encoder
+from digest.rank.encoder import Encoder
 from digest.sending import DeliveryPolicy
 from digest.store.engine import open_engine
 from digest.web.tokens import LinkSigner
@@ -43,10 +45,23 @@ def secret_keys(settings: Settings) -> list[str]:
         raise ConfigError(f"config error: state_dir: cannot keep the secret key in {path}: {exc}") from None
 
 
+def load_encoder(settings: Settings) -> tuple[Encoder | None, str | None]:
+    """The configured sentence encoder, or None with a one-line notice when one was asked for and
+    cannot be used. The default is skipped quietly when the embed extra is not installed."""
+    name = settings.model.encoder
+    asked = "encoder" in settings.model.model_fields_set and name.strip().lower() != encoder.NONE
+    if not asked and not encoder.installed():
+        return None, None
+    return encoder.load_or_notice(name)
+
+
 @dataclass
 class App:
     settings: Settings
     engine: Engine
+    encoder_notice: str | None = None
+    _encoder: Encoder | None = None
+    _encoder_loaded: bool = False
 
     @classmethod
     def open(cls, settings: Settings) -> App:
@@ -75,6 +90,13 @@ class App:
                                   from_addr=s.delivery.from_addr, from_name=s.delivery.from_name,
                                   templates_dir=s.digest.templates_dir)
 
+    def encoder(self) -> Encoder | None:
+        """Loaded once per App, on first use; a failure leaves encoder_notice for the CLI to show."""
+        if not self._encoder_loaded:
+            self._encoder, self.encoder_notice = load_encoder(self.settings)
+            self._encoder_loaded = True
+        return self._encoder
+
     def pipeline(self, *, force_outbox: bool = False) -> DigestPipeline:
         d = self.settings.digest
         return DigestPipeline(
@@ -96,6 +118,7 @@ class App:
             from_addr=self.settings.delivery.from_addr,
             from_name=self.settings.delivery.from_name,
             policy=self.delivery_policy(force_outbox=force_outbox),
+            encoder=self.encoder(),
         )
 
     def delivery_policy(self, *, force_outbox: bool = False) -> DeliveryPolicy:

@@ -320,6 +320,8 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
         click.echo(f"Ingested {len(reports)} source(s):")
         _print_sources(reports)
     pipeline = app.pipeline(force_outbox=force_outbox)
+    if app.encoder_notice:
+        click.echo(f"notice: {app.encoder_notice}")
     with progress("Digests", len(pipeline.active_subscribers(only))) as step:
         report = deliver(app, digest_date, now, only=only, dry_run=dry_run, force_outbox=force_outbox, stop=stop,
                          progress=lambda o: step("digest", date=digest_date, subscriber=o.email, status=o.status,
@@ -398,7 +400,10 @@ def preview(obj: _Context, email: str, date_: str | None, out: str | None) -> No
     digest_date = _parse_date(date_, obj.settings, datetime.now(UTC))
     app = obj.app()
     try:
-        rendered, n = app.pipeline().preview(addr, digest_date)
+        pipeline = app.pipeline()
+        if app.encoder_notice:
+            click.echo(f"notice: {app.encoder_notice}", err=True)
+        rendered, n = pipeline.preview(addr, digest_date)
         path = Path(out) if out else app.previews_path / f"{addr.replace('@', '_at_')}-{digest_date}.html"
     finally:
         app.close()

@@ -197,6 +197,14 @@ class DispatchSettings(_Section):
     shard_timeout_s: int = Field(default=3600, ge=1, le=86_400)  # the dispatcher waits this long for all shards
 
 
+class ModelSettings(_Section):
+    # A sentence-transformers model name or local path (the embed extra), or "none": tf-idf only.
+    # The environment's DIGEST_MODEL__ENCODER is the default wherever settings are built (the test
+    # suite sets "none", so only the encoder's own tests rank by meaning).
+    encoder: str = Field(default_factory=lambda: os.environ.get("DIGEST_MODEL__ENCODER", "all-MiniLM-L6-v2"),
+                         min_length=1, max_length=500)
+
+
 def _default_sources() -> list[SourceSettings]:
     return [SourceSettings(name="sample-arxiv-cs", path="builtin:arxiv-cs-2024-11-28.xml", kind="arxiv_rss")]
 
@@ -213,6 +221,7 @@ class Settings(_Section):
     feedback: FeedbackSettings = FeedbackSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     dispatch: DispatchSettings = DispatchSettings()
+    model: ModelSettings = ModelSettings()
 
     @field_validator("sources")
     @classmethod

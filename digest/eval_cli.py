@@ -5,22 +5,30 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
+from digest.domain import Subscriber
 from digest.errors import InputError
 from digest.evaluate.baselines import AslSvmRecommender, KeywordRecommender, RandomRecommender, TextFeatures
 from digest.evaluate.data import DEFAULT_CITEULIKE, EvalData, load_citeulike, load_interactions
 from digest.evaluate.metrics import N_BOOTSTRAP, summarise
-from digest.evaluate.project import DigestRecommender
-from digest.evaluate.protocol import SCENARIOS, Recommender
+from digest.evaluate.project import DigestRecommender, keyword_vectors, subscriber_keywords
+from digest.evaluate.protocol import SCENARIOS, EvalCorpus, EvalUser, Recommender
 from digest.evaluate.replay import ReplayLog, run_all
 from digest.evaluate.report import Results, plot, table, to_json, write_json
+from digest.evaluate.zad import ZadEmbedRecommender
+from digest.rank import encoder as enc
+from digest.rank import semantic
 
 RECOMMENDERS = ("digest", "random", "keyword", "asl-svm")
+# With the embed extra: zotero-arxiv-daily's embedding recipe, and the project's recommender without
+# the encoder (to show what the encoder adds).
+EMBED_RECOMMENDERS = ("zad-embed", "digest-tfidf")
 
 
 def _ints(values: tuple[str, ...], option: str) -> list[int]:
@@ -35,13 +43,42 @@ def _ints(values: tuple[str, ...], option: str) -> list[int]:
     return list(dict.fromkeys(out))
 
 
-def _names(value: str) -> list[str]:
+def _names(value: str | None, with_encoder: bool) -> list[str]:
+    known = RECOMMENDERS + EMBED_RECOMMENDERS if with_encoder else RECOMMENDERS
+    if value is None:
+        return list(RECOMMENDERS) + (["zad-embed"] if with_encoder else [])
     names = list(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
-    unknown = [n for n in names if n not in RECOMMENDERS]
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
+        hint = "" if with_encoder else f" ({', '.join(EMBED_RECOMMENDERS)} need the encoder: the embed extra)"
         raise InputError(f"--recommenders: unknown {', '.join(unknown) or '(empty)'}; "
-                         f"choose from {', '.join(RECOMMENDERS)}")
+                         f"choose from {', '.join(known)}{hint}")
     return names
+
+
+class _Meaning:
+    """The encoder's vectors for one eval: the corpus (cached on disk) and each user's keywords."""
+
+    def __init__(self, encoder: enc.Encoder, data: EvalData) -> None:
+        from digest.evaluate.embeddings import corpus_embeddings
+
+        self.encoder = encoder
+        self.papers = corpus_embeddings(data.corpus, encoder)
+        self._keywords: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Keyword texts -> unit vectors, each text embedded once per eval."""
+        todo = [t for t in dict.fromkeys(texts) if t not in self._keywords]
+        if todo:
+            self._keywords.update(zip(todo, self.encoder.encode(todo), strict=True))
+        if not texts:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return np.stack([self._keywords[t] for t in texts])
+
+    def keyword_profiles(self, users: Sequence[EvalUser]) -> np.ndarray:
+        subs = [Subscriber(id=i, email=f"u{i}@example.org", keywords=subscriber_keywords(u))
+                for i, u in enumerate(users)]
+        return semantic.keyword_profiles(subs, keyword_vectors(subs, self.encode), self.encoder.dim)
 
 
 def _load(citeulike: str | None, papers: str | None, interactions: str | None) -> EvalData:
@@ -56,19 +93,31 @@ def _load(citeulike: str | None, papers: str | None, interactions: str | None) -
 
 def _factories(names: list[str], data: EvalData, seed: int, jobs: int,
                features: Callable[[], TextFeatures],
-               made: list[DigestRecommender] | None = None) -> dict[str, Callable[[], Recommender]]:
-    def digest_rec() -> Recommender:
-        rec = DigestRecommender(seed=seed)
-        if made is not None:
+               made: list[DigestRecommender] | None = None,
+               meaning: _Meaning | None = None) -> dict[str, Callable[[], Recommender]]:
+    def digest_rec(with_encoder: bool = True) -> Recommender:
+        if meaning is not None and with_encoder:
+            rec = DigestRecommender(seed=seed, embeddings=meaning.papers, encode=meaning.encode)
+        else:
+            rec = DigestRecommender(seed=seed, name="digest" if meaning is None else "digest-tfidf")
+        if made is not None and rec.name == "digest":
             made.append(rec)  # kept to report its per-day ranking time
         return rec
 
+    class _Zad(ZadEmbedRecommender):
+        def start(self, corpus: EvalCorpus, users: Sequence[EvalUser], scenario: str) -> None:
+            self.keyword_profiles = meaning.keyword_profiles(users) if meaning is not None else self.keyword_profiles
+            super().start(corpus, users, scenario)
+
     make: dict[str, Callable[[], Recommender]] = {
         "digest": digest_rec,
+        "digest-tfidf": lambda: digest_rec(False),
         "random": lambda: RandomRecommender(seed),
         "keyword": lambda: KeywordRecommender(features()),
         "asl-svm": lambda: AslSvmRecommender(features(), workers=jobs),
     }
+    if meaning is not None:
+        make["zad-embed"] = lambda: _Zad(meaning.papers, np.zeros((0, meaning.encoder.dim), dtype=np.float32))
     return {name: make[name] for name in names}
 
 
@@ -85,7 +134,11 @@ def _factories(names: list[str], data: EvalData, seed: int, jobs: int,
 @click.option("--seed", "seeds", multiple=True, default=("7",), show_default=True,
               help="Seed; repeat it or give a comma list to pool several runs.")
 @click.option("--scenario", type=click.Choice(["cold", "warm", "both"]), default="both", show_default=True)
-@click.option("--recommenders", default=",".join(RECOMMENDERS), show_default=True, help="Comma list.")
+@click.option("--recommenders", default=None,
+              help=f"Comma list of {', '.join(RECOMMENDERS + EMBED_RECOMMENDERS)} "
+                   f"[default: {', '.join(RECOMMENDERS)}, and zad-embed with the encoder].")
+@click.option("--encoder", "encoder_name", default=enc.DEFAULT_ENCODER, show_default=True,
+              help="Sentence encoder for digest and zad-embed (the embed extra); 'none' for tf-idf only.")
 @click.option("--jobs", type=int, default=None, help="Processes for the SVM fits (default: CPU count, at most 4).")
 @click.option("--bootstrap", "n_bootstrap", type=int, default=N_BOOTSTRAP, show_default=True,
               help="Bootstrap resamples for the 95% intervals.")
@@ -93,8 +146,9 @@ def _factories(names: list[str], data: EvalData, seed: int, jobs: int,
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw P@k by day per recommender to this PNG (needs matplotlib).")
 def eval_command(citeulike: str | None, papers: str | None, interactions: str | None, n_users: int,
-                 min_items: int, days: int, k: int, seeds: tuple[str, ...], scenario: str, recommenders: str,
-                 jobs: int | None, n_bootstrap: int, json_path: str | None, plot_path: str | None) -> None:
+                 min_items: int, days: int, k: int, seeds: tuple[str, ...], scenario: str,
+                 recommenders: str | None, encoder_name: str, jobs: int | None, n_bootstrap: int,
+                 json_path: str | None, plot_path: str | None) -> None:
     """Offline evaluation: replay real users' likes day by day and compare recommenders.
 
     Papers arrive in --days random batches; each user's likes are split into history (the first
@@ -104,7 +158,14 @@ def eval_command(citeulike: str | None, papers: str | None, interactions: str | 
     """
     started = time.perf_counter()
     seed_list = _ints(seeds, "--seed")
-    names = _names(recommenders)
+    # The encoder is used when the extra is installed; asked for by name and not usable: one line, go on.
+    explicit = encoder_name != enc.DEFAULT_ENCODER
+    encoder: enc.Encoder | None = None
+    if explicit or enc.installed():
+        encoder, notice = enc.load_or_notice(encoder_name)
+        if notice:
+            click.echo(f"notice: {notice}", err=True)
+    names = _names(recommenders, encoder is not None)
     scenarios = list(SCENARIOS) if scenario == "both" else [scenario]
     if n_bootstrap < 0:
         raise InputError("--bootstrap must be >= 0")
@@ -114,6 +175,12 @@ def eval_command(citeulike: str | None, papers: str | None, interactions: str | 
 
     data = _load(citeulike, papers, interactions)
     click.echo(f"data: {data.source}: {len(data.corpus)} papers, {len(data.likes)} users", err=True)
+    meaning = None
+    if encoder is not None and any(n in ("digest", "zad-embed") for n in names):
+        t0 = time.perf_counter()
+        meaning = _Meaning(encoder, data)
+        click.echo(f"encoder: {encoder.name}, {len(data.corpus)} papers embedded or read from the cache "
+                   f"in {time.perf_counter() - t0:.1f} s", err=True)
     cached: list[TextFeatures] = []
 
     def features() -> TextFeatures:
@@ -128,7 +195,7 @@ def eval_command(citeulike: str | None, papers: str | None, interactions: str | 
     digest_recs: list[DigestRecommender] = []
     for seed in seed_list:
         by_seed_logs[seed] = run_all(
-            data, _factories(names, data, seed, workers, features, digest_recs), seeds=[seed],
+            data, _factories(names, data, seed, workers, features, digest_recs, meaning), seeds=[seed],
             scenarios=scenarios, k=k,
             n_users=n_users, min_items=min_items, days=days, on_log=progress)
 
@@ -158,6 +225,7 @@ def eval_command(citeulike: str | None, papers: str | None, interactions: str | 
         config: dict[str, Any] = {
             "source": data.source, "users": n_users, "min_items": min_items, "days": days, "k": k,
             "seeds": seed_list, "scenarios": scenarios, "recommenders": names, "bootstrap": n_bootstrap,
+            "encoder": encoder.name if encoder is not None else None,
             "seconds": round(elapsed, 3),
         }
         write_json(to_json(pooled, config=config, by_seed=per_seed), json_path)

@@ -24,8 +24,10 @@ from digest.mail.compose import compose_message, make_message_id
 from digest.mail.deliver import Transport
 from digest.mail.render import DigestRenderer, RenderedDigest
 from digest.rank import features
+from digest.rank.encoder import Encoder
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, RankOptions, rank_all
 from digest.rank.select import mentions_any
+from digest.rank.semantic import Semantic
 from digest.rank.training import load_states
 from digest.sending import Clock, DeliveryPolicy, Job, Sender
 from digest.store import deliveries as ledger
@@ -33,6 +35,7 @@ from digest.store import learning
 from digest.store import papers as paper_store
 from digest.store import runs as run_store
 from digest.store import subscribers as sub_store
+from digest.store.embeddings import StoredMeaning
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +110,13 @@ class DigestPipeline:
         from_addr: str,
         from_name: str,
         policy: DeliveryPolicy | None = None,
+        encoder: Encoder | None = None,
     ) -> None:
+        """encoder: a sentence encoder (the embed extra); None ranks on tf-idf alone."""
         self.engine = engine
         self.policy = policy or DeliveryPolicy()
+        self.encoder = encoder
+        self.embedded = 0  # texts the encoder embedded in this pipeline's runs (the rest came from the store)
         self.renderer = renderer
         self.links = links
         self.transport_factory = transport_factory
@@ -136,6 +143,8 @@ class DigestPipeline:
         else:
             space = features.FeatureSpace.from_texts([features.paper_text(p) for p in candidates])
         ids = [p.id for p in candidates if p.id is not None]
+        # Papers are embedded once, lazily, in the run that first needs them (then read from the store).
+        stored = StoredMeaning(self.engine, self.encoder) if self.encoder is not None and candidates else None
         rank_options = RankOptions(top_k=self.options.top_k, min_score=self.options.min_score,
                                    diversity=self.options.diversity,
                                    popularity_weight=self.options.popularity_weight,
@@ -145,15 +154,22 @@ class DigestPipeline:
         # Subscribers in groups: their models and labels are held for one group at a time.
         for start in range(0, len(subscribers), SCORE_CHUNK):
             states = load_states(self.engine, subscribers[start:start + SCORE_CHUNK], ids, space,
-                                 _naive_utc(now or datetime.now(UTC)))
+                                 _naive_utc(now or datetime.now(UTC)), stored)
             for st in states:  # a subscriber's source filter: papers from other sources count as already shown
                 if st.subscriber.sources:
                     st.shown |= {p.id for p in candidates
                                  if p.id is not None and p.source not in st.subscriber.sources}
-            picks = rank_all(states, candidates, space, rank_options, day)
+            meaning = None
+            if stored is not None and states:
+                meaning = Semantic(stored.papers(candidates), stored.keywords([st.subscriber for st in states]),
+                                   [stored.papers([p for _, p in st.liked]) for st in states])
+            picks = rank_all(states, candidates, space, rank_options, day, meaning)
             planned += [_Planned(st.subscriber, p, len(candidates),
                                  self._trending(candidates, p, st.shown, st.subscriber))
                         for st, p in zip(states, picks, strict=True)]
+        if stored is not None:
+            log.info("encoder %s: %d text(s) embedded this run", stored.encoder.name, stored.embedded)
+            self.embedded += stored.embedded
         return planned
 
     def _trending(self, candidates: Sequence[Paper], picks: Sequence[Pick], shown: set[int],

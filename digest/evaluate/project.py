@@ -10,22 +10,38 @@ and each user's model is retrained when new feedback arrived.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from digest.domain import Paper, Subscriber
 from digest.evaluate.protocol import EvalCorpus, EvalUser
-from digest.rank import features, learner
+from digest.rank import features, learner, semantic
 from digest.rank.ranker import Labelled, RankOptions, SubscriberState, rank_all, training_set
+
+
+def keyword_vectors(subscribers: Sequence[Subscriber], encode: Callable[[Sequence[str]], np.ndarray]
+                    ) -> dict[str, np.ndarray]:
+    """Each distinct keyword query of these subscribers, embedded once."""
+    vocab = sorted({semantic.keyword_text(s) for s in subscribers})
+    return dict(zip(vocab, encode(vocab), strict=True)) if vocab else {}
+
+
+def subscriber_keywords(user: EvalUser) -> tuple[str, ...]:
+    return tuple(user.keywords) or ("research",)
 
 
 class DigestRecommender:
     name = "digest"
 
-    def __init__(self, *, seed: int = 0, options: RankOptions | None = None) -> None:
+    def __init__(self, *, seed: int = 0, options: RankOptions | None = None, embeddings: np.ndarray | None = None,
+                 encode: Callable[[Sequence[str]], np.ndarray] | None = None, name: str = "digest") -> None:
+        """embeddings (papers x dim) and encode (for the keywords): the sentence encoder, when installed."""
         self.seed = seed
         self.options = options or RankOptions(min_score=-1.0, diversity=0.0)
+        self.embeddings = embeddings if encode is not None else None
+        self.encode = encode
+        self.name = name
 
     def start(self, corpus: EvalCorpus, users: Sequence[EvalUser], scenario: str) -> None:
         self.papers = [Paper(id=i, canonical_id=str(i), title=t, abstract=a)
@@ -33,8 +49,12 @@ class DigestRecommender:
         self.texts = [features.paper_text(p) for p in self.papers]
         self.counts = features.term_counts(self.texts)  # raw counts never change; idf does
         self.users = list(users)
-        self.subs = [Subscriber(id=i, email=f"u{i}@example.org", keywords=tuple(u.keywords) or ("research",))
+        self.subs = [Subscriber(id=i, email=f"u{i}@example.org", keywords=subscriber_keywords(u))
                      for i, u in enumerate(users)]
+        self.kw_meaning: np.ndarray | None = None
+        if self.embeddings is not None and self.encode is not None:
+            vecs = keyword_vectors(self.subs, self.encode)
+            self.kw_meaning = semantic.keyword_profiles(self.subs, vecs, self.embeddings.shape[1])
         self.df = np.zeros(features.N_FEATURES, dtype=np.float32)
         self.n_docs = 0
         self.arrived: list[int] = []
@@ -67,6 +87,9 @@ class DigestRecommender:
         mat = features.tfidf(self.counts[ids], space.idf)
         row_of = {pid: r for r, pid in enumerate(ids)}
         kw = space.text_vectors([" . ".join(self.subs[i].keywords) for i in todo])
+        if self.embeddings is not None and self.kw_meaning is not None:
+            mat = semantic.combine(mat, self.embeddings[ids])
+            kw = semantic.combine(kw, self.kw_meaning[todo])
         for n, i in enumerate(todo):
             data = training_set(Labelled(sorted(self.stars[i]), sorted(self.clicks[i]), [],
                                          sorted(self.ignored[i]), background), mat, row_of, kw[n])
@@ -82,13 +105,18 @@ class DigestRecommender:
         t0 = time.perf_counter()
         self._retrain(space)
         t1 = time.perf_counter()
+        liked_ids = [sorted(self.stars[i]) + sorted(self.clicks[i] - self.stars[i]) for i in range(len(self.subs))]
         states = [SubscriberState(sub, self.models[i], self.shown[i],
                                   [("starred", self.papers[j]) for j in sorted(self.stars[i])]
-                                  + [("opened", self.papers[j]) for j in sorted(self.clicks[i])])
+                                  + [("opened", self.papers[j]) for j in sorted(self.clicks[i] - self.stars[i])])
                   for i, sub in enumerate(self.subs)]
         options = RankOptions(top_k=k, min_score=self.options.min_score, diversity=self.options.diversity,
                               popularity_weight=0.0, explore=self.options.explore)
-        picks = rank_all(states, [self.papers[j] for j in ids], space, options)
+        meaning = None
+        if self.embeddings is not None and self.kw_meaning is not None:
+            meaning = semantic.Semantic(self.embeddings[ids], self.kw_meaning,
+                                        [self.embeddings[lid] for lid in liked_ids])
+        picks = rank_all(states, [self.papers[j] for j in ids], space, options, meaning=meaning)
         self.train_seconds.append(t1 - t0)
         self.rank_seconds.append(time.perf_counter() - t1)
         return {u.user_id: [int(p.paper.id) for p in picks[i] if p.paper.id is not None]

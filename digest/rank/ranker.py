@@ -14,10 +14,11 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from digest.domain import Paper, Pick, Subscriber
-from digest.rank import learner
+from digest.rank import learner, semantic
 from digest.rank.features import FeatureSpace
 from digest.rank.keywords import KeywordScores, PaperIndex, score_keywords
 from digest.rank.select import PaperSimilarity, select_picks
+from digest.rank.semantic import Semantic
 
 # Part of the learned score is the cosine to the centroid of the papers the reader liked: steadier
 # than the model alone when positives are few (+0.002 to +0.003 nDCG@10 warm in the replay).
@@ -141,14 +142,23 @@ def training_set(labels: Labelled, matrix: sp.csr_matrix, row_of: dict[int, int]
 
 
 def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureSpace, options: RankOptions,
-              liked: LikedPapers) -> tuple[np.ndarray, KeywordScores]:
+              liked: LikedPapers, meaning: Semantic | None = None) -> tuple[np.ndarray, KeywordScores]:
+    """meaning: encoder vectors (the embed extra) for the candidates, keywords and liked papers."""
     candidates, vectors = day.papers, day.vectors
     ks = score_keywords([s.subscriber for s in states], candidates, space, vectors, day.index)
-    learned = learner.model_scores([s.model for s in states], vectors)
+    if meaning is None:
+        learned = learner.model_scores([s.model for s in states], vectors)
+        centroid = liked.centroid_similarity(vectors)
+        prior = ks.scores
+    else:
+        # Models trained with the encoder have weights on the embedding dims after the tf-idf ones.
+        learned = learner.model_scores([s.model for s in states], semantic.combine(vectors, meaning.papers))
+        centroid = semantic.liked_similarity(meaning)
+        prior = semantic.prior(ks.scores, meaning)
     n_pos = np.array([s.model.n_pos if s.model else 0 for s in states])
     # Subscribers without a model keep 0.5 from model_scores; the blend gives them the prior alone.
-    learned = (1 - CENTROID_WEIGHT) * learned + CENTROID_WEIGHT * liked.centroid_similarity(vectors)
-    scores = learner.blend(ks.scores, learned, n_pos)
+    learned = (1 - CENTROID_WEIGHT) * learned + CENTROID_WEIGHT * centroid
+    scores = learner.blend(prior, learned, n_pos)
     if options.popularity_weight > 0:
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)
         if votes.max(initial=0) > 0:
@@ -157,9 +167,10 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
 
 
 def rank_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], space: FeatureSpace,
-             options: RankOptions, day: DayPapers | None = None) -> list[list[Pick]]:
+             options: RankOptions, day: DayPapers | None = None,
+             meaning: Semantic | None = None) -> list[list[Pick]]:
     """Every subscriber's picks. day: the candidates prepared once, when the caller ranks them for
-    several groups of subscribers."""
+    several groups of subscribers; meaning: encoder vectors for these states (the embed extra)."""
     if not states:
         return []
     if not candidates:
@@ -167,14 +178,16 @@ def rank_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], spa
     day = day if day is not None else DayPapers.build(candidates, space)
     out: list[list[Pick]] = []
     for start in range(0, len(states), SCORE_CHUNK):
-        out += _rank_group(states[start:start + SCORE_CHUNK], day, space, options)
+        end = start + SCORE_CHUNK
+        part = None if meaning is None else meaning.rows(start, end)
+        out += _rank_group(states[start:end], day, space, options, part)
     return out
 
 
 def _rank_group(states: Sequence[SubscriberState], day: DayPapers, space: FeatureSpace,
-                options: RankOptions) -> list[list[Pick]]:
+                options: RankOptions, meaning: Semantic | None) -> list[list[Pick]]:
     liked = LikedPapers.build(states, space)
-    scores, ks = score_all(states, day, space, options, liked)
+    scores, ks = score_all(states, day, space, options, liked, meaning)
     out = []
     for si, st in enumerate(states):
         liked_vecs = liked.vectors[liked.rows[si]] if st.liked else None
@@ -183,5 +196,6 @@ def _rank_group(states: Sequence[SubscriberState], day: DayPapers, space: Featur
             top_k=st.subscriber.top_k or options.top_k, min_score=options.min_score, shown=st.shown,
             exclude=st.subscriber.exclude, similarity=day.similarity, diversity=options.diversity,
             liked=st.liked, liked_vectors=liked_vecs, explore=options.explore,
+            liked_meaning=None if meaning is None else (meaning.papers, meaning.liked[si]),
         ))
     return out

@@ -15,6 +15,7 @@ from digest.rank.keywords import KeywordHits
 
 # A pick this similar to a paper the reader liked is explained by that paper.
 LIKED_REASON_SIMILARITY = 0.2
+LIKED_REASON_MEANING = 0.5  # the same, as a cosine of encoder vectors (they sit higher than tf-idf's)
 POOL_FACTOR = 5  # MMR looks this many times top_k deep
 
 
@@ -94,11 +95,14 @@ def select_picks(
     liked: Sequence[tuple[str, Paper]] = (),
     liked_vectors: sp.csr_matrix | None = None,
     explore: bool = False,
+    liked_meaning: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[Pick]:
     """liked: (verb, paper) the reader starred or opened, with their vectors, for the reason line.
 
     explore: the last slot goes to the best paper, further down the list, that is unlike every
     other pick, so the reader's reaction to it can widen what the model knows.
+    liked_meaning: encoder vectors of the papers and of the liked papers (the embed extra): the
+    reason line then names the liked paper nearest in meaning rather than in words.
     """
     ranked = np.argsort(-scores, kind="stable")
     ranked = ranked[scores[ranked] >= min_score]
@@ -117,14 +121,18 @@ def select_picks(
         if explored is not None:
             chosen = chosen[:-1] + [explored]
     sims = None
-    if liked and liked_vectors is not None and similarity is not None and chosen:
+    threshold = LIKED_REASON_SIMILARITY
+    if liked and liked_meaning is not None and len(liked_meaning[1]) == len(liked) and chosen:
+        sims = liked_meaning[0][chosen] @ liked_meaning[1].T
+        threshold = LIKED_REASON_MEANING
+    elif liked and liked_vectors is not None and similarity is not None and chosen:
         sims = similarity.from_others(liked_vectors, chosen).T
     picks = []
     for n, i in enumerate(chosen):
         like = None
         if sims is not None:
             best = int(np.argmax(sims[n]))
-            if sims[n, best] >= LIKED_REASON_SIMILARITY:
+            if sims[n, best] >= threshold:
                 like = (liked[best][0], liked[best][1].title)
         reason = reason_line(matched[i], related[i], like)
         if i == explored:

@@ -9,20 +9,25 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from digest.domain import Paper, Subscriber
-from digest.rank import learner
+from digest.rank import learner, semantic
 from digest.rank.features import FeatureSpace
 from digest.rank.ranker import Labelled, SubscriberState, training_set
 from digest.store import events as event_store
 from digest.store import learning
 from digest.store import papers as paper_store
+from digest.store.embeddings import StoredMeaning
 
 log = logging.getLogger(__name__)
 MAX_LIKED_FOR_REASONS = 50
 
 
 def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids: Sequence[int],
-                space: FeatureSpace, now: datetime) -> list[SubscriberState]:
-    """Each subscriber's model (retrained if stale), shown papers and liked papers."""
+                space: FeatureSpace, now: datetime, meaning: StoredMeaning | None = None) -> list[SubscriberState]:
+    """Each subscriber's model (retrained if stale), shown papers and liked papers.
+
+    meaning: the sentence encoder's vectors (the embed extra); models then learn on tf-idf and
+    embedding together, and a model trained in the other mode is retrained.
+    """
     ids = [s.id for s in subscribers]
     candidates = set(candidate_ids)
     with engine.connect() as conn:
@@ -30,7 +35,8 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
         latest = event_store.latest_event_ids(conn, ids)
         labels = learning.labels_for(conn, ids)
         stale = [s.id for s in subscribers
-                 if latest.get(s.id, 0) > (stored[s.id].last_event_id if s.id in stored else 0)]
+                 if latest.get(s.id, 0) > (stored[s.id].last_event_id if s.id in stored else 0)
+                 or (s.id in stored and semantic.uses_embedding(stored[s.id].model.indices) != (meaning is not None))]
         background = learning.background_paper_ids(conn, learner.BACKGROUND_SAMPLE) if stale else []
         need: set[int] = set(background)
         for sid, lab in labels.items():
@@ -45,6 +51,9 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
     if stale:
         subs_by_id = {s.id: s for s in subscribers}
         kw = space.text_vectors([" . ".join(subs_by_id[sid].keywords) for sid in stale])
+        if meaning is not None:
+            matrix = semantic.combine(matrix, meaning.papers([by_id[i] for i in order]))
+            kw = semantic.combine(kw, meaning.keywords([subs_by_id[sid] for sid in stale]))
         for n, sid in enumerate(stale):
             found = labels.get(sid)
             data = None

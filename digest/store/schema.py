@@ -214,3 +214,23 @@ consents = Table(
     Column("wording_sha256", String(64), nullable=False),
     Column("wording", Text, nullable=False),
 )
+
+# Sentence-encoder vectors (the embed extra): one per paper and model, float16 bytes.
+paper_embeddings = Table(
+    "paper_embeddings",
+    metadata,
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+)
+
+# A keyword's vector, keyed by a hash of its text: embedded once, whoever subscribes with it.
+text_embeddings = Table(
+    "text_embeddings",
+    metadata,
+    Column("text_key", String(64), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+)

