@@ -302,17 +302,25 @@ def _files(tmp_path: Path) -> tuple[Path, Path]:
     return p, i
 
 
-def test_eval_command_end_to_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encoder_name", ["all-MiniLM-L6-v2", "none"])
+def test_eval_command_end_to_end(tmp_path: Path, encoder_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.rank import encoder
+
+    monkeypatch.setenv("DIGEST_CACHE_DIR", str(tmp_path / "cache"))  # the corpus embeddings' disk cache
     p, i = _files(tmp_path)
     out = tmp_path / "out.json"
     args = ["--papers", str(p), "--interactions", str(i), "--users", "10", "--days", "3", "--k", "3",
-            "--seed", "1,2", "--json", str(out), "--jobs", "1", "--bootstrap", "100"]
+            "--seed", "1,2", "--json", str(out), "--jobs", "1", "--bootstrap", "100", "--encoder", encoder_name]
     result = CliRunner().invoke(eval_command, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "nDCG@3" in result.output and "asl-svm" in result.output and "total run time" in result.output
     obj = json.loads(out.read_text())
+    # With the embed extra, zotero-arxiv-daily's embedding recipe joins the baselines.
+    with_encoder = encoder_name != "none" and encoder.installed()
+    expected = {"digest", "random", "keyword", "asl-svm"} | ({"zad-embed"} if with_encoder else set())
+    assert obj["config"]["encoder"] == ("all-MiniLM-L6-v2" if with_encoder else None)
     for scenario in ("cold", "warm"):
-        assert set(obj["results"][scenario]) == {"digest", "random", "keyword", "asl-svm"}
+        assert set(obj["results"][scenario]) == expected
         row = obj["results"][scenario]["asl-svm"]
         assert 0 <= row["ndcg_at_k_ci"][0] <= row["ndcg_at_k"] <= row["ndcg_at_k_ci"][1] <= 1
         assert {"p_at_k", "p_at_k_ci", "recall", "recall_ci"} <= set(row)

@@ -158,7 +158,7 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
     n_pos = np.array([s.model.n_pos if s.model else 0 for s in states])
     # Subscribers without a model keep 0.5 from model_scores; the blend gives them the prior alone.
     learned = (1 - CENTROID_WEIGHT) * learned + CENTROID_WEIGHT * centroid
-    scores = learner.blend(prior, learned, n_pos)
+    scores = learner.blend(prior, learned, n_pos) if meaning is None else semantic.blend(prior, learned, n_pos)
     if options.popularity_weight > 0:
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)
         if votes.max(initial=0) > 0:
