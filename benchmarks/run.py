@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import naive, workload  # noqa: E402
 from digest.app import App  # noqa: E402
 from digest.config import Settings  # noqa: E402
-from digest.domain import OutgoingMessage  # noqa: E402
+from digest.domain import OutgoingMessage, Paper  # noqa: E402
 from digest.mail.compose import compose_message  # noqa: E402
 from digest.mail.deliver import deliver as deliver_all  # noqa: E402
 from digest.rank import features  # noqa: E402
@@ -81,6 +81,7 @@ def _settings(state: Path, db: Path, port: int) -> Settings:
         "delivery": {"method": "smtp", "from_addr": "digest@bench.example.org"},
         "smtp": {"host": "127.0.0.1", "port": port, "security": "none"},
         "web": {"base_url": "https://digest.example.org", "secret_key": "benchmark-signing-key-0123456789"},
+        "model": {"encoder": "none"},  # the day's embedding is timed on its own (--encoder)
     })
 
 
@@ -94,6 +95,19 @@ def sink_raw(port: int, data: bytes, count: int) -> float:
     elapsed = time.perf_counter() - t0
     conn.quit()
     return count / elapsed
+
+
+def embed_day(engine: object, papers: list[Paper], name: str) -> float:
+    """Seconds to embed the day's papers and store their vectors (what a daily run with the encoder
+    adds before ranking; the liked papers' vectors are already stored from earlier days)."""
+    from digest.rank import encoder
+    from digest.store.embeddings import StoredMeaning
+
+    enc = encoder.load(name)
+    assert enc is not None
+    t0 = time.perf_counter()
+    StoredMeaning(engine, enc).papers(papers)  # type: ignore[arg-type]
+    return time.perf_counter() - t0
 
 
 def _worker_counts(spec: str) -> list[int]:
@@ -121,6 +135,7 @@ def celery_day(work: Path, db: Path, port: int, broker: str, workers: int, now: 
         f"smtp:\n  host: 127.0.0.1\n  port: {port}\n  security: none\n"
         "web:\n  base_url: https://digest.example.org\n  secret_key: benchmark-signing-key-0123456789\n"
         f"dispatch:\n  mode: celery\n  broker_url: {broker}\n  shard_size: 500\n"
+        "model:\n  encoder: none\n"
     )
     env = {**os.environ, "DIGEST_CONFIG": str(cfg)}
     procs = [subprocess.Popen([sys.executable, "-m", "digest", "worker", "--concurrency", "1", "--loglevel", "WARNING"],
@@ -152,6 +167,8 @@ def main() -> None:
     ap.add_argument("--celery-workers", default="", metavar="1,2",
                     help="also run the day through Celery with these numbers of workers (Redis on 127.0.0.1)")
     ap.add_argument("--broker", default="redis://127.0.0.1:6379/14", help="broker for --celery-workers")
+    ap.add_argument("--encoder", default="none", metavar="NAME",
+                    help="also time embedding the day's papers with this sentence encoder (the embed extra)")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
 
@@ -184,6 +201,8 @@ def main() -> None:
     t0 = time.perf_counter()
     day_papers = DayPapers.build(cands, space)
     t["features"] = time.perf_counter() - t0
+    if args.encoder != "none":
+        t["embedding"] = embed_day(engine, cands, args.encoder)
     ids = [p.id for p in cands if p.id is not None]
     picks_all, t["training"], t["scoring"], t["selection"] = [], 0.0, 0.0, 0.0
     for start in range(0, len(subs), SCORE_CHUNK):
@@ -264,7 +283,8 @@ def main() -> None:
             "delivered": sent, "delivery_msgs_per_s": round(sent / t["delivery"], 1),
             "sink_raw_msgs_per_s": round(raw, 1), "delivery_vs_sink_raw": round(sent / t["delivery"] / raw, 3),
             "mean_message_kb": round(float(np.mean([len(m.data) for m in messages])) / 1024, 1),
-            "end_to_end_s": round(w.parse_s + w.store_s + run_s, 2), "end_to_end_sent": e2e_sent,
+            "end_to_end_s": round(w.parse_s + w.store_s + t.get("embedding", 0.0) + run_s, 2),
+            "end_to_end_sent": e2e_sent,
             "sink_received": received,
         })
         if celery_runs:
