@@ -44,4 +44,19 @@ def is_dead(token: str | None) -> bool:
         return True
     except PermissionError:  # alive, owned by another user
         return False
-    return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process whose parent has not reaped it yet still answers kill(0), but runs no more.
+
+    A worker's pool process killed with its parent waits as a zombie until init reaps it, which in
+    a container may be never. Linux only (/proc); elsewhere such a row waits for the stale timeout.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            # "pid (comm) state ...": comm may hold spaces or parentheses, so split after the last ")".
+            state = f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")

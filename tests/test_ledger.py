@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -149,3 +150,20 @@ def test_owner_liveness() -> None:
     assert owner.is_dead(_dead_token())
     assert not owner.is_dead("another-host:1:abc")  # elsewhere: trusted until the stale timeout
     assert not owner.is_dead(None)
+
+
+def test_a_killed_process_not_yet_reaped_counts_as_dead() -> None:
+    # A worker's pool process killed with its parent stays a zombie until someone reaps it.
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    token = owner.this_process().split(":")
+    token[1] = str(proc.pid)
+    try:
+        assert not owner.is_dead(":".join(token))  # running
+        proc.kill()
+        deadline = time.monotonic() + 10
+        while not owner.is_dead(":".join(token)) and time.monotonic() < deadline:
+            time.sleep(0.05)  # not reaped: a zombie until proc.wait()
+        assert owner.is_dead(":".join(token))
+    finally:
+        proc.kill()
+        proc.wait()
