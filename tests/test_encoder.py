@@ -30,6 +30,8 @@ from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
 from digest.store.schema import events, paper_embeddings, text_embeddings
 
+pytestmark = pytest.mark.embed  # these tests use the configured encoder (see conftest.py)
+
 DAY = date(2026, 11, 2)
 T0 = datetime(2026, 11, 2, 6, 0)
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
