@@ -14,10 +14,12 @@ from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
+from sqlalchemy import Connection
 
 from digest.app import App
 from digest.config import Settings, SourceSettings, load_settings, masked_url
 from digest.dispatch.run import deliver
+from digest.domain import Subscriber
 from digest.errors import DigestError, InputError
 from digest.ingest.collect import SourceReport, ingest_source, outcome_counts, source_from_argument
 from digest.pipeline import RunReport, record_run
@@ -171,6 +173,13 @@ def subscribe(obj: _Context, email: str, keywords: str, exclude: str | None, top
 @pass_ctx
 def unsubscribe(obj: _Context, email: str) -> None:
     """Stop sending to EMAIL. Its history is kept; subscribing again resumes it."""
+    addr, changed = _change_subscriber(obj, email, lambda conn, sub, now: sub_store.deactivate(conn, sub.id, now))
+    click.echo(f"Unsubscribed {addr}" if changed else f"{addr} was already unsubscribed")
+
+
+def _change_subscriber(obj: _Context, email: str,
+                       change: Callable[[Connection, Subscriber, datetime], bool]) -> tuple[str, bool]:
+    """Apply change to an existing subscriber in one transaction: (the address, whether it changed)."""
     addr = normalise_email(email)
     app = obj.app()
     try:
@@ -178,10 +187,10 @@ def unsubscribe(obj: _Context, email: str) -> None:
             sub = sub_store.get_subscriber(conn, addr)
             if sub is None:
                 raise InputError(f"no subscriber {addr}")
-            changed = sub_store.deactivate(conn, sub.id, datetime.now(UTC).replace(tzinfo=None))
+            changed = change(conn, sub, datetime.now(UTC).replace(tzinfo=None))
     finally:
         app.close()
-    click.echo(f"Unsubscribed {addr}" if changed else f"{addr} was already unsubscribed")
+    return addr, changed
 
 
 @main.command()
@@ -211,20 +220,12 @@ def subscribers(obj: _Context, show_all: bool) -> None:
 
 
 def _set_paused(obj: _Context, email: str, paused: bool) -> None:
-    addr = normalise_email(email)
-    app = obj.app()
-    try:
-        with app.engine.begin() as conn:
-            sub = sub_store.get_subscriber(conn, addr)
-            if sub is None:
-                raise InputError(f"no subscriber {addr}")
-            now = datetime.now(UTC).replace(tzinfo=None)
-            changed = sub_store.set_paused(conn, sub.id, paused, now)
-            # Resuming is also how an operator vouches for an address suspended after hard bounces.
-            if not paused and sub_store.unsuspend(conn, sub.id, now):
-                changed = True
-    finally:
-        app.close()
+    def change(conn: Connection, sub: Subscriber, now: datetime) -> bool:
+        changed = sub_store.set_paused(conn, sub.id, paused, now)
+        # Resuming is also how an operator vouches for an address suspended after hard bounces.
+        return sub_store.unsuspend(conn, sub.id, now) or changed if not paused else changed
+
+    addr, changed = _change_subscriber(obj, email, change)
     verb = "Paused" if paused else "Resumed"
     click.echo(f"{verb} {addr}" if changed else f"{addr} was already {verb.lower()}")
 

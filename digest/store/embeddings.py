@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Column, Connection, Engine, Table, insert, select
 
 from digest.domain import Paper, Subscriber
 from digest.rank import encoder as enc
@@ -13,18 +14,23 @@ from digest.rank import semantic
 from digest.store.schema import paper_embeddings, text_embeddings
 
 _CHUNK = 500  # ids per IN (...) list: well under every database's parameter limit
+K = TypeVar("K", int, str)  # a paper id or a text key
+
+
+def _load_vectors(conn: Connection, table: Table, key: Column[Any], model: str,
+                  keys: Sequence[K]) -> dict[K, np.ndarray]:
+    out: dict[K, np.ndarray] = {}
+    distinct = list(dict.fromkeys(keys))
+    for start in range(0, len(distinct), _CHUNK):
+        rows = conn.execute(select(key, table.c.dim, table.c.vector)
+                            .where(table.c.model == model, key.in_(distinct[start:start + _CHUNK])))
+        for r in rows:
+            out[r[0]] = enc.from_bytes(r.vector, r.dim)
+    return out
 
 
 def load_paper_vectors(conn: Connection, model: str, paper_ids: Sequence[int]) -> dict[int, np.ndarray]:
-    out: dict[int, np.ndarray] = {}
-    ids = list(dict.fromkeys(paper_ids))
-    for start in range(0, len(ids), _CHUNK):
-        rows = conn.execute(select(paper_embeddings.c.paper_id, paper_embeddings.c.dim, paper_embeddings.c.vector)
-                            .where(paper_embeddings.c.model == model,
-                                   paper_embeddings.c.paper_id.in_(ids[start:start + _CHUNK])))
-        for r in rows:
-            out[r.paper_id] = enc.from_bytes(r.vector, r.dim)
-    return out
+    return _load_vectors(conn, paper_embeddings, paper_embeddings.c.paper_id, model, paper_ids)
 
 
 def save_paper_vectors(conn: Connection, model: str, vectors: Mapping[int, np.ndarray]) -> None:
@@ -35,15 +41,7 @@ def save_paper_vectors(conn: Connection, model: str, vectors: Mapping[int, np.nd
 
 
 def load_text_vectors(conn: Connection, model: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    ks = list(dict.fromkeys(keys))
-    for start in range(0, len(ks), _CHUNK):
-        rows = conn.execute(select(text_embeddings.c.text_key, text_embeddings.c.dim, text_embeddings.c.vector)
-                            .where(text_embeddings.c.model == model,
-                                   text_embeddings.c.text_key.in_(ks[start:start + _CHUNK])))
-        for r in rows:
-            out[r.text_key] = enc.from_bytes(r.vector, r.dim)
-    return out
+    return _load_vectors(conn, text_embeddings, text_embeddings.c.text_key, model, keys)
 
 
 def save_text_vectors(conn: Connection, model: str, vectors: Mapping[str, np.ndarray]) -> None:
