@@ -28,22 +28,12 @@ from digest.store import runs
 from digest.store.engine import create_db_engine, open_engine
 from digest.store.schema import deliveries
 from digest.store.subscribers import upsert_subscriber
+from tests.clock import Clock
 from tests.smtp_server import SmtpServer
 
 KEY = "service-test-key-0123456789abcdef"
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
 KEYWORDS = ["diffusion models", "image generation"]  # match papers of the bundled sample listing
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
 
 
 def make_settings(tmp_path: Path, db_url: str, smtp: SmtpServer | None, **schedule: Any) -> Settings:

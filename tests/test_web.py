@@ -41,6 +41,7 @@ from digest.store.schema import subscribers
 from digest.store.subscribers import deactivate, upsert_subscriber
 from digest.web.app import SECURITY_HEADERS, create_app
 from digest.web.tokens import LinkSigner
+from tests.clock import Clock
 from tests.smtp_server import free_port
 from tests.web_helpers import csrf_of
 
@@ -53,14 +54,6 @@ KEY, OLD_KEY = "current-secret-key-0123456789", "retired-secret-key-0123456789"
 SENT_AT = datetime(2026, 11, 29, 6, 0, 0)
 WINDOW = 60
 HOSTILE = "<script>alert(1)</script> & friends"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

@@ -33,6 +33,7 @@ from digest.web.app import create_app
 from digest.web.consent import CONSENT_SHA256, CONSENT_TEXT, CONSENT_VERSION
 from digest.web.serve import web_options
 from digest.web.tokens import LinkSigner
+from tests.clock import Clock
 from tests.smtp_server import free_port
 from tests.web_helpers import csrf_of
 
@@ -46,14 +47,6 @@ HOSTILE = "<script>alert(1)</script>"
 GOOD = {"email": "Ada@Example.org", "keywords": "sparse attention, diffusion models", "exclude": "",
         "sources": ["arxiv-cs", "hf-daily"], "top_k": "5", "delivery_hour": "7", "timezone": "Europe/Berlin",
         "cadence": "weekly", "consent": "yes"}
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

@@ -104,7 +104,7 @@ def _load_model(target: str) -> Any:
     try:  # the weight-loading progress bar is noise in a daily job's output
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call, unused-ignore]  # typed only with the extra
     except ImportError:
         pass
     return SentenceTransformer(target, device="cpu")

@@ -33,11 +33,14 @@ def load_paper_vectors(conn: Connection, model: str, paper_ids: Sequence[int]) -
     return _load_vectors(conn, paper_embeddings, paper_embeddings.c.paper_id, model, paper_ids)
 
 
-def save_paper_vectors(conn: Connection, model: str, vectors: Mapping[int, np.ndarray]) -> None:
+def _save_vectors(conn: Connection, table: Table, key: str, model: str, vectors: Mapping[K, np.ndarray]) -> None:
     if vectors:
-        conn.execute(insert(paper_embeddings), [
-            {"paper_id": pid, "model": model, "dim": int(v.shape[0]), "vector": enc.to_bytes(v)}
-            for pid, v in vectors.items()])
+        conn.execute(insert(table), [{key: k, "model": model, "dim": int(v.shape[0]), "vector": enc.to_bytes(v)}
+                                     for k, v in vectors.items()])
+
+
+def save_paper_vectors(conn: Connection, model: str, vectors: Mapping[int, np.ndarray]) -> None:
+    _save_vectors(conn, paper_embeddings, "paper_id", model, vectors)
 
 
 def load_text_vectors(conn: Connection, model: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
@@ -45,10 +48,7 @@ def load_text_vectors(conn: Connection, model: str, keys: Sequence[str]) -> dict
 
 
 def save_text_vectors(conn: Connection, model: str, vectors: Mapping[str, np.ndarray]) -> None:
-    if vectors:
-        conn.execute(insert(text_embeddings), [
-            {"text_key": k, "model": model, "dim": int(v.shape[0]), "vector": enc.to_bytes(v)}
-            for k, v in vectors.items()])
+    _save_vectors(conn, text_embeddings, "text_key", model, vectors)
 
 
 def ensure_texts(conn: Connection, model: str, texts: Sequence[str],
