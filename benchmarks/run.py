@@ -38,12 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import naive, workload  # noqa: E402
 from digest.app import App  # noqa: E402
 from digest.config import Settings  # noqa: E402
-from digest.domain import OutgoingMessage, Paper  # noqa: E402
+from digest.domain import OutgoingMessage, Paper, Pick, Subscriber  # noqa: E402
 from digest.mail.compose import compose_message  # noqa: E402
 from digest.mail.deliver import deliver as deliver_all  # noqa: E402
 from digest.rank import features  # noqa: E402
-from digest.rank.ranker import SCORE_CHUNK, DayPapers, LikedPapers, RankOptions, score_all  # noqa: E402
-from digest.rank.select import select_picks  # noqa: E402
+from digest.rank.ranker import SCORE_CHUNK, DayPapers, LikedPapers, RankOptions, score_all, select_all  # noqa: E402
 from digest.rank.training import load_states  # noqa: E402
 from digest.store import learning  # noqa: E402
 from digest.store import papers as paper_store  # noqa: E402
@@ -204,7 +203,8 @@ def main() -> None:
     if args.encoder != "none":
         t["embedding"] = embed_day(engine, cands, args.encoder)
     ids = [p.id for p in cands if p.id is not None]
-    picks_all, t["training"], t["scoring"], t["selection"] = [], 0.0, 0.0, 0.0
+    picks_all: list[tuple[Subscriber, list[Pick]]] = []
+    t["training"], t["scoring"], t["selection"] = 0.0, 0.0, 0.0
     for start in range(0, len(subs), SCORE_CHUNK):
         t0 = time.perf_counter()
         states = load_states(engine, subs[start:start + SCORE_CHUNK], ids, space, day)
@@ -212,12 +212,8 @@ def main() -> None:
         liked = LikedPapers.build(states, space)
         scores, ks = score_all(states, day_papers, space, options, liked)
         t2 = time.perf_counter()
-        for si, st in enumerate(states):
-            picks_all.append((st.subscriber, select_picks(
-                cands, scores[si], ks.matched[si], ks.related[si], top_k=options.top_k, min_score=options.min_score,
-                shown=st.shown, exclude=st.subscriber.exclude, similarity=day_papers.similarity,
-                diversity=options.diversity, liked=st.liked,
-                liked_vectors=liked.vectors[liked.rows[si]] if st.liked else None)))
+        chosen = select_all(states, day_papers, options, scores, ks, liked)
+        picks_all += [(st.subscriber, p) for st, p in zip(states, chosen, strict=True)]
         t3 = time.perf_counter()
         t["training"] += t1 - t0
         t["scoring"] += t2 - t1

@@ -97,3 +97,45 @@ def test_diversity_and_exploration() -> None:
                             similarity=PaperSimilarity(vecs), explore=True)
     assert explored[-1].reason.startswith("Something a little different")
     assert explored[-1].paper.id in (20, 30)
+
+
+def test_group_selection_equals_one_subscriber_at_a_time() -> None:
+    """The batched selection (one partial sort, MMR as array operations) picks what selecting for
+    each subscriber alone picks, whatever their top_k, shown papers and excludes."""
+    from digest.rank.features import FeatureSpace
+    from digest.rank.keywords import PaperIndex
+    from digest.rank.select import select_group
+
+    rng = np.random.default_rng(5)
+    words = ["sparse", "attention", "diffusion", "protein", "graph", "bird", "sampling", "memory", "kernel"]
+    corpus = [Paper(id=100 + i, canonical_id=f"g{i}", title=" ".join(rng.choice(words, 3)),
+                    abstract=" ".join(rng.choice(words, 8))) for i in range(160)]
+    space = FeatureSpace.from_texts([p.title + " " + p.abstract for p in corpus])
+    vecs = space.paper_vectors(corpus)
+    subs = [_sub("sparse attention", "graph", sid=1), _sub("protein", sid=2), _sub("bird sampling", sid=3),
+            _sub("kernel", "memory", sid=4)]
+    ks = score_keywords(subs, corpus, space, vecs)
+    scores = ks.scores.copy()
+    scores[3, :] = 0.5  # all tied: the order must fall back to the papers' order
+    top_k, shown = [3, 10, 5, 4], [set(), {105, 110, 111}, set(), {100, 101}]
+    exclude: list[tuple[str, ...]] = [(), (), ("bird",), ()]
+    sim = PaperSimilarity(vecs)
+    for diversity in (0.0, 0.4):
+        group = select_group(corpus, scores, ks.matched, ks.related, top_k=top_k, min_score=0.05, shown=shown,
+                             exclude=exclude, similarity=sim, diversity=diversity, index=PaperIndex(corpus))
+        for r in range(len(subs)):
+            alone = select_picks(corpus, scores[r], ks.matched[r], ks.related[r], top_k=top_k[r], min_score=0.05,
+                                 shown=shown[r], exclude=exclude[r], similarity=sim, diversity=diversity)
+            assert [p.paper.id for p in group[r]] == [p.paper.id for p in alone]
+            assert len(group[r]) == top_k[r]
+            assert not {p.paper.id for p in group[r]} & shown[r]
+        assert all("bird" not in (p.paper.title + " " + p.paper.abstract) for p in group[2])
+        if diversity == 0:  # plain top-k: what a full stable sort of each row gives
+            for r in range(len(subs)):
+                best = [corpus[i].id for i in np.argsort(-scores[r], kind="stable") if scores[r, i] >= 0.05
+                        and corpus[i].id not in shown[r] and not (exclude[r] and "bird" in corpus[i].title + " "
+                                                                  + corpus[i].abstract)]
+                assert [p.paper.id for p in group[r]] == best[: top_k[r]]
+    plain = select_group(corpus, scores, ks.matched, ks.related, top_k=top_k, min_score=0.05, shown=shown,
+                         exclude=exclude)
+    assert [p.paper.id for p in plain[3]] == [102, 103, 104, 105]  # ties keep the papers' order

@@ -58,14 +58,37 @@ class PaperIndex:
         self.n = len(papers)
         self.title_text: list[str] = []
         self.body_text: list[str] = []
+        self.full_text: list[str] = []  # title then abstract: a phrase may run from one into the other
         postings: dict[str, list[int]] = {}
         for pi, p in enumerate(papers):
             title, body = features.tokens(p.title), features.tokens(p.abstract)
             self.title_text.append(_joined(title))
             self.body_text.append(_joined(body))
+            self.full_text.append(_joined(title + body))
             for word in set(title) | set(body):
                 postings.setdefault(word, []).append(pi)
         self.postings = {w: np.array(ps, dtype=np.int64) for w, ps in postings.items()}
+
+    def mentions(self, phrases: Sequence[str]) -> np.ndarray:
+        """Bool per paper: one of the phrases occurs in it, as whole words."""
+        out = np.zeros(self.n, dtype=bool)
+        for k in phrases:
+            ktoks = features.tokens(k)
+            if not ktoks:
+                continue
+            phrase = _joined(ktoks)
+            for pi in self._holding_all(ktoks):
+                out[pi] = out[pi] or phrase in self.full_text[pi]
+        return out
+
+    def _holding_all(self, words: Sequence[str]) -> np.ndarray:
+        """The papers that hold every one of these words (where a phrase of them can occur)."""
+        empty = np.zeros(0, dtype=np.int64)
+        lists = [self.postings.get(w, empty) for w in set(words)]
+        both = lists[0]
+        for ps in lists[1:]:
+            both = np.intersect1d(both, ps, assume_unique=True)
+        return both
 
     def phrase_hits(self, phrases: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Three bool matrices, phrases x papers: whole phrase in the title, in the abstract, and
@@ -78,14 +101,10 @@ class PaperIndex:
             ktoks = features.tokens(k)
             if not ktoks:
                 continue
-            lists = [self.postings.get(w, empty) for w in set(ktoks)]
-            for ps in lists:
-                shares[ki, ps] = True
-            both = lists[0]
-            for ps in lists[1:]:
-                both = np.intersect1d(both, ps, assume_unique=True)
+            for w in set(ktoks):
+                shares[ki, self.postings.get(w, empty)] = True
             phrase = _joined(ktoks)
-            for pi in both:
+            for pi in self._holding_all(ktoks):
                 in_title[ki, pi] = phrase in self.title_text[pi]
                 in_body[ki, pi] = phrase in self.body_text[pi]
         return in_title, in_body, shares

@@ -17,7 +17,7 @@ from digest.domain import Paper, Pick, Subscriber
 from digest.rank import learner, semantic
 from digest.rank.features import FeatureSpace
 from digest.rank.keywords import KeywordScores, PaperIndex, score_keywords
-from digest.rank.select import PaperSimilarity, select_picks
+from digest.rank.select import LikedMeaning, LikedSimilarity, LikedWords, PaperSimilarity, select_group
 from digest.rank.semantic import Semantic
 
 # Part of the learned score is the cosine to the centroid of the papers the reader liked: steadier
@@ -188,14 +188,18 @@ def _rank_group(states: Sequence[SubscriberState], day: DayPapers, space: Featur
                 options: RankOptions, meaning: Semantic | None) -> list[list[Pick]]:
     liked = LikedPapers.build(states, space)
     scores, ks = score_all(states, day, space, options, liked, meaning)
-    out = []
-    for si, st in enumerate(states):
-        liked_vecs = liked.vectors[liked.rows[si]] if st.liked else None
-        out.append(select_picks(
-            day.papers, scores[si], ks.matched[si], ks.related[si],
-            top_k=st.subscriber.top_k or options.top_k, min_score=options.min_score, shown=st.shown,
-            exclude=st.subscriber.exclude, similarity=day.similarity, diversity=options.diversity,
-            liked=st.liked, liked_vectors=liked_vecs, explore=options.explore,
-            liked_meaning=None if meaning is None else (meaning.papers, meaning.liked[si]),
-        ))
-    return out
+    return select_all(states, day, options, scores, ks, liked, meaning)
+
+
+def select_all(states: Sequence[SubscriberState], day: DayPapers, options: RankOptions, scores: np.ndarray,
+               ks: KeywordScores, liked: LikedPapers, meaning: Semantic | None = None) -> list[list[Pick]]:
+    """The group's picks from its scores (score_all), with reason lines from the liked papers."""
+    closeness: LikedSimilarity = (LikedWords(liked.vectors, liked.rows, day.similarity) if meaning is None
+                                  else LikedMeaning(meaning.papers, meaning.liked))
+    return select_group(
+        day.papers, scores, ks.matched, ks.related,
+        top_k=[st.subscriber.top_k or options.top_k for st in states], min_score=options.min_score,
+        shown=[st.shown for st in states], exclude=[st.subscriber.exclude for st in states],
+        similarity=day.similarity, diversity=options.diversity, liked=[st.liked for st in states],
+        liked_similarity=closeness, explore=options.explore, index=day.index,
+    )
