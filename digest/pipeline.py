@@ -150,6 +150,8 @@ class DigestPipeline:
                                    popularity_weight=self.options.popularity_weight,
                                    explore=self.options.explore)
         day = DayPapers.build(candidates, space) if candidates else None
+        # Sorted once for the "trending" block: every subscriber's is a short walk down this list.
+        popular = sorted((p for p in candidates if (p.upvotes or 0) > 0), key=lambda p: -(p.upvotes or 0))
         planned: list[_Planned] = []
         # Subscribers in groups: their models and labels are held for one group at a time.
         for start in range(0, len(subscribers), SCORE_CHUNK):
@@ -165,24 +167,27 @@ class DigestPipeline:
                                    [stored.papers([p for _, p in st.liked]) for st in states])
             picks = rank_all(states, candidates, space, rank_options, day, meaning)
             planned += [_Planned(st.subscriber, p, len(candidates),
-                                 self._trending(candidates, p, st.shown, st.subscriber))
+                                 self._trending(popular, p, st.shown, st.subscriber))
                         for st, p in zip(states, picks, strict=True)]
         if stored is not None:
             log.info("encoder %s: %d text(s) embedded this run", stored.encoder.name, stored.embedded)
             self.embedded += stored.embedded
         return planned
 
-    def _trending(self, candidates: Sequence[Paper], picks: Sequence[Pick], shown: set[int],
+    def _trending(self, popular: Sequence[Paper], picks: Sequence[Pick], shown: set[int],
                   sub: Subscriber) -> list[Pick]:
-        """The most upvoted new papers that are not already picked, shown before, or excluded."""
+        """The most upvoted new papers (popular: the candidates with upvotes, most first) that are
+        not already picked, shown before, or excluded."""
         if self.options.trending_k <= 0 or not picks:
             return []
         taken = {p.paper.id for p in picks} | shown
-        popular = sorted((p for p in candidates if (p.upvotes or 0) > 0 and p.id not in taken
-                          and not (sub.exclude and mentions_any(p, sub.exclude))),
-                         key=lambda p: -(p.upvotes or 0))
-        return [Pick(paper=p, score=float(p.upvotes or 0), reason=f"{p.upvotes} upvotes")
-                for p in popular[: self.options.trending_k]]
+        out: list[Pick] = []
+        for p in popular:
+            if len(out) == self.options.trending_k:
+                break
+            if p.id not in taken and not (sub.exclude and mentions_any(p, sub.exclude)):
+                out.append(Pick(paper=p, score=float(p.upvotes or 0), reason=f"{p.upvotes} upvotes"))
+        return out
 
     # ---- rendering -----------------------------------------------------------------------
     def render(

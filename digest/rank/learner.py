@@ -122,10 +122,14 @@ def weight_matrix(models: Sequence[LinearModel | None], n_features: int) -> tupl
     return mat, intercepts
 
 
-def model_scores(models: Sequence[LinearModel | None], papers: sp.csr_matrix) -> np.ndarray:
-    """Probabilities (subscribers x papers) from one sparse product; 0.5 where there is no model."""
-    weights, intercepts = weight_matrix(models, papers.shape[1])
-    logits = np.asarray((weights @ papers.T).todense(), dtype=np.float32) + intercepts[:, None]
+def model_scores(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix) -> np.ndarray:
+    """Probabilities (subscribers x papers) from one sparse product; 0.5 where there is no model.
+
+    papers_t: the papers' features transposed (features x papers), as CSR: kept by the caller,
+    since transposing a matrix of a million columns for each product costs more than the product.
+    """
+    weights, intercepts = weight_matrix(models, papers_t.shape[0])
+    logits = (weights @ papers_t).toarray().astype(np.float32, copy=False) + intercepts[:, None]
     probs: np.ndarray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
     return probs
 

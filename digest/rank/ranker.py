@@ -70,16 +70,17 @@ class LikedPapers:
                                                                              dtype=np.float32)
         return cls(vectors, rows)
 
-    def centroid_similarity(self, paper_vectors: sp.csr_matrix) -> np.ndarray:
-        """Subscribers x papers: cosine to the centroid of each subscriber's liked papers (0 if none)."""
+    def centroid_similarity(self, papers_t: sp.csr_matrix) -> np.ndarray:
+        """Subscribers x papers: cosine to the centroid of each subscriber's liked papers (0 if none).
+        papers_t: the papers' vectors transposed (features x papers, CSR)."""
         pairs = [(si, r) for si, mine in enumerate(self.rows) for r in mine]
         if not pairs:
-            return np.zeros((len(self.rows), paper_vectors.shape[0]), dtype=np.float32)
+            return np.zeros((len(self.rows), papers_t.shape[1]), dtype=np.float32)
         si, r = zip(*pairs, strict=True)
         member = sp.csr_matrix((np.ones(len(pairs), dtype=np.float32), (si, r)),
                                shape=(len(self.rows), self.vectors.shape[0]))
         centroids = sp.csr_matrix(normalize(member @ self.vectors, norm="l2"))
-        return np.asarray((centroids @ paper_vectors.T).todense(), dtype=np.float32)
+        return np.asarray((centroids @ papers_t).toarray(), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -147,12 +148,13 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
     candidates, vectors = day.papers, day.vectors
     ks = score_keywords([s.subscriber for s in states], candidates, space, vectors, day.index)
     if meaning is None:
-        learned = learner.model_scores([s.model for s in states], vectors)
-        centroid = liked.centroid_similarity(vectors)
+        learned = learner.model_scores([s.model for s in states], day.similarity.transposed)
+        centroid = liked.centroid_similarity(day.similarity.transposed)
         prior = ks.scores
     else:
         # Models trained with the encoder have weights on the embedding dims after the tf-idf ones.
-        learned = learner.model_scores([s.model for s in states], semantic.combine(vectors, meaning.papers))
+        combined = semantic.combine(vectors, meaning.papers)
+        learned = learner.model_scores([s.model for s in states], sp.csr_matrix(combined.T))
         centroid = semantic.liked_similarity(meaning)
         prior = semantic.prior(ks.scores, meaning)
     n_pos = np.array([s.model.n_pos if s.model else 0 for s in states])
