@@ -28,7 +28,7 @@ from digest.rank.encoder import Encoder
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, RankOptions, rank_all
 from digest.rank.select import mentions_any
 from digest.rank.semantic import Semantic
-from digest.rank.training import load_states
+from digest.rank.training import KnownPapers, load_states
 from digest.sending import Clock, DeliveryPolicy, Job, Sender
 from digest.store import deliveries as ledger
 from digest.store import learning
@@ -154,9 +154,10 @@ class DigestPipeline:
         popular = sorted((p for p in candidates if (p.upvotes or 0) > 0), key=lambda p: -(p.upvotes or 0))
         planned: list[_Planned] = []
         # Subscribers in groups: their models and labels are held for one group at a time.
+        known = KnownPapers()
         for start in range(0, len(subscribers), SCORE_CHUNK):
             states = load_states(self.engine, subscribers[start:start + SCORE_CHUNK], ids, space,
-                                 _naive_utc(now or datetime.now(UTC)), stored)
+                                 _naive_utc(now or datetime.now(UTC)), stored, known)
             for st in states:  # a subscriber's source filter: papers from other sources count as already shown
                 if st.subscriber.sources:
                     st.shown |= {p.id for p in candidates

@@ -30,7 +30,7 @@ class KeywordHits:
         self.hits = hits  # bool: keywords x papers
 
     def __getitem__(self, paper: int) -> tuple[str, ...]:
-        return tuple(self.keywords[j] for j in np.flatnonzero(self.hits[:, paper]))
+        return tuple(k for k, hit in zip(self.keywords, self.hits[:, paper].tolist(), strict=True) if hit)
 
     def __len__(self) -> int:
         return int(self.hits.shape[1])

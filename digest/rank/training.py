@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from digest.domain import Paper, Subscriber
 from digest.rank import learner, semantic
@@ -21,13 +21,31 @@ log = logging.getLogger(__name__)
 MAX_LIKED_FOR_REASONS = 50
 
 
+class KnownPapers(dict[int, Paper]):
+    """Stored papers already read in this run, by id: the groups of subscribers of one run share
+    many liked papers, and reading them again was a large part of preparing each group."""
+
+    LIMIT = 200_000  # papers (text only): beyond, start again rather than grow without bound
+
+    def fetch(self, conn: Connection, ids: Collection[int]) -> dict[int, Paper]:
+        missing = sorted(i for i in ids if i not in self)
+        if len(self) + len(missing) > self.LIMIT:
+            self.clear()
+            missing = sorted(ids)
+        self.update(paper_store.paper_texts(conn, missing))
+        return {i: self[i] for i in ids if i in self}
+
+
 def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids: Sequence[int],
-                space: FeatureSpace, now: datetime, meaning: StoredMeaning | None = None) -> list[SubscriberState]:
+                space: FeatureSpace, now: datetime, meaning: StoredMeaning | None = None,
+                known: KnownPapers | None = None) -> list[SubscriberState]:
     """Each subscriber's model (retrained if stale), shown papers and liked papers.
 
     meaning: the sentence encoder's vectors (the embed extra); models then learn on tf-idf and
     embedding together, and a model trained in the other mode is retrained.
+    known: papers read for earlier groups of the same run (filled in as a side effect).
     """
+    known = known if known is not None else KnownPapers()
     ids = [s.id for s in subscribers]
     candidates = set(candidate_ids)
     with engine.connect() as conn:
@@ -43,7 +61,7 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
             need |= lab.stars | lab.clicks | lab.dislikes
             if sid in stale:
                 need |= lab.shown
-        by_id = paper_store.papers_by_ids(conn, sorted(need))
+        by_id = known.fetch(conn, need)
     order = list(by_id)
     matrix = space.paper_vectors([by_id[i] for i in order])
     row_of = {pid: r for r, pid in enumerate(order)}

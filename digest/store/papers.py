@@ -151,6 +151,16 @@ def papers_by_ids(conn: Connection, ids: Sequence[int]) -> dict[int, Paper]:
     return {r.id: row_to_paper(r) for r in rows}
 
 
+def paper_texts(conn: Connection, ids: Sequence[int]) -> dict[int, Paper]:
+    """Papers by id with their text only (title, abstract): what features, training and reason
+    lines need, without decoding the authors and categories of thousands of liked papers."""
+    if not ids:
+        return {}
+    rows = conn.execute(select(papers.c.id, papers.c.canonical_id, papers.c.title, papers.c.abstract)
+                        .where(papers.c.id.in_(list(ids)))).all()
+    return {r.id: Paper(id=r.id, canonical_id=r.canonical_id, title=r.title, abstract=r.abstract) for r in rows}
+
+
 def count_papers(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(papers)).scalar_one())
 
