@@ -38,6 +38,7 @@ from digest.store import subscribers as sub_store
 from digest.store.embeddings import StoredMeaning
 
 log = logging.getLogger(__name__)
+RECORD_CHUNK = 500  # digests recorded per ledger transaction
 
 
 @dataclass(frozen=True)
@@ -281,22 +282,30 @@ class DigestPipeline:
                 report.outcomes.append(outcome)
 
         # A restart with every row already planned skips ranking altogether.
+        to_record: list[_Planned] = []
         for item in self.plan(to_rank, digest_date, now) if to_rank else []:
             report.candidates = item.candidates
             sub, picks = item.subscriber, item.picks
             if not picks and self.options.quiet_day == "skip":
                 report.outcomes.append(SubscriberOutcome(sub.email, "quiet", 0, "no new paper matched"))
-                continue
-            if dry_run:
+            elif dry_run:
                 report.outcomes.append(SubscriberOutcome(sub.email, "would_send", len(picks)))
-                continue
+            else:
+                to_record.append(item)
+        # Recorded in chunks, one transaction each: a crash loses at most a chunk of plans, which
+        # the next run makes again; nothing of it was sent.
+        for start in range(0, len(to_record), RECORD_CHUNK):
+            chunk = to_record[start:start + RECORD_CHUNK]
             with self.engine.begin() as conn:
-                new_row = ledger.create_delivery(conn, subscriber_id=sub.id, digest_date=digest_date, picks=picks,
-                                                 now=now_db, trending=item.trending)
-            if new_row is None:  # another run got there first
-                report.outcomes.append(SubscriberOutcome(sub.email, "in_progress", len(picks)))
-                continue
-            to_send.append(_Batch(sub, new_row, picks, item.candidates, item.trending))
+                rows = ledger.create_deliveries(
+                    conn, [ledger.Planned(i.subscriber.id, i.picks, i.trending) for i in chunk],
+                    digest_date=digest_date, now=now_db)
+            for item in chunk:
+                new_row = rows.get(item.subscriber.id)
+                if new_row is None:  # another run got there first
+                    report.outcomes.append(SubscriberOutcome(item.subscriber.email, "in_progress", len(item.picks)))
+                else:
+                    to_send.append(_Batch(item.subscriber, new_row, item.picks, item.candidates, item.trending))
 
         if dry_run:
             report.outcomes.extend(SubscriberOutcome(b.sub.email, "would_send", len(b.picks)) for b in to_send)

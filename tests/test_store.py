@@ -103,6 +103,35 @@ def test_candidates_window_and_replacements(db_url: str) -> None:
     engine.dispose()
 
 
+def test_ledger_records_many_digests_at_once_and_skips_rows_made_by_another_run(db_url: str) -> None:
+    engine = open_engine(db_url)
+    with engine.begin() as conn:
+        subs = [sub_store.upsert_subscriber(conn, email=f"m{i}@example.org", keywords=["x"], now=NOW)[0]
+                for i in range(3)]
+        _, fresh = paper_store.upsert_papers(conn, [_paper(1), _paper(2), _paper(3)], NOW)
+    picks = [Pick(paper=p, score=0.5, matched=("x",), reason="Matches: x") for p in fresh]
+    day = date(2026, 11, 29)
+    with engine.begin() as conn:  # another run recorded the second subscriber's digest first
+        first = ledger.create_delivery(conn, subscriber_id=subs[1].id, digest_date=day, picks=picks[:1], now=NOW)
+    assert first is not None
+    plans = [ledger.Planned(subs[0].id, picks[:2]), ledger.Planned(subs[1].id, picks),
+             ledger.Planned(subs[2].id, picks[2:], trending=picks[:1])]
+    with engine.begin() as conn:
+        rows = ledger.create_deliveries(conn, plans, digest_date=day, now=NOW)
+    assert set(rows) == {subs[0].id, subs[2].id}
+    assert rows[subs[0].id].status == "pending" and rows[subs[0].id].n_picks == 2
+    with engine.connect() as conn:
+        assert [i.paper_id for i in ledger.stored_picks(conn, rows[subs[0].id].id)] == [fresh[0].id, fresh[1].id]
+        third = ledger.stored_picks(conn, rows[subs[2].id].id)
+        assert [(i.rank, i.paper_id) for i in third] == [(0, fresh[2].id), (ledger.TRENDING_RANK_BASE, fresh[0].id)]
+        # The other run's row keeps its one pick; this run's three are not added to it.
+        assert [i.paper_id for i in ledger.stored_picks(conn, first.id)] == [fresh[0].id]
+        shown = {(lab.subscriber_id, lab.paper_id) for lab in event_store.impressions_for(conn, [s.id for s in subs])}
+    assert shown == {(subs[0].id, fresh[0].id), (subs[0].id, fresh[1].id), (subs[1].id, fresh[0].id),
+                     (subs[2].id, fresh[2].id), (subs[2].id, fresh[0].id)}
+    engine.dispose()
+
+
 def test_ledger_unique_per_subscriber_and_date(db_url: str) -> None:
     engine = open_engine(db_url)
     with engine.begin() as conn:

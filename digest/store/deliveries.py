@@ -26,6 +26,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from digest import owner
@@ -120,7 +122,7 @@ def create_delivery(
             ).scalar_one()
     except IntegrityError:
         return None
-    ranked = list(enumerate(picks)) + [(TRENDING_RANK_BASE + i, p) for i, p in enumerate(trending)]
+    ranked = _ranked(picks, trending)
     if ranked:
         conn.execute(
             insert(delivery_items),
@@ -153,6 +155,61 @@ def create_delivery(
         )
     row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one()
     return _row(row._mapping)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A subscriber's chosen papers for one date, to be recorded."""
+
+    subscriber_id: int
+    picks: Sequence[Pick]
+    trending: Sequence[Pick] = ()
+
+
+def create_deliveries(conn: Connection, planned: Sequence[Planned], *, digest_date: date,
+                      now: datetime) -> dict[int, Delivery]:
+    """Record many digests at once (rows, picks, impressions): a few statements for the lot instead
+    of several per subscriber. Returns the new rows by subscriber id; a subscriber whose row another
+    run created first is left out (its picks are not recorded twice)."""
+    if not planned:
+        return {}
+    # ON CONFLICT DO NOTHING ... RETURNING: the rows another run got to first come back as nothing.
+    key = ["subscriber_id", "digest_date"]
+    if conn.dialect.name == "sqlite":
+        unless_present: Any = sqlite_insert(deliveries).on_conflict_do_nothing(index_elements=key)
+    elif conn.dialect.name == "postgresql":
+        unless_present = postgresql_insert(deliveries).on_conflict_do_nothing(index_elements=key)
+    else:  # no portable "insert unless present": one at a time
+        made = (create_delivery(conn, subscriber_id=p.subscriber_id, digest_date=digest_date, picks=p.picks,
+                                now=now, trending=p.trending) for p in planned)
+        return {row.subscriber_id: row for row in made if row is not None}
+    stmt = unless_present.returning(deliveries.c.id, deliveries.c.subscriber_id)
+    created = conn.execute(stmt, [
+        {"subscriber_id": p.subscriber_id, "digest_date": digest_date, "status": "pending", "n_picks": len(p.picks),
+         "attempts": 0, "ambiguous": 0, "created_at": now, "updated_at": now} for p in planned
+    ]).all()
+    id_of = {r.subscriber_id: r.id for r in created}
+    items, shown = [], []
+    origin = f"digest:{digest_date.isoformat()}"
+    for p in planned:
+        delivery_id = id_of.get(p.subscriber_id)
+        if delivery_id is None:
+            continue
+        for rank, pick in _ranked(p.picks, p.trending):
+            items.append({"delivery_id": delivery_id, "rank": rank, "paper_id": pick.paper.id,
+                          "score": float(pick.score), "matched": list(pick.matched), "reason": pick.reason})
+            shown.append({"subscriber_id": p.subscriber_id, "paper_id": pick.paper.id, "kind": "impression",
+                          "origin": origin, "delivery_id": delivery_id, "flagged": False, "created_at": now})
+    if items:
+        conn.execute(insert(delivery_items), items)
+        conn.execute(insert(events), shown)
+    rows = conn.execute(select(deliveries).where(deliveries.c.id.in_(list(id_of.values())))).all() if id_of else []
+    return {r.subscriber_id: _row(r._mapping) for r in rows}
+
+
+def _ranked(picks: Sequence[Pick], trending: Sequence[Pick]) -> list[tuple[int, Pick]]:
+    """Picks by rank, then the trending block after TRENDING_RANK_BASE."""
+    return list(enumerate(picks)) + [(TRENDING_RANK_BASE + i, p) for i, p in enumerate(trending)]
 
 
 def stored_picks(conn: Connection, delivery_id: int) -> list[StoredPick]:
