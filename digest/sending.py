@@ -131,9 +131,8 @@ class Sender:
                 ledger.finish(conn, row.id, status="failed", now=clock(), detail=str(exc))
             return SubscriberOutcome(job.email, "failed", job.n_picks, f"invalid address: {exc}"), None
         with self.engine.begin() as conn:
-            if not ledger.claim(conn, row.id, clock(), self.holder):
+            if not ledger.claim(conn, row.id, clock(), self.holder, msg.message_id):
                 return SubscriberOutcome(job.email, "in_progress", job.n_picks), None
-            ledger.set_message_id(conn, row.id, msg.message_id)
 
         def handover() -> None:
             with self.engine.begin() as conn:

@@ -223,8 +223,11 @@ def set_message_id(conn: Connection, delivery_id: int, message_id: str) -> None:
     conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(message_id=message_id))
 
 
-def claim(conn: Connection, delivery_id: int, now: datetime, holder: str | None = None) -> bool:
-    """Take the row for sending. False when it is final, not due yet, or held by another process."""
+def claim(conn: Connection, delivery_id: int, now: datetime, holder: str | None = None,
+          message_id: str | None = None) -> bool:
+    """Take the row for sending (and note the Message-ID it goes out with). False when it is final,
+    not due yet, or held by another process."""
+    extra = {"message_id": message_id} if message_id else {}
     res = conn.execute(
         update(deliveries)
         .where(
@@ -234,7 +237,7 @@ def claim(conn: Connection, delivery_id: int, now: datetime, holder: str | None 
             or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now),
         )
         .values(status="sending", attempts=deliveries.c.attempts + 1, updated_at=now,
-                claimed_by=holder or owner.this_process(), data_started_at=None)
+                claimed_by=holder or owner.this_process(), data_started_at=None, **extra)
     )
     return res.rowcount == 1
 
