@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from digest.mail.compose import compose_message, header_value, make_message_id
+from digest.mail.compose import ComposedMessage, compose_message, header_value, make_message_id
 from digest.mail.render import RenderedDigest
 
 NOW = datetime(2026, 11, 29, 6, 0, 5, tzinfo=UTC)
@@ -22,7 +22,7 @@ RENDERED = RenderedDigest(
 )
 
 
-def compose(rendered: RenderedDigest = RENDERED, **kw: object) -> EmailMessage:
+def compose(rendered: RenderedDigest = RENDERED, **kw: object) -> ComposedMessage:
     args: dict[str, object] = {
         "from_addr": "digest@example.org",
         "from_name": "Paper digest",
@@ -119,6 +119,13 @@ def test_crlf_in_header_values_cannot_inject_headers() -> None:
 def test_bad_recipient_is_refused(addr: str) -> None:
     with pytest.raises(ValueError, match="to_addr"):
         compose(to_addr=addr)
+
+
+@pytest.mark.parametrize("addr", ["digest@example.org\r\nBcc: victim@example.net", "a@b, c@d", "",
+                                  "j\u00fcrgen@example.org"])
+def test_bad_sender_is_refused(addr: str) -> None:
+    with pytest.raises(ValueError, match="^from_addr: not an email address"):
+        compose(from_addr=addr)
 
 
 def test_bad_message_id_is_refused() -> None:
