@@ -3,9 +3,11 @@ message has the same headers and the same decoded bodies as the old one (tests/m
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.header
 import email.policy
+import random
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -159,3 +161,16 @@ def test_encoded_words_never_split_a_character() -> None:
     words = mime.encoded_words(text)
     assert all(len(w) <= 75 for w in words)
     assert "".join(str(email.header.make_header(email.header.decode_header(w))) for w in words) == text
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_quoted_printable_is_binascii_of_the_whole_text(seed: int) -> None:
+    # Encoding line by line (and reusing lines) gives binascii's bytes for the whole text.
+    rnd = random.Random(seed)
+    alphabet = ["a", "b", " ", "\t", ".", "=", "\u00e9", "\U0001f600", "https://x.org/?a=1", "\n", "\n", "\r", "\r\n"]
+    texts = ["", "\n", ".", ". \n", "x" * 500, real_digest().html]
+    texts += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 400))) for _ in range(200)]
+    for text in texts + texts:  # the second time round, from the cache
+        normal = text.replace("\r\n", "\n").replace("\r", "\n")
+        normal = normal if normal.endswith("\n") else normal + "\n"
+        assert mime.quoted_printable(text) == binascii.b2a_qp(normal.encode(), istext=True).replace(b"\n", b"\r\n")
