@@ -20,7 +20,8 @@ def payloads() -> list[dict[str, Any]]:
     rnd = random.Random(7)
     out: list[dict[str, Any]] = [{"s": 1}, {"s": 12, "p": 345, "d": 6789}, {"s": 12, "p": 345, "d": 6789, "t": "pdf"},
                                  {"s": 3, "e": 1_900_000_000}, {"g": 5, "n": "Zx_-9aB", "e": 1_800_000_000},
-                                 {"c": "r\u00e9sum\u00e9 \u2603"}, {"s": 1111111111, "p": 1111111111, "d": 1111111111}]
+                                 {"c": "r\u00e9sum\u00e9 \u2603"}, {"s": True, "p": False}, {"a-b": 1, "\u00e9": -5},
+                                 {"s": 1, "x": None, "y": 1.5}, {"s": 1111111111, "p": 1111111111, "d": 1111111111}]
     for _ in range(300):
         keys = rnd.sample(["s", "p", "d", "t", "e", "g", "n"], rnd.randint(1, 5))
         out.append({k: rnd.choice([rnd.randint(0, 10 ** rnd.randint(1, 10)), "pdf", "a" * rnd.randint(0, 30)])

@@ -13,7 +13,7 @@ and with plain itsdangerous; otherwise the output is byte-identical (tests/test_
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -33,13 +33,28 @@ class InvalidToken(Exception):
     """A forged, altered, expired or wrong-purpose token."""
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    # base64.urlsafe_b64encode without its Python wrapper, "=" padding dropped as itsdangerous does.
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
 def _timestamp(seconds: int) -> bytes:
     # itsdangerous.encoding.int_to_bytes: big-endian, leading zero bytes dropped.
     return _b64(seconds.to_bytes(8, "big").lstrip(b"\x00"))
+
+
+def _json(payload: dict[str, Any]) -> bytes:
+    """_JSON.encode(payload) as UTF-8; the usual payload (ids only) written without the encoder."""
+    parts = []
+    for key, value in payload.items():
+        # int exactly (bool is an int, written true/false); an identifier key needs no escaping.
+        if type(value) is not int or type(key) is not str or not key.isidentifier():
+            return _JSON.encode(payload).encode("utf-8")
+        parts.append(f'"{key}":{value}')
+    return ("{" + ",".join(parts) + "}").encode("utf-8")
 
 
 class LinkSigner:
@@ -50,7 +65,8 @@ class LinkSigner:
         # itsdangerous signs with the LAST key of the list and accepts them all.
         self._keys = list(reversed(keys))
         self._serializers: dict[str, URLSafeTimedSerializer] = {}
-        self._signing_keys: dict[str, bytes] = {}
+        self._macs: dict[str, hmac.HMAC] = {}
+        self._stamp = (-1, b"")  # the last second signed in and its encoding: a digest's links share it
 
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
         found = self._serializers.get(purpose)
@@ -60,18 +76,26 @@ class LinkSigner:
             found = self._serializers[purpose] = URLSafeTimedSerializer(self._keys, salt=f"digest.{purpose}")
         return found
 
-    def _signing_key(self, purpose: str) -> bytes:
-        key = self._signing_keys.get(purpose)
-        if key is None:
+    def _mac(self, purpose: str) -> hmac.HMAC:
+        mac = self._macs.get(purpose)
+        if mac is None:
             serializer = self._serializer(purpose)
-            # The key itsdangerous derives for this salt and the newest secret (django-concat).
-            key = self._signing_keys[purpose] = serializer.make_signer(serializer.salt).derive_key()
-        return key
+            # The key itsdangerous derives for this salt and the newest secret (django-concat);
+            # copies of this HMAC start from its hashed key pads.
+            key = serializer.make_signer(serializer.salt).derive_key()
+            mac = self._macs[purpose] = hmac.new(key, digestmod=hashlib.sha1)
+        return mac
 
     def sign(self, purpose: str, payload: dict[str, Any]) -> str:
-        key = self._signing_key(purpose)
-        value = _b64(_JSON.encode(payload).encode("utf-8")) + b"." + _timestamp(int(time.time()))
-        return (value + b"." + _b64(hmac.digest(key, value, hashlib.sha1))).decode("ascii")
+        mac = self._mac(purpose).copy()
+        seconds = int(time.time())
+        cached, stamp = self._stamp  # one read: another thread may replace it
+        if cached != seconds:
+            stamp = _timestamp(seconds)
+            self._stamp = (seconds, stamp)
+        value = _b64(_json(payload)) + b"." + stamp
+        mac.update(value)
+        return (value + b"." + _b64(mac.digest())).decode("ascii")
 
     def verify(self, purpose: str, token: str, *, max_age_s: int | None = None) -> dict[str, Any]:
         try:
