@@ -48,7 +48,9 @@ _URL_REJECT = re.compile(r"\s|" + _UNSAFE_CHARS.pattern)  # one scan, not a chec
 # urlsplit. A digest checks some 130 URLs, most of them signed links of this shape.
 _PLAIN_URL = re.compile(r"https?://[a-z0-9.-]+(?::[0-9]*)?(?:[/?#][\x21-\x7e]*)?", re.ASCII | re.IGNORECASE)
 # Texts of one paper are cleaned, shortened and wrapped once for all the subscribers it goes to.
-_PAPER_CACHE = 8192
+# Sized for a day of a few thousand papers; a paper's title is wrapped once per list number.
+_PAPER_CACHE = 4096
+_WRAP_CACHE = 16384
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ def _wrap(value: str, width: int = TEXT_WIDTH, indent: str = "", first: str | No
     return _fill(value, width, indent, first)  # whatever an operator template passes, uncached
 
 
-@functools.lru_cache(maxsize=_PAPER_CACHE)
+@functools.lru_cache(maxsize=_WRAP_CACHE)
 def _wrap_str(value: str, width: int, indent: str, first: str | None) -> str:
     # The same titles and abstracts go to many subscribers: wrapped once each.
     return _fill(value, width, indent, first)
