@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.utils import format_datetime
 
@@ -28,8 +29,9 @@ _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 _URL_FORBIDDEN = re.compile(r"[^\x21-\x7e]|[<>\"',]")
-# A dot-atom local part at a dot-atom ASCII domain: every such address is one the stdlib parser
-# accepts unchanged, so it skips that parser (about 40 us); anything else goes through it.
+# A dot-atom local part at a dot-atom ASCII domain, no "=?": every such address is one the stdlib
+# parser accepts unchanged, so it skips that parser (about 40 us); anything else goes through it
+# ("=?" would be read as an encoded-word there).
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 _MESSAGE_ID = re.compile(r"<[^<>@]+@[^<>@]+>")
@@ -47,14 +49,15 @@ def _addr_spec(value: str, *, what: str) -> str:
     spec = header_value(value, MAX_ADDRESS + 1)
     if not spec or len(spec) > MAX_ADDRESS:
         raise ValueError(f"{what}: not an email address: {spec[:80]!r}")
-    if _PLAIN_ADDRESS.fullmatch(spec):
+    if _PLAIN_ADDRESS.fullmatch(spec) and "=?" not in spec:
         return spec
     try:
         parsed = Address(addr_spec=spec)
         local = parsed.addr_spec.rpartition("@")[0]
         domain = parsed.domain.encode("idna").decode("ascii") if not parsed.domain.isascii() else parsed.domain
-    except (ValueError, IndexError, UnicodeError):
-        # The stdlib parser raises ValueError or a header defect (also a ValueError).
+    except (ValueError, IndexError, UnicodeError, HeaderParseError):
+        # The stdlib parser raises ValueError, a header defect (also a ValueError) or, for some
+        # malformed domains ("a@b..c"), HeaderParseError; the IDNA codec UnicodeError.
         raise ValueError(f"{what}: not an email address: {spec[:80]!r}") from None
     if not local.isascii() or not domain:
         raise ValueError(f"{what}: not an email address: {spec[:80]!r}")
@@ -102,7 +105,7 @@ def compose_message(
         headers.append(("List-Unsubscribe", f"<{unsubscribe}>"))
         if unsubscribe.lower().startswith("https://"):
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-        lines += [f"{key}: {value}" for key, value in headers[5:]]
+        lines += [f"{key}: {value}" for key, value in headers[5:]]  # ASCII, one line each, unfolded
     headers += [("MIME-Version", "1.0"), ("Content-Type", "multipart/alternative")]
     lines.append("MIME-Version: 1.0")
     data = mime.multipart_alternative(lines, [("plain", rendered.text), ("html", rendered.html)])
