@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from digest.mail.compose import compose_message, header_value, make_message_id
+from digest.mail.compose import ComposedMessage, compose_message, header_value, make_message_id
 from digest.mail.render import RenderedDigest
 
 NOW = datetime(2026, 11, 29, 6, 0, 5, tzinfo=UTC)
@@ -22,7 +22,7 @@ RENDERED = RenderedDigest(
 )
 
 
-def compose(rendered: RenderedDigest = RENDERED, **kw: object) -> EmailMessage:
+def compose(rendered: RenderedDigest = RENDERED, **kw: object) -> ComposedMessage:
     args: dict[str, object] = {
         "from_addr": "digest@example.org",
         "from_name": "Paper digest",
@@ -121,6 +121,13 @@ def test_bad_recipient_is_refused(addr: str) -> None:
         compose(to_addr=addr)
 
 
+@pytest.mark.parametrize("addr", ["digest@example.org\r\nBcc: victim@example.net", "a@b, c@d", "",
+                                  "j\u00fcrgen@example.org", "digest@example..org"])
+def test_bad_sender_is_refused(addr: str) -> None:
+    with pytest.raises(ValueError, match="^from_addr: not an email address"):
+        compose(from_addr=addr)
+
+
 def test_bad_message_id_is_refused() -> None:
     with pytest.raises(ValueError, match="message_id"):
         compose(message_id="no-brackets@example.org")
@@ -149,3 +156,21 @@ def test_make_message_id() -> None:
     idn = make_message_id(1, date(2026, 1, 2), 3, "d@b\u00fccher.example")
     assert idn == "<digest-2026-01-02-s3-d1@xn--bcher-kva.example>"
     assert parse(compose(message_id=mid).as_bytes())["Message-ID"] == mid
+
+
+def test_address_fast_path_agrees_with_the_stdlib_parser() -> None:
+    from email.headerregistry import Address
+
+    for addr in ["ada@example.org", "Ada.Lovelace+digest@Sub.Example.ORG", "a!#$%&'*+/=?^_`{|}~-@x-y.z",
+                 "a=?b@example.org", "a@b", "a@-x-", "=?utf-8?q?x?=@example.org", "a..b@example.org",
+                 ".a@example.org", "a.@example.org", "a@b..c", '"a b"@example.org']:
+        try:
+            expected = Address(addr_spec=addr).addr_spec
+        except Exception:  # ValueError, or HeaderParseError for "a@b..c"
+            expected = None
+        try:
+            got = parse(compose(to_addr=addr).as_bytes())["To"]
+        except ValueError as exc:
+            assert str(exc).startswith("to_addr: not an email address")
+            got = None
+        assert (got and str(got)) == expected, addr

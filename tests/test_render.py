@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import replace
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -260,3 +262,49 @@ def test_feedback_links_rendered(renderer: DigestRenderer) -> None:
         assert "Less like this" not in part and "teach tomorrow" not in part
     bad = renderer.render(content([p], links=(PickLinks(p.url, None, "javascript:alert(1)", "data:text/html,x"),)))
     assert "javascript:" not in bad.html and "data:text" not in bad.html and "Less like this" not in bad.html
+
+
+def _full_safe_url(url: str | None) -> str | None:
+    """safe_url without its fast path (the check as it was)."""
+    if not url:
+        return None
+    url = url.strip()
+    if len(url) > 2000 or re.search(r"\s|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+def test_safe_url_fast_path_agrees_with_the_full_check() -> None:
+    urls = ["https://digest.example.org/o/eyJzIjoxfQ.aBc.dEf-_", "HTTPS://EXAMPLE.ORG", "http://e.org:",
+            "https://e.org:99999/x", "https://[::1]/x", "https://[::1/x", "http://a_b.org/", "https://e.org/\u00e9",
+            "https:///x", "https://", "http://e.org?x", "http://e.org#f", "https://user:pw@e.org/", " https://e.org/a ",
+            "https://e.org/a b", "ftp://e.org/", "https:e.org", "https://e.org/" + "a" * 1990,
+            "https://e.org/" + "a" * 1986, "https://e.org/\u202e", "javascript://e.org/%0a",
+            "https://xn--bcher-kva.example/", "https://b\u00fccher.example/", "http://1.2.3.4:80/?q=<x>", ""]
+    rnd = random.Random(3)
+    pieces = ["http", "https", "HTTP", ":", "//", "/", "e.org", "[", "]", "@", "?", "#", ":80", " ", "\u00e9", "a",
+              "-", "."]
+    urls += ["".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 9))) for _ in range(3000)]
+    for url in urls:
+        assert safe_url(url) == _full_safe_url(url), url
+
+
+def test_cached_texts_follow_their_inputs(tmp_path: Path) -> None:
+    long = paper(abstract=LOREM * 3)
+    short_view = DigestRenderer(abstract_chars=120).pick_views(content([long]))[0]
+    long_view = DigestRenderer(abstract_chars=400).pick_views(content([long]))[0]
+    assert len(short_view.abstract) <= 121 < len(long_view.abstract)
+    renderer = DigestRenderer()
+    assert renderer.render(content([paper(1), paper(2)])) == renderer.render(content([paper(1), paper(2)]))
+    # An operator template may wrap what it likes; Markup is wrapped, uncached.
+    (tmp_path / "email").mkdir()
+    text = "{{ keywords | join(',') | wrap(width=10) }}|{{ subject | wrap(width=30) }}\n"
+    (tmp_path / "email" / "digest.txt.j2").write_text(text)
+    (tmp_path / "email" / "digest.html.j2").write_text("{{ (subject | e) | wrap(width=20, indent='  ') }}\n")
+    out = DigestRenderer(templates_dir=str(tmp_path)).render(content([paper(1)]))
+    assert out.text == "sparse\nattention,diffusion\nmodels|Your paper digest for 29 Nov\n2026: 1 pick\n"
+    assert out.html.startswith("  Your paper digest\n  for 29 Nov 2026:")

@@ -1,0 +1,81 @@
+"""LinkSigner writes itsdangerous tokens itself: the same bytes as URLSafeTimedSerializer.dumps,
+verifiable by itsdangerous, and old tokens (signed by itsdangerous, any key of the list) still verify."""
+
+from __future__ import annotations
+
+import random
+import time
+import zlib
+from typing import Any
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from digest.web.tokens import PURPOSES, InvalidToken, LinkSigner
+
+KEYS = ["new-key-0123456789abcdef", "old-key-fedcba9876543210"]
+
+
+def payloads() -> list[dict[str, Any]]:
+    rnd = random.Random(7)
+    out: list[dict[str, Any]] = [{"s": 1}, {"s": 12, "p": 345, "d": 6789}, {"s": 12, "p": 345, "d": 6789, "t": "pdf"},
+                                 {"s": 3, "e": 1_900_000_000}, {"g": 5, "n": "Zx_-9aB", "e": 1_800_000_000},
+                                 {"c": "r\u00e9sum\u00e9 \u2603"}, {"s": True, "p": False}, {"a-b": 1, "\u00e9": -5},
+                                 {"s": 1, "x": None, "y": 1.5}, {"s": 1111111111, "p": 1111111111, "d": 1111111111}]
+    for _ in range(300):
+        keys = rnd.sample(["s", "p", "d", "t", "e", "g", "n"], rnd.randint(1, 5))
+        out.append({k: rnd.choice([rnd.randint(0, 10 ** rnd.randint(1, 10)), "pdf", "a" * rnd.randint(0, 30)])
+                    for k in keys})
+    return out
+
+
+def compresses(payload: dict[str, Any]) -> bool:
+    raw = URLSafeTimedSerializer("k").serializer.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return len(zlib.compress(raw.encode())) < len(raw.encode()) - 1
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both signers read time.time(); one second for both makes the outputs comparable.
+    monkeypatch.setattr("time.time", lambda: 1_764_400_000.25)
+
+
+def test_same_bytes_as_itsdangerous(frozen: None) -> None:
+    signer = LinkSigner(KEYS)
+    compared = 0
+    for purpose in sorted(PURPOSES):
+        reference = URLSafeTimedSerializer(list(reversed(KEYS)), salt=f"digest.{purpose}")
+        for payload in payloads():
+            token = signer.sign(purpose, payload)
+            assert signer.verify(purpose, token) == payload
+            assert reference.loads(token) == payload  # plain itsdangerous reads it
+            if compresses(payload):
+                continue  # itsdangerous would zlib this payload; ours stays uncompressed, still valid
+            assert token == reference.dumps(payload)
+            compared += 1
+    assert compared > 1000
+
+
+def test_tokens_signed_by_itsdangerous_still_verify() -> None:
+    signer = LinkSigner(KEYS)
+    for key in KEYS:  # the current key and the rotated-out one
+        for payload in ({"s": 12, "p": 345, "d": 6789}, {"s": 1111111111, "p": 1111111111, "d": 1111111111}):
+            old = URLSafeTimedSerializer([key], salt="digest.open").dumps(payload)
+            assert signer.verify("open", old) == payload
+
+
+def test_purpose_key_and_expiry_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    signer = LinkSigner(KEYS)
+    token = signer.sign("star", {"s": 1, "p": 2})
+    with pytest.raises(InvalidToken):
+        signer.verify("dislike", token)
+    with pytest.raises(InvalidToken):
+        LinkSigner(["someone-elses-key"]).verify("star", token)
+    with pytest.raises(InvalidToken):
+        signer.verify("star", token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
+    with pytest.raises(ValueError, match="unknown token purpose"):
+        signer.sign("nope", {"s": 1})
+    later = time.time() + 3600
+    monkeypatch.setattr("time.time", lambda: later)
+    with pytest.raises(InvalidToken, match="expired"):
+        signer.verify("star", token, max_age_s=60)
