@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,6 +26,8 @@ from digest.mail.deliver import Transport
 from digest.mail.pacing import RateLimiter
 from digest.store import deliveries as ledger
 from digest.store import subscribers as sub_store
+
+COMPOSE_AHEAD = 8  # messages composed ahead of the one being sent (each some tens of KB)
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +101,18 @@ class Sender:
         limiter = RateLimiter(self.policy.rate_per_s)
         errors, last_error = 0, ""
         transport = self.transport_factory()
+        # Messages are composed a few ahead on a second thread: composing is Python work, and it
+        # fits in the time this thread waits for the relay's replies (the socket waits without
+        # the GIL). Composing records nothing, so a message composed and never sent costs nothing.
+        composer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose")
+        ahead: deque[Future[OutgoingMessage]] = deque()
+        queued = 0
         try:
             for i, job in enumerate(jobs):
+                while queued < len(jobs) and queued <= i + COMPOSE_AHEAD:
+                    ahead.append(composer.submit(jobs[queued].compose))
+                    queued += 1
+                composed = ahead.popleft()
                 if errors >= self.policy.max_consecutive_errors:
                     report.paused = f"delivery paused after {errors} consecutive errors; last: {last_error}"
                     log.error("%s; %d message(s) left for the next run", report.paused, len(jobs) - i)
@@ -109,23 +123,25 @@ class Sender:
                     log.info("stop requested: %d message(s) left for the next run", len(jobs) - i)
                     report.add(*(_deferred(j, "stopped before sending") for j in jobs[i:]))
                     break
-                outcome, relay_error = self._one(transport, job, clock)
+                outcome, relay_error = self._one(transport, job, clock, composed)
                 report.add(outcome)
                 if relay_error:
                     errors, last_error = errors + 1, outcome.detail
                 elif relay_error is not None:
                     errors = 0
         finally:
+            composer.shutdown(wait=True, cancel_futures=True)
             transport.close()
         return report
 
-    def _one(self, transport: Transport, job: Job,
-             clock: Callable[[], datetime]) -> tuple[SubscriberOutcome, bool | None]:
-        """Send one row. The flag: True an error of the relay (counts towards a pause), False the
-        relay works (a delivery, or a refusal of that one address), None tells nothing about it."""
+    def _one(self, transport: Transport, job: Job, clock: Callable[[], datetime],
+             composed: Future[OutgoingMessage]) -> tuple[SubscriberOutcome, bool | None]:
+        """Send one row (composed: its message, being built). The flag: True an error of the relay
+        (counts towards a pause), False the relay works (a delivery, or a refusal of that one
+        address), None tells nothing about it."""
         row = job.row
         try:
-            msg = job.compose()
+            msg = composed.result()
         except ValueError as exc:  # an address the composer refuses: this one fails, the rest go
             with self.engine.begin() as conn:
                 ledger.finish(conn, row.id, status="failed", now=clock(), detail=str(exc))

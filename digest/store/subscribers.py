@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from digest.domain import Subscriber
 from digest.store.schema import subscribers
@@ -155,10 +155,14 @@ def change_email(conn: Connection, subscriber_id: int, email: str, now: datetime
     return res.rowcount > 0
 
 
+# Run after every delivery: built once (see digest.store.deliveries on per-message statements).
+_CLEAR_BOUNCES = (update(subscribers).where(subscribers.c.id == bindparam("sub_id"), subscribers.c.hard_bounces > 0)
+                  .values(hard_bounces=0))
+
+
 def clear_bounces(conn: Connection, subscriber_id: int) -> None:
     """A delivery went through: the bounce count starts again (only consecutive bounces suspend)."""
-    conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id, subscribers.c.hard_bounces > 0)
-                 .values(hard_bounces=0))
+    conn.execute(_CLEAR_BOUNCES, {"sub_id": subscriber_id})
 
 
 def unsuspend(conn: Connection, subscriber_id: int, now: datetime) -> bool:
