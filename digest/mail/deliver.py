@@ -170,8 +170,12 @@ class _Lost(Exception):
 
 def _dot_stuffed(data: bytes) -> bytes:
     """The DATA payload: CRLF line ends, leading dots doubled, the terminating dot line."""
-    body = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
-    body = re.sub(rb"(?m)^\.", b"..", body)
+    # Composed messages already end every line in CRLF and rarely start one with a dot: counting
+    # bytes (C speed) spares two regex passes over some 40 KB per message.
+    crlf = data.count(b"\r\n")
+    body = data if data.count(b"\r") == crlf == data.count(b"\n") else re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
+    if body.startswith(b".") or b"\n." in body:
+        body = re.sub(rb"(?m)^\.", b"..", body)
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body + b".\r\n"
