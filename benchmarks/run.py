@@ -5,9 +5,12 @@
 Measured in one process, in this order (see workload.py for the data):
   parse, store        the day's real feeds parsed from bytes; the new papers stored
   features           the candidates hashed and weighted, the keyword index, paper-paper cosines
-  training           models, labels and impressions read; models retrained where feedback is new
+  reading            stored models, labels, impressions and liked papers read, per 2,000 subscribers
+  training           the models whose subscribers gave new feedback retrained and stored
   scoring            keyword prior + models + liked-centroid, one sparse product per 2,000 subscribers
-  selection          top-k with MMR diversity and reason lines, per subscriber
+  selection          top-k with MMR diversity and reason lines, for 2,000 subscribers at once
+ranking = features + reading + scoring + selection (the target's definition); retraining is added
+for the ratio to the naive baseline, which trains a model for every subscriber.
   render, delivery   every digest rendered and composed, then sent over SMTP to a local sink
   end to end         parse + store + DigestPipeline.run (rank, render, ledger, SMTP) on a copy of the database
 Baselines in the same run: the naive ranking (one LinearSVC per subscriber over all stored papers,
@@ -43,7 +46,7 @@ from digest.mail.compose import compose_message  # noqa: E402
 from digest.mail.deliver import deliver as deliver_all  # noqa: E402
 from digest.rank import features  # noqa: E402
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, LikedPapers, RankOptions, score_all, select_all  # noqa: E402
-from digest.rank.training import load_states  # noqa: E402
+from digest.rank.training import KnownPapers, read_group, retrain_stale, states_of  # noqa: E402
 from digest.store import learning  # noqa: E402
 from digest.store import papers as paper_store  # noqa: E402
 from digest.store import subscribers as sub_store  # noqa: E402
@@ -204,22 +207,31 @@ def main() -> None:
         t["embedding"] = embed_day(engine, cands, args.encoder)
     ids = [p.id for p in cands if p.id is not None]
     picks_all: list[tuple[Subscriber, list[Pick]]] = []
-    t["training"], t["scoring"], t["selection"] = 0.0, 0.0, 0.0
+    for phase in ("reading", "training", "scoring", "selection"):
+        t[phase] = 0.0
+    known = KnownPapers()
     for start in range(0, len(subs), SCORE_CHUNK):
         t0 = time.perf_counter()
-        states = load_states(engine, subs[start:start + SCORE_CHUNK], ids, space, day)
+        group = read_group(engine, subs[start:start + SCORE_CHUNK], known=known)
         t1 = time.perf_counter()
+        retrain_stale(engine, group, space, day)
+        t2 = time.perf_counter()
+        states = states_of(group, ids)
         liked = LikedPapers.build(states, space)
         scores, ks = score_all(states, day_papers, space, options, liked)
-        t2 = time.perf_counter()
+        t3 = time.perf_counter()
         chosen = select_all(states, day_papers, options, scores, ks, liked)
         picks_all += [(st.subscriber, p) for st, p in zip(states, chosen, strict=True)]
-        t3 = time.perf_counter()
-        t["training"] += t1 - t0
-        t["scoring"] += t2 - t1
-        t["selection"] += t3 - t2
+        t4 = time.perf_counter()
+        t["reading"] += t1 - t0
+        t["training"] += t2 - t1
+        t["scoring"] += t3 - t2
+        t["selection"] += t4 - t3
     engine.dispose()
-    ranking_s = t["features"] + t["training"] + t["scoring"] + t["selection"]
+    # The target's "ranking": features, scoring (with reading the stored models it scores with)
+    # and selection. Retraining the models that got new feedback is timed apart, and added below.
+    ranking_s = t["features"] + t["reading"] + t["scoring"] + t["selection"]
+    ranking_with_training_s = ranking_s + t["training"]
     n_picks = sum(len(p) for _, p in picks_all)
 
     # ---- the naive baseline on a sample --------------------------------------------------------
@@ -231,8 +243,9 @@ def main() -> None:
         "subscribers": len(subs), "papers": len(cands), "stale_models": w.n_stale, "picks": n_picks,
         "phases_s": {k: round(v, 3) for k, v in t.items()},
         "ranking_s": round(ranking_s, 3),
+        "ranking_with_training_s": round(ranking_with_training_s, 3),
         "naive_sample": naive_n, "naive_ranking_s": round(naive_total, 1),
-        "speedup_vs_naive": round(naive_total / ranking_s, 1),
+        "speedup_vs_naive": round(naive_total / ranking_with_training_s, 1),
     }
 
     # ---- render, delivery, sink, end to end ----------------------------------------------------
@@ -246,11 +259,11 @@ def main() -> None:
             messages = []
             for n, (sub, picks) in enumerate(picks_all):
                 rendered = pipe.render(sub, picks, day.date(), len(cands))
+                message_id = f"<bench-{n}@bench.example.org>"
                 msg = compose_message(rendered, from_addr=pipe.from_addr, from_name=pipe.from_name, to_addr=sub.email,
-                                      message_id=f"<bench-{n}@bench.example.org>", date=now,
+                                      message_id=message_id, date=now,
                                       unsubscribe_url=pipe.links.unsubscribe_url(sub.id))
-                messages.append(OutgoingMessage(n, sub.email, msg["Message-ID"],
-                                                msg.as_bytes(policy=email.policy.SMTP)))
+                messages.append(OutgoingMessage(n, sub.email, message_id, msg.as_bytes(policy=email.policy.SMTP)))
             t["render"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             outcomes = deliver_all(app.transport(), messages)
@@ -289,9 +302,10 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
     print("\nphases (s): " + "  ".join(f"{k} {v:.2f}" for k, v in t.items()))
-    print(f"ranking (features+training+scoring+selection): {ranking_s:.2f} s for {len(subs)} subscribers")
+    print(f"ranking (features+reading+scoring+selection): {ranking_s:.2f} s for {len(subs)} subscribers; "
+          f"with retraining {w.n_stale} models: {ranking_with_training_s:.2f} s")
     print(f"naive ranking (LinearSVC per subscriber, timed on {naive_n}, scaled): {naive_total:.1f} s "
-          f"-> {naive_total / ranking_s:.0f}x faster")
+          f"-> ours {naive_total / ranking_with_training_s:.0f}x faster (retraining included)")
     if not args.no_delivery:
         print(f"delivery: {result['delivery_msgs_per_s']} msgs/s vs sink raw {result['sink_raw_msgs_per_s']} msgs/s "
               f"({float(str(result['delivery_vs_sink_raw'])) * 100:.0f}%)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine
@@ -36,18 +37,28 @@ class KnownPapers(dict[int, Paper]):
         return {i: self[i] for i in ids if i in self}
 
 
-def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids: Sequence[int],
-                space: FeatureSpace, now: datetime, meaning: StoredMeaning | None = None,
-                known: KnownPapers | None = None) -> list[SubscriberState]:
-    """Each subscriber's model (retrained if stale), shown papers and liked papers.
+@dataclass
+class GroupFeedback:
+    """What the store holds for a group of subscribers: models, feedback, and the papers behind it."""
 
-    meaning: the sentence encoder's vectors (the embed extra); models then learn on tf-idf and
-    embedding together, and a model trained in the other mode is retrained.
-    known: papers read for earlier groups of the same run (filled in as a side effect).
+    subscribers: Sequence[Subscriber]
+    models: dict[int, learner.LinearModel | None]
+    latest: dict[int, int]  # subscriber id -> its latest event id
+    labels: dict[int, learning.Labels]
+    stale: list[int]  # subscribers whose model is older than their feedback
+    background: list[int]
+    papers: dict[int, Paper]  # liked papers, and every paper the stale models train on
+
+
+def read_group(engine: Engine, subscribers: Sequence[Subscriber], meaning: StoredMeaning | None = None,
+               known: KnownPapers | None = None) -> GroupFeedback:
+    """Stored models, labels and the papers they name, in a few queries for the whole group.
+
+    meaning: the sentence encoder (the embed extra) is on: a model trained without it is stale,
+    and the other way round. known: papers read for earlier groups of the same run.
     """
     known = known if known is not None else KnownPapers()
     ids = [s.id for s in subscribers]
-    candidates = set(candidate_ids)
     with engine.connect() as conn:
         stored = learning.load_models(conn, ids)
         latest = event_store.latest_event_ids(conn, ids)
@@ -61,40 +72,67 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
             need |= lab.stars | lab.clicks | lab.dislikes
             if sid in stale:
                 need |= lab.shown
-        by_id = known.fetch(conn, need)
-    order = list(by_id)
-    matrix = space.paper_vectors([by_id[i] for i in order])
+        papers = known.fetch(conn, need)
+    return GroupFeedback(subscribers, {sid: m.model for sid, m in stored.items()}, latest, labels, stale, background,
+                         papers)
+
+
+def retrain_stale(engine: Engine, group: GroupFeedback, space: FeatureSpace, now: datetime,
+                  meaning: StoredMeaning | None = None) -> None:
+    """Retrain and store the group's stale models (group.models is updated)."""
+    if not group.stale:
+        return
+    stale = set(group.stale)
+    used: set[int] = set(group.background)
+    for sid in group.stale:
+        lab = group.labels.get(sid)
+        if lab is not None:
+            used |= lab.stars | lab.clicks | lab.dislikes | lab.shown
+    order = [pid for pid in group.papers if pid in used]
+    matrix = space.paper_vectors([group.papers[i] for i in order])
     row_of = {pid: r for r, pid in enumerate(order)}
-    models: dict[int, learner.LinearModel | None] = {sid: m.model for sid, m in stored.items()}
-    if stale:
-        subs_by_id = {s.id: s for s in subscribers}
-        kw = space.text_vectors([" . ".join(subs_by_id[sid].keywords) for sid in stale])
-        if meaning is not None:
-            matrix = semantic.combine(matrix, meaning.papers([by_id[i] for i in order]))
-            kw = semantic.combine(kw, meaning.keywords([subs_by_id[sid] for sid in stale]))
-        for n, sid in enumerate(stale):
-            found = labels.get(sid)
-            data = None
-            if found is not None:
-                data = training_set(Labelled(
-                    stars=sorted(found.stars), clicks=sorted(found.clicks), dislikes=sorted(found.dislikes),
-                    ignored=sorted(found.shown - found.clicks - found.stars), background=background,
-                ), matrix, row_of, kw[n])
-            models[sid] = learner.train(data) if data is not None else None
-        with engine.begin() as conn:
-            for sid in stale:
-                learning.save_model(conn, sid, models[sid], latest.get(sid, 0), now)
-        log.info("retrained %d subscriber model(s)", len(stale))
+    subs_by_id = {s.id: s for s in group.subscribers if s.id in stale}
+    kw = space.text_vectors([" . ".join(subs_by_id[sid].keywords) for sid in group.stale])
+    if meaning is not None:
+        matrix = semantic.combine(matrix, meaning.papers([group.papers[i] for i in order]))
+        kw = semantic.combine(kw, meaning.keywords([subs_by_id[sid] for sid in group.stale]))
+    for n, sid in enumerate(group.stale):
+        found = group.labels.get(sid)
+        data = None
+        if found is not None:
+            data = training_set(Labelled(
+                stars=sorted(found.stars), clicks=sorted(found.clicks), dislikes=sorted(found.dislikes),
+                ignored=sorted(found.shown - found.clicks - found.stars), background=group.background,
+            ), matrix, row_of, kw[n])
+        group.models[sid] = learner.train(data) if data is not None else None
+    with engine.begin() as conn:
+        for sid in group.stale:
+            learning.save_model(conn, sid, group.models[sid], group.latest.get(sid, 0), now)
+    log.info("retrained %d subscriber model(s)", len(group.stale))
+
+
+def states_of(group: GroupFeedback, candidate_ids: Sequence[int]) -> list[SubscriberState]:
+    """Each subscriber's model, the candidates it must not see again, and the papers it liked."""
+    candidates = set(candidate_ids)
     states = []
-    for s in subscribers:
-        mine = labels.get(s.id)
+    for s in group.subscribers:
+        mine = group.labels.get(s.id)
         liked: list[tuple[str, Paper]] = []
         if mine is not None:
+            by_id = group.papers
             liked = [("starred", by_id[p]) for p in sorted(mine.stars - mine.dislikes) if p in by_id]
             liked += [("opened", by_id[p]) for p in sorted(mine.clicks - mine.stars - mine.dislikes) if p in by_id]
         # A paper already shown, or starred, opened or waved away, is never offered again. The labels
         # hold every impression, so this needs no query per subscriber.
         seen = ((mine.shown | mine.stars | mine.clicks | mine.dislikes) & candidates) if mine is not None else set()
-        states.append(SubscriberState(s, models.get(s.id), seen, liked[:MAX_LIKED_FOR_REASONS]))
+        states.append(SubscriberState(s, group.models.get(s.id), seen, liked[:MAX_LIKED_FOR_REASONS]))
     return states
 
+
+def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids: Sequence[int],
+                space: FeatureSpace, now: datetime, meaning: StoredMeaning | None = None,
+                known: KnownPapers | None = None) -> list[SubscriberState]:
+    """Each subscriber's model (retrained if stale), shown papers and liked papers (see read_group)."""
+    group = read_group(engine, subscribers, meaning, known)
+    retrain_stale(engine, group, space, now, meaning)
+    return states_of(group, candidate_ids)
