@@ -119,6 +119,7 @@ class App:
             from_name=self.settings.delivery.from_name,
             policy=self.delivery_policy(force_outbox=force_outbox),
             encoder=self.encoder(),
+            rank_processes=self.settings.dispatch.rank_processes,
         )
 
     def delivery_policy(self, *, force_outbox: bool = False) -> DeliveryPolicy:

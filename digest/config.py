@@ -195,6 +195,10 @@ class DispatchSettings(_Section):
     # longer than a shard takes, short enough that a dead worker's shard is soon finished by another.
     visibility_timeout_s: int = Field(default=3600, ge=1, le=86_400)
     shard_timeout_s: int = Field(default=3600, ge=1, le=86_400)  # the dispatcher waits this long for all shards
+    # Ranking a large day (more than 2,000 subscribers) in this many forked processes: the cores of
+    # one machine; 1 ranks in the running process. Each process holds the day's papers (about 100 MB
+    # at 2,000 papers) plus one group's models.
+    rank_processes: int = Field(default=1, ge=1, le=64)
 
 
 class ModelSettings(_Section):

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from digest.domain import DigestContent, OutgoingMessage, Paper, Pick, Subscriber, SubscriberOutcome
 from digest.errors import InputError
+from digest.forked import fork_available, map_forked
 from digest.links import LinkBuilder
 from digest.mail.compose import compose_message, make_message_id
 from digest.mail.deliver import Transport
@@ -112,8 +113,11 @@ class DigestPipeline:
         from_name: str,
         policy: DeliveryPolicy | None = None,
         encoder: Encoder | None = None,
+        rank_processes: int = 1,
     ) -> None:
-        """encoder: a sentence encoder (the embed extra); None ranks on tf-idf alone."""
+        """encoder: a sentence encoder (the embed extra); None ranks on tf-idf alone.
+        rank_processes: groups of subscribers ranked in this many forked processes (1: here)."""
+        self.rank_processes = rank_processes
         self.engine = engine
         self.policy = policy or DeliveryPolicy()
         self.encoder = encoder
@@ -143,7 +147,6 @@ class DigestPipeline:
             space = features.FeatureSpace.from_stats(stats[1], stats[0])
         else:
             space = features.FeatureSpace.from_texts([features.paper_text(p) for p in candidates])
-        ids = [p.id for p in candidates if p.id is not None]
         # Papers are embedded once, lazily, in the run that first needs them (then read from the store).
         stored = StoredMeaning(self.engine, self.encoder) if self.encoder is not None and candidates else None
         rank_options = RankOptions(top_k=self.options.top_k, min_score=self.options.min_score,
@@ -153,28 +156,43 @@ class DigestPipeline:
         day = DayPapers.build(candidates, space) if candidates else None
         # Sorted once for the "trending" block: every subscriber's is a short walk down this list.
         popular = sorted((p for p in candidates if (p.upvotes or 0) > 0), key=lambda p: -(p.upvotes or 0))
-        planned: list[_Planned] = []
         # Subscribers in groups: their models and labels are held for one group at a time.
+        groups = [subscribers[i:i + SCORE_CHUNK] for i in range(0, len(subscribers), SCORE_CHUNK)]
         known = KnownPapers()
-        for start in range(0, len(subscribers), SCORE_CHUNK):
-            states = load_states(self.engine, subscribers[start:start + SCORE_CHUNK], ids, space,
-                                 _naive_utc(now or datetime.now(UTC)), stored, known)
-            for st in states:  # a subscriber's source filter: papers from other sources count as already shown
-                if st.subscriber.sources:
-                    st.shown |= {p.id for p in candidates
-                                 if p.id is not None and p.source not in st.subscriber.sources}
-            meaning = None
-            if stored is not None and states:
-                meaning = Semantic(stored.papers(candidates), stored.keywords([st.subscriber for st in states]),
-                                   [stored.papers([p for _, p in st.liked]) for st in states])
-            picks = rank_all(states, candidates, space, rank_options, day, meaning)
-            planned += [_Planned(st.subscriber, p, len(candidates),
-                                 self._trending(popular, p, st.shown, st.subscriber))
-                        for st, p in zip(states, picks, strict=True)]
+        when = _naive_utc(now or datetime.now(UTC))
+
+        def plan_group(g: int) -> list[_Planned]:
+            return self._plan_group(groups[g], candidates, space, when, rank_options, day, popular, stored, known)
+
+        if stored is None and self.rank_processes > 1 and len(groups) > 1 and fork_available():
+            # Groups ranked in forked processes (the encoder's model is not forked: torch holds threads).
+            col_of = {p.id: c for c, p in enumerate(candidates)}
+            compact = map_forked(lambda g: [_compact(k, x, col_of) for k, x in enumerate(plan_group(g))], len(groups),
+                                 self.rank_processes, initializer=lambda: self.engine.dispose(close=False))
+            planned = [_expand(groups[g][k], picks, trending, candidates)
+                       for g, part in enumerate(compact) for k, picks, trending in part]
+        else:
+            planned = [x for g in range(len(groups)) for x in plan_group(g)]
         if stored is not None:
             log.info("encoder %s: %d text(s) embedded this run", stored.encoder.name, stored.embedded)
             self.embedded += stored.embedded
         return planned
+
+    def _plan_group(self, group: Sequence[Subscriber], candidates: Sequence[Paper], space: features.FeatureSpace,
+                    now: datetime, rank_options: RankOptions, day: DayPapers | None, popular: Sequence[Paper],
+                    stored: StoredMeaning | None, known: KnownPapers) -> list[_Planned]:
+        ids = [p.id for p in candidates if p.id is not None]
+        states = load_states(self.engine, group, ids, space, now, stored, known)
+        for st in states:  # a subscriber's source filter: papers from other sources count as already shown
+            if st.subscriber.sources:
+                st.shown |= {p.id for p in candidates if p.id is not None and p.source not in st.subscriber.sources}
+        meaning = None
+        if stored is not None and states:
+            meaning = Semantic(stored.papers(candidates), stored.keywords([st.subscriber for st in states]),
+                               [stored.papers([p for _, p in st.liked]) for st in states])
+        picks = rank_all(states, candidates, space, rank_options, day, meaning)
+        return [_Planned(st.subscriber, p, len(candidates), self._trending(popular, p, st.shown, st.subscriber))
+                for st, p in zip(states, picks, strict=True)]
 
     def _trending(self, popular: Sequence[Paper], picks: Sequence[Pick], shown: set[int],
                   sub: Subscriber) -> list[Pick]:
@@ -384,6 +402,25 @@ class DigestPipeline:
             raise InputError(f"no subscriber {email_addr}")
         item = self.plan([sub], digest_date)[0]
         return self.render(sub, item.picks, digest_date, item.candidates, trending=item.trending), len(item.picks)
+
+
+# A pick as it travels back from a forked ranking process: the paper as its place among the candidates.
+_CompactPick = tuple[int, float, tuple[str, ...], str]
+
+
+def _compact(k: int, item: _Planned,
+             col_of: dict[int | None, int]) -> tuple[int, list[_CompactPick], list[_CompactPick]]:
+    """The group's k-th subscriber's plan, small enough to pickle back cheaply."""
+    def small(picks: Sequence[Pick]) -> list[_CompactPick]:
+        return [(col_of[p.paper.id], p.score, tuple(p.matched), p.reason) for p in picks]
+    return k, small(item.picks), small(item.trending)
+
+
+def _expand(sub: Subscriber, picks: list[_CompactPick], trending: list[_CompactPick],
+            candidates: Sequence[Paper]) -> _Planned:
+    def full(small: list[_CompactPick]) -> list[Pick]:
+        return [Pick(candidates[c], score, matched, reason) for c, score, matched, reason in small]
+    return _Planned(sub, full(picks), len(candidates), full(trending))
 
 
 def _tell(progress: Callable[[SubscriberOutcome], None] | None, outcomes: Sequence[SubscriberOutcome]) -> None:

@@ -181,3 +181,45 @@ def test_trending_block_lists_upvoted_papers_not_picked(tmp_path: Path, db_url: 
             p.paper.title for p in again[0].trending)
     finally:
         a.close()
+
+
+def test_ranking_in_forked_processes_plans_the_same_digests(tmp_path: Path, db_url: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """dispatch.rank_processes > 1: groups of subscribers ranked in forked processes give the very
+    digests one process gives, and the models they retrain are stored (not retrained again)."""
+    import digest.pipeline as pipeline_module
+    from digest.store import learning
+
+    monkeypatch.setattr(pipeline_module, "SCORE_CHUNK", 3)  # 8 subscribers: 3 groups
+    a = App.open(_settings(tmp_path, db_url))
+    naive_now = NOW.replace(tzinfo=None)
+    topics = ["sparse attention", "diffusion models", "bird migration", "attention kernels"]
+    with a.engine.begin() as conn:
+        _, stored = paper_store.upsert_papers(conn, PAPERS, naive_now - timedelta(hours=2))
+        for i in range(8):
+            sub, _ = sub_store.upsert_subscriber(conn, email=f"r{i}@example.org", keywords=[topics[i % 4]],
+                                                 now=naive_now)
+            # A star from yesterday's digest on every other subscriber: a model to train.
+            if i % 2:
+                learning.add_stars(conn, sub.id, [stored[i % 4].id], "test", naive_now - timedelta(days=1))
+    pipe = a.pipeline()
+    subs = pipe.active_subscribers()
+    pipe.rank_processes = 2
+    forked = pipe.plan(subs, DAY, NOW)  # first: the models are trained in the forked processes
+    with a.engine.connect() as conn:
+        trained = {sid: m.trained_at for sid, m in learning.load_models(conn, [s.id for s in subs]).items()}
+    pipe.rank_processes = 1
+    alone = pipe.plan(subs, DAY, NOW)
+
+    def shape(planned: list[Any]) -> list[Any]:
+        return [(x.subscriber.email, [(p.paper.id, round(p.score, 6), p.reason) for p in x.picks],
+                 [p.paper.id for p in x.trending]) for x in planned]
+
+    assert shape(forked) == shape(alone)
+    assert sum(len(x.picks) for x in forked) >= 8
+    assert all(p.paper.title for x in forked for p in x.picks)  # whole papers, not ids
+    assert len(trained) == 4  # the four who starred have a model, stored by the process that trained it
+    with a.engine.connect() as conn:
+        again = {sid: m.trained_at for sid, m in learning.load_models(conn, [s.id for s in subs]).items()}
+    assert again == trained  # and the second plan did not train them again
+    a.close()

@@ -1,0 +1,41 @@
+"""Jobs run in forked worker processes that share what the parent has prepared.
+
+The day's features, paper-paper cosines and keyword index take a few hundred MB and a second to
+build; forked workers inherit them instead of receiving them pickled. Only the jobs' small results
+travel back.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_JOB: Callable[[int], Any] | None = None  # set in the parent just before forking; inherited
+
+
+def _call(i: int) -> Any:
+    assert _JOB is not None
+    return _JOB(i)
+
+
+def fork_available() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def map_forked(job: Callable[[int], T], n: int, processes: int,
+               initializer: Callable[[], None] | None = None) -> list[T]:
+    """[job(0), ..., job(n - 1)], in up to `processes` forked processes; in this process when there
+    is one job, one process, or no fork on this platform. initializer: run first in each worker
+    (for example to drop database connections inherited from the parent)."""
+    global _JOB
+    if processes <= 1 or n <= 1 or not fork_available():
+        return [job(i) for i in range(n)]
+    _JOB = job
+    try:
+        with multiprocessing.get_context("fork").Pool(min(processes, n), initializer=initializer) as pool:
+            return pool.map(_call, range(n), chunksize=1)
+    finally:
+        _JOB = None
