@@ -76,8 +76,9 @@ class Sink:
         return int(out.split()[0])
 
 
-def _settings(state: Path, db: Path, port: int) -> Settings:
+def _settings(state: Path, db: Path, port: int, rank_processes: int = 1) -> Settings:
     return Settings.model_validate({
+        "dispatch": {"rank_processes": rank_processes},
         "state_dir": str(state),
         "database": {"url": f"sqlite:///{db}"},
         "delivery": {"method": "smtp", "from_addr": "digest@bench.example.org"},
@@ -171,6 +172,8 @@ def main() -> None:
     ap.add_argument("--broker", default="redis://127.0.0.1:6379/14", help="broker for --celery-workers")
     ap.add_argument("--encoder", default="none", metavar="NAME",
                     help="also time embedding the day's papers with this sentence encoder (the embed extra)")
+    ap.add_argument("--rank-processes", type=int, default=1, metavar="N",
+                    help="also rank in N forked processes (dispatch.rank_processes), and run end to end so")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
 
@@ -183,6 +186,8 @@ def main() -> None:
     print(f"  {w.n_new_papers} new papers ({w.feed_entries} feed entries parsed), {w.n_past_papers} past papers, "
           f"{w.n_events} feedback events, {w.n_distinct_users} distinct CiteULike users, "
           f"{w.n_stale} models to retrain; setup {w.setup_s:.1f} s", flush=True)
+    if args.rank_processes > 1:
+        shutil.copy(db, work / "parallel.db")
     if not args.no_delivery:
         shutil.copy(db, work / "e2e.db")
         for n in _worker_counts(args.celery_workers):
@@ -234,6 +239,19 @@ def main() -> None:
     ranking_with_training_s = ranking_s + t["training"]
     n_picks = sum(len(p) for _, p in picks_all)
 
+    # ---- the same ranking in forked processes (DigestPipeline.plan, dispatch.rank_processes) -----
+    parallel: dict[str, float] = {}
+    if args.rank_processes > 1:
+        app = App.open(_settings(work / "state", work / "parallel.db", 25, args.rank_processes))
+        pipe = app.pipeline()
+        t0 = time.perf_counter()
+        pipe.plan(subs, day.date(), day)  # retrains the stale models, as the phases above did
+        parallel["with_training"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pipe.plan(subs, day.date(), day)  # nothing is stale now: features, reading, scoring, selection
+        parallel["ranking"] = time.perf_counter() - t0
+        app.close()
+
     # ---- the naive baseline on a sample --------------------------------------------------------
     naive_shared, naive_per_sub = naive.time_sample(db, subs, cands, args.naive_sample, top_k=options.top_k)
     naive_n = min(args.naive_sample, len(subs))
@@ -246,7 +264,12 @@ def main() -> None:
         "ranking_with_training_s": round(ranking_with_training_s, 3),
         "naive_sample": naive_n, "naive_ranking_s": round(naive_total, 1),
         "speedup_vs_naive": round(naive_total / ranking_with_training_s, 1),
+        "rank_processes": args.rank_processes,
     }
+
+    if parallel:
+        result.update({"ranking_parallel_s": round(parallel["ranking"], 3),
+                       "ranking_parallel_with_training_s": round(parallel["with_training"], 3)})
 
     # ---- render, delivery, sink, end to end ----------------------------------------------------
     if not args.no_delivery:
@@ -272,7 +295,7 @@ def main() -> None:
             sent = sum(o.status == "sent" for o in outcomes)
             raw = sink_raw(sink.port, messages[0].data, min(len(messages), 5000))
 
-            app = App.open(_settings(work / "state", work / "e2e.db", sink.port))
+            app = App.open(_settings(work / "state", work / "e2e.db", sink.port, args.rank_processes))
             t0 = time.perf_counter()
             report = app.pipeline().run(day.date(), now)
             run_s = time.perf_counter() - t0
@@ -304,6 +327,9 @@ def main() -> None:
     print("\nphases (s): " + "  ".join(f"{k} {v:.2f}" for k, v in t.items()))
     print(f"ranking (features+reading+scoring+selection): {ranking_s:.2f} s for {len(subs)} subscribers; "
           f"with retraining {w.n_stale} models: {ranking_with_training_s:.2f} s")
+    if parallel:
+        print(f"ranking in {args.rank_processes} processes: {parallel['ranking']:.2f} s; with retraining "
+              f"{w.n_stale} models: {parallel['with_training']:.2f} s")
     print(f"naive ranking (LinearSVC per subscriber, timed on {naive_n}, scaled): {naive_total:.1f} s "
           f"-> ours {naive_total / ranking_with_training_s:.0f}x faster (retraining included)")
     if not args.no_delivery:
