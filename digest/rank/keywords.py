@@ -23,14 +23,20 @@ MAX_PHRASE_BONUS = 0.6
 
 
 class KeywordHits:
-    """One subscriber's keywords that hit each paper, built only for the papers asked for."""
+    """One subscriber's keywords that hit each paper, built only for the papers asked for.
 
-    def __init__(self, keywords: Sequence[str], hits: np.ndarray) -> None:
+    hits: bool, phrases x papers; rows: which of its rows are this subscriber's keywords, in order
+    (default: all), so a group's subscribers share one matrix of the distinct phrases.
+    """
+
+    def __init__(self, keywords: Sequence[str], hits: np.ndarray, rows: Sequence[int] | None = None) -> None:
         self.keywords = tuple(keywords)
-        self.hits = hits  # bool: keywords x papers
+        self.hits = hits
+        self.rows = list(range(hits.shape[0])) if rows is None else list(rows)
 
     def __getitem__(self, paper: int) -> tuple[str, ...]:
-        return tuple(k for k, hit in zip(self.keywords, self.hits[:, paper].tolist(), strict=True) if hit)
+        flags = self.hits[self.rows, paper].tolist()
+        return tuple(k for k, hit in zip(self.keywords, flags, strict=True) if hit)
 
     def __len__(self) -> int:
         return int(self.hits.shape[1])
@@ -147,18 +153,16 @@ def score_keywords(
     index = paper_index if paper_index is not None else PaperIndex(papers)
     in_title, in_body, shares = index.phrase_hits(vocab)
 
-    bonus = np.zeros((n_subs, n_papers), dtype=np.float32)
-    matched: list[KeywordHits] = []
-    related: list[KeywordHits] = []
-    for si, sub in enumerate(subscribers):
-        idx = [kw_index[k] for k in sub.keywords]
-        t = in_title[idx]
-        b = in_body[idx] & ~t
-        raw_bonus = TITLE_PHRASE_BONUS * t.sum(axis=0) + ABSTRACT_PHRASE_BONUS * b.sum(axis=0)
-        bonus[si] = np.minimum(raw_bonus, MAX_PHRASE_BONUS)
-        whole = t | b
-        partial = shares[idx] & ~whole
-        matched.append(KeywordHits(sub.keywords, whole))
-        related.append(KeywordHits(sub.keywords, partial))
-    return KeywordScores(cosine + bonus, matched, related)
+    # Per distinct phrase, then summed per subscriber by one sparse product: a phrase counts once,
+    # in the title if it is there, else in the abstract.
+    only_body = in_body & ~in_title
+    whole = in_title | only_body
+    partial = shares & ~whole
+    n_title = np.asarray(membership @ in_title.astype(np.float32), dtype=np.float64)
+    n_body = np.asarray(membership @ only_body.astype(np.float32), dtype=np.float64)
+    bonus = np.minimum(TITLE_PHRASE_BONUS * n_title + ABSTRACT_PHRASE_BONUS * n_body, MAX_PHRASE_BONUS)
+    own = [[kw_index[k] for k in sub.keywords] for sub in subscribers]
+    matched = [KeywordHits(sub.keywords, whole, r) for sub, r in zip(subscribers, own, strict=True)]
+    related = [KeywordHits(sub.keywords, partial, r) for sub, r in zip(subscribers, own, strict=True)]
+    return KeywordScores(cosine + bonus.astype(np.float32), matched, related)
 
