@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,13 +78,13 @@ class Labels:
 
 
 def labels_for(conn: Connection, subscriber_ids: Sequence[int]) -> dict[int, Labels]:
-    out: dict[int, Labels] = defaultdict(lambda: Labels(set(), set(), set(), set()))
-    for lab in event_store.labels_for(conn, subscriber_ids):
-        {"star": out[lab.subscriber_id].stars, "click": out[lab.subscriber_id].clicks,
-         "dislike": out[lab.subscriber_id].dislikes}[lab.kind].add(lab.paper_id)
-    for lab in event_store.impressions_for(conn, subscriber_ids):
-        out[lab.subscriber_id].shown.add(lab.paper_id)
-    return dict(out)
+    out: dict[int, Labels] = {}
+    for sid, pid, kind in event_store.signal_kinds(conn, subscriber_ids):
+        lab = out.get(sid)
+        if lab is None:
+            lab = out[sid] = Labels(set(), set(), set(), set())
+        {"star": lab.stars, "click": lab.clicks, "dislike": lab.dislikes, "impression": lab.shown}[kind].add(pid)
+    return out
 
 
 def background_paper_ids(conn: Connection, limit: int) -> list[int]:
