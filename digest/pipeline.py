@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.policy
 import logging
+import math
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -157,14 +158,15 @@ class DigestPipeline:
         # Sorted once for the "trending" block: every subscriber's is a short walk down this list.
         popular = sorted((p for p in candidates if (p.upvotes or 0) > 0), key=lambda p: -(p.upvotes or 0))
         # Subscribers in groups: their models and labels are held for one group at a time.
-        groups = [subscribers[i:i + SCORE_CHUNK] for i in range(0, len(subscribers), SCORE_CHUNK)]
+        forking = stored is None and self.rank_processes > 1 and len(subscribers) > SCORE_CHUNK and fork_available()
+        groups = _groups(subscribers, self.rank_processes if forking else 1)
         known = KnownPapers()
         when = _naive_utc(now or datetime.now(UTC))
 
         def plan_group(g: int) -> list[_Planned]:
             return self._plan_group(groups[g], candidates, space, when, rank_options, day, popular, stored, known)
 
-        if stored is None and self.rank_processes > 1 and len(groups) > 1 and fork_available():
+        if forking:
             # Groups ranked in forked processes (the encoder's model is not forked: torch holds threads).
             col_of = {p.id: c for c, p in enumerate(candidates)}
             compact = map_forked(lambda g: [_compact(k, x, col_of) for k, x in enumerate(plan_group(g))], len(groups),
@@ -402,6 +404,15 @@ class DigestPipeline:
             raise InputError(f"no subscriber {email_addr}")
         item = self.plan([sub], digest_date)[0]
         return self.render(sub, item.picks, digest_date, item.candidates, trending=item.trending), len(item.picks)
+
+
+def _groups(subscribers: Sequence[Subscriber], processes: int) -> list[Sequence[Subscriber]]:
+    """Groups of at most SCORE_CHUNK subscribers, as many as a multiple of the processes and of
+    even sizes, so that no process is left ranking a last small group while the others wait."""
+    n = len(subscribers)
+    count = math.ceil(math.ceil(n / SCORE_CHUNK) / processes) * processes
+    size = max(1, math.ceil(n / count)) if n else 1
+    return [subscribers[i:i + size] for i in range(0, n, size)]
 
 
 # A pick as it travels back from a forked ranking process: the paper as its place among the candidates.
