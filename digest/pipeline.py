@@ -163,8 +163,11 @@ class DigestPipeline:
         known = KnownPapers()
         when = _naive_utc(now or datetime.now(UTC))
 
+        ids = [p.id for p in candidates if p.id is not None]
+
         def plan_group(g: int) -> list[_Planned]:
-            return self._plan_group(groups[g], candidates, space, when, rank_options, day, popular, stored, known)
+            return self._plan_group(groups[g], candidates, ids, space, when, rank_options, day, popular, stored,
+                                    known)
 
         if forking:
             # Groups ranked in forked processes (the encoder's model is not forked: torch holds threads).
@@ -180,10 +183,10 @@ class DigestPipeline:
             self.embedded += stored.embedded
         return planned
 
-    def _plan_group(self, group: Sequence[Subscriber], candidates: Sequence[Paper], space: features.FeatureSpace,
-                    now: datetime, rank_options: RankOptions, day: DayPapers | None, popular: Sequence[Paper],
-                    stored: StoredMeaning | None, known: KnownPapers) -> list[_Planned]:
-        ids = [p.id for p in candidates if p.id is not None]
+    def _plan_group(self, group: Sequence[Subscriber], candidates: Sequence[Paper], ids: Sequence[int],
+                    space: features.FeatureSpace, now: datetime, rank_options: RankOptions, day: DayPapers | None,
+                    popular: Sequence[Paper], stored: StoredMeaning | None, known: KnownPapers) -> list[_Planned]:
+        """One group's plans (ids: the candidates' ids)."""
         states = load_states(self.engine, group, ids, space, now, stored, known)
         for st in states:  # a subscriber's source filter: papers from other sources count as already shown
             if st.subscriber.sources:

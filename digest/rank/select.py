@@ -219,12 +219,16 @@ def select_group(
         return []
     col_of = {p.id: c for c, p in enumerate(papers) if p.id is not None}
     keyed = np.where(scores >= min_score, scores, -np.inf).astype(scores.dtype, copy=False)
+    ruled_out: dict[tuple[str, ...], np.ndarray] = {}  # subscribers often share their exclude phrases
     for r in range(n_subs):
         cols = [col_of[p] for p in shown[r] if p in col_of]
         if cols:
             keyed[r, cols] = -np.inf
         if exclude[r]:
-            keyed[r, excluded_papers(papers, exclude[r], index)] = -np.inf
+            phrases = tuple(exclude[r])
+            if phrases not in ruled_out:
+                ruled_out[phrases] = excluded_papers(papers, phrases, index)
+            keyed[r, ruled_out[phrases]] = -np.inf
     # Only the head of each list can be picked: top_k, the MMR pool, and the explore slot's range.
     heads = _heads(keyed, max(max(top_k), 1) * POOL_FACTOR * 2)
 
@@ -245,7 +249,9 @@ def select_group(
             if explored is not None:
                 mine = mine[:-1] + [explored]
         their_likes = liked[r] if liked else ()
-        sims = liked_similarity.to_chosen(r, mine) if their_likes and liked_similarity is not None else None
+        sims, threshold = None, 0.0
+        if their_likes and liked_similarity is not None:
+            sims, threshold = liked_similarity.to_chosen(r, mine), liked_similarity.threshold
         if sims is not None and sims.shape[1] != len(their_likes):
             sims = None
         picks = []
@@ -253,7 +259,7 @@ def select_group(
             like = None
             if sims is not None:
                 best = int(np.argmax(sims[n]))
-                if sims[n, best] >= liked_similarity.threshold:  # type: ignore[union-attr]
+                if sims[n, best] >= threshold:
                     like = (their_likes[best][0], their_likes[best][1].title)
             hit = matched[r][i]
             # Related keywords only speak when nothing better does.

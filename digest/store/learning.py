@@ -83,8 +83,11 @@ def labels_for(conn: Connection, subscriber_ids: Sequence[int]) -> dict[int, Lab
         lab = out.get(sid)
         if lab is None:
             lab = out[sid] = Labels(set(), set(), set(), set())
-        {"star": lab.stars, "click": lab.clicks, "dislike": lab.dislikes, "impression": lab.shown}[kind].add(pid)
+        getattr(lab, _LABEL_FIELD[kind]).add(pid)
     return out
+
+
+_LABEL_FIELD = {"star": "stars", "click": "clicks", "dislike": "dislikes", "impression": "shown"}
 
 
 def background_paper_ids(conn: Connection, limit: int) -> list[int]:
