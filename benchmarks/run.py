@@ -45,6 +45,7 @@ from digest.domain import OutgoingMessage, Paper, Pick, Subscriber  # noqa: E402
 from digest.mail.compose import compose_message  # noqa: E402
 from digest.mail.deliver import deliver as deliver_all  # noqa: E402
 from digest.rank import features  # noqa: E402
+from digest.rank.gcpause import paused_gc  # noqa: E402
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, LikedPapers, RankOptions, score_all, select_all  # noqa: E402
 from digest.rank.training import KnownPapers, read_group, retrain_stale, states_of  # noqa: E402
 from digest.store import learning  # noqa: E402
@@ -216,22 +217,23 @@ def main() -> None:
         t[phase] = 0.0
     known = KnownPapers()
     for start in range(0, len(subs), SCORE_CHUNK):
-        t0 = time.perf_counter()
-        group = read_group(engine, subs[start:start + SCORE_CHUNK], known=known)
-        t1 = time.perf_counter()
-        retrain_stale(engine, group, space, day)
-        t2 = time.perf_counter()
-        states = states_of(group, ids)
-        liked = LikedPapers.build(states, space)
-        scores, ks = score_all(states, day_papers, space, options, liked)
-        t3 = time.perf_counter()
-        chosen = select_all(states, day_papers, options, scores, ks, liked)
-        picks_all += [(st.subscriber, p) for st, p in zip(states, chosen, strict=True)]
-        t4 = time.perf_counter()
-        t["reading"] += t1 - t0
-        t["training"] += t2 - t1
-        t["scoring"] += t3 - t2
-        t["selection"] += t4 - t3
+        with paused_gc():  # as DigestPipeline.plan ranks a group
+            t0 = time.perf_counter()
+            group = read_group(engine, subs[start:start + SCORE_CHUNK], known=known)
+            t1 = time.perf_counter()
+            retrain_stale(engine, group, space, day)
+            t2 = time.perf_counter()
+            states = states_of(group, ids)
+            liked = LikedPapers.build(states, space)
+            scores, ks = score_all(states, day_papers, space, options, liked)
+            t3 = time.perf_counter()
+            chosen = select_all(states, day_papers, options, scores, ks, liked)
+            picks_all += [(st.subscriber, p) for st, p in zip(states, chosen, strict=True)]
+            t4 = time.perf_counter()
+            t["reading"] += t1 - t0
+            t["training"] += t2 - t1
+            t["scoring"] += t3 - t2
+            t["selection"] += t4 - t3
     engine.dispose()
     # The target's "ranking": features, scoring (with reading the stored models it scores with)
     # and selection. Retraining the models that got new feedback is timed apart, and added below.

@@ -27,6 +27,7 @@ from digest.mail.deliver import Transport
 from digest.mail.render import DigestRenderer, RenderedDigest
 from digest.rank import features
 from digest.rank.encoder import Encoder
+from digest.rank.gcpause import paused_gc
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, RankOptions, rank_all
 from digest.rank.select import mentions_any
 from digest.rank.semantic import Semantic
@@ -166,8 +167,9 @@ class DigestPipeline:
         ids = [p.id for p in candidates if p.id is not None]
 
         def plan_group(g: int) -> list[_Planned]:
-            return self._plan_group(groups[g], candidates, ids, space, when, rank_options, day, popular, stored,
-                                    known)
+            with paused_gc():
+                return self._plan_group(groups[g], candidates, ids, space, when, rank_options, day, popular, stored,
+                                        known)
 
         if forking:
             # Groups ranked in forked processes (the encoder's model is not forked: torch holds threads).

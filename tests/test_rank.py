@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from digest.domain import Paper, Subscriber
 from digest.rank.features import tokens
@@ -139,3 +140,50 @@ def test_group_selection_equals_one_subscriber_at_a_time() -> None:
     plain = select_group(corpus, scores, ks.matched, ks.related, top_k=top_k, min_score=0.05, shown=shown,
                          exclude=exclude)
     assert [p.paper.id for p in plain[3]] == [102, 103, 104, 105]  # ties keep the papers' order
+
+
+def test_dense_product_equals_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-pass product gives what scipy's operator gives, into a given array too; where the
+    kernel is missing (a scipy that renamed it) or the data is not float32, the operator is used."""
+    import scipy.sparse as sp
+
+    from digest.rank import products
+
+    a = sp.random(60, 900, density=0.03, format="csr", dtype=np.float32, random_state=1)
+    b = sp.random(900, 40, density=0.03, format="csr", dtype=np.float32, random_state=2)
+    want = (a @ b).toarray()
+    assert np.array_equal(products.dense_product(a, b), want)
+    out = np.full((60, 40), 7.0, dtype=np.float32)  # stale values must not survive
+    assert products.dense_product(a, b, out=out) is out and np.array_equal(out, want)
+    assert np.allclose(products.dense_product(a.astype(np.float64), b), want, atol=1e-6)
+    assert products.dense_product(a[:0], b).shape == (0, 40)
+    monkeypatch.setattr(products, "_KERNEL", None)
+    assert np.array_equal(products.dense_product(a, b), want)
+
+
+def test_liked_papers_give_reason_cosines_and_centroid_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cosines to the day (for reason lines) and the centroid score come from one product, in
+    blocks of liked papers: the same as comparing with each liked paper and with the normalised
+    centroid directly. A paper both starred and opened counts twice, as in the centroid of the list."""
+    from sklearn.preprocessing import normalize
+
+    from digest.rank.features import FeatureSpace
+    from digest.rank.ranker import LikedPapers, SubscriberState
+
+    space = FeatureSpace.from_texts([p.title + " " + p.abstract for p in CORPUS])
+    day = CORPUS[:3]
+    sim = PaperSimilarity(space.paper_vectors(day))
+    states = [SubscriberState(_sub("x", sid=1), liked=[("starred", CORPUS[3]), ("opened", CORPUS[4])]),
+              SubscriberState(_sub("y", sid=2)),
+              SubscriberState(_sub("z", sid=3), liked=[("starred", CORPUS[4]), ("opened", CORPUS[4]),
+                                                       ("starred", CORPUS[0])])]
+    monkeypatch.setattr(LikedPapers, "BLOCK_ROWS", 2)  # three distinct liked papers: two blocks
+    liked = LikedPapers.build(states, space)
+    got = liked.to_day(sim)
+    assert liked.to_day(sim) is got  # computed once per group
+    vec = space.paper_vectors
+    assert np.allclose(got.cosines, (vec([CORPUS[3], CORPUS[4], CORPUS[0]]) @ sim.vectors.T).toarray(), atol=1e-6)
+    for row, papers in ((0, [CORPUS[3], CORPUS[4]]), (2, [CORPUS[4], CORPUS[4], CORPUS[0]])):
+        centroid = normalize(np.asarray(vec(papers).sum(axis=0)))
+        assert np.allclose(got.centroid[row], (centroid @ sim.vectors.T.toarray()).ravel(), atol=1e-6)
+    assert not got.centroid[1].any()

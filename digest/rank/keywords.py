@@ -14,6 +14,7 @@ from sklearn.preprocessing import normalize
 
 from digest.domain import Paper, Subscriber
 from digest.rank import features
+from digest.rank.products import dense_product
 
 # A phrase in the title says more than one in the abstract; the cap keeps a paper that merely
 # repeats many keywords from drowning the similarity signal.
@@ -22,24 +23,42 @@ ABSTRACT_PHRASE_BONUS = 0.12
 MAX_PHRASE_BONUS = 0.6
 
 
+class PhraseHits:
+    """A bool matrix, phrases x papers, read one paper at a time: the phrases that hit a paper are
+    found once, for every subscriber of the group who asks about it."""
+
+    def __init__(self, hits: np.ndarray) -> None:
+        self.hits = hits
+        self._by_paper: dict[int, frozenset[int]] = {}
+
+    def of_paper(self, paper: int) -> frozenset[int]:
+        got = self._by_paper.get(paper)
+        if got is None:
+            got = self._by_paper[paper] = frozenset(np.flatnonzero(self.hits[:, paper]).tolist())
+        return got
+
+
 class KeywordHits:
     """One subscriber's keywords that hit each paper, built only for the papers asked for.
 
-    hits: bool, phrases x papers; rows: which of its rows are this subscriber's keywords, in order
+    hits: phrases x papers; rows: which of its rows are this subscriber's keywords, in order
     (default: all), so a group's subscribers share one matrix of the distinct phrases.
     """
 
-    def __init__(self, keywords: Sequence[str], hits: np.ndarray, rows: Sequence[int] | None = None) -> None:
+    def __init__(self, keywords: Sequence[str], hits: np.ndarray | PhraseHits, rows: Sequence[int] | None = None
+                 ) -> None:
         self.keywords = tuple(keywords)
-        self.hits = hits
-        self.rows = list(range(hits.shape[0])) if rows is None else list(rows)
+        self.hits = hits if isinstance(hits, PhraseHits) else PhraseHits(hits)
+        self.rows = list(range(self.hits.hits.shape[0])) if rows is None else list(rows)
 
     def __getitem__(self, paper: int) -> tuple[str, ...]:
-        flags = self.hits[self.rows, paper].tolist()
-        return tuple(k for k, hit in zip(self.keywords, flags, strict=True) if hit)
+        got = self.hits.of_paper(paper)
+        if not got:
+            return ()
+        return tuple(k for k, r in zip(self.keywords, self.rows, strict=True) if r in got)
 
     def __len__(self) -> int:
-        return int(self.hits.shape[1])
+        return int(self.hits.hits.shape[1])
 
 
 @dataclass(frozen=True)
@@ -122,9 +141,11 @@ def score_keywords(
     space: features.FeatureSpace | None = None,
     paper_vecs: sp.csr_matrix | None = None,
     paper_index: PaperIndex | None = None,
+    paper_vecs_t: sp.csr_matrix | None = None,
 ) -> KeywordScores:
     """space: the idf in force (default: the papers' own); paper_vecs: their vectors in that space;
-    paper_index: the papers' words, when the caller scores them for several groups of subscribers."""
+    paper_index: the papers' words, when the caller scores them for several groups of subscribers;
+    paper_vecs_t: paper_vecs transposed as CSR, kept by such a caller (transposing costs more than the product)."""
     n_subs, n_papers = len(subscribers), len(papers)
     if n_subs == 0 or n_papers == 0:
         empty = [KeywordHits(s.keywords, np.zeros((len(s.keywords), n_papers), dtype=bool)) for s in subscribers]
@@ -147,7 +168,9 @@ def score_keywords(
             cols.append(kw_index[k])
     membership = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_subs, len(vocab)))
     profiles = sp.csr_matrix(normalize(membership @ kw_vecs, norm="l2"))
-    cosine = np.asarray((profiles @ paper_vecs.T).todense(), dtype=np.float32)
+    if paper_vecs_t is None:
+        paper_vecs_t = sp.csr_matrix(paper_vecs.T)
+    cosine = dense_product(profiles, paper_vecs_t)
 
     # Phrase matches on the same normalised tokens, per distinct keyword.
     index = paper_index if paper_index is not None else PaperIndex(papers)
@@ -162,7 +185,8 @@ def score_keywords(
     n_body = np.asarray(membership @ only_body.astype(np.float32), dtype=np.float64)
     bonus = np.minimum(TITLE_PHRASE_BONUS * n_title + ABSTRACT_PHRASE_BONUS * n_body, MAX_PHRASE_BONUS)
     own = [[kw_index[k] for k in sub.keywords] for sub in subscribers]
-    matched = [KeywordHits(sub.keywords, whole, r) for sub, r in zip(subscribers, own, strict=True)]
-    related = [KeywordHits(sub.keywords, partial, r) for sub, r in zip(subscribers, own, strict=True)]
+    whole_hits, partial_hits = PhraseHits(whole), PhraseHits(partial)
+    matched = [KeywordHits(sub.keywords, whole_hits, r) for sub, r in zip(subscribers, own, strict=True)]
+    related = [KeywordHits(sub.keywords, partial_hits, r) for sub, r in zip(subscribers, own, strict=True)]
     return KeywordScores(cosine + bonus.astype(np.float32), matched, related)
 

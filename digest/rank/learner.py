@@ -17,6 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
+from digest.rank.products import dense_product
+
 # Label weights: explicit beats implicit, and a shown-but-ignored paper says little.
 STAR_WEIGHT = 3.0
 CLICK_WEIGHT = 1.0
@@ -129,7 +131,7 @@ def model_scores(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix) 
     since transposing a matrix of a million columns for each product costs more than the product.
     """
     weights, intercepts = weight_matrix(models, papers_t.shape[0])
-    logits = (weights @ papers_t).toarray().astype(np.float32, copy=False) + intercepts[:, None]
+    logits = dense_product(weights, papers_t) + intercepts[:, None]
     probs: np.ndarray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
     return probs
 

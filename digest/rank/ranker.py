@@ -6,12 +6,13 @@ papers per subscriber) loops.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
+from sklearn.utils.extmath import row_norms
 
 from digest.domain import Paper, Pick, Subscriber
 from digest.rank import learner, semantic
@@ -46,11 +47,22 @@ class DayPapers:
 
 
 @dataclass(frozen=True)
+class LikedToDay:
+    """A group's liked papers against the day's: what the centroid score and the reason lines need."""
+
+    cosines: np.ndarray  # distinct liked papers x day papers
+    centroid: np.ndarray  # subscribers x day papers: cosine to the centroid of their liked papers
+
+
 class LikedPapers:
     """The liked papers of a group of subscribers: each distinct paper vectorised once."""
 
-    vectors: sp.csr_matrix  # one row per distinct paper
-    rows: list[list[int]]  # per subscriber, the rows of its liked papers, in st.liked order
+    BLOCK_ROWS = 4000  # liked papers per product: at 2,000 day papers a 32 MB float32 block
+
+    def __init__(self, vectors: sp.csr_matrix, rows: list[list[int]]) -> None:
+        self.vectors = vectors  # one row per distinct paper
+        self.rows = rows  # per subscriber, the rows of its liked papers, in st.liked order
+        self._to_day: tuple[PaperSimilarity, LikedToDay] | None = None
 
     @classmethod
     def build(cls, states: Sequence[SubscriberState], space: FeatureSpace) -> LikedPapers:
@@ -70,17 +82,31 @@ class LikedPapers:
                                                                              dtype=np.float32)
         return cls(vectors, rows)
 
-    def centroid_similarity(self, papers_t: sp.csr_matrix) -> np.ndarray:
-        """Subscribers x papers: cosine to the centroid of each subscriber's liked papers (0 if none).
-        papers_t: the papers' vectors transposed (features x papers, CSR)."""
-        pairs = [(si, r) for si, mine in enumerate(self.rows) for r in mine]
-        if not pairs:
-            return np.zeros((len(self.rows), papers_t.shape[1]), dtype=np.float32)
-        si, r = zip(*pairs, strict=True)
-        member = sp.csr_matrix((np.ones(len(pairs), dtype=np.float32), (si, r)),
-                               shape=(len(self.rows), self.vectors.shape[0]))
-        centroids = sp.csr_matrix(normalize(member @ self.vectors, norm="l2"))
-        return np.asarray((centroids @ papers_t).toarray(), dtype=np.float32)
+    def to_day(self, similarity: PaperSimilarity) -> LikedToDay:
+        """Cosines of every distinct liked paper to every day paper, in blocks, and from them each
+        subscriber's centroid cosine: the centroid's dot product is the sum of its papers' (divided
+        by its norm), so the one product serves both the score and the reason lines."""
+        if self._to_day is not None and self._to_day[0] is similarity:
+            return self._to_day[1]
+        n_liked, n_day = self.vectors.shape[0], similarity.vectors.shape[0]
+        lengths = np.fromiter(map(len, self.rows), dtype=np.int64, count=len(self.rows))
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        indices = np.fromiter(itertools.chain.from_iterable(self.rows), dtype=np.int64, count=int(indptr[-1]))
+        member = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
+                               shape=(len(self.rows), n_liked))
+        member.sum_duplicates()  # a paper both starred and opened counts twice in the centroid, as it did
+        cosines = np.empty((n_liked, n_day), dtype=np.float32)
+        dots = np.zeros((len(self.rows), n_day), dtype=np.float32)
+        member_c = member.tocsc()
+        for lo in range(0, n_liked, self.BLOCK_ROWS):
+            hi = min(lo + self.BLOCK_ROWS, n_liked)
+            block = similarity.from_others(self.vectors[lo:hi], out=cosines[lo:hi])
+            dots += member_c[:, lo:hi] @ block
+        norms = row_norms(member @ self.vectors).astype(np.float32)
+        centroid = dots / np.where(norms > 0, norms, 1.0)[:, None]
+        out = LikedToDay(cosines, centroid.astype(np.float32, copy=False))
+        self._to_day = (similarity, out)
+        return out
 
 
 @dataclass(frozen=True)
@@ -146,10 +172,11 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
               liked: LikedPapers, meaning: Semantic | None = None) -> tuple[np.ndarray, KeywordScores]:
     """meaning: encoder vectors (the embed extra) for the candidates, keywords and liked papers."""
     candidates, vectors = day.papers, day.vectors
-    ks = score_keywords([s.subscriber for s in states], candidates, space, vectors, day.index)
+    ks = score_keywords([s.subscriber for s in states], candidates, space, vectors, day.index,
+                        day.similarity.transposed)
     if meaning is None:
         learned = learner.model_scores([s.model for s in states], day.similarity.transposed)
-        centroid = liked.centroid_similarity(day.similarity.transposed)
+        centroid = liked.to_day(day.similarity).centroid
         prior = ks.scores
     else:
         # Models trained with the encoder have weights on the embedding dims after the tf-idf ones.
@@ -196,7 +223,7 @@ def _rank_group(states: Sequence[SubscriberState], day: DayPapers, space: Featur
 def select_all(states: Sequence[SubscriberState], day: DayPapers, options: RankOptions, scores: np.ndarray,
                ks: KeywordScores, liked: LikedPapers, meaning: Semantic | None = None) -> list[list[Pick]]:
     """The group's picks from its scores (score_all), with reason lines from the liked papers."""
-    closeness: LikedSimilarity = (LikedWords(liked.vectors, liked.rows, day.similarity) if meaning is None
+    closeness: LikedSimilarity = (LikedWords(liked.to_day(day.similarity).cosines, liked.rows) if meaning is None
                                   else LikedMeaning(meaning.papers, meaning.liked))
     return select_group(
         day.papers, scores, ks.matched, ks.related,

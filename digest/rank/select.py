@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from digest.domain import Paper, Pick
 from digest.rank.features import tokens
 from digest.rank.keywords import KeywordHits, PaperIndex
+from digest.rank.products import dense_product
 
 # A pick this similar to a paper the reader liked is explained by that paper.
 LIKED_REASON_SIMILARITY = 0.2
@@ -59,16 +60,17 @@ class PaperSimilarity:
         self.transposed = sp.csr_matrix(vectors.T)
         self.gram: np.ndarray | None = None
         if vectors.shape[0] <= self.DENSE_LIMIT:
-            self.gram = np.asarray((vectors @ self.transposed).todense(), dtype=np.float32)
+            self.gram = dense_product(vectors, self.transposed)
 
     def among(self, rows: Sequence[int], cols: Sequence[int]) -> np.ndarray:
         if self.gram is not None:
             return self.gram[np.ix_(rows, cols)]
         return np.asarray((self.vectors[list(rows)] @ self.transposed).todense())[:, cols]
 
-    def from_others(self, others: sp.csr_matrix) -> np.ndarray:
-        """others x day papers: cosines of other papers' vectors to the day's papers."""
-        return np.asarray((others @ self.transposed).todense(), dtype=np.float32)
+    def from_others(self, others: sp.csr_matrix, out: np.ndarray | None = None) -> np.ndarray:
+        """others x day papers: cosines of other papers' vectors to the day's papers (into out, a
+        C-contiguous float32 array of that shape, when given)."""
+        return dense_product(others, self.transposed, out=out)
 
 
 class LikedSimilarity(Protocol):
@@ -81,39 +83,19 @@ class LikedSimilarity(Protocol):
 
 
 class LikedWords:
-    """Tf-idf cosines from the liked papers to the day's, for consecutive blocks of subscribers.
+    """Tf-idf cosines from the liked papers to the day's, computed once per group of subscribers
+    (LikedPapers.to_day) and shared with the centroid score: one product for both."""
 
-    One sparse product and one dense block per few thousand liked papers, instead of one product
-    per subscriber (whose fixed cost was most of the selection time).
-    """
-
-    BLOCK_ROWS = 4000  # liked papers per block: at 2,000 day papers a 32 MB float32 block
     threshold = LIKED_REASON_SIMILARITY
 
-    def __init__(self, vectors: sp.csr_matrix, rows: Sequence[Sequence[int]], similarity: PaperSimilarity) -> None:
-        self.vectors = vectors  # one row per distinct liked paper
-        self.rows = rows  # per subscriber, its rows of vectors
-        self.similarity = similarity
-        self._start = self._end = 0
-        self._block = np.zeros((0, 0), dtype=np.float32)
-        self._local: dict[int, int] = {}
-
-    def _load(self, first: int) -> None:
-        end, distinct = first, dict[int, int]()
-        while end < len(self.rows) and (end == first or len(distinct) + len(self.rows[end]) <= self.BLOCK_ROWS):
-            for r in self.rows[end]:
-                distinct.setdefault(r, len(distinct))
-            end += 1
-        self._start, self._end, self._local = first, end, distinct
-        self._block = self.similarity.from_others(self.vectors[list(distinct)])
+    def __init__(self, cosines: np.ndarray, rows: Sequence[Sequence[int]]) -> None:
+        self.cosines = cosines  # distinct liked papers x day papers
+        self.rows = rows  # per subscriber, its rows of cosines
 
     def to_chosen(self, row: int, chosen: Sequence[int]) -> np.ndarray | None:
         if not self.rows[row] or not chosen:
             return None
-        if not self._start <= row < self._end:
-            self._load(row)
-        local = [self._local[r] for r in self.rows[row]]
-        return self._block[np.ix_(local, list(chosen))].T
+        return self.cosines[np.ix_(list(self.rows[row]), list(chosen))].T
 
 
 class LikedMeaning:
@@ -254,13 +236,17 @@ def select_group(
             sims, threshold = liked_similarity.to_chosen(r, mine), liked_similarity.threshold
         if sims is not None and sims.shape[1] != len(their_likes):
             sims = None
+        # Per pick, the closest liked paper, if close enough to be named.
+        closest: list[int] = [-1] * len(mine)
+        if sims is not None:
+            best = sims.argmax(axis=1)
+            closest = np.where(sims[np.arange(len(mine)), best] >= threshold, best, -1).tolist()
         picks = []
         for n, i in enumerate(mine):
             like = None
-            if sims is not None:
-                best = int(np.argmax(sims[n]))
-                if sims[n, best] >= threshold:
-                    like = (their_likes[best][0], their_likes[best][1].title)
+            if closest[n] >= 0:
+                verb, paper = their_likes[closest[n]]
+                like = (verb, paper.title)
             hit = matched[r][i]
             # Related keywords only speak when nothing better does.
             rel = related[r][i] if not hit and like is None else ()
@@ -289,7 +275,7 @@ def select_picks(
     """One subscriber's picks (see select_group); liked_vectors: the liked papers' tf-idf rows."""
     closeness = None
     if liked and liked_vectors is not None and similarity is not None:
-        closeness = LikedWords(liked_vectors, [list(range(liked_vectors.shape[0]))], similarity)
+        closeness = LikedWords(similarity.from_others(liked_vectors), [list(range(liked_vectors.shape[0]))])
     return select_group(papers, scores[None, :], [matched], [related], top_k=[top_k], min_score=min_score,
                         shown=[shown], exclude=[exclude], similarity=similarity, diversity=diversity,
                         liked=[liked], liked_similarity=closeness, explore=explore)[0]
