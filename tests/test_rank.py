@@ -187,3 +187,19 @@ def test_liked_papers_give_reason_cosines_and_centroid_in_one_pass(monkeypatch: 
         centroid = normalize(np.asarray(vec(papers).sum(axis=0)))
         assert np.allclose(got.centroid[row], (centroid @ sim.vectors.T.toarray()).ravel(), atol=1e-6)
     assert not got.centroid[1].any()
+
+
+def test_weight_matrix_drops_weights_beyond_the_space() -> None:
+    """A model trained with the encoder on holds weights past the hashed space; scored with it off,
+    those weights drop and every other subscriber's row stays its own."""
+    from digest.rank.learner import LinearModel, weight_matrix
+
+    with_meaning = LinearModel(np.array([1, 5, 12, 13], dtype=np.int32), np.array([1, 2, 3, 4], dtype=np.float32),
+                               0.5, 3, 9)
+    plain = LinearModel(np.array([0, 9], dtype=np.int32), np.array([-1, 7], dtype=np.float32), -0.25, 1, 2)
+    mat, intercepts = weight_matrix([with_meaning, None, plain], 10)
+    assert mat.shape == (3, 10)
+    assert mat.toarray()[0].tolist() == [0, 1, 0, 0, 0, 2, 0, 0, 0, 0]
+    assert not mat.toarray()[1].any()
+    assert mat.toarray()[2].tolist() == [-1, 0, 0, 0, 0, 0, 0, 0, 0, 7]
+    assert intercepts.tolist() == [0.5, 0.0, -0.25]

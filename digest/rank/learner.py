@@ -104,24 +104,19 @@ def train(data: TrainingSet) -> LinearModel | None:
 
 def weight_matrix(models: Sequence[LinearModel | None], n_features: int) -> tuple[sp.csr_matrix, np.ndarray]:
     """Stack the models into one sparse matrix (subscribers x features) and an intercept vector."""
-    indptr = [0]
-    indices: list[np.ndarray] = []
-    values: list[np.ndarray] = []
-    intercepts = np.zeros(len(models), dtype=np.float32)
-    for i, m in enumerate(models):
-        n = 0
-        if m is not None:
-            # Weights beyond the space (embedding dims of a model trained with an encoder now off) drop.
-            inside = m.indices < n_features
-            indices.append(m.indices[inside])
-            values.append(m.values[inside])
-            intercepts[i] = m.intercept
-            n = int(inside.sum())
-        indptr.append(indptr[-1] + n)
-    ind = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int32)
-    val = np.concatenate(values) if values else np.zeros(0, dtype=np.float32)
-    mat = sp.csr_matrix((val, ind, np.asarray(indptr)), shape=(len(models), n_features))
-    return mat, intercepts
+    present = [m for m in models if m is not None]
+    counts = np.array([len(m.indices) if m is not None else 0 for m in models], dtype=np.int64)
+    intercepts = np.array([m.intercept if m is not None else 0.0 for m in models], dtype=np.float32)
+    ind = np.concatenate([m.indices for m in present]) if present else np.zeros(0, dtype=np.int32)
+    val = np.concatenate([m.values for m in present]) if present else np.zeros(0, dtype=np.float32)
+    inside = ind < n_features
+    if not inside.all():
+        # Weights beyond the space (embedding dims of a model trained with an encoder now off) drop.
+        row = np.repeat(np.arange(len(models)), counts)
+        counts = np.bincount(row[inside], minlength=len(models))
+        ind, val = ind[inside], val[inside]
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return sp.csr_matrix((val, ind, indptr), shape=(len(models), n_features)), intercepts
 
 
 def model_scores(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix) -> np.ndarray:
