@@ -161,3 +161,26 @@ def test_models_round_trip_and_old_format_still_loads() -> None:
     np.savez_compressed(buf, indices=model.indices, values=model.values, meta=np.array([-0.75, 4, 200.0]))
     old = LinearModel.from_bytes(buf.getvalue())
     assert old.indices.tolist() == back.indices.tolist() and old.n_neg == 200
+
+
+def test_a_model_keeps_only_its_largest_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_WEIGHTS, the smallest weights (by magnitude) are dropped, the rest kept as fitted."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from digest.rank import learner
+
+    pos = sp.random(8, 5000, density=0.05, format="csr", dtype=np.float32, random_state=3)
+    neg = sp.random(40, 5000, density=0.05, format="csr", dtype=np.float32, random_state=4)
+    data = learner.TrainingSet(pos, np.full(8, 3.0), neg, np.full(40, 0.2), evidence=8)
+    monkeypatch.setattr(learner, "MAX_WEIGHTS", 10**9)
+    full = learner.train(data)
+    monkeypatch.setattr(learner, "MAX_WEIGHTS", 100)
+    capped = learner.train(data)
+    assert full is not None and capped is not None and len(full.indices) > 1000
+    assert len(capped.indices) == 100 and list(capped.indices) == sorted(capped.indices)
+    weight_of = dict(zip(full.indices.tolist(), full.values.tolist(), strict=True))
+    assert all(weight_of[i] == v for i, v in zip(capped.indices.tolist(), capped.values.tolist(), strict=True))
+    smallest_kept = min(abs(v) for v in capped.values.tolist())
+    dropped = set(weight_of) - set(capped.indices.tolist())
+    assert all(abs(weight_of[i]) <= smallest_kept for i in dropped)

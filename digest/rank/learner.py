@@ -33,6 +33,11 @@ KEYWORD_WEIGHT = 1.0
 # Tuned in the CiteULike-a replay (seed 3; 1, 0.3 and 0.1 tried: lower was better cold and warm).
 PRIOR_STRENGTH = 0.1
 REGULARISATION_C = 4.0
+# A model keeps its largest weights only. A fit gives a weight to every word of every paper it saw
+# (about 5,000); most are tiny weights of words seen once, which hardly move a score, yet each costs
+# time in the day's scoring product. Replayed on CiteULike-a (seeds 3 and 5, warm), keeping 2,000
+# left nDCG@10 unchanged (0.275 / 0.257 against 0.274 / 0.257) and took a third off that product.
+MAX_WEIGHTS = 2000
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,8 @@ def train(data: TrainingSet) -> LinearModel | None:
     clf.fit(x[:, cols], y, sample_weight=w)
     coef = np.asarray(clf.coef_, dtype=np.float32).ravel()
     keep = np.flatnonzero(coef)
+    if len(keep) > MAX_WEIGHTS:
+        keep = np.sort(keep[np.argpartition(-np.abs(coef[keep]), MAX_WEIGHTS - 1)[:MAX_WEIGHTS]])
     return LinearModel(cols[keep].astype(np.int32), coef[keep], float(clf.intercept_[0]), data.evidence, n_neg)
 
 
