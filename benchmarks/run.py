@@ -52,6 +52,7 @@ from digest.store import learning  # noqa: E402
 from digest.store import papers as paper_store  # noqa: E402
 from digest.store import subscribers as sub_store  # noqa: E402
 from digest.store.engine import open_engine  # noqa: E402
+from digest.store.terms import StoredTerms  # noqa: E402
 
 
 def _free_port() -> int:
@@ -204,7 +205,7 @@ def main() -> None:
                                              include_replacements=False)
         stats = learning.load_df(conn, features.N_FEATURES)
     assert stats is not None
-    space = features.FeatureSpace.from_stats(stats[1], stats[0])
+    space = features.FeatureSpace.from_stats(stats[1], stats[0], terms=StoredTerms(engine))
     options = RankOptions(top_k=10, min_score=0.0, diversity=0.3)
     t0 = time.perf_counter()
     day_papers = DayPapers.build(cands, space)

@@ -30,6 +30,7 @@ from digest.rank import features
 from digest.rank.training import load_states
 from digest.store import learning
 from digest.store import papers as paper_store
+from digest.store import terms as term_store
 from digest.store.schema import events, papers, subscriber_models, subscribers
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -100,13 +101,12 @@ def build(engine: Engine, n_subscribers: int, n_papers: int, *, seed: int = 1, s
         past_id = {int(cid.rsplit(":", 1)[1]): pid for pid, cid in conn.execute(
             select(papers.c.id, papers.c.canonical_id).where(papers.c.canonical_id.like("citeulike-past:%")))}
         past = [paper_store.row_to_paper(r) for r in conn.execute(select(papers))]
-        learning.add_documents(conn, features.term_presence([features.paper_text(p) for p in past]), len(past),
-                               past_at)
-    # The day's papers are stored as ingest stores them: dedup, then document frequencies.
+        term_store.add_papers(conn, past, past_at)  # as ingest stored them, day by day
+    # The day's papers are stored as ingest stores them: dedup, then term counts and document frequencies.
     t_store = time.perf_counter()
     with engine.begin() as conn:
         _, fresh = paper_store.upsert_papers(conn, new, day)
-        learning.add_documents(conn, features.term_presence([features.paper_text(p) for p in fresh]), len(fresh), day)
+        term_store.add_papers(conn, fresh, day)
     store_s = time.perf_counter() - t_store
 
     # Real users with a library worth learning from, cycled to N subscribers.
@@ -142,7 +142,7 @@ def build(engine: Engine, n_subscribers: int, n_papers: int, *, seed: int = 1, s
     with engine.connect() as conn:
         stats = learning.load_df(conn, features.N_FEATURES)
     assert stats is not None
-    space = features.FeatureSpace.from_stats(stats[1], stats[0])
+    space = features.FeatureSpace.from_stats(stats[1], stats[0], terms=term_store.StoredTerms(engine))
     reps = [Subscriber(id=sid, email="", keywords=profiles[user][0]) for user, sid in first_of.items()]
     for start in range(0, len(reps), 2000):
         load_states(engine, reps[start:start + 2000], [], space, past_at)

@@ -39,6 +39,7 @@ from digest.store import papers as paper_store
 from digest.store import runs as run_store
 from digest.store import subscribers as sub_store
 from digest.store.embeddings import StoredMeaning
+from digest.store.terms import StoredTerms
 
 log = logging.getLogger(__name__)
 RECORD_CHUNK = 500  # digests recorded per ledger transaction
@@ -146,7 +147,7 @@ class DigestPipeline:
             )
             stats = learning.load_df(conn, features.N_FEATURES)
         if stats is not None and stats[0] > 0:
-            space = features.FeatureSpace.from_stats(stats[1], stats[0])
+            space = features.FeatureSpace.from_stats(stats[1], stats[0], terms=StoredTerms(self.engine))
         else:
             space = features.FeatureSpace.from_texts([features.paper_text(p) for p in candidates])
         # Papers are embedded once, lazily, in the run that first needs them (then read from the store).

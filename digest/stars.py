@@ -13,6 +13,7 @@ from digest.library_import import Reference
 from digest.store import learning
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
+from digest.store import terms as term_store
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def import_stars(engine: Engine, email: str, refs: Sequence[Reference], *, now: 
         if not ids and not to_store:
             raise InputError("none of the papers could be found in the store; nothing was starred")
         _, fresh = paper_store.upsert_papers(conn, [r.as_paper() for r in to_store], now)
+        term_store.add_papers(conn, fresh, now, count_documents=False)  # a library is not a day's listing
         ids += [p.id for p in fresh if p.id is not None]
         for r in to_store:  # a duplicate within the file was stored once; find it again
             if (pid := paper_store.find_paper_id(conn, r.as_paper())) is not None:

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from digest.app import App
 from digest.pipeline import RunReport, SubscriberOutcome
 from digest.store import subscribers as sub_store
+from digest.store import terms as term_store
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,8 @@ def deliver(app: App, digest_date: date, now: datetime, *, subscriber_ids: Colle
             force_outbox: bool = False, progress: Callable[[SubscriberOutcome], None] | None = None) -> RunReport:
     """The day's digests for these subscribers (None: every receiving one)."""
     mode = app.settings.dispatch.mode
+    if not dry_run:  # once per run, before any shard ranks: every paper's term counts current
+        term_store.ensure_current(app.engine, now)
     if mode == "local" or dry_run or only is not None or force_outbox:
         # A dry run, a single address or the demo is an operator's check: always here, never queued.
         return app.pipeline(force_outbox=force_outbox).run(digest_date, now, only=only, dry_run=dry_run,

@@ -13,10 +13,9 @@ from digest.config import FetchSettings, SourceSettings
 from digest.errors import FeedError
 from digest.ingest.fetch import fetch
 from digest.ingest.sources import parse_feed
-from digest.rank.features import paper_text, term_presence
-from digest.store import learning
 from digest.store import papers as paper_store
 from digest.store import sources as source_store
+from digest.store import terms as term_store
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +71,8 @@ def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSetting
     # Papers and the source's validators in one transaction: a crash re-fetches, never half-stores.
     with engine.begin() as conn:
         counts, fresh = paper_store.upsert_papers(conn, parsed.papers, now)
-        if fresh:  # document frequencies grow with every new paper, so idf stays comparable over time
-            learning.add_documents(conn, term_presence([paper_text(p) for p in fresh]), len(fresh), now)
+        # Term counts stored, and document frequencies grown with every new paper.
+        term_store.add_papers(conn, fresh, now)
         source_store.record_fetch(
             conn, name=source.name, location=source.location, kind=parsed.kind, now=now,
             status="empty" if parsed.empty else "ok",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,6 +18,9 @@ from sklearn.preprocessing import normalize
 from digest.domain import Paper
 
 N_FEATURES = 2**20
+# Which features a text hashes to. Bump it with any change to the tokens, the n-grams or paper_text:
+# stored term counts and document frequencies of another set are then rebuilt (digest.store.terms).
+FEATURE_SET = 1
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _STOP = frozenset(ENGLISH_STOP_WORDS)
 
@@ -97,31 +100,60 @@ def term_presence(texts: Sequence[str]) -> np.ndarray:
     return document_frequencies(term_counts(texts))
 
 
+Terms = tuple[np.ndarray, np.ndarray]  # one paper's hashed term counts: feature indices, counts
+TermsSource = Callable[[Sequence[int]], Mapping[int, Terms]]
+
+
+def counts_of(rows: Sequence[Terms]) -> sp.csr_matrix:
+    """Stored term counts back into a counts matrix, one row per paper."""
+    indptr = np.concatenate([[0], np.cumsum([len(i) for i, _ in rows])]).astype(np.int64)
+    indices = np.concatenate([i for i, _ in rows]) if rows else np.zeros(0, dtype=np.int32)
+    values = np.concatenate([v for _, v in rows]) if rows else np.zeros(0, dtype=np.float32)
+    return sp.csr_matrix((values.astype(np.float32, copy=False), indices, indptr), shape=(len(rows), N_FEATURES))
+
+
+def rows_of(counts: sp.csr_matrix) -> list[Terms]:
+    return [(counts.indices[counts.indptr[r]:counts.indptr[r + 1]], counts.data[counts.indptr[r]:counts.indptr[r + 1]])
+            for r in range(counts.shape[0])]
+
+
 class FeatureSpace:
     """The idf weights in force for one run: stored document frequencies, else the batch's own.
 
     Stored papers' vectors are kept by id for the run: a liked paper is needed by the training, the
-    centroid and the reason lines of every subscriber who liked it, and hashing it is the cost.
+    centroid and the reason lines of every subscriber who liked it. terms: where stored papers'
+    term counts can be read (the store), so their text need not be tokenised again.
     """
 
     CACHE_ROWS = 100_000  # about 1 KB a paper
 
-    def __init__(self, idf: np.ndarray) -> None:
+    def __init__(self, idf: np.ndarray, terms: TermsSource | None = None) -> None:
         self.idf = idf
+        self.terms = terms
         self._cached: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # paper id -> (indices, values)
 
     @classmethod
-    def from_stats(cls, df: np.ndarray, n_docs: int) -> FeatureSpace:
-        return cls(idf_weights(df, n_docs))
+    def from_stats(cls, df: np.ndarray, n_docs: int, terms: TermsSource | None = None) -> FeatureSpace:
+        return cls(idf_weights(df, n_docs), terms)
 
     @classmethod
     def from_texts(cls, texts: Sequence[str]) -> FeatureSpace:
         counts = term_counts(texts)
         return cls(idf_weights(document_frequencies(counts), len(texts)))
 
+    def _counts(self, papers: Sequence[Paper]) -> sp.csr_matrix:
+        """The papers' term counts: stored ones where the source has them, the rest hashed now."""
+        ids = [p.id for p in papers if p.id is not None]
+        stored = self.terms(ids) if self.terms is not None and ids else {}
+        if not stored:
+            return term_counts([paper_text(p) for p in papers])
+        missing = [p for p in papers if p.id not in stored]
+        hashed = iter(rows_of(term_counts([paper_text(p) for p in missing]))) if missing else iter(())
+        return counts_of([stored[p.id] if p.id is not None and p.id in stored else next(hashed) for p in papers])
+
     def paper_vectors(self, papers: Sequence[Paper]) -> sp.csr_matrix:
         fresh = [p for p in papers if p.id is None or p.id not in self._cached]
-        made = tfidf(term_counts([paper_text(p) for p in fresh]), self.idf) if fresh else None
+        made = tfidf(self._counts(fresh), self.idf) if fresh else None
         if made is not None and len(self._cached) + len(fresh) <= self.CACHE_ROWS:
             for r, p in enumerate(fresh):
                 if p.id is not None:

@@ -10,6 +10,7 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import Connection, delete, insert, select, update
 
+from digest.rank.features import FEATURE_SET
 from digest.rank.learner import LinearModel
 from digest.store import events as event_store
 from digest.store.schema import feature_stats, papers, subscriber_models
@@ -30,15 +31,32 @@ def add_documents(conn: Connection, presence_counts: np.ndarray, n_new: int, now
     """Add the term presence counts of n_new newly stored papers to the stored frequencies."""
     current = load_df(conn, presence_counts.shape[0])
     n_docs, df = current if current is not None else (0, np.zeros_like(presence_counts))
-    df = df + presence_counts
+    _write_df(conn, df + presence_counts, n_docs + n_new, now, exists=current is not None)
+
+
+def replace_documents(conn: Connection, df: np.ndarray, n_docs: int, now: datetime) -> None:
+    """Document frequencies counted anew from every stored paper, with the current feature set."""
+    exists = conn.execute(select(feature_stats.c.id).where(feature_stats.c.id == 1)).first() is not None
+    _write_df(conn, df, n_docs, now, exists=exists, recounted=True)
+
+
+def stored_feature_set(conn: Connection) -> int | None:
+    """The feature set the stored document frequencies were counted with (None: nothing counted yet)."""
+    return conn.execute(select(feature_stats.c.feature_set).where(feature_stats.c.id == 1)).scalar()
+
+
+def _write_df(conn: Connection, df: np.ndarray, n_docs: int, now: datetime, *, exists: bool,
+              recounted: bool = False) -> None:
     nz = np.flatnonzero(df)
     buf = io.BytesIO()
     np.savez_compressed(buf, indices=nz.astype(np.int32), counts=df[nz].astype(np.float32))
-    values = {"n_docs": n_docs + n_new, "df": buf.getvalue(), "updated_at": now}
-    if current is None:
-        conn.execute(insert(feature_stats).values(id=1, **values))
-    else:
+    values: dict[str, object] = {"n_docs": n_docs, "df": buf.getvalue(), "updated_at": now}
+    if recounted or not exists:  # adding papers to older counts must not hide that they are older
+        values["feature_set"] = FEATURE_SET
+    if exists:
         conn.execute(update(feature_stats).where(feature_stats.c.id == 1).values(**values))
+    else:
+        conn.execute(insert(feature_stats).values(id=1, **values))
 
 
 # ---- models ------------------------------------------------------------------------------------

@@ -7,11 +7,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 
 from digest.domain import Paper
 from digest.ingest.identity import normalise_title
-from digest.store.schema import papers
+from digest.store.schema import paper_terms, papers
 
 _REPLACEMENT_TYPES = ("replace", "replace-cross")
 # Papers stored from a reader's imported library are not news.
@@ -125,6 +125,8 @@ def upsert_papers(conn: Connection, batch: Iterable[Paper], now: datetime) -> tu
         if "published" in changes and changes["published"] is not None:
             changes["published"] = changes["published"].replace(tzinfo=None)
         if changes:
+            if "title" in changes or "abstract" in changes:  # its term counts are of the old text
+                conn.execute(delete(paper_terms).where(paper_terms.c.paper_id == row.id))
             changes["updated_at"] = now
             conn.execute(update(papers).where(papers.c.id == row.id).values(**changes))
             counts.updated += 1

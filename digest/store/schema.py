@@ -162,6 +162,18 @@ feature_stats = Table(
     Column("n_docs", Integer, nullable=False),
     Column("df", LargeBinary, nullable=False),  # compressed npz: hashed feature index -> document count
     Column("updated_at", DateTime, nullable=False),
+    # The features.FEATURE_SET the counts were made with: another one means rebuild them all.
+    Column("feature_set", Integer, nullable=False, server_default="1"),
+)
+
+# Each paper's hashed term counts, made once when it is stored: its vector under any day's idf
+# without tokenising its text again (liked and training papers are read back every day).
+paper_terms = Table(
+    "paper_terms",
+    metadata,
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("feature_set", Integer, nullable=False),
+    Column("counts", LargeBinary, nullable=False),  # int32 feature indices, then float32 counts
 )
 
 subscriber_models = Table(
