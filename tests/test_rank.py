@@ -203,3 +203,28 @@ def test_weight_matrix_drops_weights_beyond_the_space() -> None:
     assert not mat.toarray()[1].any()
     assert mat.toarray()[2].tolist() == [-1, 0, 0, 0, 0, 0, 0, 0, 0, 7]
     assert intercepts.tolist() == [0.5, 0.0, -0.25]
+
+
+def test_too_many_liked_papers_to_keep_give_the_same_reasons_and_centroid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past KEEP_ENTRIES the liked x day cosines are not kept: the centroid is the same, and the
+    reason lines compare each block of subscribers' liked papers again, with the same cosines."""
+    from digest.rank.features import FeatureSpace
+    from digest.rank.ranker import LikedPapers, SubscriberState
+    from digest.rank.select import LikedWords
+
+    space = FeatureSpace.from_texts([p.title + " " + p.abstract for p in CORPUS])
+    sim = PaperSimilarity(space.paper_vectors(CORPUS[:3]))
+    states = [SubscriberState(_sub("x", sid=1), liked=[("starred", CORPUS[3]), ("opened", CORPUS[4])]),
+              SubscriberState(_sub("z", sid=3), liked=[("starred", CORPUS[4]), ("starred", CORPUS[0])])]
+    kept = LikedPapers.build(states, space).to_day(sim)
+    monkeypatch.setattr(LikedPapers, "KEEP_ENTRIES", 0)
+    liked = LikedPapers.build(states, space)
+    dropped = liked.to_day(sim)
+    assert kept.cosines is not None and dropped.cosines is None
+    assert np.allclose(kept.centroid, dropped.centroid, atol=1e-6)
+    with_kept = LikedWords(liked.rows, cosines=kept.cosines)
+    recomputed = LikedWords(liked.rows, vectors=liked.vectors, similarity=sim)
+    monkeypatch.setattr(LikedWords, "BLOCK_ROWS", 2)  # one subscriber per block
+    for row in (0, 1):
+        a, b = with_kept.to_chosen(row, [2, 0]), recomputed.to_chosen(row, [2, 0])
+        assert a is not None and b is not None and a.shape == (2, 2) and np.allclose(a, b, atol=1e-6)

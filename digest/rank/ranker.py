@@ -50,7 +50,7 @@ class DayPapers:
 class LikedToDay:
     """A group's liked papers against the day's: what the centroid score and the reason lines need."""
 
-    cosines: np.ndarray  # distinct liked papers x day papers
+    cosines: np.ndarray | None  # distinct liked papers x day papers; None when too large to keep
     centroid: np.ndarray  # subscribers x day papers: cosine to the centroid of their liked papers
 
 
@@ -58,6 +58,9 @@ class LikedPapers:
     """The liked papers of a group of subscribers: each distinct paper vectorised once."""
 
     BLOCK_ROWS = 4000  # liked papers per product: at 2,000 day papers a 32 MB float32 block
+    # The cosines are kept for the reason lines up to this many entries (128 MB of float32: 16,000
+    # distinct liked papers on a day of 2,000); past it, the reasons compare their own blocks again.
+    KEEP_ENTRIES = 32_000_000
 
     def __init__(self, vectors: sp.csr_matrix, rows: list[list[int]]) -> None:
         self.vectors = vectors  # one row per distinct paper
@@ -94,17 +97,18 @@ class LikedPapers:
         indices = np.fromiter(itertools.chain.from_iterable(self.rows), dtype=np.int64, count=int(indptr[-1]))
         member = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
                                shape=(len(self.rows), n_liked))
-        member.sum_duplicates()  # a paper both starred and opened counts twice in the centroid, as it did
-        cosines = np.empty((n_liked, n_day), dtype=np.float32)
+        member.sum_duplicates()  # a paper both starred and opened counts twice, as in the list of likes
+        keep = n_liked * n_day <= self.KEEP_ENTRIES
+        cosines = np.empty((n_liked, n_day) if keep else (0, n_day), dtype=np.float32)
         dots = np.zeros((len(self.rows), n_day), dtype=np.float32)
         member_c = member.tocsc()
         for lo in range(0, n_liked, self.BLOCK_ROWS):
             hi = min(lo + self.BLOCK_ROWS, n_liked)
-            block = similarity.from_others(self.vectors[lo:hi], out=cosines[lo:hi])
+            block = similarity.from_others(self.vectors[lo:hi], out=cosines[lo:hi] if keep else None)
             dots += member_c[:, lo:hi] @ block
         norms = row_norms(member @ self.vectors).astype(np.float32)
         centroid = dots / np.where(norms > 0, norms, 1.0)[:, None]
-        out = LikedToDay(cosines, centroid.astype(np.float32, copy=False))
+        out = LikedToDay(cosines if keep else None, centroid.astype(np.float32, copy=False))
         self._to_day = (similarity, out)
         return out
 
@@ -223,7 +227,8 @@ def _rank_group(states: Sequence[SubscriberState], day: DayPapers, space: Featur
 def select_all(states: Sequence[SubscriberState], day: DayPapers, options: RankOptions, scores: np.ndarray,
                ks: KeywordScores, liked: LikedPapers, meaning: Semantic | None = None) -> list[list[Pick]]:
     """The group's picks from its scores (score_all), with reason lines from the liked papers."""
-    closeness: LikedSimilarity = (LikedWords(liked.to_day(day.similarity).cosines, liked.rows) if meaning is None
+    closeness: LikedSimilarity = (LikedWords(liked.rows, cosines=liked.to_day(day.similarity).cosines,
+                                             vectors=liked.vectors, similarity=day.similarity) if meaning is None
                                   else LikedMeaning(meaning.papers, meaning.liked))
     return select_group(
         day.papers, scores, ks.matched, ks.related,

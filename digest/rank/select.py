@@ -83,19 +83,46 @@ class LikedSimilarity(Protocol):
 
 
 class LikedWords:
-    """Tf-idf cosines from the liked papers to the day's, computed once per group of subscribers
-    (LikedPapers.to_day) and shared with the centroid score: one product for both."""
+    """Tf-idf cosines from the liked papers to the day's.
 
+    cosines: every distinct liked paper against every day paper, computed once per group
+    (LikedPapers.to_day) and shared with the centroid score. Without it (a group that liked too many
+    distinct papers to keep that matrix), consecutive subscribers' liked papers are compared in
+    blocks, one sparse product and one dense block per few thousand liked papers.
+    """
+
+    BLOCK_ROWS = 4000  # liked papers per block: at 2,000 day papers a 32 MB float32 block
     threshold = LIKED_REASON_SIMILARITY
 
-    def __init__(self, cosines: np.ndarray, rows: Sequence[Sequence[int]]) -> None:
+    def __init__(self, rows: Sequence[Sequence[int]], *, cosines: np.ndarray | None = None,
+                 vectors: sp.csr_matrix | None = None, similarity: PaperSimilarity | None = None) -> None:
+        self.rows = rows  # per subscriber, its rows of cosines (or of vectors)
         self.cosines = cosines  # distinct liked papers x day papers
-        self.rows = rows  # per subscriber, its rows of cosines
+        self.vectors = vectors  # one row per distinct liked paper
+        self.similarity = similarity
+        self._start = self._end = 0
+        self._block = np.zeros((0, 0), dtype=np.float32)
+        self._local: dict[int, int] = {}
+
+    def _load(self, first: int) -> None:
+        assert self.vectors is not None and self.similarity is not None
+        end, distinct = first, dict[int, int]()
+        while end < len(self.rows) and (end == first or len(distinct) + len(self.rows[end]) <= self.BLOCK_ROWS):
+            for r in self.rows[end]:
+                distinct.setdefault(r, len(distinct))
+            end += 1
+        self._start, self._end, self._local = first, end, distinct
+        self._block = self.similarity.from_others(self.vectors[list(distinct)])
 
     def to_chosen(self, row: int, chosen: Sequence[int]) -> np.ndarray | None:
         if not self.rows[row] or not chosen:
             return None
-        return self.cosines[np.ix_(list(self.rows[row]), list(chosen))].T
+        if self.cosines is not None:
+            return self.cosines[np.ix_(list(self.rows[row]), list(chosen))].T
+        if not self._start <= row < self._end:
+            self._load(row)
+        local = [self._local[r] for r in self.rows[row]]
+        return self._block[np.ix_(local, list(chosen))].T
 
 
 class LikedMeaning:
@@ -275,7 +302,7 @@ def select_picks(
     """One subscriber's picks (see select_group); liked_vectors: the liked papers' tf-idf rows."""
     closeness = None
     if liked and liked_vectors is not None and similarity is not None:
-        closeness = LikedWords(similarity.from_others(liked_vectors), [list(range(liked_vectors.shape[0]))])
+        closeness = LikedWords([list(range(liked_vectors.shape[0]))], vectors=liked_vectors, similarity=similarity)
     return select_group(papers, scores[None, :], [matched], [related], top_k=[top_k], min_score=min_score,
                         shown=[shown], exclude=[exclude], similarity=similarity, diversity=diversity,
                         liked=[liked], liked_similarity=closeness, explore=explore)[0]
