@@ -104,8 +104,8 @@ Terms = tuple[np.ndarray, np.ndarray]  # one paper's hashed term counts: feature
 TermsSource = Callable[[Sequence[int]], Mapping[int, Terms]]
 
 
-def counts_of(rows: Sequence[Terms]) -> sp.csr_matrix:
-    """Stored term counts back into a counts matrix, one row per paper."""
+def stack_rows(rows: Sequence[Terms]) -> sp.csr_matrix:
+    """Sparse rows (feature indices, values) into one matrix, one row per paper."""
     indptr = np.concatenate([[0], np.cumsum([len(i) for i, _ in rows])]).astype(np.int64)
     indices = np.concatenate([i for i, _ in rows]) if rows else np.zeros(0, dtype=np.int32)
     values = np.concatenate([v for _, v in rows]) if rows else np.zeros(0, dtype=np.float32)
@@ -149,7 +149,7 @@ class FeatureSpace:
             return term_counts([paper_text(p) for p in papers])
         missing = [p for p in papers if p.id not in stored]
         hashed = iter(rows_of(term_counts([paper_text(p) for p in missing]))) if missing else iter(())
-        return counts_of([stored[p.id] if p.id is not None and p.id in stored else next(hashed) for p in papers])
+        return stack_rows([stored[p.id] if p.id is not None and p.id in stored else next(hashed) for p in papers])
 
     def paper_vectors(self, papers: Sequence[Paper]) -> sp.csr_matrix:
         fresh = [p for p in papers if p.id is None or p.id not in self._cached]
@@ -171,10 +171,7 @@ class FeatureSpace:
                 lo, hi = made.indptr[r], made.indptr[r + 1]
                 rows.append((made.indices[lo:hi], made.data[lo:hi]))
                 r += 1
-        indptr = np.concatenate([[0], np.cumsum([len(i) for i, _ in rows])])
-        indices = np.concatenate([i for i, _ in rows]) if rows else np.zeros(0, dtype=np.int32)
-        values = np.concatenate([v for _, v in rows]) if rows else np.zeros(0, dtype=np.float32)
-        return sp.csr_matrix((values, indices, indptr), shape=(len(papers), N_FEATURES))
+        return stack_rows(rows)
 
     def text_vectors(self, texts: Sequence[str]) -> sp.csr_matrix:
         return tfidf(term_counts(texts), self.idf)
