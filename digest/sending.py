@@ -12,12 +12,13 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from digest import owner
 from digest.domain import DeliveryOutcome, OutgoingMessage, SubscriberOutcome
@@ -90,6 +91,18 @@ class Sender:
         self.transport_factory = transport_factory
         self.policy = policy
         self.holder = owner.this_process()
+        self._held: Connection | None = None  # the send loop's connection, while it runs
+
+    @contextmanager
+    def _step(self) -> Iterator[Connection]:
+        """One ledger step in a transaction of its own, committed when it ends, on the connection the
+        send loop holds: taking one from the pool for each step cost as much as the statement."""
+        if self._held is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._held.begin():
+            yield self._held
 
     def send(self, jobs: Sequence[Job], clock: Callable[[], datetime],
              stop: threading.Event | None = None,
@@ -107,6 +120,7 @@ class Sender:
         composer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose")
         ahead: deque[Future[OutgoingMessage]] = deque()
         queued = 0
+        self._held = self.engine.connect()
         try:
             for i, job in enumerate(jobs):
                 while queued < len(jobs) and queued <= i + COMPOSE_AHEAD:
@@ -132,6 +146,8 @@ class Sender:
         finally:
             composer.shutdown(wait=True, cancel_futures=True)
             transport.close()
+            held, self._held = self._held, None
+            held.close()
         return report
 
     def _one(self, transport: Transport, job: Job, clock: Callable[[], datetime],
@@ -143,26 +159,26 @@ class Sender:
         try:
             msg = composed.result()
         except ValueError as exc:  # an address the composer refuses: this one fails, the rest go
-            with self.engine.begin() as conn:
+            with self._step() as conn:
                 ledger.finish(conn, row.id, status="failed", now=clock(), detail=str(exc))
             return SubscriberOutcome(job.email, "failed", job.n_picks, f"invalid address: {exc}"), None
-        with self.engine.begin() as conn:
+        with self._step() as conn:
             if not ledger.claim(conn, row.id, clock(), self.holder, msg.message_id):
                 return SubscriberOutcome(job.email, "in_progress", job.n_picks), None
 
         def handover() -> None:
-            with self.engine.begin() as conn:
+            with self._step() as conn:
                 ledger.mark_data_started(conn, row.id, clock())
 
         try:
             result = transport.send(msg, on_handover=handover)
         except DeliveryError as exc:
             # No session at all: nothing went out, the row goes back as it was for the next run.
-            with self.engine.begin() as conn:
+            with self._step() as conn:
                 ledger.release(conn, row.id, clock(), self.holder, detail=str(exc))
             return SubscriberOutcome(job.email, "deferred", job.n_picks, str(exc)), True
         except BaseException:
-            with self.engine.begin() as conn:
+            with self._step() as conn:
                 ledger.release(conn, row.id, clock(), self.holder)
             raise
         relay_error = not (result.status == "sent" or result.bounce)
@@ -178,7 +194,7 @@ class Sender:
                     status, detail = "failed", f"gave up after {attempts} attempts: {detail}"
             else:
                 next_at = self.policy.next_attempt(attempts, now)
-        with self.engine.begin() as conn:
+        with self._step() as conn:
             if not ledger.finish(conn, row.id, status=status, now=now, detail=detail, location=res.location,
                                  next_attempt_at=next_at, holder=self.holder):
                 log.warning("delivery %s was taken over by another run while this one sent it", row.id)

@@ -313,3 +313,20 @@ def test_make_transport(tmp_path: Path) -> None:
     assert isinstance(make_transport(DeliverySettings(), smtp, tmp_path), OutboxTransport)
     t = make_transport(DeliverySettings(method="smtp", from_addr=FROM), smtp, tmp_path)
     assert isinstance(t, SmtpTransport) and t.envelope_from == FROM
+
+
+def test_dot_stuffing_equals_the_line_by_line_rule() -> None:
+    """CRLF line ends, a dot doubled at the start of every line, the terminating dot line: the
+    byte-replace version gives what the regex rule gives, for clean and for mixed line ends."""
+    import re
+
+    from digest.mail.deliver import _dot_stuffed
+
+    def reference(data: bytes) -> bytes:
+        body = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
+        body = re.sub(rb"(?m)^\.", b"..", body)
+        return body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n"
+
+    for data in (b"plain\r\ntext\r\n", b".first\r\n.second\r\n..third\r\nend", b"bare\n.lf\r.cr\r\n.\r\n",
+                 b"", b".", b"x\r\n.\r\n", b"a=\r\n.6Tz9kJlUq\r\n"):
+        assert _dot_stuffed(data) == reference(data), data

@@ -174,8 +174,11 @@ def _dot_stuffed(data: bytes) -> bytes:
     # bytes (C speed) spares two regex passes over some 40 KB per message.
     crlf = data.count(b"\r\n")
     body = data if data.count(b"\r") == crlf == data.count(b"\n") else re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)
-    if body.startswith(b".") or b"\n." in body:
-        body = re.sub(rb"(?m)^\.", b"..", body)
+    # Every line now ends in CRLF, so a line start is the body's start or just after a CRLF: a bytes
+    # replace (quoted-printable lines of long links often start with a dot) instead of a regex pass.
+    body = body.replace(b"\r\n.", b"\r\n..")
+    if body.startswith(b"."):
+        body = b"." + body
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body + b".\r\n"
