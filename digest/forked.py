@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable
+from multiprocessing.pool import AsyncResult
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -39,3 +40,31 @@ def map_forked(job: Callable[[int], T], n: int, processes: int,
             return pool.map(_call, range(n), chunksize=1)
     finally:
         _JOB = None
+
+
+_RANGE_JOB: Callable[[int], Any] | None = None  # the ForkedWorker's job, inherited like _JOB
+
+
+def _call_range(start: int, stop: int) -> list[Any]:
+    assert _RANGE_JOB is not None
+    return [_RANGE_JOB(i) for i in range(start, stop)]
+
+
+class ForkedWorker:
+    """One forked process that runs job(i) for ranges of i handed to it, while this process does
+    other work: Python work that would otherwise share this process's interpreter lock. Results come
+    back pickled, in the order asked for. One at a time per process (the job is a module global)."""
+
+    def __init__(self, job: Callable[[int], T], initializer: Callable[[], None] | None = None) -> None:
+        global _RANGE_JOB
+        _RANGE_JOB = job
+        self._pool = multiprocessing.get_context("fork").Pool(1, initializer=initializer)
+
+    def submit(self, start: int, stop: int) -> AsyncResult[list[Any]]:
+        return self._pool.apply_async(_call_range, (start, stop))
+
+    def close(self) -> None:
+        global _RANGE_JOB
+        self._pool.terminate()
+        self._pool.join()
+        _RANGE_JOB = None

@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,14 +20,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine
 
 from digest import owner
+from digest.composing import open_composer
 from digest.domain import DeliveryOutcome, OutgoingMessage, SubscriberOutcome
 from digest.errors import DeliveryError
 from digest.mail.deliver import Transport
 from digest.mail.pacing import RateLimiter
 from digest.store import deliveries as ledger
 from digest.store import subscribers as sub_store
-
-COMPOSE_AHEAD = 8  # messages composed ahead of the one being sent (each some tens of KB)
 
 log = logging.getLogger(__name__)
 
@@ -114,19 +112,13 @@ class Sender:
         limiter = RateLimiter(self.policy.rate_per_s)
         errors, last_error = 0, ""
         transport = self.transport_factory()
-        # Messages are composed a few ahead on a second thread: composing is Python work, and it
-        # fits in the time this thread waits for the relay's replies (the socket waits without
-        # the GIL). Composing records nothing, so a message composed and never sent costs nothing.
-        composer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compose")
-        ahead: deque[Future[OutgoingMessage]] = deque()
-        queued = 0
+        # Messages are composed ahead, elsewhere (digest.composing): composing records nothing,
+        # so a message composed and never sent costs nothing.
+        composer = open_composer([j.compose for j in jobs], initializer=lambda: self.engine.dispose(close=False))
         self._held = self.engine.connect()
         try:
             for i, job in enumerate(jobs):
-                while queued < len(jobs) and queued <= i + COMPOSE_AHEAD:
-                    ahead.append(composer.submit(jobs[queued].compose))
-                    queued += 1
-                composed = ahead.popleft()
+                composed = composer.next()
                 if errors >= self.policy.max_consecutive_errors:
                     report.paused = f"delivery paused after {errors} consecutive errors; last: {last_error}"
                     log.error("%s; %d message(s) left for the next run", report.paused, len(jobs) - i)
@@ -144,7 +136,7 @@ class Sender:
                 elif relay_error is not None:
                     errors = 0
         finally:
-            composer.shutdown(wait=True, cancel_futures=True)
+            composer.close()
             transport.close()
             held, self._held = self._held, None
             held.close()
