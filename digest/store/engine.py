@@ -35,9 +35,6 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     # In WAL mode NORMAL still survives a killed process (what the ledger must outlive); only a power
     # cut may lose the last commits. FULL syncs on every commit: milliseconds per ledger row.
     cur.execute("PRAGMA synchronous=NORMAL")
-    # A 64 MB page cache (the default is 2 MB): the ledger's per-message updates touch index pages
-    # all over a store of tens of MB, and each page read through the OS cost a system call and a copy.
-    cur.execute("PRAGMA cache_size=-65536")
     cur.close()
 
 
