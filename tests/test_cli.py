@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,12 @@ from digest.cli import main
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 ARXIV = FEEDS / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
+
+
+def _today() -> str:
+    """The digest date of a run made now: the papers ingested now count for today's digest only
+    (a fixed date would leave them out once the clock passes it)."""
+    return datetime.now(UTC).date().isoformat()
 
 
 @pytest.fixture
@@ -87,11 +94,11 @@ def test_delivery_preferences_and_pause(env: dict[str, str]) -> None:
     assert _run(env, "pause", "ada@example.org").output.startswith("Paused ada@example.org")
     assert "already paused" in _run(env, "pause", "ada@example.org").output
     assert "[paused]" in _run(env, "subscribers").output
-    r = _run(env, "run", "--date", "2026-11-29")
+    r = _run(env, "run", "--date", _today())
     assert r.exit_code == 0, r.output
     assert "bob@example.org: sent" in r.output and "ada@example.org" not in r.output
     assert _run(env, "resume", "ada@example.org").output.startswith("Resumed ada@example.org")
-    r = _run(env, "run", "--date", "2026-11-29", "--no-ingest")
+    r = _run(env, "run", "--date", _today(), "--no-ingest")
     assert "ada@example.org: sent" in r.output
     _one_line_error(_run(env, "pause", "nobody@example.org"), "nobody@example.org")
 
@@ -120,13 +127,13 @@ def test_ingest_refuses_bad_urls_and_kinds(env: dict[str, str]) -> None:
 
 def test_run_then_rerun_and_status(env: dict[str, str]) -> None:
     _run(env, "subscribe", "ada@example.org", "--keywords", "diffusion models, image generation")
-    r = _run(env, "run", "--date", "2026-11-29")
+    r = _run(env, "run", "--date", _today())
     assert r.exit_code == 0, r.output
     assert "ada@example.org: sent, 10 picks" in r.output
-    r = _run(env, "run", "--date", "2026-11-29")
+    r = _run(env, "run", "--date", _today())
     assert "ada@example.org: already sent" in r.output and " 0 sent" in r.output
     r = _run(env, "status")
-    assert "digest 2026-11-29  done: 1 sent" in r.output
+    assert f"digest {_today()}  done: 1 sent" in r.output
     _one_line_error(_run(env, "run", "--date", "29/11/2026"), "--date")
 
 

@@ -11,7 +11,7 @@ import re
 import threading
 import warnings
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,9 +22,12 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, select
 
+from digest import composing
 from digest.app import secret_keys
 from digest.cli import main
 from digest.config import load_settings
+from digest.forked import fork_available
+from digest.mail.render import short_date
 from digest.rank.features import tokens
 from digest.store import events as event_store
 from digest.store.deliveries import stored_picks
@@ -40,6 +43,12 @@ with warnings.catch_warnings():  # Starlette announces a move from httpx to http
     from starlette.testclient import TestClient
 
 ARXIV = Path(__file__).parent / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
+
+
+def _today() -> str:
+    """The digest date of a run made now: the papers ingested now count for today's digest only
+    (a fixed date would leave them out once the clock passes it)."""
+    return datetime.now(UTC).date().isoformat()
 
 
 class _FeedServer:
@@ -106,15 +115,21 @@ def _parse(data: bytes) -> EmailMessage:
     return msg
 
 
+@pytest.mark.parametrize("composer", ["thread", "process"])
 def test_feed_to_inbox_and_rerun_sends_nothing(
-    tmp_path: Path, db_url: str, feed_server: _FeedServer, smtp_server: SmtpServer
+    tmp_path: Path, db_url: str, feed_server: _FeedServer, smtp_server: SmtpServer, composer: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if composer == "process":  # what a large batch does: messages composed in a forked process
+        if not fork_available():
+            pytest.skip("no fork on this platform")
+        monkeypatch.setattr(composing, "PROCESS_MIN", 1)
     env = _config(tmp_path, db_url, feed_server.url, smtp_server.port)
     assert _cli(env, "subscribe", "ada@example.org", "--keywords", "diffusion models, image generation").exit_code == 0
     assert _cli(env, "subscribe", "alan@example.org", "--keywords", "graph neural networks",
                 "--top-k", "3").exit_code == 0
 
-    first = _cli(env, "run", "--date", "2026-11-29")
+    first = _cli(env, "run", "--date", _today())
     assert first.exit_code == 0, first.output + first.stderr
     assert "arxiv-cs: 1504 new" in first.output
     received = smtp_server.handler.messages
@@ -125,8 +140,8 @@ def test_feed_to_inbox_and_rerun_sends_nothing(
     ada = by_rcpt["ada@example.org"]
     assert ada.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in ada.iter_parts()] == ["text/plain", "text/html"]
-    assert ada["Subject"] == "Your paper digest for 29 Nov 2026: 10 picks"
-    assert ada["Message-ID"].startswith("<digest-2026-11-29-") and ada["Message-ID"].endswith("@example.org>")
+    assert ada["Subject"] == f"Your paper digest for {short_date(date.fromisoformat(_today()))}: 10 picks"
+    assert ada["Message-ID"].startswith(f"<digest-{_today()}-") and ada["Message-ID"].endswith("@example.org>")
     assert ada["List-Unsubscribe"].startswith("<https://digest.example.org/unsubscribe/")
     assert ada["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     # Every pick matches the subscriber's keywords (in title or abstract; the reason line says which).
@@ -141,7 +156,7 @@ def test_feed_to_inbox_and_rerun_sends_nothing(
     assert "graph" in " ".join(tokens(alan_text))
 
     # The same day again: nothing is sent, and the feed answers 304 to the remembered ETag.
-    second = _cli(env, "run", "--date", "2026-11-29")
+    second = _cli(env, "run", "--date", _today())
     assert second.exit_code == 0
     assert len(smtp_server.handler.messages) == 2
     assert feed_server.requests[-1].get("If-None-Match") == '"v1"'
@@ -161,7 +176,7 @@ def test_refused_recipient_is_recorded_and_others_still_get_theirs(
     smtp_server.handler.rcpt_replies["gone@example.org"] = "550 5.1.1 <gone@example.org>: mailbox unavailable"
     for addr in ("ada@example.org", "gone@example.org", "grace@example.org"):
         _cli(env, "subscribe", addr, "--keywords", "large language models")
-    r = _cli(env, "run", "--date", "2026-11-29")
+    r = _cli(env, "run", "--date", _today())
     assert r.exit_code == 1  # a failure is worth a non-zero exit for cron
     assert "gone@example.org: failed" in r.output and "550" in r.output
     assert sorted(m.rcpt_tos[0] for m in smtp_server.handler.messages) == ["ada@example.org", "grace@example.org"]
@@ -172,7 +187,7 @@ def test_refused_recipient_is_recorded_and_others_still_get_theirs(
     assert [s for s, _ in rows] == ["sent", "failed", "sent"]
     assert "550" in (rows[1][1] or "")
     # A re-run does not retry a permanent failure, nor resend the others.
-    _cli(env, "run", "--date", "2026-11-29")
+    _cli(env, "run", "--date", _today())
     assert len(smtp_server.handler.messages) == 2
 
 
@@ -181,11 +196,11 @@ def test_dead_relay_loses_nothing(tmp_path: Path, db_url: str, feed_server: _Fee
     port = free_port()
     env = _config(tmp_path, db_url, feed_server.url, port)
     _cli(env, "subscribe", "ada@example.org", "--keywords", "reinforcement learning")
-    down = _cli(env, "run", "--date", "2026-11-29")
+    down = _cli(env, "run", "--date", _today())
     assert down.exit_code != 0
     assert f"127.0.0.1:{port}" in down.stderr and "Traceback" not in down.output
     server = make_smtp_server(port=port)
-    up = _cli(env, "run", "--date", "2026-11-29")
+    up = _cli(env, "run", "--date", _today())
     assert up.exit_code == 0, up.output + up.stderr
     assert [m.rcpt_tos[0] for m in server.handler.messages] == ["ada@example.org"]
     msg = _parse(server.handler.messages[0].data)
@@ -198,7 +213,7 @@ def test_links_in_the_email_come_back_as_labels(
 ) -> None:
     env = _config(tmp_path, db_url, feed_server.url, smtp_server.port)
     _cli(env, "subscribe", "ada@example.org", "--keywords", "diffusion models, image generation")
-    assert _cli(env, "run", "--date", "2026-11-29").exit_code == 0
+    assert _cli(env, "run", "--date", _today()).exit_code == 0
     (received,) = smtp_server.handler.messages
     html = _parse(received.data).get_body(("html",)).get_content()  # type: ignore[union-attr]
     # The first pick's links: its title links the open redirect, its buttons follow.

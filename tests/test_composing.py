@@ -1,0 +1,67 @@
+"""Composing ahead of the send loop: on a thread, or in a forked process for a large batch."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from digest import composing
+from digest.domain import OutgoingMessage
+from digest.forked import fork_available
+
+
+def _composers(n: int, refused: int) -> list[Callable[[], OutgoingMessage]]:
+    def make(i: int) -> Callable[[], OutgoingMessage]:
+        def compose() -> OutgoingMessage:
+            if i == refused:
+                raise ValueError(f"to_addr: not an address: reader{i}")
+            return OutgoingMessage(i, f"reader{i}@example.org", f"<m{i}@example.org>",
+                                   f"{os.getpid()}:{i}:".encode() + b"x" * 2000)
+        return compose
+    return [make(i) for i in range(n)]
+
+
+def _drain(composer: composing.Composer, n: int) -> list[OutgoingMessage | str]:
+    out: list[OutgoingMessage | str] = []
+    try:
+        for _ in range(n):
+            fut = composer.next()
+            try:
+                out.append(fut.result())
+            except ValueError as exc:
+                out.append(str(exc))
+    finally:
+        composer.close()
+    return out
+
+
+@pytest.mark.skipif(not fork_available(), reason="no fork on this platform")
+def test_a_forked_composer_gives_the_threads_messages_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(composing, "CHUNK", 3)  # 41 messages: many requests, a short last one
+    monkeypatch.setattr(composing, "WINDOW", 2)
+    jobs = _composers(41, refused=17)
+    on_thread = _drain(composing.ThreadComposer(jobs), 41)
+    forked = _drain(composing.ForkedComposer(jobs), 41)
+    assert on_thread[17] == forked[17] == "to_addr: not an address: reader17"  # refused, the rest go on
+    me = str(os.getpid()).encode()
+    for i in range(41):
+        if i == 17:
+            continue
+        a, b = on_thread[i], forked[i]
+        assert isinstance(a, OutgoingMessage) and isinstance(b, OutgoingMessage)
+        assert (a.key, a.to_addr, a.message_id) == (b.key, b.to_addr, b.message_id) == (
+            i, f"reader{i}@example.org", f"<m{i}@example.org>")
+        assert a.data.split(b":", 1)[1] == b.data.split(b":", 1)[1]
+        assert a.data.startswith(me) and not b.data.startswith(me)  # the forked one ran elsewhere
+
+
+def test_large_batches_go_to_a_process_small_ones_stay_on_a_thread() -> None:
+    small = composing.open_composer(_composers(3, refused=-1))
+    assert isinstance(small, composing.ThreadComposer)
+    small.close()
+    if fork_available():
+        large = composing.open_composer(_composers(composing.PROCESS_MIN, refused=-1))
+        assert isinstance(large, composing.ForkedComposer)
+        assert _drain(large, 2)[1] != ""  # closed early: the process goes, nothing hangs
