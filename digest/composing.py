@@ -4,11 +4,15 @@ Composing (rendering both templates, signing the links, writing the MIME) is Pyt
 millisecond a message. On a second thread it shares the interpreter lock with the send loop, whose
 every database step and SMTP reply then waits for the lock: a large batch is composed in a forked
 process instead, a window of messages ahead (memory stays bounded whatever the batch). A small
-batch, or a platform without fork, uses the thread.
+batch, a platform without fork, a process running other threads (the service: a lock another
+thread held at the fork would stay locked in the child) or a daemonic one (a Celery worker's pool
+process may not have children) uses the thread.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +28,7 @@ CHUNK = 16  # messages a forked process composes per request
 WINDOW = 8  # requests outstanding: at most CHUNK * WINDOW messages wait in memory
 
 Compose = Callable[[], OutgoingMessage]
+log = logging.getLogger(__name__)
 
 
 class Composer(Protocol):
@@ -35,9 +40,16 @@ class Composer(Protocol):
 
 def open_composer(composers: Sequence[Compose], initializer: Callable[[], None] | None = None) -> Composer:
     """initializer: run first in a forked composer (to drop inherited database connections)."""
-    if len(composers) >= PROCESS_MIN and fork_available():
-        return ForkedComposer(composers, initializer)
+    if len(composers) >= PROCESS_MIN and _may_fork():
+        try:
+            return ForkedComposer(composers, initializer)
+        except (OSError, AssertionError) as exc:  # no process to be had: the thread does the work
+            log.warning("composing on a thread: no forked process (%s)", exc)
     return ThreadComposer(composers)
+
+
+def _may_fork() -> bool:
+    return fork_available() and threading.active_count() == 1
 
 
 class ThreadComposer:

@@ -23,7 +23,9 @@ def _call(i: int) -> Any:
 
 
 def fork_available() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Fork is there, and this process may have children (a Celery worker's pool process is
+    daemonic, and multiprocessing refuses children to daemonic processes)."""
+    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
 
 
 def map_forked(job: Callable[[int], T], n: int, processes: int,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -65,3 +68,34 @@ def test_large_batches_go_to_a_process_small_ones_stay_on_a_thread() -> None:
         large = composing.open_composer(_composers(composing.PROCESS_MIN, refused=-1))
         assert isinstance(large, composing.ForkedComposer)
         assert _drain(large, 2)[1] != ""  # closed early: the process goes, nothing hangs
+        # With another thread running (the service), no fork: a lock it held would stay held.
+        release = threading.Event()
+        other = threading.Thread(target=release.wait)
+        other.start()
+        try:
+            busy = composing.open_composer(_composers(composing.PROCESS_MIN, refused=-1))
+            assert isinstance(busy, composing.ThreadComposer)
+            busy.close()
+        finally:
+            release.set()
+            other.join()
+
+
+def _kind_in_a_daemon(out: Any) -> None:
+    composer = composing.open_composer(_composers(composing.PROCESS_MIN, refused=-1))
+    out.put(type(composer).__name__)
+    composer.close()
+
+
+@pytest.mark.skipif(not fork_available(), reason="no fork on this platform")
+def test_a_daemonic_process_composes_on_a_thread() -> None:
+    """A Celery worker's pool process is daemonic and may not start a process of its own."""
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    daemon = ctx.Process(target=_kind_in_a_daemon, args=(out,), daemon=True)
+    daemon.start()
+    try:
+        assert out.get(timeout=30) == "ThreadComposer"
+    finally:
+        daemon.join(timeout=30)
+    assert daemon.exitcode == 0
