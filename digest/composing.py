@@ -12,6 +12,7 @@ process may not have children) uses the thread.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -26,6 +27,9 @@ THREAD_AHEAD = 8  # messages a thread composes ahead of the one being sent (each
 PROCESS_MIN = 500  # messages: below, starting a process costs more than it saves
 CHUNK = 16  # messages a forked process composes per request
 WINDOW = 8  # requests outstanding: at most CHUNK * WINDOW messages wait in memory
+# A forked composer that has not answered a request in this long has died (its request is lost with
+# it): the run stops with an error instead of waiting for ever; no row was claimed for that message.
+ANSWER_TIMEOUT_S = 300.0
 
 Compose = Callable[[], OutgoingMessage]
 log = logging.getLogger(__name__)
@@ -92,7 +96,10 @@ class ForkedComposer:
             self._requests.append(self._worker.submit(self._requested, stop))
             self._requested = stop
         if not self._ready:
-            self._ready.extend(self._requests.popleft().get())
+            try:
+                self._ready.extend(self._requests.popleft().get(timeout=ANSWER_TIMEOUT_S))
+            except multiprocessing.TimeoutError:
+                raise RuntimeError(f"the composing process gave no message in {ANSWER_TIMEOUT_S:.0f} s") from None
         item = self._ready.popleft()
         out: Future[OutgoingMessage] = Future()
         if isinstance(item, str):

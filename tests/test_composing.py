@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import threading
@@ -99,3 +100,22 @@ def test_a_daemonic_process_composes_on_a_thread() -> None:
     finally:
         daemon.join(timeout=30)
     assert daemon.exitcode == 0
+
+
+def _dies_at_3(i: int) -> OutgoingMessage:
+    if i == 3:
+        os._exit(1)  # the forked composer dies mid-batch (in the test process this is never called)
+    return OutgoingMessage(i, "a@example.org", f"<m{i}@example.org>", b"x")
+
+
+@pytest.mark.skipif(not fork_available(), reason="no fork on this platform")
+def test_a_dead_composing_process_stops_the_run_instead_of_hanging(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(composing, "CHUNK", 2)
+    monkeypatch.setattr(composing, "ANSWER_TIMEOUT_S", 3.0)
+    composer = composing.ForkedComposer([functools.partial(_dies_at_3, i) for i in range(8)])
+    try:
+        assert [composer.next().result().key for _ in range(2)] == [0, 1]  # 2 and 3: one lost request
+        with pytest.raises(RuntimeError, match="composing process gave no message"):
+            composer.next()
+    finally:
+        composer.close()
