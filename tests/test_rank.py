@@ -228,3 +228,16 @@ def test_too_many_liked_papers_to_keep_give_the_same_reasons_and_centroid(monkey
     for row in (0, 1):
         a, b = with_kept.to_chosen(row, [2, 0]), recomputed.to_chosen(row, [2, 0])
         assert a is not None and b is not None and a.shape == (2, 2) and np.allclose(a, b, atol=1e-6)
+
+
+def test_paper_vectors_mix_cached_fresh_and_unstored_papers_in_order() -> None:
+    """A batch of papers already vectorised, new ones and ones without an id: each row is its own."""
+    from digest.rank.features import FeatureSpace
+
+    space = FeatureSpace.from_texts([p.title + " " + p.abstract for p in CORPUS])
+    plain = FeatureSpace(space.idf)
+    space.paper_vectors([CORPUS[0]])  # cached from an earlier call
+    unstored = Paper(id=None, canonical_id="u", title="Bird migration flyways", abstract="Tracking birds.")
+    batch = [CORPUS[0], CORPUS[2], unstored, CORPUS[4]]
+    got, want = space.paper_vectors(batch), plain.paper_vectors(batch)
+    assert got.shape == want.shape and (got != want).nnz == 0

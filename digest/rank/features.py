@@ -152,25 +152,24 @@ class FeatureSpace:
         return stack_rows([stored[p.id] if p.id is not None and p.id in stored else next(hashed) for p in papers])
 
     def paper_vectors(self, papers: Sequence[Paper]) -> sp.csr_matrix:
-        fresh = [p for p in papers if p.id is None or p.id not in self._cached]
-        made = tfidf(self._counts(fresh), self.idf) if fresh else None
-        if made is not None and len(self._cached) + len(fresh) <= self.CACHE_ROWS:
-            for r, p in enumerate(fresh):
-                if p.id is not None:
-                    lo, hi = made.indptr[r], made.indptr[r + 1]
-                    self._cached[p.id] = (made.indices[lo:hi], made.data[lo:hi])
+        fresh = [i for i, p in enumerate(papers) if p.id is None or p.id not in self._cached]
+        made = tfidf(self._counts([papers[i] for i in fresh]), self.idf) if fresh else None
+        made_rows = rows_of(made) if made is not None else []
+        if len(self._cached) + len(fresh) <= self.CACHE_ROWS:
+            for i, row in zip(fresh, made_rows, strict=True):
+                if (pid := papers[i].id) is not None:
+                    self._cached[pid] = row
         if made is not None and len(fresh) == len(papers):
             return made
-        rows: list[tuple[np.ndarray, np.ndarray]] = []
-        r = 0
-        for p in papers:
-            if p.id is not None and p.id in self._cached:
-                rows.append(self._cached[p.id])
+        # Each paper's own row, by position: a paper without an id is never cached.
+        by_position = dict(zip(fresh, made_rows, strict=True))
+        rows = []
+        for i, p in enumerate(papers):
+            if i in by_position:
+                rows.append(by_position[i])
             else:
-                assert made is not None
-                lo, hi = made.indptr[r], made.indptr[r + 1]
-                rows.append((made.indices[lo:hi], made.data[lo:hi]))
-                r += 1
+                assert p.id is not None
+                rows.append(self._cached[p.id])
         return stack_rows(rows)
 
     def text_vectors(self, texts: Sequence[str]) -> sp.csr_matrix:
