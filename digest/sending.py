@@ -115,8 +115,8 @@ class Sender:
         # Messages are composed ahead, elsewhere (digest.composing): composing records nothing,
         # so a message composed and never sent costs nothing.
         composer = open_composer([j.compose for j in jobs], initializer=lambda: self.engine.dispose(close=False))
-        self._held = self.engine.connect()
         try:
+            self._held = self.engine.connect()
             for i, job in enumerate(jobs):
                 composed = composer.next()
                 if errors >= self.policy.max_consecutive_errors:
@@ -139,7 +139,8 @@ class Sender:
             composer.close()
             transport.close()
             held, self._held = self._held, None
-            held.close()
+            if held is not None:  # None when the database refused the connection
+                held.close()
         return report
 
     def _one(self, transport: Transport, job: Job, clock: Callable[[], datetime],
