@@ -18,7 +18,7 @@ from digest.mail.deliver import Transport, make_transport
 from digest.mail.render import DigestRenderer
 from digest.pipeline import DigestOptions, DigestPipeline
 from digest.rank import encoder
-from digest.rank.encoder import Encoder
+from digest.rank.encoder import TextEncoder
 from digest.sending import DeliveryPolicy
 from digest.store.engine import open_engine
 from digest.web.tokens import LinkSigner
@@ -45,13 +45,14 @@ def secret_keys(settings: Settings) -> list[str]:
         raise ConfigError(f"config error: state_dir: cannot keep the secret key in {path}: {exc}") from None
 
 
-def load_encoder(settings: Settings) -> tuple[Encoder | None, str | None]:
-    """The configured sentence encoder, or None with a one-line notice when one was asked for and
-    cannot be used. The default is skipped quietly when the embed extra is not installed."""
+def load_encoder(settings: Settings) -> tuple[TextEncoder | None, str | None]:
+    """The configured encoder (None for "none"), and a one-line notice when the one asked for cannot
+    be used (the bundled static vectors stand in). Without the embed extra the default is the static
+    vectors, quietly."""
     name = settings.model.encoder
     asked = "encoder" in settings.model.model_fields_set and name.strip().lower() != encoder.NONE
-    if not asked and not encoder.installed():
-        return None, None
+    if not asked and name == encoder.DEFAULT_ENCODER:
+        return encoder.load_default(), None
     return encoder.load_or_notice(name)
 
 
@@ -60,7 +61,7 @@ class App:
     settings: Settings
     engine: Engine
     encoder_notice: str | None = None
-    _encoder: Encoder | None = None
+    _encoder: TextEncoder | None = None
     _encoder_loaded: bool = False
 
     @classmethod
@@ -90,7 +91,7 @@ class App:
                                   from_addr=s.delivery.from_addr, from_name=s.delivery.from_name,
                                   templates_dir=s.digest.templates_dir)
 
-    def encoder(self) -> Encoder | None:
+    def encoder(self) -> TextEncoder | None:
         """Loaded once per App, on first use; a failure leaves encoder_notice for the CLI to show."""
         if not self._encoder_loaded:
             self._encoder, self.encoder_notice = load_encoder(self.settings)

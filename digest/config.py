@@ -225,7 +225,7 @@ class Settings(_Section):
     feedback: FeedbackSettings = FeedbackSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     dispatch: DispatchSettings = DispatchSettings()
-    model: ModelSettings = ModelSettings()
+    model: ModelSettings = Field(default_factory=ModelSettings)  # built per Settings: reads the environment then
 
     @field_validator("sources")
     @classmethod

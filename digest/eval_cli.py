@@ -43,14 +43,16 @@ def _ints(values: tuple[str, ...], option: str) -> list[int]:
     return list(dict.fromkeys(out))
 
 
-def _names(value: str | None, with_encoder: bool) -> list[str]:
+def _names(value: str | None, with_encoder: bool, sentence_encoder: bool = False) -> list[str]:
+    """sentence_encoder: the embed extra's model, not the static vectors: only then is zad-embed
+    (a recipe made for a sentence encoder) among the defaults."""
     known = RECOMMENDERS + EMBED_RECOMMENDERS if with_encoder else RECOMMENDERS
     if value is None:
-        return list(RECOMMENDERS) + (["zad-embed"] if with_encoder else [])
+        return list(RECOMMENDERS) + (["zad-embed"] if sentence_encoder else [])
     names = list(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
     unknown = [n for n in names if n not in known]
     if unknown or not names:
-        hint = "" if with_encoder else f" ({', '.join(EMBED_RECOMMENDERS)} need the encoder: the embed extra)"
+        hint = "" if with_encoder else f" ({', '.join(EMBED_RECOMMENDERS)} need an encoder: not --encoder none)"
         raise InputError(f"--recommenders: unknown {', '.join(unknown) or '(empty)'}; "
                          f"choose from {', '.join(known)}{hint}")
     return names
@@ -59,7 +61,7 @@ def _names(value: str | None, with_encoder: bool) -> list[str]:
 class _Meaning:
     """The encoder's vectors for one eval: the corpus (cached on disk) and each user's keywords."""
 
-    def __init__(self, encoder: enc.Encoder, data: EvalData) -> None:
+    def __init__(self, encoder: enc.TextEncoder, data: EvalData) -> None:
         from digest.evaluate.embeddings import corpus_embeddings
 
         self.encoder = encoder
@@ -136,9 +138,10 @@ def _factories(names: list[str], data: EvalData, seed: int, jobs: int,
 @click.option("--scenario", type=click.Choice(["cold", "warm", "both"]), default="both", show_default=True)
 @click.option("--recommenders", default=None,
               help=f"Comma list of {', '.join(RECOMMENDERS + EMBED_RECOMMENDERS)} "
-                   f"[default: {', '.join(RECOMMENDERS)}, and zad-embed with the encoder].")
+                   f"[default: {', '.join(RECOMMENDERS)}, and zad-embed with the embed extra's encoder].")
 @click.option("--encoder", "encoder_name", default=enc.DEFAULT_ENCODER, show_default=True,
-              help="Sentence encoder for digest and zad-embed (the embed extra); 'none' for tf-idf only.")
+              help="Encoder for digest and zad-embed: a sentence-transformers model (the embed extra; "
+                   "without it the default is the bundled static vectors), 'static', or 'none' for tf-idf only.")
 @click.option("--jobs", type=int, default=None, help="Processes for the SVM fits (default: CPU count, at most 4).")
 @click.option("--bootstrap", "n_bootstrap", type=int, default=N_BOOTSTRAP, show_default=True,
               help="Bootstrap resamples for the 95% intervals.")
@@ -158,14 +161,16 @@ def eval_command(citeulike: str | None, papers: str | None, interactions: str | 
     """
     started = time.perf_counter()
     seed_list = _ints(seeds, "--seed")
-    # The encoder is used when the extra is installed; asked for by name and not usable: one line, go on.
-    explicit = encoder_name != enc.DEFAULT_ENCODER
-    encoder: enc.Encoder | None = None
-    if explicit or enc.installed():
+    # The default is the sentence encoder with the embed extra, else the bundled static vectors;
+    # one asked for by name and not usable: one line, and the static vectors go on.
+    encoder: enc.TextEncoder | None
+    if encoder_name == enc.DEFAULT_ENCODER:
+        encoder = enc.load_default()
+    else:
         encoder, notice = enc.load_or_notice(encoder_name)
         if notice:
             click.echo(f"notice: {notice}", err=True)
-    names = _names(recommenders, encoder is not None)
+    names = _names(recommenders, encoder is not None, isinstance(encoder, enc.Encoder))
     scenarios = list(SCENARIOS) if scenario == "both" else [scenario]
     if n_bootstrap < 0:
         raise InputError("--bootstrap must be >= 0")

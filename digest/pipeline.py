@@ -26,7 +26,7 @@ from digest.mail.compose import compose_message, make_message_id
 from digest.mail.deliver import Transport
 from digest.mail.render import DigestRenderer, RenderedDigest
 from digest.rank import features
-from digest.rank.encoder import Encoder
+from digest.rank.encoder import TextEncoder
 from digest.rank.gcpause import paused_gc
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, RankOptions, rank_all
 from digest.rank.select import mentions_any
@@ -115,7 +115,7 @@ class DigestPipeline:
         from_addr: str,
         from_name: str,
         policy: DeliveryPolicy | None = None,
-        encoder: Encoder | None = None,
+        encoder: TextEncoder | None = None,
         rank_processes: int = 1,
     ) -> None:
         """encoder: a sentence encoder (the embed extra); None ranks on tf-idf alone.

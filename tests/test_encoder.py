@@ -26,6 +26,7 @@ from digest.evaluate.embeddings import corpus_embeddings
 from digest.evaluate.protocol import EvalCorpus, EvalUser
 from digest.evaluate.zad import ZadEmbedRecommender, decay_weights
 from digest.rank import encoder
+from digest.rank.static_vectors import StaticEncoder
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
 from digest.store.schema import events, paper_embeddings, text_embeddings
@@ -206,17 +207,20 @@ def test_no_encoder_or_an_unknown_one_still_sends_the_digest(tmp_path: Path, sql
     if name == "none":
         assert notices == []
     else:
-        assert len(notices) == 1 and "no-such-encoder-anywhere" in notices[0] and "tf-idf" in notices[0]
+        assert len(notices) == 1 and "no-such-encoder-anywhere" in notices[0] and "static vectors" in notices[0]
     assert "1 sent" in r.output
 
 
 def test_an_encoder_asked_for_without_the_extra_is_a_notice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(encoder, "installed", lambda: False)  # the fault: the extra is missing
+    monkeypatch.delenv("DIGEST_MODEL__ENCODER", raising=False)  # the built-in default, not the suite's "none"
     asked = Settings.model_validate({"sources": [], "model": {"encoder": "all-MiniLM-L6-v2"}})
     enc, notice = load_encoder(asked)
-    assert enc is None and notice is not None and "pip install -e '.[embed]'" in notice
+    # The bundled static vectors stand in, with one line that says so.
+    assert isinstance(enc, StaticEncoder) and notice is not None and "pip install -e '.[embed]'" in notice
     default = Settings.model_validate({"sources": []})
-    assert load_encoder(default) == (None, None)  # the default is skipped quietly
+    enc, notice = load_encoder(default)
+    assert isinstance(enc, StaticEncoder) and notice is None  # the default falls back quietly
 
 
 def test_eval_corpus_embeddings_are_cached_on_disk(tmp_path: Path, minilm: encoder.Encoder) -> None:

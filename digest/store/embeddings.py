@@ -72,7 +72,7 @@ class StoredMeaning:
     `embedded` counts the texts this run had to encode.
     """
 
-    def __init__(self, engine: Engine, encoder: enc.Encoder) -> None:
+    def __init__(self, engine: Engine, encoder: enc.TextEncoder) -> None:
         self.engine = engine
         self.encoder = encoder
         self.embedded = 0
