@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from digest.domain import Paper, Subscriber
 from digest.rank.features import tokens
@@ -203,6 +204,28 @@ def test_weight_matrix_drops_weights_beyond_the_space() -> None:
     assert not mat.toarray()[1].any()
     assert mat.toarray()[2].tolist() == [-1, 0, 0, 0, 0, 0, 0, 0, 0, 7]
     assert intercepts.tolist() == [0.5, 0.0, -0.25]
+
+
+def test_encoder_dims_scored_apart_give_the_scores_of_one_combined_product() -> None:
+    """With an encoder, the models' weights on the vector dims are multiplied by BLAS, apart from the
+    sparse columns: the scores are those of the one product over the combined features."""
+    from digest.rank import semantic
+    from digest.rank.features import N_FEATURES
+    from digest.rank.learner import LinearModel, model_scores
+
+    rng = np.random.default_rng(0)
+    tfidf = sp.random(7, N_FEATURES, density=2e-5, format="csr", dtype=np.float32, random_state=1)
+    vectors = rng.normal(size=(7, 4)).astype(np.float32)
+    dims = np.arange(N_FEATURES, N_FEATURES + 4, dtype=np.int32)
+    words = np.unique(tfidf.indices)[:5].astype(np.int32)
+    models = [LinearModel(np.concatenate([words, dims]), rng.normal(size=9).astype(np.float32), 0.1, 3, 5),
+              None,
+              LinearModel(words[:2], np.array([2.0, -1.0], dtype=np.float32), -0.3, 1, 4),  # trained without
+              LinearModel(dims[1:3], np.array([1.5, 0.5], dtype=np.float32), 0.0, 2, 2)]
+    combined = sp.csr_matrix(semantic.combine(tfidf, vectors).T)
+    split = model_scores(models, sp.csr_matrix(tfidf.T), dense=vectors)
+    assert np.allclose(split, model_scores(models, combined), atol=1e-6)
+    assert np.allclose(split[1], 0.5)  # no model: the neutral probability
 
 
 def test_too_many_liked_papers_to_keep_give_the_same_reasons_and_centroid(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -127,16 +127,39 @@ def weight_matrix(models: Sequence[LinearModel | None], n_features: int) -> tupl
     return sp.csr_matrix((val, ind, indptr), shape=(len(models), n_features)), intercepts
 
 
-def model_scores(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix) -> np.ndarray:
+def model_scores(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix,
+                 dense: np.ndarray | None = None) -> np.ndarray:
     """Probabilities (subscribers x papers) from one sparse product; 0.5 where there is no model.
 
     papers_t: the papers' features transposed (features x papers), as CSR: kept by the caller,
     since transposing a matrix of a million columns for each product costs more than the product.
+    dense: the papers' encoder vectors (papers x dims), the features after papers_t's. Every model
+    trained with them has a weight on each of those dims: through the sparse kernel they cost as
+    much as a dense product done element by element, so they go through BLAS instead.
     """
-    weights, intercepts = weight_matrix(models, papers_t.shape[0])
-    logits = dense_product(weights, papers_t) + intercepts[:, None]
+    n_sparse = papers_t.shape[0]
+    n_dense = dense.shape[1] if dense is not None else 0
+    weights, intercepts = weight_matrix(models, n_sparse + n_dense)
+    logits = intercepts[:, None] + (dense_product(weights, papers_t) if not n_dense
+                                    else _split_product(weights, n_sparse, papers_t, dense))
     probs: np.ndarray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
     return probs
+
+
+def _split_product(weights: sp.csr_matrix, n_sparse: int, papers_t: sp.csr_matrix, dense: np.ndarray | None
+                   ) -> np.ndarray:
+    """weights @ [papers_t; dense.T]: the sparse columns by the sparse kernel, the dense ones by BLAS."""
+    assert dense is not None
+    n = weights.shape[0]
+    rows = np.repeat(np.arange(n), np.diff(weights.indptr))
+    in_dense = weights.indices >= n_sparse
+    keep = ~in_dense  # a row's entries keep their order, so the sparse part is a valid CSR matrix
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=n))])
+    sparse_w = sp.csr_matrix((weights.data[keep], weights.indices[keep], indptr), shape=(n, n_sparse))
+    dense_w = np.zeros((n, weights.shape[1] - n_sparse), dtype=np.float32)
+    dense_w[rows[in_dense], weights.indices[in_dense] - n_sparse] = weights.data[in_dense]
+    out: np.ndarray = dense_product(sparse_w, papers_t) + dense_w @ np.asarray(dense, dtype=np.float32).T
+    return out
 
 
 def blend(prior: np.ndarray, learned: np.ndarray, n_pos: np.ndarray) -> np.ndarray:

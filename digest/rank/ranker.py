@@ -184,8 +184,8 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
         prior = ks.scores
     else:
         # Models trained with the encoder have weights on the embedding dims after the tf-idf ones.
-        combined = semantic.combine(vectors, meaning.papers)
-        learned = learner.model_scores([s.model for s in states], sp.csr_matrix(combined.T))
+        learned = learner.model_scores([s.model for s in states], day.similarity.transposed,
+                                       dense=semantic.EMBED_SCALE * meaning.papers)
         centroid = semantic.liked_similarity(meaning)
         prior = semantic.prior(ks.scores, meaning)
     n_pos = np.array([s.model.n_pos if s.model else 0 for s in states])
