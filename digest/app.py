@@ -52,7 +52,7 @@ def load_encoder(settings: Settings) -> tuple[TextEncoder | None, str | None]:
     name = settings.model.encoder
     asked = "encoder" in settings.model.model_fields_set and name.strip().lower() != encoder.NONE
     if not asked and name == encoder.DEFAULT_ENCODER:
-        return encoder.load_default(), None
+        return encoder.load_default()
     return encoder.load_or_notice(name)
 
 

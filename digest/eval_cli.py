@@ -163,13 +163,10 @@ def eval_command(citeulike: str | None, papers: str | None, interactions: str | 
     seed_list = _ints(seeds, "--seed")
     # The default is the sentence encoder with the embed extra, else the bundled static vectors;
     # one asked for by name and not usable: one line, and the static vectors go on.
-    encoder: enc.TextEncoder | None
-    if encoder_name == enc.DEFAULT_ENCODER:
-        encoder = enc.load_default()
-    else:
-        encoder, notice = enc.load_or_notice(encoder_name)
-        if notice:
-            click.echo(f"notice: {notice}", err=True)
+    encoder, notice = (enc.load_default() if encoder_name == enc.DEFAULT_ENCODER
+                       else enc.load_or_notice(encoder_name))
+    if notice:
+        click.echo(f"notice: {notice}", err=True)
     names = _names(recommenders, encoder is not None, isinstance(encoder, enc.Encoder))
     scenarios = list(SCENARIOS) if scenario == "both" else [scenario]
     if n_bootstrap < 0:

@@ -56,6 +56,20 @@ def test_the_name_follows_the_file(tmp_path: Path, vectors: StaticEncoder) -> No
     assert np.allclose(loaded.encode(["docking"]), [[0.0, 1.0]])
 
 
+@pytest.mark.parametrize("content", [b"", b"not a zip file at all", b"PK\x03\x04 truncated"])
+def test_unreadable_vectors_are_a_notice_and_the_digest_ranks_on_tf_idf(tmp_path: Path, content: bytes,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "static-minilm.npz"
+    broken.write_bytes(content)
+    monkeypatch.setattr(static_vectors, "DATA", broken)  # the fault: the package's file is damaged
+    enc, notice = encoder.load_or_notice("static")
+    assert enc is None and notice is not None and str(broken) in notice and "tf-idf" in notice
+    monkeypatch.setattr(encoder, "installed", lambda: False)
+    enc, notice = encoder.load_or_notice("all-MiniLM-L6-v2")  # asked for, no extra, and no fallback
+    assert enc is None and notice is not None and "embed" in notice and str(broken) in notice
+    assert "\n" not in notice
+
+
 def test_the_default_install_ranks_a_paraphrase_with_no_shared_word_first(tmp_path: Path, sqlite_url: str) -> None:
     # No word of the keywords is in the target paper; tf-idf alone gives it nothing (test_encoder.py).
     s = Settings.model_validate({

