@@ -31,8 +31,8 @@ def vectors() -> StaticEncoder:
 
 
 def test_word_pieces_split_the_longest_known_prefix_first() -> None:
-    pieces = WordPieces(["bio", "##mol", "##ecular", "##e", "protein", "-", "##cular"])
     vocab = ["bio", "##mol", "##ecular", "##e", "protein", "-", "##cular"]
+    pieces = WordPieces(vocab)
     assert [vocab[i] for i in pieces.ids("Protein-biomolecular")] == ["protein", "-", "bio", "##mol", "##ecular"]
     assert pieces.ids("Protéin") == pieces.ids("protein")  # accents and case are dropped, as the model was trained
     assert pieces.ids("xyz") == []  # a word no piece starts is unknown as a whole

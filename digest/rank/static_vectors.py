@@ -18,12 +18,11 @@ import hashlib
 import io
 import re
 import unicodedata
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from digest.domain import Paper
 
 NAME = "static-minilm"
 DATA = Path(__file__).with_name("data") / "static-minilm.npz"
@@ -94,12 +93,6 @@ class StaticEncoder:
                     out[row] = vec / norm
         return out
 
-    def encode_papers(self, papers: Sequence[Paper]) -> np.ndarray:
-        from digest.rank.encoder import paper_text
-
-        return self.encode([paper_text(p) for p in papers])
-
-
 def save(path: Path, vocabulary: Sequence[str], vectors: np.ndarray) -> None:
     """int8 per dimension with one scale each: a quarter of float32, and the ranking cannot tell."""
     scale = np.abs(vectors).max(axis=0) / 127.0
@@ -108,17 +101,24 @@ def save(path: Path, vocabulary: Sequence[str], vectors: np.ndarray) -> None:
     np.savez_compressed(path, vocabulary=np.array("\n".join(vocabulary)), vectors=q, scale=scale.astype(np.float32))
 
 
+class Unreadable(Exception):
+    """The vectors' file is missing or broken; the message names it."""
+
+
 def load(path: Path | None = None) -> StaticEncoder:
     """The bundled vectors (or those at path). Their name carries a hash of the file: vectors stored
     by an earlier release's file are not mixed with these (the store keys paper vectors by encoder
-    name). Raises OSError, ValueError, KeyError, EOFError or BadZipFile for a missing or broken file."""
+    name). Raises Unreadable for a missing or broken file."""
     return _load(path or DATA)
 
 
 @functools.lru_cache(maxsize=2)
 def _load(path: Path) -> StaticEncoder:
-    data = path.read_bytes()
-    with np.load(io.BytesIO(data)) as z:
-        vocabulary = str(z["vocabulary"]).split("\n")
-        vectors = z["vectors"].astype(np.float32) * z["scale"][None, :]
-    return StaticEncoder(vocabulary, vectors, name=f"{NAME}-{hashlib.sha256(data).hexdigest()[:8]}")
+    try:
+        data = path.read_bytes()
+        with np.load(io.BytesIO(data)) as z:
+            vocabulary = str(z["vocabulary"]).split("\n")
+            vectors = z["vectors"].astype(np.float32) * z["scale"][None, :]
+        return StaticEncoder(vocabulary, vectors, name=f"{NAME}-{hashlib.sha256(data).hexdigest()[:8]}")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise Unreadable(f"the static vectors {path} could not be read ({exc})") from None
