@@ -146,19 +146,38 @@ def _factories(names: list[str], data: EvalData, seed: int, jobs: int,
 @click.option("--bootstrap", "n_bootstrap", type=int, default=N_BOOTSTRAP, show_default=True,
               help="Bootstrap resamples for the 95% intervals.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the results as JSON here.")
+@click.option("--judged", "judged_dir", type=click.Path(file_okay=False),
+              help="Judged keyword queries (papers.jsonl, queries.json, qrels.json): score the digest's own picks "
+                   "through the pipeline, with the settings in force, beside keyword recipes.")
+@click.option("--judgments", multiple=True, type=click.Path(dir_okay=False),
+              help="With --judged: more judgments ({query: {paper: grade}}), added to qrels.json; repeatable.")
+@click.option("--rankers", default=None, help="With --judged: comma list of digest, tfidf-keyword, minilm-keyword.")
+@click.option("--few-stars", is_flag=True, help="With --judged: the day-two protocol, with and without feedback.")
+@click.option("--stars-only", is_flag=True, help="With --few-stars: the two stars, no less-like-this.")
+@click.option("--unjudged", "unjudged_path", type=click.Path(dir_okay=False),
+              help="With --judged: write the top-10 papers nobody judged yet here (JSON lines), to judge.")
+@click.option("--show", is_flag=True, help="With --judged: print the digest's picks with their reason lines.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw P@k by day per recommender to this PNG (needs matplotlib).")
 def eval_command(citeulike: str | None, papers: str | None, interactions: str | None, n_users: int,
                  min_items: int, days: int, k: int, seeds: tuple[str, ...], scenario: str,
                  recommenders: str | None, encoder_name: str, jobs: int | None, n_bootstrap: int,
-                 json_path: str | None, plot_path: str | None) -> None:
+                 json_path: str | None, plot_path: str | None, judged_dir: str | None, judgments: tuple[str, ...],
+                 rankers: str | None, few_stars: bool, stars_only: bool, unjudged_path: str | None,
+                 show: bool) -> None:
     """Offline evaluation: replay real users' likes day by day and compare recommenders.
+
+    With --judged DIR: judged keyword queries on one listing instead (nDCG@10, P@10, judged share).
 
     Papers arrive in --days random batches; each user's likes are split into history (the first
     max(3, 25%) after a seeded shuffle) and future; every day each recommender picks --k papers
     per user, the picks in the future are clicked, and it learns from that. Cold: the user gave
     only 5 keywords (their most used tags); warm: their history is imported as stars.
     """
+    if judged_dir is not None:
+        _judged(judged_dir, encoder_name, judgments=judgments, rankers=rankers, few=few_stars,
+                stars_only=stars_only, unjudged_path=unjudged_path, json_path=json_path, show=show)
+        return
     started = time.perf_counter()
     seed_list = _ints(seeds, "--seed")
     # The default is the sentence encoder with the embed extra, else the bundled static vectors;
@@ -233,3 +252,16 @@ def eval_command(citeulike: str | None, papers: str | None, interactions: str | 
         write_json(to_json(pooled, config=config, by_seed=per_seed), json_path)
     if plot_path:
         plot(pooled, plot_path, k)
+
+
+def _judged(directory: str, encoder_name: str, **options: Any) -> None:
+    """The judged queries with the settings in force (--config / DIGEST_CONFIG); --encoder, when
+    given, replaces the configured encoder."""
+    from digest.config import load_settings
+    from digest.evaluate.judged_report import run_judged
+
+    ctx = click.get_current_context()
+    settings = load_settings(ctx.find_root().params.get("config"))
+    if ctx.get_parameter_source("encoder_name") == click.core.ParameterSource.COMMANDLINE:
+        settings = settings.model_copy(update={"model": settings.model.model_copy(update={"encoder": encoder_name})})
+    run_judged(settings, directory, **options)
