@@ -247,10 +247,12 @@ def main() -> None:
             retrain_stale(engine, group, space, day)
             t2 = time.perf_counter()
             states = states_of(group, ids)
-            liked = LikedPapers.build(states, space)
-            scores, ks = score_all(states, day_papers, space, options, liked)
+            liked = LikedPapers.build([[p for _, p in st.liked] for st in states], space)
+            disliked = (LikedPapers.build([st.disliked for st in states], space)
+                        if any(st.disliked for st in states) else None)
+            scored = score_all(states, day_papers, space, options, liked, disliked)
             t3 = time.perf_counter()
-            chosen = select_all(states, day_papers, options, scores, ks, liked)
+            chosen = select_all(states, day_papers, options, scored, liked)
             picks_all += [(st.subscriber, p) for st, p in zip(states, chosen, strict=True)]
             t4 = time.perf_counter()
             t["reading"] += t1 - t0

@@ -123,10 +123,10 @@ def test_group_selection_equals_one_subscriber_at_a_time() -> None:
     exclude: list[tuple[str, ...]] = [(), (), ("bird",), ()]
     sim = PaperSimilarity(vecs)
     for diversity in (0.0, 0.4):
-        group = select_group(corpus, scores, ks.matched, ks.related, top_k=top_k, min_score=0.05, shown=shown,
+        group = select_group(corpus, scores, ks.matched, ks.related, top_k=top_k, min_score=0.01, shown=shown,
                              exclude=exclude, similarity=sim, diversity=diversity, index=PaperIndex(corpus))
         for r in range(len(subs)):
-            alone = select_picks(corpus, scores[r], ks.matched[r], ks.related[r], top_k=top_k[r], min_score=0.05,
+            alone = select_picks(corpus, scores[r], ks.matched[r], ks.related[r], top_k=top_k[r], min_score=0.01,
                                  shown=shown[r], exclude=exclude[r], similarity=sim, diversity=diversity)
             assert [p.paper.id for p in group[r]] == [p.paper.id for p in alone]
             assert len(group[r]) == top_k[r]
@@ -134,7 +134,7 @@ def test_group_selection_equals_one_subscriber_at_a_time() -> None:
         assert all("bird" not in (p.paper.title + " " + p.paper.abstract) for p in group[2])
         if diversity == 0:  # plain top-k: what a full stable sort of each row gives
             for r in range(len(subs)):
-                best = [corpus[i].id for i in np.argsort(-scores[r], kind="stable") if scores[r, i] >= 0.05
+                best = [corpus[i].id for i in np.argsort(-scores[r], kind="stable") if scores[r, i] >= 0.01
                         and corpus[i].id not in shown[r] and not (exclude[r] and "bird" in corpus[i].title + " "
                                                                   + corpus[i].abstract)]
                 assert [p.paper.id for p in group[r]] == best[: top_k[r]]
@@ -162,12 +162,10 @@ def test_dense_product_equals_the_operator(monkeypatch: pytest.MonkeyPatch) -> N
     assert np.array_equal(products.dense_product(a, b), want)
 
 
-def test_liked_papers_give_reason_cosines_and_centroid_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cosines to the day (for reason lines) and the centroid score come from one product, in
-    blocks of liked papers: the same as comparing with each liked paper and with the normalised
-    centroid directly. A paper both starred and opened counts twice, as in the centroid of the list."""
-    from sklearn.preprocessing import normalize
-
+def test_liked_papers_give_reason_cosines_and_nearest_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cosines to the day (for reason lines) and each reader's nearest liked paper (the score)
+    come from one product, in blocks of liked papers: the same as comparing with each liked paper
+    directly, and the closest of them, not their average."""
     from digest.rank.features import FeatureSpace
     from digest.rank.ranker import LikedPapers, SubscriberState
 
@@ -179,15 +177,16 @@ def test_liked_papers_give_reason_cosines_and_centroid_in_one_pass(monkeypatch: 
               SubscriberState(_sub("z", sid=3), liked=[("starred", CORPUS[4]), ("opened", CORPUS[4]),
                                                        ("starred", CORPUS[0])])]
     monkeypatch.setattr(LikedPapers, "BLOCK_ROWS", 2)  # three distinct liked papers: two blocks
-    liked = LikedPapers.build(states, space)
+    liked = LikedPapers.build([[p for _, p in st.liked] for st in states], space)
     got = liked.to_day(sim)
     assert liked.to_day(sim) is got  # computed once per group
     vec = space.paper_vectors
     assert np.allclose(got.cosines, (vec([CORPUS[3], CORPUS[4], CORPUS[0]]) @ sim.vectors.T).toarray(), atol=1e-6)
     for row, papers in ((0, [CORPUS[3], CORPUS[4]]), (2, [CORPUS[4], CORPUS[4], CORPUS[0]])):
-        centroid = normalize(np.asarray(vec(papers).sum(axis=0)))
-        assert np.allclose(got.centroid[row], (centroid @ sim.vectors.T.toarray()).ravel(), atol=1e-6)
-    assert not got.centroid[1].any()
+        each = (vec(papers) @ sim.vectors.T).toarray()
+        assert np.allclose(got.nearest[row], each.max(axis=0), atol=1e-6)
+    assert not got.nearest[1].any()
+    assert got.nearest[2][0] == pytest.approx(1.0, abs=1e-5)  # a day paper the reader liked itself
 
 
 def test_weight_matrix_drops_weights_beyond_the_space() -> None:
@@ -228,8 +227,8 @@ def test_encoder_dims_scored_apart_give_the_scores_of_one_combined_product() -> 
     assert np.allclose(split[1], 0.5)  # no model: the neutral probability
 
 
-def test_too_many_liked_papers_to_keep_give_the_same_reasons_and_centroid(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past KEEP_ENTRIES the liked x day cosines are not kept: the centroid is the same, and the
+def test_too_many_liked_papers_to_keep_give_the_same_reasons_and_nearest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past KEEP_ENTRIES the liked x day cosines are not kept: the nearest is the same, and the
     reason lines compare each block of subscribers' liked papers again, with the same cosines."""
     from digest.rank.features import FeatureSpace
     from digest.rank.ranker import LikedPapers, SubscriberState
@@ -239,12 +238,13 @@ def test_too_many_liked_papers_to_keep_give_the_same_reasons_and_centroid(monkey
     sim = PaperSimilarity(space.paper_vectors(CORPUS[:3]))
     states = [SubscriberState(_sub("x", sid=1), liked=[("starred", CORPUS[3]), ("opened", CORPUS[4])]),
               SubscriberState(_sub("z", sid=3), liked=[("starred", CORPUS[4]), ("starred", CORPUS[0])])]
-    kept = LikedPapers.build(states, space).to_day(sim)
+    papers = [[p for _, p in st.liked] for st in states]
+    kept = LikedPapers.build(papers, space).to_day(sim)
     monkeypatch.setattr(LikedPapers, "KEEP_ENTRIES", 0)
-    liked = LikedPapers.build(states, space)
+    liked = LikedPapers.build(papers, space)
     dropped = liked.to_day(sim)
     assert kept.cosines is not None and dropped.cosines is None
-    assert np.allclose(kept.centroid, dropped.centroid, atol=1e-6)
+    assert np.allclose(kept.nearest, dropped.nearest, atol=1e-6)
     with_kept = LikedWords(liked.rows, cosines=kept.cosines)
     recomputed = LikedWords(liked.rows, vectors=liked.vectors, similarity=sim)
     monkeypatch.setattr(LikedWords, "BLOCK_ROWS", 2)  # one subscriber per block

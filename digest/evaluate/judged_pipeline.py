@@ -120,7 +120,7 @@ class JudgedPipeline:
                 stored = ledger.stored_picks(conn, row.id) if row is not None else []
                 ids = {s.paper_id for s in stored}
                 arxiv = dict(conn.execute(select(papers_table.c.id, papers_table.c.arxiv_id)
-                                          .where(papers_table.c.id.in_(ids))).tuples().all()) if ids else {}
+                                          .where(papers_table.c.id.in_(ids))).all()) if ids else {}
                 out[qid] = [JudgedPick(str(arxiv.get(s.paper_id, s.paper_id)), s.reason, s.score)
                             for s in stored if s.rank < ledger.TRENDING_RANK_BASE]
         return out
@@ -131,7 +131,7 @@ class JudgedPipeline:
         now = (self.moment(day) + timedelta(hours=1)).replace(tzinfo=None)
         with self.app.engine.begin() as conn:
             ids = dict(conn.execute(select(papers_table.c.arxiv_id, papers_table.c.id)
-                                    .where(papers_table.c.arxiv_id.in_(list(stars) + list(dislikes)))).tuples().all())
+                                    .where(papers_table.c.arxiv_id.in_(list(stars) + list(dislikes)))).all())
             for kind, chosen in (("star", stars), ("dislike", dislikes)):
                 for pid in chosen:
                     event_store.set_opinion(conn, subscriber_id=sub.id, paper_id=ids[pid], kind=kind,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,6 +46,25 @@ def _normalised(word: str) -> str:
 
 def tokens(text: str) -> list[str]:
     return [t for t in map(_normalised, _WORD.findall(text.lower().replace("-", " "))) if t]
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def stem(token: str) -> str:
+    """The Snowball (Porter 2) stem of a token: "recommender" and "recommendation" both become
+    "recommend". Only for matching a keyword's words in other forms; the features stay unstemmed."""
+    out: str = _stemmer().stemWord(token)
+    return out
+
+
+def stems(toks: Sequence[str]) -> list[str]:
+    return [stem(t) for t in toks]
 
 
 def _analyse(text: str) -> list[str]:

@@ -1,6 +1,16 @@
-"""The keyword profile (cold start): tf-idf cosine plus a bonus for whole-phrase matches.
+"""The keyword prior (cold start): what the reader typed, matched in each paper, first.
 
-All subscribers are scored at once: one sparse product (subscribers x features) x (features x papers).
+What a subscriber typed is the strongest evidence there is about what they want. Each keyword
+phrase gets a match level in each paper: the phrase in the title, in other word forms in the title
+(its words' stems in a row: "recommendation systems" for "recommender systems"), in the abstract,
+in other forms in the abstract, or every word somewhere. A paper's prior is its best level, plus a
+share of the levels of its other keywords, plus the tf-idf cosine of the keyword profile, which
+orders papers within a level and ranks the rest. The levels are far apart, so a paper that matches
+a phrase outranks one that merely shares words with it; meaning (digest.rank.semantic) adds recall
+below and order within them, never in their place.
+
+All subscribers are scored at once: the phrase matches are found once per distinct phrase, and the
+tf-idf part is one sparse product (subscribers x features) x (features x papers).
 """
 
 from __future__ import annotations
@@ -16,11 +26,17 @@ from digest.domain import Paper, Subscriber
 from digest.rank import features
 from digest.rank.products import dense_product
 
-# A phrase in the title says more than one in the abstract; the cap keeps a paper that merely
-# repeats many keywords from drowning the similarity signal.
-TITLE_PHRASE_BONUS = 0.25
-ABSTRACT_PHRASE_BONUS = 0.12
-MAX_PHRASE_BONUS = 0.6
+# A phrase's match level in a paper (see the module's note), strongest first. The title is the
+# authors' own summary; a phrase only in the abstract may be a side remark. Stems in a row are the
+# phrase in other word forms, a little less sure than the phrase itself.
+LEVEL_VALUES = np.array([0.0, 0.2, 0.45, 0.55, 0.85, 1.0], dtype=np.float32)
+NONE, ALL_WORDS, ABSTRACT_STEMS, ABSTRACT, TITLE_STEMS, TITLE = range(6)
+# Each further keyword a paper matches adds this share of its level: two of the reader's topics in
+# one paper beat one, but never a title match of the first by an abstract match of two others.
+COVERAGE = 0.3
+# The tf-idf cosine of the keyword profile: the order within a level, and the only signal below.
+WORDS_WEIGHT = 0.3
+MATCHED_LEVEL = ABSTRACT_STEMS  # from this level on, "Matches: <keyword>" is true of the paper
 
 
 class PhraseHits:
@@ -66,6 +82,8 @@ class KeywordScores:
     scores: np.ndarray  # subscribers x papers
     matched: list[KeywordHits]  # [subscriber][paper] -> keywords matched as whole phrases
     related: list[KeywordHits]  # [subscriber][paper] -> keywords sharing words, not whole
+    phrases: np.ndarray  # subscribers x papers: the phrase-match part of scores (0: no keyword matched)
+    cosine: np.ndarray  # subscribers x papers: the tf-idf cosine of the keyword profile
 
 
 def _joined(toks: Sequence[str]) -> str:
@@ -73,10 +91,10 @@ def _joined(toks: Sequence[str]) -> str:
 
 
 class PaperIndex:
-    """The day's papers as normalised text plus an inverted index of their words.
+    """The day's papers as normalised text, word stems and an inverted index of the stems.
 
-    A keyword is looked for as a whole phrase only in the papers that hold all its words, so the
-    cost follows the hits, not keywords x papers.
+    A keyword is looked for only in the papers that hold all its words' stems, so the cost follows
+    the hits, not keywords x papers.
     """
 
     def __init__(self, papers: Sequence[Paper]) -> None:
@@ -84,13 +102,18 @@ class PaperIndex:
         self.title_text: list[str] = []
         self.body_text: list[str] = []
         self.full_text: list[str] = []  # title then abstract: a phrase may run from one into the other
+        self.title_stems: list[str] = []
+        self.body_stems: list[str] = []
         postings: dict[str, list[int]] = {}
         for pi, p in enumerate(papers):
             title, body = features.tokens(p.title), features.tokens(p.abstract)
+            title_st, body_st = features.stems(title), features.stems(body)
             self.title_text.append(_joined(title))
             self.body_text.append(_joined(body))
             self.full_text.append(_joined(title + body))
-            for word in set(title) | set(body):
+            self.title_stems.append(_joined(title_st))
+            self.body_stems.append(_joined(body_st))
+            for word in set(title_st) | set(body_st):
                 postings.setdefault(word, []).append(pi)
         self.postings = {w: np.array(ps, dtype=np.int64) for w, ps in postings.items()}
 
@@ -102,37 +125,62 @@ class PaperIndex:
             if not ktoks:
                 continue
             phrase = _joined(ktoks)
-            for pi in self._holding_all(ktoks):
+            for pi in self._holding_all(features.stems(ktoks)):
                 out[pi] = out[pi] or phrase in self.full_text[pi]
         return out
 
-    def _holding_all(self, words: Sequence[str]) -> np.ndarray:
-        """The papers that hold every one of these words (where a phrase of them can occur)."""
+    def _holding_all(self, stems: Sequence[str]) -> np.ndarray:
+        """The papers that hold every one of these stems (where a phrase of them can occur)."""
         empty = np.zeros(0, dtype=np.int64)
-        lists = [self.postings.get(w, empty) for w in set(words)]
+        lists = [self.postings.get(w, empty) for w in set(stems)]
         both = lists[0]
         for ps in lists[1:]:
             both = np.intersect1d(both, ps, assume_unique=True)
         return both
 
-    def phrase_hits(self, phrases: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Three bool matrices, phrases x papers: whole phrase in the title, in the abstract, and
-        sharing at least one word."""
-        in_title = np.zeros((len(phrases), self.n), dtype=bool)
-        in_body = np.zeros((len(phrases), self.n), dtype=bool)
+    def match_levels(self, phrases: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per phrase and paper, its match level (uint8, phrases x papers: NONE ... TITLE), and
+        whether the paper shares at least one of the phrase's word stems."""
+        levels = np.zeros((len(phrases), self.n), dtype=np.uint8)
         shares = np.zeros((len(phrases), self.n), dtype=bool)
         empty = np.zeros(0, dtype=np.int64)
         for ki, k in enumerate(phrases):
             ktoks = features.tokens(k)
             if not ktoks:
                 continue
-            for w in set(ktoks):
+            kstems = features.stems(ktoks)
+            for w in set(kstems):
                 shares[ki, self.postings.get(w, empty)] = True
-            phrase = _joined(ktoks)
-            for pi in self._holding_all(ktoks):
-                in_title[ki, pi] = phrase in self.title_text[pi]
-                in_body[ki, pi] = phrase in self.body_text[pi]
-        return in_title, in_body, shares
+            phrase, stemmed = _joined(ktoks), _joined(kstems)
+            for pi in self._holding_all(kstems):
+                if phrase in self.title_text[pi]:
+                    levels[ki, pi] = TITLE
+                elif stemmed in self.title_stems[pi]:
+                    levels[ki, pi] = TITLE_STEMS
+                elif phrase in self.body_text[pi]:
+                    levels[ki, pi] = ABSTRACT
+                elif stemmed in self.body_stems[pi]:
+                    levels[ki, pi] = ABSTRACT_STEMS
+                else:
+                    levels[ki, pi] = ALL_WORDS
+        return levels, shares
+
+
+def phrase_scores(own: Sequence[Sequence[int]], levels: np.ndarray) -> np.ndarray:
+    """Per subscriber (own: the rows of levels that are its keywords) and paper: the best level's
+    value plus COVERAGE times the others'. Keyword slot by keyword slot over all subscribers at
+    once, so the cost is the number of keywords times the papers."""
+    n_subs, n_papers = len(own), levels.shape[1]
+    best = np.zeros((n_subs, n_papers), dtype=np.float32)
+    total = np.zeros((n_subs, n_papers), dtype=np.float32)
+    longest = max((len(rows) for rows in own), default=0)
+    for slot in range(longest):
+        subs = np.array([i for i, rows in enumerate(own) if len(rows) > slot], dtype=np.int64)
+        values = LEVEL_VALUES[levels[[own[i][slot] for i in subs]]]
+        best[subs] = np.maximum(best[subs], values)
+        total[subs] += values
+    out: np.ndarray = best + COVERAGE * (total - best)
+    return out
 
 
 def score_keywords(
@@ -149,7 +197,8 @@ def score_keywords(
     n_subs, n_papers = len(subscribers), len(papers)
     if n_subs == 0 or n_papers == 0:
         empty = [KeywordHits(s.keywords, np.zeros((len(s.keywords), n_papers), dtype=bool)) for s in subscribers]
-        return KeywordScores(np.zeros((n_subs, n_papers), dtype=np.float32), empty, empty)
+        zeros = np.zeros((n_subs, n_papers), dtype=np.float32)
+        return KeywordScores(zeros, empty, empty, zeros.copy(), zeros.copy())
 
     if space is None:
         space = features.FeatureSpace.from_texts([features.paper_text(p) for p in papers])
@@ -161,32 +210,20 @@ def score_keywords(
     vocab = sorted({k for s in subscribers for k in s.keywords})
     kw_index = {k: i for i, k in enumerate(vocab)}
     kw_vecs = features.tfidf(features.term_counts(vocab), idf)
-    rows, cols = [], []
-    for si, sub in enumerate(subscribers):
-        for k in sub.keywords:
-            rows.append(si)
-            cols.append(kw_index[k])
+    own = [[kw_index[k] for k in sub.keywords] for sub in subscribers]
+    rows = [si for si, mine in enumerate(own) for _ in mine]
+    cols = [c for mine in own for c in mine]
     membership = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_subs, len(vocab)))
     profiles = sp.csr_matrix(normalize(membership @ kw_vecs, norm="l2"))
     if paper_vecs_t is None:
         paper_vecs_t = sp.csr_matrix(paper_vecs.T)
     cosine = dense_product(profiles, paper_vecs_t)
 
-    # Phrase matches on the same normalised tokens, per distinct keyword.
     index = paper_index if paper_index is not None else PaperIndex(papers)
-    in_title, in_body, shares = index.phrase_hits(vocab)
-
-    # Per distinct phrase, then summed per subscriber by one sparse product: a phrase counts once,
-    # in the title if it is there, else in the abstract.
-    only_body = in_body & ~in_title
-    whole = in_title | only_body
-    partial = shares & ~whole
-    n_title = np.asarray(membership @ in_title.astype(np.float32), dtype=np.float64)
-    n_body = np.asarray(membership @ only_body.astype(np.float32), dtype=np.float64)
-    bonus = np.minimum(TITLE_PHRASE_BONUS * n_title + ABSTRACT_PHRASE_BONUS * n_body, MAX_PHRASE_BONUS)
-    own = [[kw_index[k] for k in sub.keywords] for sub in subscribers]
-    whole_hits, partial_hits = PhraseHits(whole), PhraseHits(partial)
+    levels, shares = index.match_levels(vocab)
+    phrases = phrase_scores(own, levels)
+    whole = levels >= MATCHED_LEVEL
+    whole_hits, partial_hits = PhraseHits(whole), PhraseHits(shares & ~whole)
     matched = [KeywordHits(sub.keywords, whole_hits, r) for sub, r in zip(subscribers, own, strict=True)]
     related = [KeywordHits(sub.keywords, partial_hits, r) for sub, r in zip(subscribers, own, strict=True)]
-    return KeywordScores(cosine + bonus.astype(np.float32), matched, related)
-
+    return KeywordScores(phrases + WORDS_WEIGHT * cosine, matched, related, phrases, cosine)

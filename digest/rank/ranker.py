@@ -6,24 +6,30 @@ papers per subscriber) loops.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.extmath import row_norms
 
 from digest.domain import Paper, Pick, Subscriber
 from digest.rank import learner, semantic
 from digest.rank.features import FeatureSpace
-from digest.rank.keywords import KeywordScores, PaperIndex, score_keywords
-from digest.rank.select import LikedMeaning, LikedSimilarity, LikedWords, PaperSimilarity, select_group
+from digest.rank.keywords import WORDS_WEIGHT, KeywordScores, PaperIndex, score_keywords
+from digest.rank.select import LikedWords, PaperSimilarity, select_group
 from digest.rank.semantic import Semantic
 
-# Part of the learned score is the cosine to the centroid of the papers the reader liked: steadier
-# than the model alone when positives are few (+0.002 to +0.003 nDCG@10 warm in the replay).
-CENTROID_WEIGHT = 0.3
+# Feedback moves papers on top of the keyword prior (digest.rank.keywords), by what is known:
+# - a paper close to one the reader starred or opened gains up to LIKE_WEIGHT (its cosine to the
+#   nearest of them, not to their average: two stars on two topics pull in both topics, not the
+#   space between them); one close to a paper marked "less like this" loses up to DISLIKE_WEIGHT;
+# - the learned model's centred probability (-1 to 1) counts MODEL_WEIGHT * n / (n + MODEL_EVIDENCE)
+#   after n explicit signals: a handful of stars refines the keywords, a library of them takes over.
+LIKE_WEIGHT = 0.6
+DISLIKE_WEIGHT = 0.6
+MODEL_WEIGHT = 1.5
+MODEL_EVIDENCE = 10.0
+NEAR_BY_MEANING = False
 
 
 # Subscribers are scored in groups of this many: the dense score matrices stay a few tens of MB
@@ -48,33 +54,34 @@ class DayPapers:
 
 @dataclass(frozen=True)
 class LikedToDay:
-    """A group's liked papers against the day's: what the centroid score and the reason lines need."""
+    """A group's liked (or disliked) papers against the day's: what the scores and reason lines need."""
 
-    cosines: np.ndarray | None  # distinct liked papers x day papers; None when too large to keep
-    centroid: np.ndarray  # subscribers x day papers: cosine to the centroid of their liked papers
+    cosines: np.ndarray | None  # distinct papers x day papers; None when too large to keep
+    nearest: np.ndarray  # subscribers x day papers: cosine to the closest of their papers (0 if none)
 
 
 class LikedPapers:
-    """The liked papers of a group of subscribers: each distinct paper vectorised once."""
+    """The liked (or disliked) papers of a group of subscribers: each distinct paper vectorised once."""
 
-    BLOCK_ROWS = 4000  # liked papers per product: at 2,000 day papers a 32 MB float32 block
+    BLOCK_ROWS = 4000  # papers per product: at 2,000 day papers a 32 MB float32 block
     # The cosines are kept for the reason lines up to this many entries (128 MB of float32: 16,000
     # distinct liked papers on a day of 2,000); past it, the reasons compare their own blocks again.
     KEEP_ENTRIES = 32_000_000
 
     def __init__(self, vectors: sp.csr_matrix, rows: list[list[int]]) -> None:
         self.vectors = vectors  # one row per distinct paper
-        self.rows = rows  # per subscriber, the rows of its liked papers, in st.liked order
+        self.rows = rows  # per subscriber, the rows of its papers, in the order given
         self._to_day: tuple[PaperSimilarity, LikedToDay] | None = None
 
     @classmethod
-    def build(cls, states: Sequence[SubscriberState], space: FeatureSpace) -> LikedPapers:
+    def build(cls, papers: Sequence[Sequence[Paper]], space: FeatureSpace) -> LikedPapers:
+        """papers: per subscriber, its liked (or disliked) papers."""
         row_of: dict[object, int] = {}
         distinct: list[Paper] = []
         rows = []
-        for st in states:
+        for theirs in papers:
             mine = []
-            for _, p in st.liked:
+            for p in theirs:
                 key = p.id if p.id is not None else id(p)
                 if key not in row_of:
                     row_of[key] = len(distinct)
@@ -86,29 +93,26 @@ class LikedPapers:
         return cls(vectors, rows)
 
     def to_day(self, similarity: PaperSimilarity) -> LikedToDay:
-        """Cosines of every distinct liked paper to every day paper, in blocks, and from them each
-        subscriber's centroid cosine: the centroid's dot product is the sum of its papers' (divided
-        by its norm), so the one product serves both the score and the reason lines."""
+        """Cosines of every distinct paper to every day paper, in blocks, and from them each
+        subscriber's nearest: one product serves both the score and the reason lines."""
         if self._to_day is not None and self._to_day[0] is similarity:
             return self._to_day[1]
         n_liked, n_day = self.vectors.shape[0], similarity.vectors.shape[0]
-        lengths = np.fromiter(map(len, self.rows), dtype=np.int64, count=len(self.rows))
-        indptr = np.concatenate([[0], np.cumsum(lengths)])
-        indices = np.fromiter(itertools.chain.from_iterable(self.rows), dtype=np.int64, count=int(indptr[-1]))
-        member = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
-                               shape=(len(self.rows), n_liked))
-        member.sum_duplicates()  # a paper both starred and opened counts twice, as in the list of likes
         keep = n_liked * n_day <= self.KEEP_ENTRIES
         cosines = np.empty((n_liked, n_day) if keep else (0, n_day), dtype=np.float32)
-        dots = np.zeros((len(self.rows), n_day), dtype=np.float32)
-        member_c = member.tocsc()
+        nearest = np.zeros((len(self.rows), n_day), dtype=np.float32)
+        # Per block of distinct papers, each subscriber's max over its own rows in the block.
+        by_row: dict[int, list[int]] = {}
+        for sub, mine in enumerate(self.rows):
+            for r in set(mine):
+                by_row.setdefault(r, []).append(sub)
         for lo in range(0, n_liked, self.BLOCK_ROWS):
             hi = min(lo + self.BLOCK_ROWS, n_liked)
             block = similarity.from_others(self.vectors[lo:hi], out=cosines[lo:hi] if keep else None)
-            dots += member_c[:, lo:hi] @ block
-        norms = row_norms(member @ self.vectors).astype(np.float32)
-        centroid = dots / np.where(norms > 0, norms, 1.0)[:, None]
-        out = LikedToDay(cosines if keep else None, centroid.astype(np.float32, copy=False))
+            for r in range(lo, hi):
+                for sub in by_row.get(r, ()):
+                    np.maximum(nearest[sub], block[r - lo], out=nearest[sub])
+        out = LikedToDay(cosines if keep else None, nearest)
         self._to_day = (similarity, out)
         return out
 
@@ -128,6 +132,7 @@ class SubscriberState:
     model: learner.LinearModel | None = None
     shown: set[int] = field(default_factory=set)
     liked: list[tuple[str, Paper]] = field(default_factory=list)  # ("starred" | "opened", paper)
+    disliked: list[Paper] = field(default_factory=list)  # marked "less like this"
 
 
 @dataclass(frozen=True)
@@ -172,31 +177,66 @@ def training_set(labels: Labelled, matrix: sp.csr_matrix, row_of: dict[int, int]
     )
 
 
+def evidence(states: Sequence[SubscriberState]) -> np.ndarray:
+    """Per subscriber, the explicit feedback its model was trained on (stars, clicks, dislikes)."""
+    return np.array([s.model.n_pos if s.model else 0 for s in states], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A group's scores, subscribers x papers, and what they rest on."""
+
+    scores: np.ndarray  # the order of the picks
+    meaning: np.ndarray | None  # how far each paper stands out in meaning for the keywords (None: no encoder)
+    support: np.ndarray  # the evidence for a paper alone (keywords, liked papers, a model for it):
+    # a paper needs min_score of it to be picked, whatever the model or a dislike take away
+    keywords: KeywordScores
+
+
+def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarray, near_disliked: np.ndarray,
+                    n_evidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The keyword prior moved by the reader's feedback (see LIKE_WEIGHT and MODEL_WEIGHT), and the
+    support. learned: the model's probabilities (0.5 where there is no model)."""
+    say = (MODEL_WEIGHT * n_evidence / (n_evidence + MODEL_EVIDENCE))[:, None]
+    model = say * (2.0 * learned - 1.0)
+    support = prior + LIKE_WEIGHT * near_liked + np.maximum(model, 0.0)
+    scores = support - DISLIKE_WEIGHT * near_disliked + np.minimum(model, 0.0)
+    return scores.astype(np.float32), support.astype(np.float32)
+
+
 def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureSpace, options: RankOptions,
-              liked: LikedPapers, meaning: Semantic | None = None) -> tuple[np.ndarray, KeywordScores]:
-    """meaning: encoder vectors (the embed extra) for the candidates, keywords and liked papers."""
+              liked: LikedPapers, disliked: LikedPapers | None = None,
+              meaning: Semantic | None = None) -> Scored:
+    """meaning: encoder vectors for the candidates, keywords and liked papers (None: tf-idf alone)."""
     candidates, vectors = day.papers, day.vectors
     ks = score_keywords([s.subscriber for s in states], candidates, space, vectors, day.index,
                         day.similarity.transposed)
+    standing = None
     if meaning is None:
         learned = learner.model_scores([s.model for s in states], day.similarity.transposed)
-        centroid = liked.to_day(day.similarity).centroid
         prior = ks.scores
     else:
         # Models trained with the encoder have weights on the embedding dims after the tf-idf ones.
         learned = learner.model_scores([s.model for s in states], day.similarity.transposed,
                                        dense=semantic.EMBED_SCALE * meaning.papers)
-        centroid = semantic.liked_similarity(meaning)
-        prior = semantic.prior(ks.scores, meaning)
-    n_pos = np.array([s.model.n_pos if s.model else 0 for s in states])
-    # Subscribers without a model keep 0.5 from model_scores; the blend gives them the prior alone.
-    learned = (1 - CENTROID_WEIGHT) * learned + CENTROID_WEIGHT * centroid
-    scores = learner.blend(prior, learned, n_pos) if meaning is None else semantic.blend(prior, learned, n_pos)
+        standing = semantic.meaning_scores(meaning)
+        prior = ks.scores + semantic.MEANING_WEIGHT * standing
+    # How far each paper stands out, among the day's, in closeness to the reader's nearest liked
+    # (disliked) paper: tf-idf cosines between papers are small and vary with the texts' length.
+    near_liked = semantic.standing(liked.to_day(day.similarity).nearest)
+    if meaning is not None and NEAR_BY_MEANING:
+        near_liked = np.maximum(near_liked, semantic.standing(semantic.nearest_liked(meaning)))
+    near_disliked = (semantic.standing(disliked.to_day(day.similarity).nearest) if disliked is not None
+                     else np.zeros_like(near_liked))
+    scores, support = feedback_scores(prior, learned, near_liked, near_disliked, evidence(states))
+    # A paper is worth a pick when its words alone are as close to the keywords as min_score asks:
+    # the prior weighs that cosine down only to keep it below the phrase-match levels.
+    support += (1.0 - WORDS_WEIGHT) * ks.cosine
     if options.popularity_weight > 0:
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)
         if votes.max(initial=0) > 0:
             scores = scores + options.popularity_weight * (np.log1p(votes) / np.log1p(votes.max()))[None, :]
-    return scores, ks
+    return Scored(scores, standing, support, ks)
 
 
 def rank_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], space: FeatureSpace,
@@ -219,19 +259,22 @@ def rank_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], spa
 
 def _rank_group(states: Sequence[SubscriberState], day: DayPapers, space: FeatureSpace,
                 options: RankOptions, meaning: Semantic | None) -> list[list[Pick]]:
-    liked = LikedPapers.build(states, space)
-    scores, ks = score_all(states, day, space, options, liked, meaning)
-    return select_all(states, day, options, scores, ks, liked, meaning)
+    liked = LikedPapers.build([[p for _, p in st.liked] for st in states], space)
+    disliked = LikedPapers.build([st.disliked for st in states], space) if any(st.disliked for st in states) else None
+    scored = score_all(states, day, space, options, liked, disliked, meaning)
+    return select_all(states, day, options, scored, liked)
 
 
-def select_all(states: Sequence[SubscriberState], day: DayPapers, options: RankOptions, scores: np.ndarray,
-               ks: KeywordScores, liked: LikedPapers, meaning: Semantic | None = None) -> list[list[Pick]]:
+def select_all(states: Sequence[SubscriberState], day: DayPapers, options: RankOptions, scored: Scored,
+               liked: LikedPapers) -> list[list[Pick]]:
     """The group's picks from its scores (score_all), with reason lines from the liked papers."""
-    closeness: LikedSimilarity = (LikedWords(liked.rows, cosines=liked.to_day(day.similarity).cosines,
-                                             vectors=liked.vectors, similarity=day.similarity) if meaning is None
-                                  else LikedMeaning(meaning.papers, meaning.liked))
+    # Reason lines name a liked paper by tf-idf closeness, with or without an encoder: its cosines
+    # are on one scale for every text (the encoders' are not: the static vectors' all sit high).
+    closeness = LikedWords(liked.rows, cosines=liked.to_day(day.similarity).cosines, vectors=liked.vectors,
+                           similarity=day.similarity)
     return select_group(
-        day.papers, scores, ks.matched, ks.related,
+        day.papers, scored.scores, scored.keywords.matched, scored.keywords.related, support=scored.support,
+        meaning=scored.meaning,
         top_k=[st.subscriber.top_k or options.top_k for st in states], min_score=options.min_score,
         shown=[st.shown for st in states], exclude=[st.subscriber.exclude for st in states],
         similarity=day.similarity, diversity=options.diversity, liked=[st.liked for st in states],

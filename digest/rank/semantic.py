@@ -22,9 +22,14 @@ from digest.rank.features import N_FEATURES
 # The embedding block's scale next to the unit tf-idf row: with 1.0 both blocks weigh the same in
 # the model's regularised fit.
 EMBED_SCALE = 1.0
-# Share of the keyword prior that is the embedding cosine (the rest is the tf-idf match with its
-# phrase bonus). Tuned in the CiteULike-a replay, seeds 3 and 5 (0.7 and 0.85 tried).
-PRIOR_EMBED_SHARE = 0.85
+# Meaning's part of the keyword prior: at most this much, for a paper whose cosine to the keyword
+# query stands MEANING_SPREAD standard deviations above the day's mean (nothing at or below the
+# mean). Well under the gap between two match levels (digest.rank.keywords), so meaning orders
+# papers within a level and brings in papers that match no keyword, but never lifts one of those
+# above a paper that matches a phrase. Measured per day because cosines of different encoders
+# (the static vectors' all sit high) are not comparable as such.
+MEANING_WEIGHT = 0.3
+MEANING_SPREAD = 4.0
 # The prior's weight is PRIOR_STRENGTH / (PRIOR_STRENGTH + explicit feedback), as in
 # learner.blend; a prior that understands meaning deserves a little longer say than the tf-idf one
 # (0.1, 0.4 and 1 tried on seeds 3 and 5: 0.4 was best cold, by a hair).
@@ -77,12 +82,21 @@ def uses_embedding(indices: np.ndarray) -> bool:
     return bool(indices.size and int(indices.max()) >= N_FEATURES)
 
 
-def prior(keyword_scores: np.ndarray, sem: Semantic) -> np.ndarray:
+def standing(cos: np.ndarray) -> np.ndarray:
+    """Each row's cosines as standard deviations above the row's mean, from 0 to 1 (MEANING_SPREAD
+    deviations and more). The deviation has a floor, so a day of a few near-identical papers does
+    not blow small differences up."""
+    mean = cos.mean(axis=1, keepdims=True)
+    spread = np.maximum(cos.std(axis=1, keepdims=True), 0.05)
+    out: np.ndarray = np.clip((cos - mean) / (spread * MEANING_SPREAD), 0.0, 1.0).astype(np.float32)
+    return out
+
+
+def meaning_scores(sem: Semantic) -> np.ndarray:
+    """Subscribers x papers: how far each paper stands out in meaning for the keyword query (0 to 1)."""
     cos = sem.keywords @ sem.papers.T
     has = np.linalg.norm(sem.keywords, axis=1) > 0
-    out = np.where(has[:, None], (1 - PRIOR_EMBED_SHARE) * keyword_scores + PRIOR_EMBED_SHARE * cos,
-                   keyword_scores)
-    return out.astype(np.float32)
+    return np.where(has[:, None], standing(cos), 0.0).astype(np.float32)
 
 
 def blend(prior_scores: np.ndarray, learned: np.ndarray, n_pos: np.ndarray) -> np.ndarray:
@@ -92,13 +106,10 @@ def blend(prior_scores: np.ndarray, learned: np.ndarray, n_pos: np.ndarray) -> n
     return out
 
 
-def liked_similarity(sem: Semantic) -> np.ndarray:
-    """Subscribers x papers: cosine to the centroid of each subscriber's liked papers (0 if none)."""
+def nearest_liked(sem: Semantic) -> np.ndarray:
+    """Subscribers x papers: cosine to the closest of each subscriber's liked papers (0 if none)."""
     out = np.zeros((len(sem.liked), sem.papers.shape[0]), dtype=np.float32)
     for i, liked in enumerate(sem.liked):
         if len(liked):
-            centre = liked.mean(axis=0)
-            norm = float(np.linalg.norm(centre))
-            if norm > 0:
-                out[i] = sem.papers @ (centre / norm)
+            out[i] = (sem.papers @ np.asarray(liked, dtype=np.float32).T).max(axis=1)
     return out

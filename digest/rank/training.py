@@ -118,14 +118,16 @@ def states_of(group: GroupFeedback, candidate_ids: Sequence[int]) -> list[Subscr
     for s in group.subscribers:
         mine = group.labels.get(s.id)
         liked: list[tuple[str, Paper]] = []
+        disliked: list[Paper] = []
         if mine is not None:
             by_id = group.papers
             liked = [("starred", by_id[p]) for p in sorted(mine.stars - mine.dislikes) if p in by_id]
             liked += [("opened", by_id[p]) for p in sorted(mine.clicks - mine.stars - mine.dislikes) if p in by_id]
+            disliked = [by_id[p] for p in sorted(mine.dislikes) if p in by_id][:MAX_LIKED_FOR_REASONS]
         # A paper already shown, or starred, opened or waved away, is never offered again. The labels
         # hold every impression, so this needs no query per subscriber.
         seen = ((mine.shown | mine.stars | mine.clicks | mine.dislikes) & candidates) if mine is not None else set()
-        states.append(SubscriberState(s, group.models.get(s.id), seen, liked[:MAX_LIKED_FOR_REASONS]))
+        states.append(SubscriberState(s, group.models.get(s.id), seen, liked[:MAX_LIKED_FOR_REASONS], disliked))
     return states
 
 

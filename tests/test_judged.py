@@ -1,0 +1,115 @@
+"""`digest eval --judged`: judged keyword queries scored through the real pipeline."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from digest.cli import main
+from digest.errors import InputError
+from digest.evaluate.judged import (
+    day_one_feedback,
+    judged_share,
+    load_judged,
+    ndcg,
+    precision,
+    unjudged_pairs,
+)
+
+FIXTURE = Path(__file__).parent / "fixtures" / "judged"
+
+
+def test_graded_ndcg_uses_every_judged_paper_for_the_ideal() -> None:
+    grades = {"a": 2, "b": 1, "c": 0, "d": 2}
+    ideal = 3 / math.log2(2) + 3 / math.log2(3) + 1 / math.log2(4)
+    got = ndcg(["b", "x", "a"], grades)
+    assert got == pytest.approx((1 / math.log2(2) + 3 / math.log2(4)) / ideal)
+    assert ndcg(["a", "d", "b"], grades) == pytest.approx(1.0)
+    assert ndcg([], grades) == 0.0
+    assert ndcg(["a"], {}) == 0.0  # nothing judged relevant: no ideal to reach
+
+
+def test_precision_counts_over_k_and_the_judged_share_over_the_list() -> None:
+    grades = {"a": 2, "b": 1, "c": 0}
+    assert precision(["a", "b", "c", "x"], grades) == pytest.approx(0.2)  # a short list is not rewarded
+    assert judged_share(["a", "b", "c", "x"], grades) == pytest.approx(0.75)
+
+
+def test_day_one_feedback_stars_the_best_judged_picks_and_dislikes_the_first_off_topic() -> None:
+    grades = {"p1": 1, "p2": 2, "p3": 0, "p4": 2, "p5": 2}
+    fb = day_one_feedback(["p1", "p2", "p3", "p4", "p5"], grades)
+    assert fb.stars == ("p2", "p4")  # judged 2 first, in the order the reader met them
+    assert fb.dislike == "p3"
+    fb = day_one_feedback(["x", "p1", "p2"], grades)
+    assert fb.stars == ("p1", "p2")  # judged 1 where fewer than two judged 2
+    assert fb.dislike == "x"  # not judged counts as off topic
+
+
+def test_unjudged_pairs_lists_only_top_ten_papers_nobody_judged() -> None:
+    judged = load_judged(FIXTURE)
+    first = next(iter(judged.queries))
+    some_judged = next(iter(judged.qrels[first]))
+    pairs = unjudged_pairs({first: [some_judged, "0000.00000"]}, judged)
+    assert pairs == {first: ["0000.00000"]}
+
+
+def test_more_judgments_are_added_and_win(tmp_path: Path) -> None:
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps({"q24": {"2411.17700": 2}}))
+    judged = load_judged(FIXTURE, [extra])
+    assert judged.qrels["q24"]["2411.17700"] == 2
+    assert len(judged.qrels["q24"]) == len(load_judged(FIXTURE).qrels["q24"]) + 1
+
+
+@pytest.mark.parametrize("content, culprit", [
+    ({"q01": {"2411.18090": 3}}, "grade must be 0, 1 or 2"),
+    (["not", "a", "mapping"], "expected"),
+])
+def test_bad_judgments_are_one_line_naming_the_file(tmp_path: Path, content: object, culprit: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(content))
+    with pytest.raises(InputError, match=culprit) as err:
+        load_judged(FIXTURE, [bad])
+    assert str(bad) in str(err.value)
+
+
+def test_a_missing_judged_folder_is_an_error_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["eval", "--judged", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2
+    assert "not a directory" in result.output
+
+
+def test_eval_judged_runs_the_pipeline_and_puts_exact_phrases_first(tmp_path: Path) -> None:
+    """The project's picks come from the daily pipeline: a reader who asks for "quantum error
+    correction, superconducting qubits" gets the two papers about quantum error correction first,
+    not superconducting materials."""
+    out, unjudged = tmp_path / "judged.json", tmp_path / "unjudged.jsonl"
+    result = CliRunner().invoke(main, ["eval", "--judged", str(FIXTURE), "--rankers", "digest,tfidf-keyword",
+                                       "--json", str(out), "--unjudged", str(unjudged), "--show"])
+    assert result.exit_code == 0, result.output
+    assert "tfidf-keyword" in result.output and "Matches: quantum error correction" in result.output
+    data = json.loads(out.read_text())
+    top = [p["paper_id"] for p in data["picks"]["q01"][:2]]
+    assert sorted(top) == ["2411.18090", "2411.18450"]
+    assert set(data["rankers"]) == {"digest", "tfidf-keyword"}
+    for name in data["rankers"]:
+        assert 0.0 <= data["rankers"][name]["ndcg"] <= 1.0
+    assert unjudged.exists()
+
+
+def test_few_stars_reports_day_two_with_and_without_the_feedback(tmp_path: Path) -> None:
+    out = tmp_path / "judged.json"
+    result = CliRunner().invoke(main, ["eval", "--judged", str(FIXTURE), "--rankers", "digest", "--few-stars",
+                                       "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "day 2 nDCG@10" in result.output
+    few = json.loads(out.read_text())["few_stars"]
+    assert few["dislike"] is True
+    counted = [q for q, r in few["per_query"].items() if r["counts"]]
+    assert counted, "the fixture has queries with a relevant day-1 pick and a relevant day-2 paper"
+    for q in counted:
+        assert few["per_query"][q]["stars"]
