@@ -89,7 +89,7 @@ def test_diversity_and_exploration() -> None:
     corpus = [*near, apart, far]
     space = FeatureSpace.from_texts([p.title + " " + p.abstract for p in corpus])
     vecs = space.paper_vectors(corpus)
-    ks = score_keywords([_sub("sparse attention")], corpus, space, vecs)
+    ks = score_keywords([_sub("sparse attention")], corpus, space)
     plain = select_picks(corpus, ks.scores[0], ks.matched[0], ks.related[0], top_k=3, min_score=0.0)
     mixed = select_picks(corpus, ks.scores[0], ks.matched[0], ks.related[0], top_k=3, min_score=0.0,
                          similarity=PaperSimilarity(vecs), diversity=0.7)
@@ -116,7 +116,7 @@ def test_group_selection_equals_one_subscriber_at_a_time() -> None:
     vecs = space.paper_vectors(corpus)
     subs = [_sub("sparse attention", "graph", sid=1), _sub("protein", sid=2), _sub("bird sampling", sid=3),
             _sub("kernel", "memory", sid=4)]
-    ks = score_keywords(subs, corpus, space, vecs)
+    ks = score_keywords(subs, corpus, space)
     scores = ks.scores.copy()
     scores[3, :] = 0.5  # all tied: the order must fall back to the papers' order
     top_k, shown = [3, 10, 5, 4], [set(), {105, 110, 111}, set(), {100, 101}]
@@ -264,3 +264,10 @@ def test_paper_vectors_mix_cached_fresh_and_unstored_papers_in_order() -> None:
     batch = [CORPUS[0], CORPUS[2], unstored, CORPUS[4]]
     got, want = space.paper_vectors(batch), plain.paper_vectors(batch)
     assert got.shape == want.shape and (got != want).nnz == 0
+
+
+def test_unigram_columns_are_the_vectorizers_own() -> None:
+    from digest.rank.features import term_counts, unigram_columns
+
+    words = ["attention", "schr", "gaussian", "qubit"]
+    assert unigram_columns(words).tolist() == [int(term_counts([w]).indices[0]) for w in words]

@@ -77,6 +77,14 @@ _VECTORIZER = HashingVectorizer(
 )
 
 
+def unigram_columns(toks: Sequence[str]) -> np.ndarray:
+    """The hashed feature column of each token, as the vectorizer hashes a unigram (murmurhash3,
+    seed 0, absolute value modulo the space)."""
+    from sklearn.utils import murmurhash3_32
+
+    return np.array([abs(murmurhash3_32(t, seed=0)) % N_FEATURES for t in toks], dtype=np.int64)
+
+
 def paper_text(paper: Paper) -> str:
     # The title twice: it is the author's own summary and should weigh more than one abstract line.
     return f"{paper.title}. {paper.title}. {paper.abstract}"

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from digest.domain import Paper, Pick, Subscriber
 from digest.rank import learner, semantic
 from digest.rank.features import FeatureSpace
-from digest.rank.keywords import WORDS_WEIGHT, KeywordScores, PaperIndex, score_keywords
+from digest.rank.keywords import KeywordScores, PaperIndex, score_keywords
 from digest.rank.select import LikedWords, PaperSimilarity, select_group
 from digest.rank.semantic import Semantic
 
@@ -29,6 +29,8 @@ LIKE_WEIGHT = 0.6
 DISLIKE_WEIGHT = 0.6
 MODEL_WEIGHT = 1.5
 MODEL_EVIDENCE = 10.0
+PRIOR_EVIDENCE = 1e9
+RELATIVE_DISLIKE = True
 NEAR_BY_MEANING = False
 
 
@@ -198,9 +200,13 @@ def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarr
     """The keyword prior moved by the reader's feedback (see LIKE_WEIGHT and MODEL_WEIGHT), and the
     support. learned: the model's probabilities (0.5 where there is no model)."""
     say = (MODEL_WEIGHT * n_evidence / (n_evidence + MODEL_EVIDENCE))[:, None]
+    keep = (PRIOR_EVIDENCE / (n_evidence + PRIOR_EVIDENCE))[:, None]
     model = say * (2.0 * learned - 1.0)
-    support = prior + LIKE_WEIGHT * near_liked + np.maximum(model, 0.0)
-    scores = support - DISLIKE_WEIGHT * near_disliked + np.minimum(model, 0.0)
+    support = keep * prior + LIKE_WEIGHT * near_liked + np.maximum(model, 0.0)
+    # A paper goes down for a dislike only by as much as it is closer to the disliked paper than
+    # to any liked one: a dislike says "not this", not "not your topic".
+    against = np.maximum(near_disliked - near_liked, 0.0) if RELATIVE_DISLIKE else near_disliked
+    scores = support - DISLIKE_WEIGHT * against + np.minimum(model, 0.0)
     return scores.astype(np.float32), support.astype(np.float32)
 
 
@@ -208,9 +214,8 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
               liked: LikedPapers, disliked: LikedPapers | None = None,
               meaning: Semantic | None = None) -> Scored:
     """meaning: encoder vectors for the candidates, keywords and liked papers (None: tf-idf alone)."""
-    candidates, vectors = day.papers, day.vectors
-    ks = score_keywords([s.subscriber for s in states], candidates, space, vectors, day.index,
-                        day.similarity.transposed)
+    candidates = day.papers
+    ks = score_keywords([s.subscriber for s in states], candidates, space, day.index)
     standing = None
     if meaning is None:
         learned = learner.model_scores([s.model for s in states], day.similarity.transposed)
@@ -229,9 +234,6 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
     near_disliked = (semantic.standing(disliked.to_day(day.similarity).nearest) if disliked is not None
                      else np.zeros_like(near_liked))
     scores, support = feedback_scores(prior, learned, near_liked, near_disliked, evidence(states))
-    # A paper is worth a pick when its words alone are as close to the keywords as min_score asks:
-    # the prior weighs that cosine down only to keep it below the phrase-match levels.
-    support += (1.0 - WORDS_WEIGHT) * ks.cosine
     if options.popularity_weight > 0:
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)
         if votes.max(initial=0) > 0:
