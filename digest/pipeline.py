@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine
 
+from digest.addresses import address_key
 from digest.domain import DigestContent, OutgoingMessage, Paper, Pick, Subscriber, SubscriberOutcome
 from digest.errors import InputError
 from digest.forked import fork_available, map_forked
@@ -277,7 +278,7 @@ class DigestPipeline:
         if subscriber_ids is not None:  # the scheduler's due subscribers for this date
             subs = [s for s in subs if s.id in subscriber_ids]
         if only is not None:
-            subs = [s for s in subs if s.email == only.strip().lower()]
+            subs = [s for s in subs if address_key(s.email) == address_key(only.strip())]
             if not subs:
                 raise InputError(f"no active subscriber {only}")
         return subs
@@ -410,7 +411,7 @@ class DigestPipeline:
     def preview(self, email_addr: str, digest_date: date) -> tuple[RenderedDigest, int]:
         """The subscriber's next digest as it would be rendered now; records nothing."""
         with self.engine.connect() as conn:
-            sub = sub_store.get_subscriber(conn, email_addr.strip().lower())
+            sub = sub_store.get_subscriber(conn, email_addr.strip())
         if sub is None:
             raise InputError(f"no subscriber {email_addr}")
         item = self.plan([sub], digest_date)[0]

@@ -59,12 +59,13 @@ def test_every_command_has_help() -> None:
 
 def test_subscribe_list_unsubscribe(env: dict[str, str]) -> None:
     r = _run(env, "subscribe", "Ada@Example.org", "--keywords", "sparse attention, diffusion models", "--top-k", "5")
-    assert r.exit_code == 0 and "Subscribed ada@example.org" in r.output
+    # Stored with the local part as typed and the domain lowercased; found again whatever the case.
+    assert r.exit_code == 0 and "Subscribed Ada@example.org" in r.output
     r = _run(env, "subscribers")
-    assert "ada@example.org  top_k=5  daily 06:00 UTC  sparse attention, diffusion models" in r.output
+    assert "Ada@example.org  top_k=5  daily 06:00 UTC  sparse attention, diffusion models" in r.output
     r = _run(env, "subscribe", "ada@example.org", "--keywords", "protein folding")
-    assert "Updated ada@example.org: protein folding" in r.output
-    assert _run(env, "unsubscribe", "ada@example.org").output.startswith("Unsubscribed")
+    assert "Updated Ada@example.org: protein folding" in r.output
+    assert _run(env, "unsubscribe", "ADA@EXAMPLE.ORG").output.startswith("Unsubscribed")
     assert "No subscribers" in _run(env, "subscribers").output
     assert "[unsubscribed]" in _run(env, "subscribers", "--all").output
 
