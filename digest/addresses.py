@@ -16,12 +16,15 @@ ignoring case (:func:`address_key`); one mailbox, for counting sign-ups, also ig
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 
 # Scripts whose letters pass for one another ("а" and "a", "ο" and "o"): a label may use one of them.
 _CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
+# RFC 2047's "=?charset?encoding?text?=", which header parsers decode (any "=?" ... "?=" is refused).
+_ENCODED_WORD = re.compile(r"=\?.*\?=")
 # What may stand around an address typed in a form or a shell, and is dropped.
 _SURROUNDING = " \t\r\n"
 # The sender may be on this host's own name (the default digest@localhost, a relay on this machine).
@@ -50,8 +53,8 @@ def normalise_address(raw: str, *, own_host: bool = False) -> str:
     if valid.ascii_email is None:  # not reached with SMTPUTF8 off; the type allows it
         raise AddressError("it needs SMTPUTF8, which is not supported")
     local_part = valid.ascii_email.rpartition("@")[0]
-    if "=?" in local_part:
-        raise AddressError('"=?" before the @-sign would be read as an encoded word by mail programs')
+    if _ENCODED_WORD.search(local_part):
+        raise AddressError('"=?...?=" before the @-sign would be read as an encoded word by mail programs')
     for label in valid.domain.split("."):
         scripts = sorted({s for s in map(_script, label) if s in _CONFUSABLE_SCRIPTS})
         if len(scripts) > 1:
