@@ -369,7 +369,7 @@ def run(obj: _Context, date_: str | None, dry_run: bool, only: str | None, no_in
         return  # a requested stop is a clean exit: the rest is recorded and waits for the next run
     if report.error:
         _fail(report.error)
-    if report.count("failed") or report.to_retry:
+    if report.count("failed") or (report.to_retry and not report.dry_run):  # a dry run attempts nothing
         sys.exit(1)
     if sources and all(r.failed for r in sources):
         _fail("every source failed; nothing new to rank")
