@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,11 +25,14 @@ from digest.errors import DigestError, InputError
 from digest.ingest.collect import SourceReport, ingest_source, outcome_counts, source_from_argument
 from digest.pipeline import RunReport, record_run
 from digest.progress import progress
+from digest.store import deliveries as ledger
+from digest.store import delivery_stats
 from digest.store import subscribers as sub_store
 from digest.store.lease import Lease
 from digest.subscribe_input import normalise_email, parse_keywords, parse_timezone
 
 F = TypeVar("F", bound=Callable[..., Any])
+FAILURES_SHOWN = 20  # undelivered digests listed by `digest status`
 log = logging.getLogger("digest")
 
 
@@ -287,7 +291,7 @@ def _print_run(report: RunReport) -> None:
         f"Digest {report.digest_date}: {c['candidates']} new papers considered, "
         + (f"{c['would_send']} would be sent (dry run)" if report.dry_run else f"{c['sent']} sent")
         + f", {c['already_sent']} already sent, {c['quiet']} quiet, {c['failed']} failed, "
-        f"{c['temp_failed'] + c['unknown'] + c['deferred']} to retry"
+        f"{report.to_retry or 0} to retry"
         + (", stopped early on request" if report.stopped else "")
     )
 
@@ -365,7 +369,7 @@ def run(obj: _Context, date_: str | None, dry_run: bool, only: str | None, no_in
         return  # a requested stop is a clean exit: the rest is recorded and waits for the next run
     if report.error:
         _fail(report.error)
-    if any(report.count(k) for k in ("failed", "temp_failed", "unknown", "deferred")):
+    if report.count("failed") or (report.to_retry and not report.dry_run):  # a dry run attempts nothing
         sys.exit(1)
     if sources and all(r.failed for r in sources):
         _fail("every source failed; nothing new to rank")
@@ -379,13 +383,15 @@ def retry(obj: _Context) -> None:
     try:
         with _stop_on_sigterm() as stop:
             outcomes = app.pipeline().retry_due(datetime.now(UTC), stop=stop)
+        with app.engine.connect() as conn:
+            left = ledger.to_retry(conn, datetime.now(UTC).replace(tzinfo=None))
     finally:
         app.close()
     for o in outcomes:
         detail = f"  ({o.detail})" if o.detail and o.status != "sent" else ""
         click.echo(f"  {o.email}: {o.status.replace('_', ' ')}{detail}")
     sent = sum(o.status == "sent" for o in outcomes)
-    click.echo(f"Retried {len(outcomes)} digest(s): {sent} sent")
+    click.echo(f"Retried {len(outcomes)} digest(s): {sent} sent, {len(left)} to retry")
     if any(o.status in ("failed", "temp_failed", "unknown") for o in outcomes):
         sys.exit(1)
 
@@ -422,14 +428,18 @@ def status(obj: _Context, limit: int) -> None:
     from digest.service.lease import SCHEDULER
     from digest.store import lease, runs
 
+    now = datetime.now(UTC).replace(tzinfo=None)
     app = obj.app()
     try:
         with app.engine.connect() as conn:
             rows = runs.recent(conn, limit)
             held = lease.get(conn, SCHEDULER)
+            # Asked of the ledger now, as `digest run` and `digest retry` ask it.
+            left = Counter(r.digest_date for r in ledger.to_retry(conn, now))
+            failed = delivery_stats.failures(conn, {r["digest_date"] for r in rows}, limit=FAILURES_SHOWN + 1)
     finally:
         app.close()
-    click.echo(_scheduler_line(held, datetime.now(UTC).replace(tzinfo=None)))
+    click.echo(_scheduler_line(held, now))
     if not rows:
         click.echo("No runs yet.")
     for r in rows:
@@ -441,9 +451,16 @@ def status(obj: _Context, limit: int) -> None:
             continue
         click.echo(
             f"{r['started_at']:%Y-%m-%d %H:%M} UTC  digest {r['digest_date']}  {r['status']}: "
-            f"{c.get('sent', 0)} sent, {c.get('failed', 0)} failed, {c.get('temp_failed', 0)} to retry, "
+            f"{c.get('sent', 0)} sent, {c.get('failed', 0)} failed, {left[r['digest_date']]} to retry, "
             f"{c.get('quiet', 0)} quiet, {c.get('candidates', 0)} papers"
         )
+    click.echo(f"All digest dates: {sum(left.values())} to retry")
+    if failed:
+        click.echo("Not delivered:")
+    for f in failed[:FAILURES_SHOWN]:
+        click.echo(f"  digest {f.digest_date}  {f.email}: {f.reason}")
+    if len(failed) > FAILURES_SHOWN:
+        click.echo(f"  ... and more (the first {FAILURES_SHOWN} are shown)")
 
 
 def _scheduler_line(held: Lease | None, now: datetime) -> str:

@@ -17,13 +17,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from digest.addresses import AddressError, normalise_address
 from digest.errors import ConfigError
 
 ENV_PREFIX = "DIGEST_"
 # Variables that are not settings (the config file path itself, test switches).
 _ENV_NOT_SETTINGS = {"DIGEST_CONFIG", "DIGEST_REQUIRE_SERVICES", "DIGEST_TEST_POSTGRES_URL"}
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_EMAIL_RE = re.compile(rf"^[^@\s<>\"',;]+@{_LABEL}(?:\.{_LABEL})*$")
 
 
 class _Section(BaseModel):
@@ -93,9 +92,11 @@ class DeliverySettings(_Section):
     @field_validator("from_addr")
     @classmethod
     def _valid_from(cls, v: str) -> str:
-        if not _EMAIL_RE.match(v):
-            raise ValueError(f"not an email address: {v!r}")
-        return v
+        # The rule every address follows (digest.addresses), and this host's own name besides.
+        try:
+            return normalise_address(v, own_host=True)
+        except AddressError as exc:
+            raise ValueError(f"not an email address: {v[:300]!r} ({exc})") from None
 
 
 class SmtpSettings(_Section):
@@ -250,10 +251,6 @@ class Settings(_Section):
     @property
     def outbox_path(self) -> Path:
         return Path(self.delivery.outbox_dir).expanduser() if self.delivery.outbox_dir else self.state_path / "outbox"
-
-
-def is_valid_email(address: str) -> bool:
-    return len(address) <= 254 and bool(_EMAIL_RE.match(address))
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

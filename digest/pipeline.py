@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine
 
+from digest.addresses import address_key
 from digest.domain import DigestContent, OutgoingMessage, Paper, Pick, Subscriber, SubscriberOutcome
 from digest.errors import InputError
 from digest.forked import fork_available, map_forked
@@ -69,6 +70,7 @@ class RunReport:
     outcomes: list[SubscriberOutcome] = field(default_factory=list)
     error: str | None = None  # the run could not finish its work (delivery paused: relay down)
     stopped: bool = False  # a stop was requested; what was not sent waits for the next run
+    to_retry: int | None = None  # the date's rows still to retry after the run (ledger.to_retry)
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -79,6 +81,8 @@ class RunReport:
         out = {k: self.count(k) for k in keys}
         out["candidates"] = self.candidates
         out["subscribers"] = len(self.outcomes)
+        if self.to_retry is not None:
+            out["to_retry"] = self.to_retry
         return out
 
 
@@ -274,7 +278,7 @@ class DigestPipeline:
         if subscriber_ids is not None:  # the scheduler's due subscribers for this date
             subs = [s for s in subs if s.id in subscriber_ids]
         if only is not None:
-            subs = [s for s in subs if s.email == only.strip().lower()]
+            subs = [s for s in subs if address_key(s.email) == address_key(only.strip())]
             if not subs:
                 raise InputError(f"no active subscriber {only}")
         return subs
@@ -357,7 +361,7 @@ class DigestPipeline:
         are left alone. For a scheduler to call between daily runs."""
         now_db = _naive_utc(now)
         with self.engine.connect() as conn:
-            rows = ledger.retryable(conn, now_db)
+            rows = ledger.to_retry(conn, now_db, due_only=True)
             receiving = {s.id: s for s in sub_store.list_subscribers(conn, receiving_only=True)}
         outcomes: list[SubscriberOutcome] = []
         batch: list[_Batch] = []
@@ -388,15 +392,16 @@ class DigestPipeline:
             row, what = fresh, ledger.triage(fresh, now, self.policy.retry_for)
         if what == "send" or (what == "abandoned" and dry_run):
             return None
-        if what == "expired" and not dry_run:
-            detail = f"gave up after {row.attempts} attempt(s) in {self.policy.retry_for}: {row.last_error or ''}"
+        if what in ("expired", "exhausted") and not dry_run:
+            detail = (ledger.gave_up_detail(row.last_error) if what == "exhausted" else
+                      f"gave up after {row.attempts} attempt(s) in {self.policy.retry_for}: {row.last_error or ''}")
             with self.engine.begin() as conn:
                 ledger.expire(conn, row.id, now, detail)
             return SubscriberOutcome(sub.email, "failed", row.n_picks, detail)
         if what == "not_due":
             when = f"{row.next_attempt_at:%Y-%m-%d %H:%M} UTC" if row.next_attempt_at else "later"
             return SubscriberOutcome(sub.email, "deferred", row.n_picks, f"next attempt at {when}: {row.last_error}")
-        status = {"sent": "already_sent", "expired": "failed"}.get(what, what)
+        status = {"sent": "already_sent", "expired": "failed", "exhausted": "failed"}.get(what, what)
         return SubscriberOutcome(sub.email, status, row.n_picks, row.last_error or "")
 
     def _job(self, b: _Batch, now: datetime) -> Job:
@@ -406,7 +411,7 @@ class DigestPipeline:
     def preview(self, email_addr: str, digest_date: date) -> tuple[RenderedDigest, int]:
         """The subscriber's next digest as it would be rendered now; records nothing."""
         with self.engine.connect() as conn:
-            sub = sub_store.get_subscriber(conn, email_addr.strip().lower())
+            sub = sub_store.get_subscriber(conn, email_addr.strip())
         if sub is None:
             raise InputError(f"no subscriber {email_addr}")
         item = self.plan([sub], digest_date)[0]

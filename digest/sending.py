@@ -191,6 +191,10 @@ class Sender:
             if not ledger.finish(conn, row.id, status=status, now=now, detail=detail, location=res.location,
                                  next_attempt_at=next_at, holder=self.holder):
                 log.warning("delivery %s was taken over by another run while this one sent it", row.id)
+            elif status == "unknown":  # ambiguous once too often: the ledger failed it
+                after = ledger.get_by_id(conn, row.id)
+                if after is not None and after.status == "failed":
+                    status, detail = "failed", after.last_error or detail
             if status == "sent":
                 sub_store.clear_bounces(conn, job.subscriber_id)
             elif res.bounce:

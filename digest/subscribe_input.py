@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 
-from digest.config import is_valid_email
+from digest.addresses import AddressError, normalise_address
 from digest.errors import InputError
 from digest.rank.features import tokens
 
@@ -14,11 +14,11 @@ MAX_KEYWORD_CHARS = 100
 
 
 def normalise_email(address: str) -> str:
-    addr = address.strip()
-    if not is_valid_email(addr):
-        raise InputError(f"not a valid email address: {address!r}")
-    local, _, domain = addr.rpartition("@")
-    return f"{local}@{domain.lower()}".lower()
+    """The address as stored and mailed (digest.addresses); InputError naming it and saying why."""
+    try:
+        return normalise_address(address)
+    except AddressError as exc:
+        raise InputError(f"not a valid email address: {address[:300]!r} ({exc})") from None
 
 
 def parse_keywords(text: str | None, *, option: str = "--keywords", required: bool = True) -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from digest.cli import main
+from tests.address_cases import BAD_ADDRESSES
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 ARXIV = FEEDS / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
@@ -59,12 +60,13 @@ def test_every_command_has_help() -> None:
 
 def test_subscribe_list_unsubscribe(env: dict[str, str]) -> None:
     r = _run(env, "subscribe", "Ada@Example.org", "--keywords", "sparse attention, diffusion models", "--top-k", "5")
-    assert r.exit_code == 0 and "Subscribed ada@example.org" in r.output
+    # Stored with the local part as typed and the domain lowercased; found again whatever the case.
+    assert r.exit_code == 0 and "Subscribed Ada@example.org" in r.output
     r = _run(env, "subscribers")
-    assert "ada@example.org  top_k=5  daily 06:00 UTC  sparse attention, diffusion models" in r.output
+    assert "Ada@example.org  top_k=5  daily 06:00 UTC  sparse attention, diffusion models" in r.output
     r = _run(env, "subscribe", "ada@example.org", "--keywords", "protein folding")
-    assert "Updated ada@example.org: protein folding" in r.output
-    assert _run(env, "unsubscribe", "ada@example.org").output.startswith("Unsubscribed")
+    assert "Updated Ada@example.org: protein folding" in r.output
+    assert _run(env, "unsubscribe", "ADA@EXAMPLE.ORG").output.startswith("Unsubscribed")
     assert "No subscribers" in _run(env, "subscribers").output
     assert "[unsubscribed]" in _run(env, "subscribers", "--all").output
 
@@ -169,3 +171,31 @@ def test_demo_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     second = subprocess.run([exe, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0 and "already sent" in second.stdout
     assert len(sorted((tmp_path / "state" / "outbox").rglob("*.eml"))) == 3
+
+
+# ---- addresses the mailer cannot use (issue 15) ----------------------------------------------------
+@pytest.mark.parametrize(("raw", "reason"), [(raw, reason) for _, raw, reason in BAD_ADDRESSES],
+                         ids=[name for name, _, _ in BAD_ADDRESSES])
+def test_subscribe_refuses_an_address_the_mailer_cannot_use(env: dict[str, str], raw: str, reason: str) -> None:
+    r = _run(env, "subscribe", raw, "--keywords", "sparse attention")
+    assert r.exit_code == 2
+    _one_line_error(r, repr(raw), reason)  # names the address, control characters escaped
+    assert "No subscribers" in _run(env, "subscribers", "--all").output
+
+
+@pytest.mark.parametrize("command", [["star", "{}", "2411.18552"], ["pause", "{}"], ["resume", "{}"],
+                                     ["unsubscribe", "{}"], ["run", "--no-ingest", "--only", "{}"],
+                                     ["preview", "{}"]])
+def test_every_command_that_takes_an_address_uses_the_same_rule(env: dict[str, str], command: list[str]) -> None:
+    for raw in ("a(comment)@example.org", "eve@lab", "ada@ex\u0430mple.org"):
+        r = _run(env, *[raw if a == "{}" else a for a in command])
+        assert r.exit_code == 2
+        _one_line_error(r, repr(raw), "not a valid email address")
+
+
+def test_an_address_is_found_whatever_its_case(env: dict[str, str]) -> None:
+    assert _run(env, "subscribe", "ada@lab.org", "-k", "sparse attention").exit_code == 0
+    assert _run(env, "pause", "Ada@Lab.ORG").output.startswith("Paused")
+    again = _run(env, "subscribe", "ADA@LAB.ORG", "-k", "diffusion models")
+    assert again.output.startswith("Updated ada@lab.org")  # the one subscriber, as first typed
+    assert len(_run(env, "subscribers", "--all").output.strip().splitlines()) == 1

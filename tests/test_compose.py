@@ -121,6 +121,12 @@ def test_bad_recipient_is_refused(addr: str) -> None:
         compose(to_addr=addr)
 
 
+def test_an_address_the_parser_would_change_is_refused() -> None:
+    # The stdlib parser reads "a(comment)@example.org" as a@example.org: not the address stored.
+    with pytest.raises(ValueError, match="to_addr"):
+        compose(to_addr="a(comment)@example.org")
+
+
 @pytest.mark.parametrize("addr", ["digest@example.org\r\nBcc: victim@example.net", "a@b, c@d", "",
                                   "j\u00fcrgen@example.org", "digest@example..org"])
 def test_bad_sender_is_refused(addr: str) -> None:

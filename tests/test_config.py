@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import load_settings, masked_url
+from digest.config import Settings, load_settings, masked_url
 from digest.errors import ConfigError
 
 
@@ -44,6 +44,11 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("smtp:\n  hots: x\n", {}, "smtp.hots: unknown key"),
         ("delivery:\n  method: pigeon\n", {}, "delivery.method"),
         ("delivery:\n  from_addr: not-an-address\n", {}, "delivery.from_addr"),
+        # The rule every address follows (digest.addresses), for the sender too.
+        ("delivery:\n  from_addr: 'a(comment)@example.org'\n", {}, "delivery.from_addr"),
+        ("delivery:\n  from_addr: 'Digest <digest@example.org>'\n", {}, "delivery.from_addr"),
+        ("delivery:\n  from_addr: digest@lab\n", {}, "delivery.from_addr"),
+        ("", {"DIGEST_DELIVERY__FROM_ADDR": "digest@ex\u0430mple.org"}, "delivery.from_addr"),
         ("schedule:\n  timezone: Mars/Olympus\n", {}, "schedule.timezone"),
         ("schedule:\n  cron: '61 * * * *'\n", {}, "schedule.cron"),
         ("sources:\n  - {name: a, kind: gopher, path: x}\n", {}, "sources.0.kind"),
@@ -93,3 +98,9 @@ def test_example_config_documents_every_key() -> None:
             assert f"{key}:" in text, f"config.example.yaml does not document {section}.{key}"
     for key in ("state_dir", "sources", "name", "url", "path", "kind"):
         assert f"{key}:" in text
+
+
+def test_the_sender_address_is_normalised_and_may_be_this_host() -> None:
+    assert Settings().delivery.from_addr == "digest@localhost"
+    got = Settings.model_validate({"delivery": {"from_addr": "Digest@B\u00dcCHER.Example"}}).delivery.from_addr
+    assert got == "Digest@xn--bcher-kva.example"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -389,3 +390,52 @@ def test_a_silent_feed_does_not_hold_up_delivery(tmp_path: Path, sqlite_url: str
     assert sorted(m.rcpt_tos[0] for m in smtp_server.handler.messages) == ADDRS[:2]
     assert elapsed < 2 + 20, elapsed  # the deadline, plus ingesting and ranking the sample
     print(f"silent feed: run took {elapsed:.1f}s with fetch.deadline_s=2")
+
+
+# ---- a message interrupted twice -----------------------------------------------------------------
+
+def _to_retry(output: str) -> int:
+    """The "N to retry" figure a command printed (status prints one per run and one for all dates)."""
+    found = {int(n) for n in re.findall(r"(\d+) to retry", output)}
+    assert len(found) == 1, output
+    return found.pop()
+
+
+def test_a_message_interrupted_twice_reaches_a_final_state_and_the_commands_agree(
+    tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer
+) -> None:
+    env = _config(tmp_path, sqlite_url, smtp_server.port)
+    readers = ADDRS[:3]
+    _setup(env, readers)
+    handler = smtp_server.handler
+    # Two real SIGKILLs on the same message, each after it was handed over and before the reply:
+    # the first run holds the 2nd message (readers[1]); the restart re-sends it first (the 3rd
+    # message the server sees) and is killed while that copy waits for its reply.
+    for held in (2, 3):
+        handler.hold_after = (held, 30.0)
+        proc = _spawn(env)
+        try:
+            assert handler.wait_for(held, timeout=60), proc.communicate(timeout=5)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+    handler.hold_after = None
+    assert _statuses(sqlite_url) == Counter({"sent": 1, "sending": 1, "pending": 1})
+
+    run = _cli(env, "run", "--date", DATE, "--no-ingest")
+    retry = _cli(env, "retry")
+    status = _cli(env, "status")
+    # One notion of "to retry" for the three commands, and nothing is left waiting for ever.
+    assert _to_retry(run.output) == _to_retry(retry.output) == _to_retry(status.output) == 0, (
+        run.output, retry.output, status.output)
+    assert _statuses(sqlite_url) == Counter({"sent": 2, "failed": 1})
+    # Failed with the reason, which `digest status` shows next to the address.
+    assert f"{readers[1]}: failed" in run.output and "may have arrived" in run.output
+    assert readers[1] in status.output and "may have arrived" in status.output
+    assert run.exit_code == 1 and retry.exit_code == 0
+    # Within the documented bound: one copy per interrupted hand-over, the same Message-ID, none after.
+    got = _message_ids(smtp_server)
+    assert sorted(got) == sorted(readers) and len(got[readers[1]]) == 2 and len(set(got[readers[1]])) == 1
+    again = _cli(env, "run", "--date", DATE, "--no-ingest")
+    assert _to_retry(again.output) == 0 and len(smtp_server.handler.messages) == 4
+    print(run.output, retry.output, status.output, sep="\n")

@@ -95,7 +95,7 @@ def test_abandoned_before_data_is_resent_as_pending(engine: Engine) -> None:
     assert (again.status, again.ambiguous) == ("pending", 0)  # nothing can have arrived: no duplicate risk
 
 
-def test_abandoned_after_data_is_unknown_and_resent_once(engine: Engine) -> None:
+def test_abandoned_after_data_is_unknown_and_resent_once_then_failed(engine: Engine) -> None:
     row = _row(engine)
     for attempt in (1, 2):
         with engine.begin() as conn:
@@ -106,11 +106,76 @@ def test_abandoned_after_data_is_unknown_and_resent_once(engine: Engine) -> None
         with engine.begin() as conn:
             assert ledger.take_over(conn, held, NOW)
         again = _get(engine, row.id)
-        assert (again.status, again.ambiguous, again.message_id) == ("unknown", attempt, "<same@example.org>")
-        expected = "send" if attempt == 1 else "unknown"
-        assert ledger.triage(again, NOW, RETRY_FOR) == expected
+        # The second ambiguous attempt is the last: failed with the reason, not "unknown" for ever.
+        expected = ("unknown", "send") if attempt == 1 else ("failed", "failed")
+        assert (again.status, ledger.triage(again, NOW, RETRY_FOR)) == expected
+        assert (again.ambiguous, again.message_id) == (attempt, "<same@example.org>")
+    assert again.last_error is not None and again.last_error.startswith(ledger.GAVE_UP_AMBIGUOUS)
+    assert "stopped after handing the message over" in again.last_error and again.next_attempt_at is None
     with engine.begin() as conn:
         assert not ledger.claim(conn, row.id, NOW)  # ambiguous twice: never sent a third time
+        assert ledger.to_retry(conn, NOW) == []
+
+
+@pytest.mark.parametrize("how", ["finish", "release"])
+def test_a_second_ambiguous_outcome_fails_the_row(engine: Engine, how: str) -> None:
+    """The relay hanging up after DATA twice (finish unknown), or a run stopping twice mid-handover
+    (release), ends in failed like two crashes do."""
+    row = _row(engine)
+    for attempt in (1, 2):
+        with engine.begin() as conn:
+            assert ledger.claim(conn, row.id, NOW, "me")
+            ledger.mark_data_started(conn, row.id, NOW)
+            if how == "finish":
+                assert ledger.finish(conn, row.id, status="unknown", now=NOW, detail="connection lost after DATA",
+                                     next_attempt_at=NOW, holder="me")
+            else:
+                ledger.release(conn, row.id, NOW, "me")
+        again = _get(engine, row.id)
+        assert (again.status, again.ambiguous) == (("unknown", 1) if attempt == 1 else ("failed", 2))
+    assert again.last_error is not None and again.last_error.startswith(ledger.GAVE_UP_AMBIGUOUS)
+    assert again.next_attempt_at is None
+
+
+def test_to_retry_is_what_a_run_or_retry_will_still_send_or_settle(engine: Engine) -> None:
+    row = _row(engine)
+    with engine.connect() as conn:
+        assert [r.id for r in ledger.to_retry(conn, NOW)] == [row.id]  # pending
+        assert [r.id for r in ledger.to_retry(conn, NOW, digest_date=DAY, subscriber_ids=[row.subscriber_id])] == [
+            row.id]
+        assert ledger.to_retry(conn, NOW, digest_date=DAY + timedelta(days=1)) == []
+        assert ledger.to_retry(conn, NOW, subscriber_ids=[row.subscriber_id + 1]) == []
+    with engine.begin() as conn:
+        assert ledger.claim(conn, row.id, NOW, owner.this_process())
+    with engine.connect() as conn:
+        assert ledger.to_retry(conn, NOW) == []  # a live process is sending it
+        assert len(ledger.to_retry(conn, NOW + ledger.STALE_SENDING)) == 1  # ... or was, and died
+    with engine.begin() as conn:
+        assert ledger.finish(conn, row.id, status="temp_failed", now=NOW, detail="451",
+                             next_attempt_at=NOW + timedelta(hours=1), holder=owner.this_process())
+    with engine.connect() as conn:
+        assert len(ledger.to_retry(conn, NOW)) == 1  # waits for its time, still to retry
+        assert ledger.to_retry(conn, NOW, due_only=True) == []
+        assert len(ledger.to_retry(conn, NOW + timedelta(hours=1), due_only=True)) == 1
+    with engine.begin() as conn:
+        sub_store.set_paused(conn, row.subscriber_id, True, NOW)
+    with engine.connect() as conn:
+        assert ledger.to_retry(conn, NOW) == []  # a paused subscriber's digest is on hold, not to retry
+
+
+def test_a_row_left_unknown_twice_by_an_older_release_is_settled(engine: Engine) -> None:
+    """Before this release two ambiguous attempts left a row "unknown" for ever: it is still counted
+    to retry, and the next run or retry fails it with the reason."""
+    from sqlalchemy import update
+
+    from digest.store.schema import deliveries
+
+    row = _row(engine)
+    with engine.begin() as conn:
+        conn.execute(update(deliveries).where(deliveries.c.id == row.id)
+                     .values(status="unknown", ambiguous=2, attempts=2, last_error="lost after DATA"))
+        assert [r.id for r in ledger.to_retry(conn, NOW, due_only=True)] == [row.id]
+    assert ledger.triage(_get(engine, row.id), NOW, RETRY_FOR) == "exhausted"
 
 
 def test_a_live_claimer_is_waited_for(engine: Engine) -> None:

@@ -171,3 +171,75 @@ def test_unreachable_database_is_one_line_with_password_masked() -> None:
     assert "s3cret" not in msg and "127.0.0.1:1" in msg and "\n" not in msg
     with pytest.raises(StoreError, match="not a database URL"):
         open_engine("not a url at all")
+
+
+# ---- migration 0011: addresses normalised, compared ignoring case --------------------------------
+_OLD_SUBSCRIBERS = {  # as stored before 0011 -> expected after
+    "Ada@Example.org": "Ada@Example.org",  # these two are one mailbox: reported, both left as they were
+    "ada@example.org": "ada@example.org",
+    "bob@Example.ORG": "bob@example.org",  # the domain lowercased, the local part as typed
+    "carol@b\u00fccher.example": "carol@xn--bcher-kva.example",  # IDNA for sending
+    "dave@xn--bcher-kva.example": "dave@xn--bcher-kva.example",  # these two too: reported, left
+    "Dave@B\u00dcCHER.example": "Dave@B\u00dcCHER.example",
+    "a(comment)@example.org": "a(comment)@example.org",  # refused by the rule: reported, left
+    "eve@lab": "eve@lab",
+}
+
+
+def test_migration_0011_normalises_stored_addresses_and_reports_what_it_leaves(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_db_engine(db_url)
+    try:
+        migrate(engine, "0009")
+        with engine.begin() as conn:
+            for email in _OLD_SUBSCRIBERS:
+                conn.execute(text("INSERT INTO subscribers (email, keywords, exclude, active, paused, cadence, "
+                                  "hard_bounces, created_at, updated_at) VALUES (:e, '[\"x\"]', '[]', true, false, "
+                                  "'daily', 0, :t, :t)"), {"e": email, "t": NOW})
+            for email in ("Victim+x@Example.ORG", "victim(1)@example.org"):
+                conn.execute(text("INSERT INTO signups (email, nonce, preferences, ip, consent_version, "
+                                  "consent_sha256, created_at, expires_at) VALUES (:e, 'n', '{}', '127.0.0.1', "
+                                  "'1', 'h', :t, :t)"), {"e": email, "t": NOW})
+        with caplog.at_level("WARNING", logger="digest.store.migrations"):
+            migrate(engine)
+        assert current_revision(engine) == head_revision()
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT email FROM subscribers ORDER BY id")).scalars().all()
+            signed = conn.execute(text("SELECT email, mailbox FROM signups ORDER BY id")).all()
+            assert stored == list(_OLD_SUBSCRIBERS.values())
+            assert [tuple(r) for r in signed] == [("Victim+x@example.org", "victim@example.org"),
+                                                 ("victim(1)@example.org", "victim(1)@example.org")]
+            # Found whatever the case typed; of two that differ only in case, the older.
+            bob = sub_store.get_subscriber(conn, "BOB@EXAMPLE.ORG")
+            assert bob is not None and bob.email == "bob@example.org"
+            ada = sub_store.get_subscriber(conn, "ADA@example.org")
+            assert ada is not None and ada.email == "Ada@Example.org"
+        report = " ".join(r.getMessage() for r in caplog.records if r.name == "digest.store.migrations")
+        assert "not merged" in report
+        assert "'Ada@Example.org' (subscriber 1) and 'ada@example.org' (subscriber 2)" in report
+        assert "'dave@xn--bcher-kva.example' (subscriber 5) and 'Dave@B\u00dcCHER.example' (subscriber 6)" in report
+        assert "not valid" in report and "'a(comment)@example.org' (subscriber 7)" in report and "'eve@lab'" in report
+        assert "bob@" not in report and "carol@" not in report
+    finally:
+        engine.dispose()
+
+
+def test_migration_0011_goes_down_again(db_url: str) -> None:
+    from alembic import command as alembic_command
+    from sqlalchemy import inspect
+
+    from digest.store.engine import _alembic_config
+
+    engine = create_db_engine(db_url)
+    try:
+        migrate(engine)
+        cfg = _alembic_config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            alembic_command.downgrade(cfg, "0009")
+        assert "mailbox" not in {c["name"] for c in inspect(engine).get_columns("signups")}
+        migrate(engine)
+        assert "mailbox" in {c["name"] for c in inspect(engine).get_columns("signups")}
+    finally:
+        engine.dispose()

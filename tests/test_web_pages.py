@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html as html_lib
 import json
 import re
 import warnings
@@ -33,6 +34,7 @@ from digest.web.app import create_app
 from digest.web.consent import CONSENT_SHA256, CONSENT_TEXT, CONSENT_VERSION
 from digest.web.serve import web_options
 from digest.web.tokens import LinkSigner
+from tests.address_cases import BAD_ADDRESSES
 from tests.clock import Clock
 from tests.smtp_server import free_port
 from tests.web_helpers import csrf_of
@@ -136,12 +138,13 @@ def test_subscribe_page_has_labelled_fields_and_nothing_from_outside(site: Site)
 def test_double_opt_in(site: Site) -> None:
     client = site.client()
     r = signup(client)
-    assert r.status_code == 200 and "Check your inbox" in r.text and "ada@example.org" in r.text
+    # The local part as typed, the domain lowercased (GOOD's address is Ada@Example.org).
+    assert r.status_code == 200 and "Check your inbox" in r.text and "Ada@example.org" in r.text
     assert site.count(subscribers) == 0 and site.count(signups) == 1
     # Nothing but the confirmation goes to an unconfirmed address: the daily run has nobody to send to.
     assert site.app.pipeline().run(date(2026, 11, 29), NOW.replace(tzinfo=UTC)).outcomes == []
     (msg,) = site.confirmations()
-    assert msg["To"] == "ada@example.org" and "Confirm" in msg["Subject"]
+    assert msg["To"] == "Ada@example.org" and "Confirm" in msg["Subject"]
     url = confirm_path(msg)
     page = client.get(url)  # a GET (a mail scanner) only shows the button
     assert page.status_code == 200 and "Confirm your subscription" in page.text and site.count(subscribers) == 0
@@ -465,7 +468,7 @@ def test_confirmation_through_smtp_refused_or_down(make_site: Any, smtp_server: 
     assert r.status_code == 400 and "could not deliver to this address" in r.text
     assert signup(client).status_code == 200
     (got,) = smtp_server.handler.messages
-    assert got.rcpt_tos == ("ada@example.org",) and b"/confirm/" in got.data
+    assert got.rcpt_tos == ("Ada@example.org",) and b"/confirm/" in got.data
     # The relay goes away: nothing listens on the configured port any more.
     site.app.settings = site.app.settings.model_copy(update={
         "smtp": site.app.settings.smtp.model_copy(update={"port": free_port()})})
@@ -532,3 +535,57 @@ def test_every_form_field_has_a_label(reader: Any) -> None:
         assert len(parser.controls) >= 8
         for control in parser.controls:
             assert control["_wrapped"] or control.get("id") in parser.label_for, (url, control)
+
+
+# ---- addresses the mailer cannot use (issue 15) ----------------------------------------------------
+@pytest.mark.parametrize(("raw", "reason"), [(raw, reason) for _, raw, reason in BAD_ADDRESSES],
+                         ids=[name for name, _, _ in BAD_ADDRESSES])
+def test_an_address_the_mailer_cannot_use_is_a_field_error(site: Site, raw: str, reason: str) -> None:
+    r = signup(site.client(), email=raw)
+    assert r.status_code == 400 and "Enter a valid email address" in r.text
+    assert 'id="email-error"' in r.text and re.search(r'aria-describedby="[^"]*email-error"', r.text)  # tied to it
+    assert reason.lower() in html_lib.unescape(r.text).lower()
+    assert site.count(signups) == 0 and site.confirmations() == []  # no pending row, nothing mailed
+
+
+@pytest.mark.parametrize("raw", ["a(comment)@example.org", "a\x00b@example.org", "ada@ex\u0430mple.org", "eve@lab"])
+def test_an_address_change_to_an_unusable_address_is_a_field_error(reader: Any, raw: str) -> None:
+    site, sid, _papers, _d = reader
+    client = site.client()
+    url = urlsplit(site.links.manage_url(sid)).path
+    r = client.post(url, data={**GOOD, "email": raw, **csrf_of(client.get(url))}, follow_redirects=False)
+    assert r.status_code == 400 and 'id="email-error"' in r.text and "Enter a valid email address" in r.text
+    assert site.count(signups) == 0 and site.confirmations() == []
+    assert site.subscriber().keywords == ("sparse attention",)  # nothing saved
+
+
+def test_a_mailer_that_refuses_the_address_leaves_no_pending_row(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should the mailer ever refuse what the rule let through, it is a field error as well, not a 500."""
+    from digest.mail.confirm import ConfirmationMailer
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise ValueError("to_addr: not an email address")
+
+    monkeypatch.setattr(ConfirmationMailer, "compose", refuse)  # the fault injected
+    r = signup(site.client())
+    assert r.status_code == 400 and 'id="email-error"' in r.text and "cannot send to this address" in r.text
+    assert site.count(signups) == 0 and site.confirmations() == []
+
+
+def test_signups_to_one_mailbox_in_many_spellings_are_limited(make_site: Any) -> None:
+    """victim(1)@... to victim(12)@... once put 10 confirmations in one mailbox. Now comments are
+    refused and case and +tags count as the one mailbox they reach: at most the limit is sent."""
+    site = make_site(signup_limit_per_ip=0)  # the per-address limit alone
+    limit = site.app.settings.web.signup_limit_per_address
+    spellings = ["victim(1)@example.org", "victim@example.org", "Victim@Example.org", "victim(2)@example.org",
+                 "VICTIM@EXAMPLE.ORG", "victim+1@example.org", "victim+digest@Example.org", "Victim+x@EXAMPLE.org",
+                 "victim+(3)@example.org", "victim+1@example.org", "victim(4)@example.org", "vIcTiM+z@example.org"]
+    assert len(spellings) == 12
+    client = site.client()
+    codes = [signup(client, email=e).status_code for e in spellings]
+    sent = site.confirmations()
+    assert len(sent) == limit == site.count(signups), codes
+    assert {m["To"].lower().split("+")[0].split("@")[0] for m in sent} == {"victim"}
+    assert codes.count(200) == limit and set(codes) <= {200, 400, 429}
+    # The limit counts the mailbox, not one spelling: another mailbox is not held back.
+    assert signup(client, email="someone.else@example.org").status_code == 200

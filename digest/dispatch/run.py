@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from digest.app import App
 from digest.pipeline import RunReport, SubscriberOutcome
+from digest.store import deliveries as ledger
 from digest.store import subscribers as sub_store
 from digest.store import terms as term_store
 
@@ -29,11 +30,27 @@ def deliver(app: App, digest_date: date, now: datetime, *, subscriber_ids: Colle
         term_store.ensure_current(app.engine, now)
     if mode == "local" or dry_run or only is not None or force_outbox:
         # A dry run, a single address or the demo is an operator's check: always here, never queued.
-        return app.pipeline(force_outbox=force_outbox).run(digest_date, now, only=only, dry_run=dry_run,
-                                                           subscriber_ids=subscriber_ids, stop=stop, progress=progress)
-    from digest.dispatch.celery_app import dispatch_shards  # celery is an optional dependency
+        report = app.pipeline(force_outbox=force_outbox).run(digest_date, now, only=only, dry_run=dry_run,
+                                                             subscriber_ids=subscriber_ids, stop=stop,
+                                                             progress=progress)
+    else:
+        from digest.dispatch.celery_app import dispatch_shards  # celery is an optional dependency
 
-    if subscriber_ids is None:
-        with app.engine.connect() as conn:
-            subscriber_ids = [s.id for s in sub_store.list_subscribers(conn, receiving_only=True)]
-    return dispatch_shards(app.settings, digest_date, now, subscriber_ids, stop=stop, progress=progress)
+        if subscriber_ids is None:
+            with app.engine.connect() as conn:
+                subscriber_ids = [s.id for s in sub_store.list_subscribers(conn, receiving_only=True)]
+        report = dispatch_shards(app.settings, digest_date, now, subscriber_ids, stop=stop, progress=progress)
+    # Asked of the ledger after the run, as `digest retry` and `digest status` ask it; less the rows
+    # this run found another live run sending (in progress: that run reports them).
+    busy = {o.email for o in report.outcomes if o.status == "in_progress"}
+    with app.engine.connect() as conn:
+        if only is not None:
+            sub = sub_store.get_subscriber(conn, only)
+            subscriber_ids = [sub.id] if sub is not None else []
+        now_db = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+        rows = ledger.to_retry(conn, now_db, digest_date=digest_date, subscriber_ids=subscriber_ids)
+        if busy:
+            subs = {r.subscriber_id: sub_store.get_subscriber_by_id(conn, r.subscriber_id) for r in rows}
+            rows = [r for r in rows if (s := subs[r.subscriber_id]) is None or s.email not in busy]
+    report.to_retry = len(rows)
+    return report

@@ -59,7 +59,8 @@ def _addr_spec(value: str, *, what: str) -> str:
         # The stdlib parser raises ValueError, a header defect (also a ValueError) or, for some
         # malformed domains ("a@b..c"), HeaderParseError; the IDNA codec UnicodeError.
         raise ValueError(f"{what}: not an email address: {spec[:80]!r}") from None
-    if not local.isascii() or not domain:
+    # The parser drops comments ("a(x)@b" is a@b): an address it had to change is not the one stored.
+    if not local.isascii() or not domain or local != spec.rpartition("@")[0]:
         raise ValueError(f"{what}: not an email address: {spec[:80]!r}")
     return f"{local}@{domain}"
 

@@ -10,37 +10,61 @@ runs never both send it and a crash leaves at most one row of that process in "s
                        -> unknown      the connection died after the message was handed over, before
                                        the reply: it may have arrived. Re-sent (same Message-ID) while
                                        fewer than MAX_AMBIGUOUS attempts were ambiguous, so one
-                                       reader gets at most one duplicate.
+                                       reader gets at most one duplicate; the attempt that makes it
+                                       MAX_AMBIGUOUS turns the row to failed with that reason.
 
 A row left in "sending" by a process that died is taken over: back to pending when DATA had not
 begun on that attempt (nothing can have arrived: safe to send), else to unknown (ambiguous). The
 claimer is known dead when it ran on this host and its pid is gone; otherwise only once the row is
 STALE_SENDING old, longer than a live sender ever holds one row (a few SMTP timeouts).
+
+"To retry" is one question with one answer, :func:`to_retry`: `digest run`, `digest retry` and
+`digest status` all ask it.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, String, Update, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    String,
+    Text,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from digest import owner
 from digest.domain import Pick
-from digest.store.schema import deliveries, delivery_items, events
+from digest.store.schema import deliveries, delivery_items, events, subscribers
 
 FINAL_STATES = ("sent", "failed")
 CLAIMABLE_STATES = ("pending", "temp_failed", "unknown")
+UNFINISHED_STATES = (*CLAIMABLE_STATES, "sending")
 # A row left in "sending" this long ago belongs to a run that died: it may be taken over.
 STALE_SENDING = timedelta(minutes=15)
 # Attempts whose outcome is unknown that a row may have: the first is re-sent once, then no more.
 MAX_AMBIGUOUS = 2
+# Why a row that reached MAX_AMBIGUOUS is failed rather than left "unknown" for ever.
+GAVE_UP_AMBIGUOUS = (f"not sent again: {MAX_AMBIGUOUS} attempts were cut off after the message was handed over and "
+                     "before the relay's reply, so it may have arrived")
 # Items ranked from here on are the "trending today" block, not picks.
 TRENDING_RANK_BASE = 100
 
@@ -257,6 +281,19 @@ def mark_data_started(conn: Connection, delivery_id: int, now: datetime) -> None
     conn.execute(_DATA_STARTED, {"row_id": delivery_id, "now": now})
 
 
+def _ambiguous_attempt(detail: Any, gave_up: Any, next_attempt_at: Any = None) -> dict[str, Any]:
+    """The values for an attempt that ended without knowing whether its message arrived: unknown (to be
+    re-sent), or failed with gave_up as the reason when it makes MAX_AMBIGUOUS such attempts."""
+    last = deliveries.c.ambiguous + 1 >= MAX_AMBIGUOUS
+    return {"ambiguous": deliveries.c.ambiguous + 1, "status": case((last, "failed"), else_="unknown"),
+            "last_error": case((last, gave_up), else_=detail),
+            "next_attempt_at": None if next_attempt_at is None else case((last, null()), else_=next_attempt_at)}
+
+
+def gave_up_detail(detail: str | None) -> str:
+    return f"{GAVE_UP_AMBIGUOUS} (last: {detail})" if detail else GAVE_UP_AMBIGUOUS
+
+
 @functools.lru_cache(maxsize=16)
 def _finish_statement(status: str, held: bool) -> Update:
     values: dict[str, Any] = {"status": status, "updated_at": bindparam("now"), "last_error": bindparam("detail"),
@@ -264,7 +301,8 @@ def _finish_statement(status: str, held: bool) -> Update:
     if status == "sent":
         values.update(sent_at=bindparam("now"), location=bindparam("location"))
     if status == "unknown":
-        values["ambiguous"] = deliveries.c.ambiguous + 1
+        values.update(_ambiguous_attempt(bindparam("detail", type_=Text), bindparam("gave_up", type_=Text),
+                                         bindparam("next_attempt_at", type_=DateTime)))
     q = update(deliveries).where(deliveries.c.id == bindparam("row_id"))
     if held:
         q = q.where(deliveries.c.status == "sending", deliveries.c.claimed_by == bindparam("holder"))
@@ -276,23 +314,26 @@ def finish(
     next_attempt_at: datetime | None = None, holder: str | None = None,
 ) -> bool:
     """Record an attempt's outcome. With holder: only while that process still holds the row
-    (False if another process took it over in the meantime)."""
+    (False if another process took it over in the meantime). An unknown outcome that makes
+    MAX_AMBIGUOUS of them records the row as failed (see :func:`get_by_id` for what it became)."""
     params = {"row_id": delivery_id, "now": now, "detail": None if status == "sent" else detail or None,
-              "next_attempt_at": next_attempt_at, "location": location, "holder": holder}
+              "next_attempt_at": next_attempt_at, "location": location, "holder": holder,
+              "gave_up": gave_up_detail(detail)}
     return conn.execute(_finish_statement(status, holder is not None), params).rowcount == 1
 
 
 def release(conn: Connection, delivery_id: int, now: datetime, holder: str | None = None, detail: str = "") -> None:
     """Hand a claimed row back without an outcome (no connection could be made, or an exception):
-    pending if DATA had not begun, so the next run sends it at once, else unknown."""
+    pending if DATA had not begun, so the next run sends it at once, else unknown (or failed, at
+    MAX_AMBIGUOUS)."""
     q = update(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.status == "sending")
     if holder is not None:
         q = q.where(deliveries.c.claimed_by == holder)
     conn.execute(q.where(deliveries.c.data_started_at.is_(None))
                  .values(status="pending", claimed_by=None, updated_at=now, last_error=detail or None))
+    why = "the run stopped while the message was being handed over"
     conn.execute(q.where(deliveries.c.data_started_at.is_not(None))
-                 .values(status="unknown", claimed_by=None, updated_at=now, ambiguous=deliveries.c.ambiguous + 1,
-                         last_error="the run stopped while the message was being handed over"))
+                 .values(claimed_by=None, updated_at=now, **_ambiguous_attempt(why, gave_up_detail(why))))
 
 
 def is_abandoned(row: Delivery, now: datetime) -> bool:
@@ -301,16 +342,15 @@ def is_abandoned(row: Delivery, now: datetime) -> bool:
 
 
 def take_over(conn: Connection, row: Delivery, now: datetime) -> bool:
-    """Resolve an abandoned "sending" row: pending if DATA never began (safe to send), else unknown.
+    """Resolve an abandoned "sending" row: pending if DATA never began (safe to send), else unknown (or
+    failed, when that makes MAX_AMBIGUOUS ambiguous attempts).
 
     Conditional on the row being exactly as read, so two runs cannot both take it over.
     """
-    ambiguous = row.data_started_at is not None
-    values: dict[str, Any] = {"status": "unknown" if ambiguous else "pending", "claimed_by": None,
-                              "updated_at": now, "next_attempt_at": None}
-    if ambiguous:
-        values.update(ambiguous=deliveries.c.ambiguous + 1,
-                      last_error=f"the sending process ({row.claimed_by}) stopped after handing the message over")
+    values: dict[str, Any] = {"status": "pending", "claimed_by": None, "updated_at": now, "next_attempt_at": None}
+    if row.data_started_at is not None:
+        why = f"the sending process ({row.claimed_by}) stopped after handing the message over"
+        values.update(_ambiguous_attempt(why, gave_up_detail(why)))
     res = conn.execute(
         update(deliveries)
         .where(deliveries.c.id == row.id, deliveries.c.status == "sending", deliveries.c.attempts == row.attempts,
@@ -321,7 +361,7 @@ def take_over(conn: Connection, row: Delivery, now: datetime) -> bool:
 
 
 def expire(conn: Connection, delivery_id: int, now: datetime, detail: str) -> bool:
-    """Give up on a row that is still not delivered at its deadline."""
+    """Give up on a row that is still not delivered: at its deadline, or ambiguous too often."""
     res = conn.execute(
         update(deliveries)
         .where(deliveries.c.id == delivery_id, deliveries.c.status.in_(CLAIMABLE_STATES))
@@ -331,14 +371,14 @@ def expire(conn: Connection, delivery_id: int, now: datetime, detail: str) -> bo
 
 
 def triage(row: Delivery, now: datetime, retry_for: timedelta) -> str:
-    """What a run should do with an existing row:
-    sent | failed | unknown (final: ambiguous too often) | in_progress | abandoned | expired | not_due | send."""
+    """What a run should do with an existing row: sent | failed | in_progress | abandoned | expired |
+    exhausted (ambiguous MAX_AMBIGUOUS times: to be failed, never sent again) | not_due | send."""
     if row.status in FINAL_STATES:
         return row.status
     if row.status == "sending":
         return "abandoned" if is_abandoned(row, now) else "in_progress"
-    if row.ambiguous >= MAX_AMBIGUOUS:
-        return "unknown"
+    if row.ambiguous >= MAX_AMBIGUOUS:  # left "unknown" by an older release
+        return "exhausted"
     if now >= row.created_at + retry_for:
         return "expired"
     if row.next_attempt_at is not None and row.next_attempt_at > now:
@@ -351,15 +391,29 @@ def get_by_id(conn: Connection, delivery_id: int) -> Delivery | None:
     return _row(row._mapping) if row else None
 
 
-def retryable(conn: Connection, now: datetime) -> list[Delivery]:
-    """Rows of any date that are not final and are due, or in "sending" (perhaps abandoned)."""
-    rows = conn.execute(
-        select(deliveries)
-        .where(deliveries.c.status.in_((*CLAIMABLE_STATES, "sending")), deliveries.c.ambiguous < MAX_AMBIGUOUS,
-               or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now))
-        .order_by(deliveries.c.id)
-    )
-    return [_row(r._mapping) for r in rows]
+def _to_retry_filter(digest_date: date | None, subscriber_ids: Collection[int] | None) -> ColumnElement[bool]:
+    clauses: list[ColumnElement[bool]] = [
+        deliveries.c.status.in_(UNFINISHED_STATES), subscribers.c.active.is_(True), subscribers.c.paused.is_(False),
+        subscribers.c.suspended_at.is_(None)]
+    if digest_date is not None:
+        clauses.append(deliveries.c.digest_date == digest_date)
+    if subscriber_ids is not None:
+        clauses.append(deliveries.c.subscriber_id.in_(list(subscriber_ids)))
+    return and_(*clauses)
+
+
+def to_retry(conn: Connection, now: datetime, *, digest_date: date | None = None,
+             subscriber_ids: Collection[int] | None = None, due_only: bool = False) -> list[Delivery]:
+    """The rows still to retry: not final, of a subscriber still receiving (not unsubscribed, paused or
+    suspended), and not held by a live sending process. The next run for their date, or `digest retry`
+    once due (due_only: only those), sends or settles every one of them: resends it, fails it at its
+    deadline or at MAX_AMBIGUOUS. The one answer `digest run`, `digest retry` and `digest status` give."""
+    q = (select(deliveries).join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+         .where(_to_retry_filter(digest_date, subscriber_ids)).order_by(deliveries.c.id))
+    if due_only:
+        q = q.where(or_(deliveries.c.next_attempt_at.is_(None), deliveries.c.next_attempt_at <= now))
+    rows = [_row(r._mapping) for r in conn.execute(q)]
+    return [r for r in rows if r.status != "sending" or is_abandoned(r, now)]
 
 
 def deliveries_for_date(conn: Connection, digest_date: date) -> list[Delivery]:

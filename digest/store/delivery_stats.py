@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import Connection, func, select
 
-from digest.store.schema import deliveries
+from digest.store.schema import deliveries, subscribers
+
+
+@dataclass(frozen=True)
+class Failure:
+    digest_date: date
+    email: str
+    reason: str
 
 
 def recent_rows(conn: Connection, since: date) -> dict[int, dict[date, str]]:
@@ -26,3 +35,16 @@ def status_counts(conn: Connection) -> dict[str, int]:
     """How many ledger rows are in each status now."""
     rows = conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status))
     return {status: int(n) for status, n in rows}
+
+
+def failures(conn: Connection, digest_dates: Collection[date], *, limit: int) -> list[Failure]:
+    """The failed digests of these dates, with their reasons (at most limit, by date then address)."""
+    if not digest_dates:
+        return []
+    rows = conn.execute(
+        select(deliveries.c.digest_date, subscribers.c.email, deliveries.c.last_error)
+        .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+        .where(deliveries.c.status == "failed", deliveries.c.digest_date.in_(list(digest_dates)))
+        .order_by(deliveries.c.digest_date.desc(), subscribers.c.email).limit(limit)
+    )
+    return [Failure(d, str(e), r or "(no reason recorded)") for d, e, r in rows]

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 metadata = MetaData()
@@ -80,6 +81,9 @@ subscribers = Table(
     Column("updated_at", DateTime, nullable=False),
     Column("unsubscribed_at", DateTime),
 )
+# Addresses are looked up ignoring case. Not unique: rows that differ only in case from before that
+# rule are kept as they were (migration 0011 reports them).
+Index("ix_subscribers_email_lower", func.lower(subscribers.c.email))
 
 deliveries = Table(
     "deliveries",
@@ -202,6 +206,8 @@ signups = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("email", String(254), nullable=False, index=True),
+    # The mailbox the per-address limit counts (digest.addresses.mailbox_key: no case, no +tag).
+    Column("mailbox", String(254), nullable=False, index=True),
     Column("nonce", String(64), nullable=False),  # in the signed link: a reused id cannot confirm
     Column("preferences", JSON, nullable=False),
     Column("ip", String(64), nullable=False, index=True),

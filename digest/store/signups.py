@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from digest.addresses import address_key, mailbox_key
 from digest.store.schema import signups
 
 
@@ -32,8 +33,8 @@ class Signup:
 def create_signup(conn: Connection, *, email: str, nonce: str, preferences: dict[str, Any], ip: str,
                   consent_version: str, consent_sha256: str, now: datetime, expires_at: datetime) -> int:
     return int(conn.execute(
-        insert(signups).values(email=email, nonce=nonce, preferences=preferences, ip=ip[:64],
-                               consent_version=consent_version, consent_sha256=consent_sha256,
+        insert(signups).values(email=email, mailbox=mailbox_key(email), nonce=nonce, preferences=preferences,
+                               ip=ip[:64], consent_version=consent_version, consent_sha256=consent_sha256,
                                created_at=now, expires_at=expires_at)
         .returning(signups.c.id)
     ).scalar_one())
@@ -57,12 +58,17 @@ def mark_confirmed(conn: Connection, signup_id: int, now: datetime) -> bool:
 
 
 def count_since(conn: Connection, since: datetime, *, ip: str | None = None, email: str | None = None) -> int:
+    """Sign-ups since then from this IP, or to this address's mailbox (any case, any +tag)."""
     q = select(func.count()).select_from(signups).where(signups.c.created_at >= since)
     if ip is not None:
         q = q.where(signups.c.ip == ip[:64])
     if email is not None:
-        q = q.where(signups.c.email == email)
+        q = q.where(signups.c.mailbox == mailbox_key(email))
     return int(conn.execute(q).scalar_one())
+
+
+def delete_signup(conn: Connection, signup_id: int) -> None:
+    conn.execute(delete(signups).where(signups.c.id == signup_id))
 
 
 def purge(conn: Connection, before: datetime) -> int:
@@ -71,9 +77,11 @@ def purge(conn: Connection, before: datetime) -> int:
 
 
 def delete_for_email(conn: Connection, email: str) -> int:
-    return int(conn.execute(delete(signups).where(signups.c.email == email)).rowcount)
+    """Forget the sign-ups of this address, whatever its case."""
+    return int(conn.execute(delete(signups).where(func.lower(signups.c.email) == address_key(email))).rowcount)
 
 
 def list_for_email(conn: Connection, email: str) -> list[Signup]:
-    ids = conn.execute(select(signups.c.id).where(signups.c.email == email).order_by(signups.c.id)).scalars()
+    ids = conn.execute(select(signups.c.id).where(func.lower(signups.c.email) == address_key(email))
+                       .order_by(signups.c.id)).scalars()
     return [s for s in (get_signup(conn, i) for i in list(ids)) if s is not None]

@@ -1,14 +1,23 @@
-"""Subscribers: add or update, unsubscribe, list."""
+"""Subscribers: add or update, unsubscribe, list.
+
+An address is found whatever its case (digest.addresses.address_key): Ada@Lab.org finds ada@lab.org.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, select, update
 
+from digest.addresses import address_key
 from digest.domain import Subscriber
 from digest.store.schema import subscribers
+
+
+def _is(email: str) -> ColumnElement[bool]:
+    """The row of this address, compared ignoring case (the index on lower(email) serves it)."""
+    return func.lower(subscribers.c.email) == address_key(email)
 
 
 def _to_subscriber(row: Row[Any]) -> Subscriber:
@@ -44,7 +53,7 @@ def upsert_subscriber(
     sources: list[str] | None = None,
 ) -> tuple[Subscriber, bool]:
     """Subscribe (or re-subscribe and update) an address. Returns the subscriber and whether it is new."""
-    row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
+    row = conn.execute(select(subscribers).where(_is(email)).order_by(subscribers.c.id)).first()
     values: dict[str, Any] = {
         "keywords": keywords,
         "top_k": top_k,
@@ -64,7 +73,7 @@ def upsert_subscriber(
         conn.execute(insert(subscribers).values(email=email, created_at=now, **values))
         created = True
     else:
-        conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values))
+        conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values))  # the address as stored
         created = False
     sub = get_subscriber(conn, email)
     assert sub is not None
@@ -72,7 +81,8 @@ def upsert_subscriber(
 
 
 def get_subscriber(conn: Connection, email: str) -> Subscriber | None:
-    row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
+    """The subscriber with this address, whatever its case (the oldest, should two differ only in case)."""
+    row = conn.execute(select(subscribers).where(_is(email)).order_by(subscribers.c.id)).first()
     return _to_subscriber(row) if row else None
 
 
@@ -148,8 +158,8 @@ def record_bounce(conn: Connection, subscriber_id: int, now: datetime, max_bounc
 
 def change_email(conn: Connection, subscriber_id: int, email: str, now: datetime) -> bool:
     """Move a subscription (and its history) to a new address. False if the address is taken or the id unknown."""
-    taken = conn.execute(select(subscribers.c.id).where(subscribers.c.email == email)).scalar()
-    if taken is not None and taken != subscriber_id:
+    taken = set(conn.execute(select(subscribers.c.id).where(_is(email))).scalars())
+    if taken - {subscriber_id}:
         return False
     res = conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(email=email, updated_at=now))
     return res.rowcount > 0

@@ -11,9 +11,10 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
+from digest.addresses import AddressError, normalise_address
 from digest.domain import Subscriber
 from digest.errors import InputError
-from digest.subscribe_input import normalise_email, parse_keywords, parse_timezone
+from digest.subscribe_input import parse_keywords, parse_timezone
 
 MAX_TOP_K = 50
 CADENCES = ("daily", "weekly")
@@ -77,11 +78,11 @@ def _int_in(raw: str, low: int, high: int) -> int | None:
 
 
 def parse_email(form: Form, errors: dict[str, str]) -> str | None:
-    raw = first(form, "email")
+    """The normalised address, or None with the reason it was refused added to errors."""
     try:
-        return normalise_email(raw)
-    except InputError:
-        errors["email"] = "Enter a valid email address, such as ada@example.org."
+        return normalise_address(first(form, "email"))
+    except AddressError as exc:
+        errors["email"] = f"Enter a valid email address, such as ada@example.org: {exc}."
         return None
 
 

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from digest.addresses import address_key
 from digest.domain import Subscriber
 from digest.links import epoch
 from digest.mail.render import clean_text, safe_url
@@ -119,7 +120,8 @@ class ManagePages:
         prefs = parse_preferences(form, self.site.options.defaults, errors)
         if prefs is None or address is None:
             return self._page(request, token, sub, form_values(form), errors, 400)
-        if address != sub.email:
+        moving = address_key(address) != address_key(sub.email)
+        if moving:
             # The new address must confirm before anything goes there; the rest is saved now.
             problem = self.signup.send_confirmation(request, address, {**prefs.as_json(), "replaces": sid})
             if problem is not None:
@@ -132,7 +134,7 @@ class ManagePages:
             if (list(sub.keywords), list(sub.exclude)) != (prefs.keywords, prefs.exclude):
                 event_store.forget_model(conn, sid)  # the keyword profile is part of the model
         log.info("subscriber %s changed their settings", sid)
-        return self._back(token, "saved" if address == sub.email else "address")
+        return self._back(token, "address" if moving else "saved")
 
     async def pause(self, request: Request) -> Response:
         token = request.path_params["token"]

@@ -129,6 +129,11 @@ class SignupPages:
         try:
             outcome = self.mailer.send(key=signup_id, to_addr=address, confirm_url=url,
                                        expires_hours=self._expiry_hours, now=self.site.now())
+        except ValueError as exc:  # the mailer refuses what the form let through: a field error, no row left
+            log.error("sign-up %s: the mailer refused the address: %s", signup_id, exc)
+            with self.site.engine.begin() as conn:
+                signups.delete_signup(conn, signup_id)
+            return "Our mail server cannot send to this address. Please check it."
         except DeliveryError as exc:
             log.error("sign-up %s: confirmation email not sent: %s", signup_id, exc)
             raise PageError(503, "We could not send the confirmation email",
