@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from digest.errors import ConfigError
 
 ENV_PREFIX = "DIGEST_"
-# Variables that are not settings (the config file path itself, test switches).
+# Variables that are not settings (the config file path itself, test switches). Any other DIGEST_
+# variable whose first part names no setting (DIGEST_CACHE_DIR, the eval cache) is left alone too.
 _ENV_NOT_SETTINGS = {"DIGEST_CONFIG", "DIGEST_REQUIRE_SERVICES", "DIGEST_TEST_POSTGRES_URL"}
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _EMAIL_RE = re.compile(rf"^[^@\s<>\"',;]+@{_LABEL}(?:\.{_LABEL})*$")
@@ -262,7 +263,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_SETTINGS:
             continue
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
-        if not path:
+        if not path or path[0] not in Settings.model_fields:
             continue
         try:
             value = yaml.safe_load(raw) if raw.strip() else None

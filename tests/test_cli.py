@@ -169,3 +169,9 @@ def test_demo_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     second = subprocess.run([exe, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0 and "already sent" in second.stdout
     assert len(sorted((tmp_path / "state" / "outbox").rglob("*.eml"))) == 3
+
+
+def test_cache_dir_variable_does_not_break_other_commands(env: dict[str, str], tmp_path: Path) -> None:
+    r = _run({**env, "DIGEST_CACHE_DIR": str(tmp_path / "cache")}, "subscribers")
+    assert r.exit_code == 0, r.stderr
+    assert "No subscribers yet" in r.output

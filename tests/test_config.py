@@ -93,3 +93,13 @@ def test_example_config_documents_every_key() -> None:
             assert f"{key}:" in text, f"config.example.yaml does not document {section}.{key}"
     for key in ("state_dir", "sources", "name", "url", "path", "kind"):
         assert f"{key}:" in text
+
+
+def test_environment_variables_that_are_not_settings_are_left_alone(tmp_path: Path) -> None:
+    # The README gives DIGEST_CACHE_DIR for the eval cache: it names no setting, so no command may choke on it.
+    s = load_settings(environ={"DIGEST_CACHE_DIR": str(tmp_path), "DIGEST_STATE_DIR": str(tmp_path / "st"),
+                               "DIGEST_SOMETHING_ELSE": "1"})
+    assert s.state_dir == str(tmp_path / "st")
+    # A typo inside a real section is still a setting, and still refused by name.
+    with pytest.raises(ConfigError, match="digest.top_kk: unknown key"):
+        load_settings(environ={"DIGEST_DIGEST__TOP_KK": "3"})
