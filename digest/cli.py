@@ -139,8 +139,9 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
 # ---- subscribers ----------------------------------------------------------------------------
 @main.command()
 @click.argument("email")
-@click.option("--keywords", "-k", required=True,
-              help='Comma-separated interests: "sparse attention, diffusion models".')
+@click.option("--keywords", "-k", default=None,
+              help='Comma-separated interests: "sparse attention, diffusion models" (needed to subscribe; '
+                   'an update keeps them when left out).')
 @click.option("--exclude", default=None, help="Comma-separated keywords: papers matching any are never sent.")
 @click.option("--top-k", type=click.IntRange(1, 100), default=None, help="Picks per digest (default: digest.top_k).")
 @click.option("--timezone", "tz", default=None, help="IANA timezone, e.g. Europe/Berlin (default: schedule.timezone).")
@@ -148,16 +149,20 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
               help="Local hour the digest is due (default: schedule.delivery_hour).")
 @click.option("--cadence", type=click.Choice(["daily", "weekly"]), default=None, help="How often (default: daily).")
 @pass_ctx
-def subscribe(obj: _Context, email: str, keywords: str, exclude: str | None, top_k: int | None, tz: str | None,
-              hour: int | None, cadence: str | None) -> None:
-    """Subscribe EMAIL (or update an existing subscription) with interest keywords."""
+def subscribe(obj: _Context, email: str, keywords: str | None, exclude: str | None, top_k: int | None,
+              tz: str | None, hour: int | None, cadence: str | None) -> None:
+    """Subscribe EMAIL (or update an existing subscription) with interest keywords.
+
+    An update changes only the options given; the others keep what the subscriber had."""
     addr = normalise_email(email)
-    kws = parse_keywords(keywords)
+    kws = parse_keywords(keywords) if keywords is not None else None
     excl = parse_keywords(exclude, option="--exclude", required=False) if exclude is not None else None
     zone = parse_timezone(tz) if tz is not None else None
     app = obj.app()
     try:
         with app.engine.begin() as conn:
+            if kws is None and sub_store.get_subscriber(conn, addr) is None:
+                kws = parse_keywords(None)  # a new subscriber: the error says how to give them
             sub, created = sub_store.upsert_subscriber(
                 conn, email=addr, keywords=kws, exclude=excl, top_k=top_k, timezone=zone, delivery_hour=hour,
                 cadence=cadence, now=datetime.now(UTC).replace(tzinfo=None),
@@ -165,7 +170,10 @@ def subscribe(obj: _Context, email: str, keywords: str, exclude: str | None, top
     finally:
         app.close()
     verb = "Subscribed" if created else "Updated"
-    click.echo(f"{verb} {sub.email}: {', '.join(sub.keywords)} ({sub.top_k or app.settings.digest.top_k} picks a day)")
+    sched = app.settings.schedule
+    hour_shown = sched.delivery_hour if sub.delivery_hour is None else sub.delivery_hour
+    click.echo(f"{verb} {sub.email}: {', '.join(sub.keywords)} ({sub.top_k or app.settings.digest.top_k} picks, "
+               f"{sub.cadence} at {hour_shown:02d}:00 {sub.timezone or sched.timezone})")
 
 
 @main.command()

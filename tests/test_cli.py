@@ -175,3 +175,20 @@ def test_cache_dir_variable_does_not_break_other_commands(env: dict[str, str], t
     r = _run({**env, "DIGEST_CACHE_DIR": str(tmp_path / "cache")}, "subscribers")
     assert r.exit_code == 0, r.stderr
     assert "No subscribers yet" in r.output
+
+
+def test_an_update_changes_only_what_the_command_names(env: dict[str, str]) -> None:
+    r = _run(env, "subscribe", "ada@example.org", "-k", "diffusion models", "--top-k", "5", "--exclude", "quantum",
+             "--timezone", "Europe/Berlin", "--hour", "7", "--cadence", "weekly")
+    assert r.exit_code == 0, r.output
+    # A weekly subscriber is not told "a day".
+    assert "(5 picks, weekly at 07:00 Europe/Berlin)" in r.output and "a day" not in r.output
+    r = _run(env, "subscribe", "ada@example.org", "-k", "image generation")
+    assert r.exit_code == 0, r.output
+    listed = _run(env, "subscribers").output
+    assert "top_k=5  weekly 07:00 Europe/Berlin  image generation  (exclude: quantum)" in listed
+    # Without --keywords an update keeps them; a new address needs them.
+    assert _run(env, "subscribe", "ada@example.org", "--top-k", "3").exit_code == 0
+    assert "top_k=3  weekly 07:00 Europe/Berlin  image generation  (exclude: quantum)" in _run(env, "subscribers").output
+    _one_line_error(_run(env, "subscribe", "bob@example.org", "--top-k", "3"), "--keywords")
+    assert "bob@example.org" not in _run(env, "subscribers").output
