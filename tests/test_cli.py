@@ -192,3 +192,20 @@ def test_an_update_changes_only_what_the_command_names(env: dict[str, str]) -> N
     assert "top_k=3  weekly 07:00 Europe/Berlin  image generation  (exclude: quantum)" in _run(env, "subscribers").output
     _one_line_error(_run(env, "subscribe", "bob@example.org", "--top-k", "3"), "--keywords")
     assert "bob@example.org" not in _run(env, "subscribers").output
+
+
+def test_a_closed_pipe_ends_the_output_quietly(env: dict[str, str]) -> None:
+    """`digest status | head -2`: the reader went away; no "error: Broken pipe", no traceback."""
+    _run(env, "subscribe", "ada@example.org", "-k", "diffusion models")
+    for _ in range(3):
+        _run(env, "run", "--date", _today(), "--no-ingest")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line: the first write fails with EPIPE
+    try:
+        proc = subprocess.run([sys.executable, "-m", "digest", "status"], stdout=write_end, stderr=subprocess.PIPE,
+                              env={**os.environ, **env}, timeout=120)
+    finally:
+        os.close(write_end)
+    stderr = proc.stderr.decode()
+    assert "Broken pipe" not in stderr and "Traceback" not in stderr and "error" not in stderr, stderr
+    assert proc.returncode != 0
