@@ -216,6 +216,27 @@ def test_second_service_stands_by_and_takes_over_when_the_first_stops_beating(tm
     assert len(smtp_server.handler.messages) == 1  # the second scheduler's wake sent nothing twice
 
 
+def test_the_start_up_wake_shows_in_healthz_at_once(tmp_path: Path, sqlite_url: str,
+                                                    smtp_server: SmtpServer) -> None:
+    # A heartbeat only every 15 minutes: the wake itself must publish that it finished.
+    settings = make_settings(tmp_path, sqlite_url, smtp_server, lease_seconds=3600)
+    app = App.open(settings)
+    subscribe(app, "ada@example.org", hour=0)
+    service = Service(app)
+    health = HealthCheck(app.engine, require_scheduler=True, clock=lambda: datetime.now(UTC))
+    try:
+        assert service.start()
+        deadline = time.monotonic() + 30
+        while not (last_wake := health()[1]["scheduler"].get("last_wake")):
+            assert time.monotonic() < deadline, ("no last_wake after the start-up wake", health())
+            time.sleep(0.1)
+        assert recipients(smtp_server) == ["ada@example.org"]  # that wake sent the digest
+        assert datetime.fromisoformat(last_wake) <= datetime.now(UTC)
+    finally:
+        service.stop()
+        app.close()
+
+
 class _SlowFeed:
     """A feed server that answers only after `delay` seconds; counts the requests per path."""
 

@@ -34,7 +34,9 @@ def wake_job() -> WakeResult | None:
     service = _current
     if service is None:  # a job left over from a scheduler that has stopped
         return None
-    return service.waker.wake()
+    result = service.waker.wake()
+    service.wake_finished()
+    return result
 
 
 def wake_trigger(cron: str, timezone: str) -> CronTrigger:
@@ -100,6 +102,17 @@ class Service:
             log.warning("could not release the scheduler lease: %s", str(exc).splitlines()[0])
         if _current is self:
             _current = None
+
+    def wake_finished(self) -> None:
+        """/healthz and `digest status` show a wake as soon as it finished (the start-up wake too),
+        not a heartbeat later."""
+        finished = self.waker.last_finished
+        if finished is None:
+            return
+        try:
+            self.lease.record_wake(finished)
+        except SQLAlchemyError as exc:  # the next heartbeat carries it
+            log.warning("could not record the wake: %s", str(exc).splitlines()[0])
 
     # ---- heartbeat ------------------------------------------------------------------------
     def _beat(self) -> None:
