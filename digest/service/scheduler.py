@@ -69,7 +69,7 @@ class Service:
         self.scheduler: BackgroundScheduler | None = None
         self._heartbeat_stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._told_standby = False
+        self._stood_by = False
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> bool:
@@ -126,13 +126,12 @@ class Service:
                     log.error("scheduler lease lost (another process took it over): standing down")
                     self._stop_scheduler(wait=False)
             elif not self.stop_event.is_set() and self.lease.try_acquire():
+                if self._stood_by:  # the start-up line said another process schedules: say what changed
+                    log.warning("the scheduler's lease was free: this process runs the scheduler now")
                 self._start_scheduler()
                 self.lease.renew(self.next_wake())  # so that /healthz and `digest status` show it at once
-            elif not self._told_standby:
-                holder = self.lease.holder()
-                log.warning("another `digest serve` (%s) runs the scheduler for this database: serving the web "
-                            "only, taking over if its lease expires", holder.owner if holder else "?")
-                self._told_standby = True
+            else:
+                self._stood_by = True  # the caller says so (`digest serve` prints it once)
         except SQLAlchemyError as exc:  # the database is away: try again at the next beat
             log.error("scheduler heartbeat: database error: %s", str(exc).splitlines()[0])
 
