@@ -189,7 +189,8 @@ def test_an_update_changes_only_what_the_command_names(env: dict[str, str]) -> N
     assert "top_k=5  weekly 07:00 Europe/Berlin  image generation  (exclude: quantum)" in listed
     # Without --keywords an update keeps them; a new address needs them.
     assert _run(env, "subscribe", "ada@example.org", "--top-k", "3").exit_code == 0
-    assert "top_k=3  weekly 07:00 Europe/Berlin  image generation  (exclude: quantum)" in _run(env, "subscribers").output
+    listed = _run(env, "subscribers").output
+    assert "top_k=3  weekly 07:00 Europe/Berlin  image generation  (exclude: quantum)" in listed
     _one_line_error(_run(env, "subscribe", "bob@example.org", "--top-k", "3"), "--keywords")
     assert "bob@example.org" not in _run(env, "subscribers").output
 

@@ -11,11 +11,11 @@ from sqlalchemy import func, select, text
 
 from digest.domain import Paper, Pick
 from digest.errors import StoreError
+from digest.ingest.identity import normalise_title
 from digest.store import deliveries as ledger
 from digest.store import events as event_store
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
-from digest.ingest.identity import normalise_title
 from digest.store.engine import _alembic_config, create_db_engine, current_revision, head_revision, migrate, open_engine
 from digest.store.schema import papers
 
@@ -50,8 +50,8 @@ def test_upgrade_keeps_data(db_url: str) -> None:
             conn.execute(text("INSERT INTO papers (canonical_id, arxiv_id, title_key, title, abstract, authors, "
                               "categories, source, first_seen_at, updated_at) VALUES (:cid, :aid, :key, :title, '', "
                               "'[]', '[]', 'test', :now, :now)"),
-                         {"cid": f"arxiv:2411.{n:05d}", "aid": f"2411.{n:05d}", "key": f"paper {n}", "title": f"Paper {n}",
-                          "now": NOW})
+                         {"cid": f"arxiv:2411.{n:05d}", "aid": f"2411.{n:05d}", "key": f"paper {n}",
+                          "title": f"Paper {n}", "now": NOW})
     engine.dispose()
     engine = open_engine(db_url)  # brings it to head
     assert current_revision(engine) == head_revision()
