@@ -21,7 +21,14 @@ from digest.config import Settings, SourceSettings, load_settings, masked_url
 from digest.dispatch.run import deliver
 from digest.domain import Subscriber
 from digest.errors import DigestError, InputError
-from digest.ingest.collect import SourceReport, ingest_source, outcome_counts, source_from_argument
+from digest.ingest.collect import (
+    SourceReport,
+    failures,
+    ingest_source,
+    outcome_counts,
+    record_ingest,
+    source_from_argument,
+)
 from digest.pipeline import RunReport, record_run
 from digest.progress import progress
 from digest.store import subscribers as sub_store
@@ -129,7 +136,9 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
         raise InputError("no sources: give URLs or files, or list them under `sources` in the config")
     app = obj.app()
     try:
-        reports = _fetch(app, chosen, datetime.now(UTC))
+        started = datetime.now(UTC)
+        reports = _fetch(app, chosen, started)
+        record_ingest(app.engine, reports, started, datetime.now(UTC))
     finally:
         app.close()
     click.echo(f"Ingested {len(reports)} source(s):")
@@ -339,7 +348,9 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
                          progress=lambda o: step("digest", date=digest_date, subscriber=o.email, status=o.status,
                                                  picks=o.n_picks))
     if not dry_run:
-        record_run(app.engine, report, now, datetime.now(UTC), outcome_counts(reports))
+        record_run(app.engine, report, now, datetime.now(UTC), outcome_counts(reports), failures(reports))
+    else:  # no digest is recorded, but the papers it fetched are stored: that fetch is
+        record_ingest(app.engine, reports, now, datetime.now(UTC))
     return reports, report
 
 
@@ -374,12 +385,12 @@ def run(obj: _Context, date_: str | None, dry_run: bool, only: str | None, no_in
     _print_run(report)
     if report.stopped:
         return  # a requested stop is a clean exit: the rest is recorded and waits for the next run
+    for failed in failures(sources):  # the digests went out with the other sources: 1, as `digest ingest` does
+        click.echo(f"error: source {failed['name']} failed: {failed['error']}", err=True)
     if report.error:
         _fail(report.error)
-    if any(report.count(k) for k in ("failed", "temp_failed", "unknown", "deferred")):
+    if any(report.count(k) for k in ("failed", "temp_failed", "unknown", "deferred")) or failures(sources):
         sys.exit(1)
-    if sources and all(r.failed for r in sources):
-        _fail("every source failed; nothing new to rank")
 
 
 @main.command()
@@ -445,16 +456,23 @@ def status(obj: _Context, limit: int) -> None:
         click.echo("No runs yet.")
     for r in rows:
         c = r["counts"] or {}
-        if r["status"] == "ingested":  # a scheduler wake that fetched the sources and found nobody due
+        if r["status"] == "ingested":  # `digest ingest`, a dry run, or a scheduler wake that found nobody due
             click.echo(f"{r['started_at']:%Y-%m-%d %H:%M} UTC  fetched: {c.get('sources_ok', 0)} ok, "
                        f"{c.get('sources_not_modified', 0)} not modified, {c.get('sources_failed', 0)} failed, "
                        f"{c.get('papers_new', 0)} new papers")
-            continue
-        click.echo(
-            f"{r['started_at']:%Y-%m-%d %H:%M} UTC  digest {r['digest_date']}  {r['status']}: "
-            f"{c.get('sent', 0)} sent, {c.get('failed', 0)} failed, {c.get('temp_failed', 0)} to retry, "
-            f"{c.get('quiet', 0)} quiet, {c.get('candidates', 0)} papers"
-        )
+        else:
+            click.echo(
+                f"{r['started_at']:%Y-%m-%d %H:%M} UTC  digest {r['digest_date']}  {r['status']}: "
+                f"{c.get('sent', 0)} sent, {c.get('failed', 0)} failed, {c.get('temp_failed', 0)} to retry, "
+                f"{c.get('quiet', 0)} quiet, {c.get('candidates', 0)} papers"
+                + (f", {c['sources_failed']} of {_fetched(c)} source(s) failed" if c.get("sources_failed") else "")
+            )
+        for failed in r.get("failed_sources") or []:
+            click.echo(f"    source {failed.get('name')} failed: {failed.get('error')}")
+
+
+def _fetched(counts: dict[str, int]) -> int:
+    return sum(counts.get(f"sources_{s}", 0) for s in ("ok", "not_modified", "empty", "failed"))
 
 
 def _scheduler_line(held: Lease | None, now: datetime) -> str:

@@ -448,10 +448,10 @@ def _tell(progress: Callable[[SubscriberOutcome], None] | None, outcomes: Sequen
 
 
 def record_run(engine: Engine, report: RunReport, started: datetime, finished: datetime,
-               sources: dict[str, int] | None = None) -> None:
+               sources: dict[str, int] | None = None, failed_sources: list[dict[str, str]] | None = None) -> None:
     counts: dict[str, int] = dict(report.counts())
     counts.update(sources or {})
     with engine.begin() as conn:
         run_store.record(conn, digest_date=report.digest_date, started=_naive_utc(started),
                          finished=_naive_utc(finished), status="failed" if report.error else "done",
-                         counts=counts, error=report.error)
+                         counts=counts, error=report.error, failed_sources=failed_sources)

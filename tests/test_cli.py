@@ -6,13 +6,18 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from digest.cli import main
+from tests.smtp_server import free_port
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 ARXIV = FEEDS / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
@@ -210,3 +215,65 @@ def test_a_closed_pipe_ends_the_output_quietly(env: dict[str, str]) -> None:
     stderr = proc.stderr.decode()
     assert "Broken pipe" not in stderr and "Traceback" not in stderr and "error" not in stderr, stderr
     assert proc.returncode != 0
+
+
+@pytest.fixture
+def http_404() -> Iterator[str]:
+    """A local HTTP server that answers 404 to everything."""
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            self.send_error(404)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/feed.xml"
+    server.shutdown()
+    server.server_close()
+
+
+def test_run_exits_1_naming_each_failing_source_and_status_shows_them(tmp_path: Path, db_url: str,
+                                                                       http_404: str) -> None:
+    malformed = tmp_path / "oops.xml"
+    malformed.write_text("<rss><channel><item><title>oops</ti")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"state_dir: {tmp_path / 'state'}\ndatabase: {{url: '{db_url}'}}\nfetch: {{allow_private: true}}\n"
+        f"sources:\n  - {{name: good, path: '{ARXIV}'}}\n  - {{name: missing, path: '{tmp_path / 'none.xml'}'}}\n"
+        f"  - {{name: dead, url: 'http://127.0.0.1:{free_port()}/feed'}}\n  - {{name: gone, url: '{http_404}'}}\n"
+        f"  - {{name: html, path: '{FEEDS / 'html_not_a_feed.html'}'}}\n  - {{name: broken, path: '{malformed}'}}\n"
+    )
+    env = {"DIGEST_CONFIG": str(cfg)}
+    _run(env, "subscribe", "ada@example.org", "-k", "diffusion models")
+    r = _run(env, "run", "--date", _today())
+    assert r.exit_code == 1, r.output
+    assert "ada@example.org: sent" in r.output  # the good source's papers still went out
+    errors = r.stderr.strip().splitlines()
+    assert [e.split(" failed: ")[0] for e in errors] == [f"error: source {n}" for n in
+                                                         ("missing", "dead", "gone", "html", "broken")], errors
+    assert "HTTP 404" in errors[2] and "malformed feed" in errors[4]
+    status = _run(env, "status").output
+    assert "5 of 6 source(s) failed" in status
+    for name in ("missing", "dead", "gone", "html", "broken"):
+        assert f"    source {name} failed: " in status
+    # The same sources through `digest ingest`: recorded too, so status and the metrics count it.
+    assert _run(env, "ingest").exit_code == 1
+    assert "fetched: 1 ok, 0 not modified, 5 failed, 0 new papers" in _run(env, "status").output
+
+
+def test_papers_from_digest_ingest_count_in_the_metrics(env: dict[str, str], db_url: str) -> None:
+    from digest.service.metrics import Metrics
+    from digest.store.engine import open_engine
+
+    assert _run(env, "ingest").exit_code == 0
+    assert _run(env, "run", "--dry-run", "--date", _today()).exit_code == 0  # fetches again: nothing new
+    engine = open_engine(db_url)
+    try:
+        body = Metrics(engine, lambda: datetime.now(UTC))()[0].decode().splitlines()
+    finally:
+        engine.dispose()
+    assert "digest_papers_new_total 1504.0" in body
+    assert 'digest_feed_fetches_total{outcome="ok"} 2.0' in body
