@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
@@ -414,25 +414,42 @@ def retry(obj: _Context) -> None:
 
 @main.command()
 @click.argument("email")
-@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Digest date (default: today).")
+@click.option("--date", "date_", metavar="YYYY-MM-DD",
+              help="Digest date (default: the subscriber's next digest, in their timezone and cadence).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Where to write the HTML (default: state/previews/).")
 @pass_ctx
 def preview(obj: _Context, email: str, date_: str | None, out: str | None) -> None:
     """Write EMAIL's next digest as HTML (nothing is sent or recorded) and print the path."""
+    from digest.service.due import DueDefaults, next_digest, oldest_date
+    from digest.store import delivery_stats
+    from digest.store.deliveries import FINAL_STATES
+
     addr = normalise_email(email)
-    digest_date = _parse_date(date_, obj.settings, datetime.now(UTC))
+    now = datetime.now(UTC)
     app = obj.app()
     try:
+        with app.engine.connect() as conn:
+            sub = sub_store.get_subscriber(conn, addr)
+            if sub is None:
+                raise InputError(f"no subscriber {addr}")
+            rows = delivery_stats.recent_rows(conn, oldest_date(now), sub.id).get(sub.id, {})
+        sched = app.settings.schedule
+        defaults = DueDefaults(sched.timezone, sched.delivery_hour, timedelta(hours=sched.catch_up_hours))
+        digest_date = (_parse_date(date_, obj.settings, now) if date_ is not None
+                       else next_digest(sub, rows, now, defaults, FINAL_STATES))
         pipeline = app.pipeline()
         if app.encoder_notice:
             click.echo(f"notice: {app.encoder_notice}", err=True)
-        rendered, n = pipeline.preview(addr, digest_date)
+        rendered, n = pipeline.preview(addr, digest_date, now)
         path = Path(out) if out else app.previews_path / f"{addr.replace('@', '_at_')}-{digest_date}.html"
     finally:
         app.close()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(rendered.html, encoding="utf-8")
-    click.echo(f"{rendered.subject} ({n} picks)")
+    hour = sched.delivery_hour if sub.delivery_hour is None else sub.delivery_hour
+    quiet = " (a quiet day: no email would be sent)" if n == 0 and app.settings.digest.quiet_day == "skip" else ""
+    click.echo(f"{addr}: {n} picks for {digest_date}{quiet} ({sub.cadence}, due {hour:02d}:00 "
+               f"{sub.timezone or sched.timezone}; as ranked now)")
     click.echo(str(path))
 
 

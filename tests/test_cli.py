@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -277,3 +278,29 @@ def test_papers_from_digest_ingest_count_in_the_metrics(env: dict[str, str], db_
         engine.dispose()
     assert "digest_papers_new_total 1504.0" in body
     assert 'digest_feed_fetches_total{outcome="ok"} 2.0' in body
+
+
+def _pick_titles(html: str) -> list[str]:
+    return re.findall(r'<h2 style="[^"]*">(?:<a [^>]*>|<span [^>]*>)([^<]+)<', html)
+
+
+def test_preview_shows_the_next_digest_with_the_picks_its_run_sends(env: dict[str, str], tmp_path: Path) -> None:
+    today = datetime.now(UTC).date()
+    _run(env, "subscribe", "ada@example.org", "-k", "diffusion models, image generation", "--top-k", "4")
+    _run(env, "subscribe", "bob@example.org", "-k", "large language models", "--cadence", "weekly")
+    assert _run(env, "run", "--date", today.isoformat()).exit_code == 0  # today's digests went out
+    tomorrow = today + timedelta(days=1)
+    r = _run(env, "preview", "ada@example.org", "--out", str(tmp_path / "ada.html"))
+    assert r.exit_code == 0, r.output
+    # Once, with the date it is for: tomorrow's, today's having gone out.
+    assert r.output.count(" picks") == 1 and f"ada@example.org: 4 picks for {tomorrow} " in r.output
+    previewed = _pick_titles((tmp_path / "ada.html").read_text())
+    assert len(previewed) == 4
+    # A weekly subscriber's next digest is a week after the last.
+    r = _run(env, "preview", "bob@example.org", "--out", str(tmp_path / "bob.html"))
+    assert re.search(rf"^bob@example.org: \d+ picks for {today + timedelta(days=7)} ", r.output), r.output
+    # The run for that date sends exactly those picks.
+    r = _run(env, "run", "--date", tomorrow.isoformat(), "--no-ingest", "--only", "ada@example.org")
+    assert r.exit_code == 0 and "ada@example.org: sent, 4 picks" in r.output, r.output
+    sent = Path(r.output.split("-> ", 1)[1].split()[0]).with_suffix(".html")
+    assert _pick_titles(sent.read_text()) == previewed
