@@ -122,6 +122,15 @@ class FetchSettings(_Section):
     # Feeds are untrusted: loopback and private addresses are refused unless allowed here.
     allow_private: bool = False
     user_agent: str = "digest/0.1 (+https://github.com/)"
+    # Where `digest star --fetch-missing` looks arXiv ids up (the arXiv API's query endpoint).
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"
+
+    @field_validator("arxiv_api_url")
+    @classmethod
+    def _http_api(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/?#]+[^\s?#]*$", v, re.IGNORECASE):
+            raise ValueError(f"must be an http(s) URL without a query: {v!r}")
+        return v
 
 
 class WebSettings(_Section):
