@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import signal
 import sys
@@ -10,30 +11,25 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
-from sqlalchemy import Connection
 
-from digest.app import App
-from digest.config import Settings, SourceSettings, load_settings, masked_url
-from digest.dispatch.run import deliver
-from digest.domain import Subscriber
 from digest.errors import DigestError, InputError
-from digest.ingest.collect import (
-    SourceReport,
-    failures,
-    ingest_source,
-    outcome_counts,
-    record_ingest,
-    source_from_argument,
-)
-from digest.pipeline import RunReport, record_run
-from digest.progress import progress
-from digest.store import subscribers as sub_store
-from digest.store.lease import Lease
-from digest.subscribe_input import normalise_email, parse_keywords, parse_timezone
+
+# Only what every command needs is imported here; the rest where a command uses it, so that `--help`,
+# `subscribe`, `subscribers` and `status` start without numpy, scikit-learn, Starlette and the mail
+# stack (tests/test_cli.py checks it; README: start-up time). Annotations only: under TYPE_CHECKING.
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from digest.app import App
+    from digest.config import Settings, SourceSettings
+    from digest.domain import Subscriber
+    from digest.ingest.collect import SourceReport
+    from digest.pipeline import RunReport
+    from digest.store.lease import Lease
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("digest")
@@ -47,10 +43,14 @@ class _Context:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from digest.config import load_settings
+
             self._settings = load_settings(self.config)
         return self._settings
 
     def app(self) -> App:
+        from digest.app import App
+
         return App.open(self.settings)
 
 
@@ -59,8 +59,45 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+# Commands whose modules load a heavy stack (uvicorn and Starlette, numpy, Celery's settings), imported
+# when they run; `digest --help` lists them with this short help (a test keeps it equal to theirs).
+LAZY_COMMANDS = {
+    "eval": ("digest.eval_cli", "eval_command",
+             "Offline evaluation: replay real users' likes day by day and compare recommenders."),
+    "serve": ("digest.web.serve", "serve_command",
+              "Serve the links in the email, the subscribe, manage and web-view pages and, unless "
+              "--no-scheduler, send each digest when it is due."),
+    "worker": ("digest.dispatch.worker_cli", "worker_command",
+               "Run a Celery worker for dispatch.mode celery: it sends the shards of subscribers queued by "
+               "`digest run` or `digest serve`, on this machine, with the same config and database."),
+}
+
+
 class _Group(click.Group):
-    """Turns DigestError (and a few others) into `error: ...` on one line and an exit code."""
+    """Turns DigestError (and a few others) into `error: ...` on one line and an exit code; imports the
+    heavy commands (LAZY_COMMANDS) only when they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            module, attr, _ = LAZY_COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.commands.get(name)
+            if cmd is None:
+                limit = formatter.width - 6 - len(name)
+                rows.append((name, click.Command(name, help=LAZY_COMMANDS[name][2]).get_short_help_str(limit)))
+            elif not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -128,6 +165,8 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
     """Fetch and store papers from the configured sources, or from the given URLs / files."""
     from pydantic import ValidationError
 
+    from digest.ingest.collect import record_ingest, source_from_argument
+
     try:
         chosen = [source_from_argument(s, kind) for s in sources] if sources else list(obj.settings.sources)
     except ValidationError as exc:
@@ -166,6 +205,9 @@ def subscribe(obj: _Context, email: str, keywords: str | None, exclude: str | No
     """Subscribe EMAIL (or update an existing subscription) with interest keywords.
 
     An update changes only the options given; the others keep what the subscriber had."""
+    from digest.store import subscribers as sub_store
+    from digest.subscribe_input import normalise_email, parse_keywords, parse_timezone
+
     addr = normalise_email(email)
     kws = parse_keywords(keywords) if keywords is not None else None
     excl = parse_keywords(exclude, option="--exclude", required=False) if exclude is not None else None
@@ -193,6 +235,8 @@ def subscribe(obj: _Context, email: str, keywords: str | None, exclude: str | No
 @pass_ctx
 def unsubscribe(obj: _Context, email: str) -> None:
     """Stop sending to EMAIL. Its history is kept; subscribing again resumes it."""
+    from digest.store import subscribers as sub_store
+
     addr, changed = _change_subscriber(obj, email, lambda conn, sub, now: sub_store.deactivate(conn, sub.id, now))
     click.echo(f"Unsubscribed {addr}" if changed else f"{addr} was already unsubscribed")
 
@@ -200,6 +244,9 @@ def unsubscribe(obj: _Context, email: str) -> None:
 def _change_subscriber(obj: _Context, email: str,
                        change: Callable[[Connection, Subscriber, datetime], bool]) -> tuple[str, bool]:
     """Apply change to an existing subscriber in one transaction: (the address, whether it changed)."""
+    from digest.store import subscribers as sub_store
+    from digest.subscribe_input import normalise_email
+
     addr = normalise_email(email)
     app = obj.app()
     try:
@@ -218,6 +265,8 @@ def _change_subscriber(obj: _Context, email: str,
 @pass_ctx
 def subscribers(obj: _Context, show_all: bool) -> None:
     """List the subscribers and their keywords."""
+    from digest.store import subscribers as sub_store
+
     app = obj.app()
     try:
         with app.engine.connect() as conn:
@@ -240,6 +289,8 @@ def subscribers(obj: _Context, show_all: bool) -> None:
 
 
 def _set_paused(obj: _Context, email: str, paused: bool) -> None:
+    from digest.store import subscribers as sub_store
+
     def change(conn: Connection, sub: Subscriber, now: datetime) -> bool:
         changed = sub_store.set_paused(conn, sub.id, paused, now)
         # Resuming is also how an operator vouches for an address suspended after hard bounces.
@@ -280,6 +331,7 @@ def star(obj: _Context, email: str, ids: tuple[str, ...], file_: str | None, fet
     What is known is starred and what is not is listed; the exit code is 1 when something was not starred."""
     from digest.library_import import read_library, reference_from_id
     from digest.stars import Fetcher, import_stars
+    from digest.subscribe_input import normalise_email
 
     addr = normalise_email(email)
     if not ids and not file_:
@@ -356,6 +408,11 @@ def _stop_on_sigterm() -> Iterator[threading.Event]:
 def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_run: bool,
            ingest_first: bool, force_outbox: bool = False,
            stop: threading.Event | None = None) -> tuple[list[SourceReport], RunReport]:
+    from digest.dispatch.run import deliver
+    from digest.ingest.collect import failures, outcome_counts, record_ingest
+    from digest.pipeline import record_run
+    from digest.progress import progress
+
     reports: list[SourceReport] = []
     if ingest_first and app.settings.sources and not (stop and stop.is_set()):
         reports = _fetch(app, app.settings.sources, now)
@@ -376,6 +433,9 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
 
 
 def _fetch(app: App, sources: Sequence[SourceSettings], now: datetime) -> list[SourceReport]:
+    from digest.ingest.collect import ingest_source
+    from digest.progress import progress
+
     reports = []
     with progress("Fetching", len(sources)) as step:
         for source in sources:
@@ -393,6 +453,9 @@ def _fetch(app: App, sources: Sequence[SourceSettings], now: datetime) -> list[S
 @pass_ctx
 def run(obj: _Context, date_: str | None, dry_run: bool, only: str | None, no_ingest: bool) -> None:
     """Ingest the sources, rank new papers for every subscriber, render and deliver the digest."""
+    from digest.ingest.collect import failures
+    from digest.subscribe_input import normalise_email
+
     now = datetime.now(UTC)
     digest_date = _parse_date(date_, obj.settings, now)
     only_addr = normalise_email(only) if only else None
@@ -443,7 +506,9 @@ def preview(obj: _Context, email: str, date_: str | None, out: str | None) -> No
     """Write EMAIL's next digest as HTML (nothing is sent or recorded) and print the path."""
     from digest.service.due import DueDefaults, next_digest, oldest_date
     from digest.store import delivery_stats
+    from digest.store import subscribers as sub_store
     from digest.store.deliveries import FINAL_STATES
+    from digest.subscribe_input import normalise_email
 
     addr = normalise_email(email)
     now = datetime.now(UTC)
@@ -535,6 +600,10 @@ DEMO_SUBSCRIBERS = {
 @pass_ctx
 def demo(obj: _Context) -> None:
     """Run the whole daily digest offline on the bundled sample listing, into state/outbox."""
+    from digest.config import masked_url
+    from digest.store import subscribers as sub_store
+    from digest.subscribe_input import parse_keywords
+
     settings = obj.settings
     now = datetime.now(UTC)
     digest_date = _today(settings, now)
@@ -567,14 +636,6 @@ def demo(obj: _Context) -> None:
         click.echo("Today's demo digests were already sent: a second run sends nothing twice. "
                    f"Delete {settings.state_path} to start the demo afresh.")
 
-
-from digest.dispatch.worker_cli import worker_command  # noqa: E402
-from digest.eval_cli import eval_command  # noqa: E402
-from digest.web.serve import serve_command  # noqa: E402
-
-main.add_command(serve_command)
-main.add_command(eval_command)
-main.add_command(worker_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,10 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
-from digest.cli import main
+from digest.cli import LAZY_COMMANDS, main
 from tests.smtp_server import free_port
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
@@ -56,11 +58,42 @@ def _one_line_error(result: Result, *needles: str) -> None:
 
 
 def test_every_command_has_help() -> None:
-    for name, cmd in main.commands.items():
+    ctx = click.Context(main)
+    for name in main.list_commands(ctx):
+        cmd = main.get_command(ctx, name)
+        assert cmd is not None, name
         r = CliRunner().invoke(main, [name, "--help"])
         assert r.exit_code == 0, name
         first_words = " ".join((cmd.help or "").split()[:4])
         assert first_words and first_words in " ".join(r.output.split()), name
+    # `digest --help` lists the lazily imported commands with their own first paragraph.
+    for name, (_module, _attr, short) in LAZY_COMMANDS.items():
+        real = main.get_command(ctx, name)
+        assert real is not None and " ".join((real.help or "").split("\n\n")[0].split()) == short, name
+
+
+_HEAVY = ("numpy", "scipy", "sklearn", "starlette")
+_LIGHT_COMMANDS = f"""
+import json, sys
+from click.testing import CliRunner
+from digest.cli import main
+runner = CliRunner()
+results = {{}}
+for args in (["--help"], ["subscribe", "ada@example.org", "-k", "protein folding"], ["subscribers"], ["status"]):
+    r = runner.invoke(main, args, catch_exceptions=False)
+    results[" ".join(args[:1])] = [r.exit_code, sorted(m for m in {_HEAVY!r} if m in sys.modules)]
+print(json.dumps(results))
+"""
+
+
+def test_light_commands_do_not_load_the_heavy_stack(env: dict[str, str]) -> None:
+    """--help, subscribe, subscribers and status start without numpy, scipy, scikit-learn or Starlette."""
+    _run(env, "subscribers")  # a first run migrates the new database (Alembic); then the schema is current
+    proc = subprocess.run([sys.executable, "-c", _LIGHT_COMMANDS], env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert results == {name: [0, []] for name in ("--help", "subscribe", "subscribers", "status")}, results
 
 
 def test_subscribe_list_unsubscribe(env: dict[str, str]) -> None:

@@ -264,3 +264,11 @@ def test_paper_vectors_mix_cached_fresh_and_unstored_papers_in_order() -> None:
     batch = [CORPUS[0], CORPUS[2], unstored, CORPUS[4]]
     got, want = space.paper_vectors(batch), plain.paper_vectors(batch)
     assert got.shape == want.shape and (got != want).nnz == 0
+
+
+def test_the_light_tokenizer_keeps_scikit_learns_stop_words() -> None:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from digest.rank.tokens import STOP_WORDS
+
+    assert frozenset(ENGLISH_STOP_WORDS) == STOP_WORDS

@@ -239,3 +239,9 @@ def test_export_keeps_the_latex_source_beside_the_readable_title(sqlite_url: str
     (star,) = [e for e in data["events"] if e["kind"] == "star"]
     assert star["title"] == "Phases of Pb0.64Sn0.36Te"
     assert star["title_latex"] == r"Phases of Pb$_{0.64}$Sn$_{0.36}$Te"
+
+
+def test_the_head_read_from_the_migration_files_is_alembics() -> None:
+    from digest.store.engine import _head_from_files
+
+    assert _head_from_files() == head_revision()
