@@ -96,6 +96,13 @@ def test_light_commands_do_not_load_the_heavy_stack(env: dict[str, str]) -> None
     assert results == {name: [0, []] for name in ("--help", "subscribe", "subscribers", "status")}, results
 
 
+def test_the_readme_documents_every_command() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "**Store**- **Store**" not in readme
+    for name in main.list_commands(click.Context(main)):
+        assert f"`digest {name}" in readme, name
+
+
 def test_subscribe_list_unsubscribe(env: dict[str, str]) -> None:
     r = _run(env, "subscribe", "Ada@Example.org", "--keywords", "sparse attention, diffusion models", "--top-k", "5")
     assert r.exit_code == 0 and "Subscribed ada@example.org" in r.output
@@ -201,6 +208,11 @@ def test_demo_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     first = subprocess.run([exe, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
+    # What the README says of the demo: 521 papers ingested, 336 considered, dated today.
+    assert "sample-arxiv-cs: 521 new" in first.stdout
+    assert f"Digest {datetime.now(UTC).date()}: 336 new papers considered" in first.stdout
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "521 real arXiv" in readme and "336 are considered" in readme
     htmls = sorted((tmp_path / "state" / "outbox").rglob("*.html"))
     emls = sorted((tmp_path / "state" / "outbox").rglob("*.eml"))
     assert len(emls) == 3 and len(htmls) == 3
