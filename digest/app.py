@@ -7,21 +7,24 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from digest.config import Settings
 from digest.errors import ConfigError
-from digest.links import LinkBuilder
-from digest.mail.confirm import ConfirmationMailer
-from digest.mail.deliver import Transport, make_transport
-from digest.mail.render import DigestRenderer
-from digest.pipeline import DigestOptions, DigestPipeline
-from digest.rank import encoder
-from digest.rank.encoder import TextEncoder
-from digest.sending import DeliveryPolicy
 from digest.store.engine import open_engine
-from digest.web.tokens import LinkSigner
+
+# The working objects are imported where they are built: `digest subscribe` and `digest status` open
+# an App too, and must not pay for numpy, scikit-learn, Jinja2 and the mail stack (README: start-up).
+if TYPE_CHECKING:
+    from digest.links import LinkBuilder
+    from digest.mail.confirm import ConfirmationMailer
+    from digest.mail.deliver import Transport
+    from digest.mail.render import DigestRenderer
+    from digest.pipeline import DigestPipeline
+    from digest.rank.encoder import TextEncoder
+    from digest.sending import DeliveryPolicy
 
 
 def secret_keys(settings: Settings) -> list[str]:
@@ -49,6 +52,8 @@ def load_encoder(settings: Settings) -> tuple[TextEncoder | None, str | None]:
     """The configured encoder (None for "none"), and a one-line notice when the one asked for cannot
     be used (the bundled static vectors stand in). Without the embed extra the default is the static
     vectors, quietly."""
+    from digest.rank import encoder
+
     name = settings.model.encoder
     asked = "encoder" in settings.model.model_fields_set and name.strip().lower() != encoder.NONE
     if not asked and name == encoder.DEFAULT_ENCODER:
@@ -72,20 +77,30 @@ class App:
         self.engine.dispose()
 
     def links(self) -> LinkBuilder:
+        from digest.links import LinkBuilder
+        from digest.web.tokens import LinkSigner
+
         web = self.settings.web
         return LinkBuilder(web.base_url, LinkSigner(secret_keys(self.settings)), manage_days=web.manage_link_days)
 
     def renderer(self) -> DigestRenderer:
+        from digest.mail.render import DigestRenderer
+
         d = self.settings.digest
         return DigestRenderer(templates_dir=d.templates_dir, abstract_chars=d.abstract_chars)
 
     def transport(self, *, force_outbox: bool = False) -> Transport:
+        from digest.mail.deliver import make_transport
+
         s = self.settings
         delivery = s.delivery.model_copy(update={"method": "outbox"}) if force_outbox else s.delivery
         return make_transport(delivery, s.smtp, s.outbox_path)
 
     def confirmation_mailer(self) -> ConfirmationMailer:
         """Sends sign-up confirmations through the configured transport; the outbox keeps them apart."""
+        from digest.mail.confirm import ConfirmationMailer
+        from digest.mail.deliver import make_transport
+
         s = self.settings
         return ConfirmationMailer(lambda: make_transport(s.delivery, s.smtp, s.outbox_path / "confirmations"),
                                   from_addr=s.delivery.from_addr, from_name=s.delivery.from_name,
@@ -99,6 +114,8 @@ class App:
         return self._encoder
 
     def pipeline(self, *, force_outbox: bool = False) -> DigestPipeline:
+        from digest.pipeline import DigestOptions, DigestPipeline
+
         d = self.settings.digest
         return DigestPipeline(
             self.engine,
@@ -124,6 +141,8 @@ class App:
         )
 
     def delivery_policy(self, *, force_outbox: bool = False) -> DeliveryPolicy:
+        from digest.sending import DeliveryPolicy
+
         d, smtp = self.settings.delivery, self.settings.smtp
         uses_smtp = d.method == "smtp" and not force_outbox
         return DeliveryPolicy(

@@ -3,33 +3,34 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import signal
 import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
-from sqlalchemy import Connection
 
-from digest.app import App
-from digest.config import Settings, SourceSettings, load_settings, masked_url
-from digest.dispatch.run import deliver
-from digest.domain import Subscriber
 from digest.errors import DigestError, InputError
-from digest.ingest.collect import SourceReport, ingest_source, outcome_counts, source_from_argument
-from digest.pipeline import RunReport, record_run
-from digest.progress import progress
-from digest.store import deliveries as ledger
-from digest.store import delivery_stats
-from digest.store import subscribers as sub_store
-from digest.store.lease import Lease
-from digest.subscribe_input import normalise_email, parse_keywords, parse_timezone
+
+# Only what every command needs is imported here; the rest where a command uses it, so that `--help`,
+# `subscribe`, `subscribers` and `status` start without numpy, scikit-learn, Starlette and the mail
+# stack (tests/test_cli.py checks it; README: start-up time). Annotations only: under TYPE_CHECKING.
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from digest.app import App
+    from digest.config import Settings, SourceSettings
+    from digest.domain import Subscriber
+    from digest.ingest.collect import SourceReport
+    from digest.pipeline import RunReport
+    from digest.store.lease import Lease
 
 F = TypeVar("F", bound=Callable[..., Any])
 FAILURES_SHOWN = 20  # undelivered digests listed by `digest status`
@@ -44,10 +45,14 @@ class _Context:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from digest.config import load_settings
+
             self._settings = load_settings(self.config)
         return self._settings
 
     def app(self) -> App:
+        from digest.app import App
+
         return App.open(self.settings)
 
 
@@ -56,8 +61,45 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+# Commands whose modules load a heavy stack (uvicorn and Starlette, numpy, Celery's settings), imported
+# when they run; `digest --help` lists them with this short help (a test keeps it equal to theirs).
+LAZY_COMMANDS = {
+    "eval": ("digest.eval_cli", "eval_command",
+             "Offline evaluation: replay real users' likes day by day and compare recommenders."),
+    "serve": ("digest.web.serve", "serve_command",
+              "Serve the links in the email, the subscribe, manage and web-view pages and, unless "
+              "--no-scheduler, send each digest when it is due."),
+    "worker": ("digest.dispatch.worker_cli", "worker_command",
+               "Run a Celery worker for dispatch.mode celery: it sends the shards of subscribers queued by "
+               "`digest run` or `digest serve`, on this machine, with the same config and database."),
+}
+
+
 class _Group(click.Group):
-    """Turns DigestError (and a few others) into `error: ...` on one line and an exit code."""
+    """Turns DigestError (and a few others) into `error: ...` on one line and an exit code; imports the
+    heavy commands (LAZY_COMMANDS) only when they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            module, attr, _ = LAZY_COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.commands.get(name)
+            if cmd is None:
+                limit = formatter.width - 6 - len(name)
+                rows.append((name, click.Command(name, help=LAZY_COMMANDS[name][2]).get_short_help_str(limit)))
+            elif not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -66,6 +108,9 @@ class _Group(click.Group):
             _fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:
+            # The reader went away (digest status | head -2): click's main stops quietly, as Unix tools do.
+            raise
         except OSError as exc:
             _fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}")
 
@@ -122,6 +167,8 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
     """Fetch and store papers from the configured sources, or from the given URLs / files."""
     from pydantic import ValidationError
 
+    from digest.ingest.collect import record_ingest, source_from_argument
+
     try:
         chosen = [source_from_argument(s, kind) for s in sources] if sources else list(obj.settings.sources)
     except ValidationError as exc:
@@ -130,7 +177,9 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
         raise InputError("no sources: give URLs or files, or list them under `sources` in the config")
     app = obj.app()
     try:
-        reports = _fetch(app, chosen, datetime.now(UTC))
+        started = datetime.now(UTC)
+        reports = _fetch(app, chosen, started)
+        record_ingest(app.engine, reports, started, datetime.now(UTC))
     finally:
         app.close()
     click.echo(f"Ingested {len(reports)} source(s):")
@@ -143,8 +192,9 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
 # ---- subscribers ----------------------------------------------------------------------------
 @main.command()
 @click.argument("email")
-@click.option("--keywords", "-k", required=True,
-              help='Comma-separated interests: "sparse attention, diffusion models".')
+@click.option("--keywords", "-k", default=None,
+              help='Comma-separated interests: "sparse attention, diffusion models" (needed to subscribe; '
+                   'an update keeps them when left out).')
 @click.option("--exclude", default=None, help="Comma-separated keywords: papers matching any are never sent.")
 @click.option("--top-k", type=click.IntRange(1, 100), default=None, help="Picks per digest (default: digest.top_k).")
 @click.option("--timezone", "tz", default=None, help="IANA timezone, e.g. Europe/Berlin (default: schedule.timezone).")
@@ -152,16 +202,23 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
               help="Local hour the digest is due (default: schedule.delivery_hour).")
 @click.option("--cadence", type=click.Choice(["daily", "weekly"]), default=None, help="How often (default: daily).")
 @pass_ctx
-def subscribe(obj: _Context, email: str, keywords: str, exclude: str | None, top_k: int | None, tz: str | None,
-              hour: int | None, cadence: str | None) -> None:
-    """Subscribe EMAIL (or update an existing subscription) with interest keywords."""
+def subscribe(obj: _Context, email: str, keywords: str | None, exclude: str | None, top_k: int | None,
+              tz: str | None, hour: int | None, cadence: str | None) -> None:
+    """Subscribe EMAIL (or update an existing subscription) with interest keywords.
+
+    An update changes only the options given; the others keep what the subscriber had."""
+    from digest.store import subscribers as sub_store
+    from digest.subscribe_input import normalise_email, parse_keywords, parse_timezone
+
     addr = normalise_email(email)
-    kws = parse_keywords(keywords)
+    kws = parse_keywords(keywords) if keywords is not None else None
     excl = parse_keywords(exclude, option="--exclude", required=False) if exclude is not None else None
     zone = parse_timezone(tz) if tz is not None else None
     app = obj.app()
     try:
         with app.engine.begin() as conn:
+            if kws is None and sub_store.get_subscriber(conn, addr) is None:
+                kws = parse_keywords(None)  # a new subscriber: the error says how to give them
             sub, created = sub_store.upsert_subscriber(
                 conn, email=addr, keywords=kws, exclude=excl, top_k=top_k, timezone=zone, delivery_hour=hour,
                 cadence=cadence, now=datetime.now(UTC).replace(tzinfo=None),
@@ -169,7 +226,10 @@ def subscribe(obj: _Context, email: str, keywords: str, exclude: str | None, top
     finally:
         app.close()
     verb = "Subscribed" if created else "Updated"
-    click.echo(f"{verb} {sub.email}: {', '.join(sub.keywords)} ({sub.top_k or app.settings.digest.top_k} picks a day)")
+    sched = app.settings.schedule
+    hour_shown = sched.delivery_hour if sub.delivery_hour is None else sub.delivery_hour
+    click.echo(f"{verb} {sub.email}: {', '.join(sub.keywords)} ({sub.top_k or app.settings.digest.top_k} picks, "
+               f"{sub.cadence} at {hour_shown:02d}:00 {sub.timezone or sched.timezone})")
 
 
 @main.command()
@@ -177,6 +237,8 @@ def subscribe(obj: _Context, email: str, keywords: str, exclude: str | None, top
 @pass_ctx
 def unsubscribe(obj: _Context, email: str) -> None:
     """Stop sending to EMAIL. Its history is kept; subscribing again resumes it."""
+    from digest.store import subscribers as sub_store
+
     addr, changed = _change_subscriber(obj, email, lambda conn, sub, now: sub_store.deactivate(conn, sub.id, now))
     click.echo(f"Unsubscribed {addr}" if changed else f"{addr} was already unsubscribed")
 
@@ -184,6 +246,9 @@ def unsubscribe(obj: _Context, email: str) -> None:
 def _change_subscriber(obj: _Context, email: str,
                        change: Callable[[Connection, Subscriber, datetime], bool]) -> tuple[str, bool]:
     """Apply change to an existing subscriber in one transaction: (the address, whether it changed)."""
+    from digest.store import subscribers as sub_store
+    from digest.subscribe_input import normalise_email
+
     addr = normalise_email(email)
     app = obj.app()
     try:
@@ -202,6 +267,8 @@ def _change_subscriber(obj: _Context, email: str,
 @pass_ctx
 def subscribers(obj: _Context, show_all: bool) -> None:
     """List the subscribers and their keywords."""
+    from digest.store import subscribers as sub_store
+
     app = obj.app()
     try:
         with app.engine.connect() as conn:
@@ -224,6 +291,8 @@ def subscribers(obj: _Context, show_all: bool) -> None:
 
 
 def _set_paused(obj: _Context, email: str, paused: bool) -> None:
+    from digest.store import subscribers as sub_store
+
     def change(conn: Connection, sub: Subscriber, now: datetime) -> bool:
         changed = sub_store.set_paused(conn, sub.id, paused, now)
         # Resuming is also how an operator vouches for an address suspended after hard bounces.
@@ -255,11 +324,16 @@ def resume(obj: _Context, email: str) -> None:
 @click.argument("ids", nargs=-1)
 @click.option("--file", "file_", type=click.Path(dir_okay=False),
               help="A file of arXiv ids (one per line) or a BibTeX library.")
+@click.option("--fetch-missing", is_flag=True,
+              help="Look arXiv ids that are not in the store up on arXiv (fetch.arxiv_api_url) and star them.")
 @pass_ctx
-def star(obj: _Context, email: str, ids: tuple[str, ...], file_: str | None) -> None:
-    """Import papers EMAIL already likes (arXiv IDS, or --file) as stars: a warm start."""
+def star(obj: _Context, email: str, ids: tuple[str, ...], file_: str | None, fetch_missing: bool) -> None:
+    """Import papers EMAIL already likes (arXiv IDS, or --file) as stars: a warm start.
+
+    What is known is starred and what is not is listed; the exit code is 1 when something was not starred."""
     from digest.library_import import read_library, reference_from_id
-    from digest.stars import import_stars
+    from digest.stars import Fetcher, import_stars
+    from digest.subscribe_input import normalise_email
 
     addr = normalise_email(email)
     if not ids and not file_:
@@ -267,17 +341,34 @@ def star(obj: _Context, email: str, ids: tuple[str, ...], file_: str | None) -> 
     refs = [reference_from_id(i, f"argument {i}") for i in ids]
     if file_:
         refs += read_library(file_)
+    fetcher: Fetcher | None = None
+    if fetch_missing:
+        fetcher = _arxiv_fetcher(obj.settings)
     app = obj.app()
     try:
-        result = import_stars(app.engine, addr, refs, now=datetime.now(UTC).replace(tzinfo=None), strict=bool(ids))
+        result = import_stars(app.engine, addr, refs, now=datetime.now(UTC).replace(tzinfo=None),
+                              fetch_missing=fetcher)
     finally:
         app.close()
     click.echo(f"Starred {result.starred} paper(s) for {addr}"
                + (f" ({result.already} already starred)" if result.already else "")
+               + (f"; {result.fetched} looked up on arXiv" if result.fetched else "")
                + (f"; {result.stored} stored from the library's own text" if result.stored else ""))
     if result.unmatched:
-        shown = ", ".join(result.unmatched[:5])
-        click.echo(f"Not found in the store and no title to go on ({len(result.unmatched)}): {shown}")
+        shown = ", ".join(result.unmatched[:10]) + (f" and {len(result.unmatched) - 10} more"
+                                                     if len(result.unmatched) > 10 else "")
+        _fail(f"not starred ({len(result.unmatched)}): {shown}")
+
+
+def _arxiv_fetcher(settings: Settings) -> Callable[[Sequence[str]], tuple[list[Any], dict[str, str]]]:
+    from digest.ingest.arxiv_lookup import lookup_ids
+
+    def fetch_ids(ids: Sequence[str]) -> tuple[list[Any], dict[str, str]]:
+        click.echo(f"Looking {len(ids)} id(s) up on arXiv ({settings.fetch.arxiv_api_url})...", err=True)
+        found = lookup_ids(ids, settings.fetch, api_url=settings.fetch.arxiv_api_url)
+        return found.papers, found.missing
+
+    return fetch_ids
 
 
 # ---- the daily run --------------------------------------------------------------------------
@@ -319,6 +410,11 @@ def _stop_on_sigterm() -> Iterator[threading.Event]:
 def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_run: bool,
            ingest_first: bool, force_outbox: bool = False,
            stop: threading.Event | None = None) -> tuple[list[SourceReport], RunReport]:
+    from digest.dispatch.run import deliver
+    from digest.ingest.collect import failures, outcome_counts, record_ingest
+    from digest.pipeline import record_run
+    from digest.progress import progress
+
     reports: list[SourceReport] = []
     if ingest_first and app.settings.sources and not (stop and stop.is_set()):
         reports = _fetch(app, app.settings.sources, now)
@@ -332,11 +428,16 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
                          progress=lambda o: step("digest", date=digest_date, subscriber=o.email, status=o.status,
                                                  picks=o.n_picks))
     if not dry_run:
-        record_run(app.engine, report, now, datetime.now(UTC), outcome_counts(reports))
+        record_run(app.engine, report, now, datetime.now(UTC), outcome_counts(reports), failures(reports))
+    else:  # no digest is recorded, but the papers it fetched are stored: that fetch is
+        record_ingest(app.engine, reports, now, datetime.now(UTC))
     return reports, report
 
 
 def _fetch(app: App, sources: Sequence[SourceSettings], now: datetime) -> list[SourceReport]:
+    from digest.ingest.collect import ingest_source
+    from digest.progress import progress
+
     reports = []
     with progress("Fetching", len(sources)) as step:
         for source in sources:
@@ -354,6 +455,9 @@ def _fetch(app: App, sources: Sequence[SourceSettings], now: datetime) -> list[S
 @pass_ctx
 def run(obj: _Context, date_: str | None, dry_run: bool, only: str | None, no_ingest: bool) -> None:
     """Ingest the sources, rank new papers for every subscriber, render and deliver the digest."""
+    from digest.ingest.collect import failures
+    from digest.subscribe_input import normalise_email
+
     now = datetime.now(UTC)
     digest_date = _parse_date(date_, obj.settings, now)
     only_addr = normalise_email(only) if only else None
@@ -367,18 +471,21 @@ def run(obj: _Context, date_: str | None, dry_run: bool, only: str | None, no_in
     _print_run(report)
     if report.stopped:
         return  # a requested stop is a clean exit: the rest is recorded and waits for the next run
+    for failed in failures(sources):  # the digests went out with the other sources: 1, as `digest ingest` does
+        click.echo(f"error: source {failed['name']} failed: {failed['error']}", err=True)
     if report.error:
         _fail(report.error)
-    if report.count("failed") or (report.to_retry and not report.dry_run):  # a dry run attempts nothing
+    # A dry run attempts nothing, so what is left to retry is not its failure.
+    if report.count("failed") or (report.to_retry and not report.dry_run) or failures(sources):
         sys.exit(1)
-    if sources and all(r.failed for r in sources):
-        _fail("every source failed; nothing new to rank")
 
 
 @main.command()
 @pass_ctx
 def retry(obj: _Context) -> None:
     """Send again the digests of any date whose retry time has come (temp failures, interrupted runs)."""
+    from digest.store import deliveries as ledger
+
     app = obj.app()
     try:
         with _stop_on_sigterm() as stop:
@@ -398,25 +505,44 @@ def retry(obj: _Context) -> None:
 
 @main.command()
 @click.argument("email")
-@click.option("--date", "date_", metavar="YYYY-MM-DD", help="Digest date (default: today).")
+@click.option("--date", "date_", metavar="YYYY-MM-DD",
+              help="Digest date (default: the subscriber's next digest, in their timezone and cadence).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Where to write the HTML (default: state/previews/).")
 @pass_ctx
 def preview(obj: _Context, email: str, date_: str | None, out: str | None) -> None:
     """Write EMAIL's next digest as HTML (nothing is sent or recorded) and print the path."""
+    from digest.service.due import DueDefaults, next_digest, oldest_date
+    from digest.store import delivery_stats
+    from digest.store import subscribers as sub_store
+    from digest.store.deliveries import FINAL_STATES
+    from digest.subscribe_input import normalise_email
+
     addr = normalise_email(email)
-    digest_date = _parse_date(date_, obj.settings, datetime.now(UTC))
+    now = datetime.now(UTC)
     app = obj.app()
     try:
+        with app.engine.connect() as conn:
+            sub = sub_store.get_subscriber(conn, addr)
+            if sub is None:
+                raise InputError(f"no subscriber {addr}")
+            rows = delivery_stats.recent_rows(conn, oldest_date(now), sub.id).get(sub.id, {})
+        sched = app.settings.schedule
+        defaults = DueDefaults(sched.timezone, sched.delivery_hour, timedelta(hours=sched.catch_up_hours))
+        digest_date = (_parse_date(date_, obj.settings, now) if date_ is not None
+                       else next_digest(sub, rows, now, defaults, FINAL_STATES))
         pipeline = app.pipeline()
         if app.encoder_notice:
             click.echo(f"notice: {app.encoder_notice}", err=True)
-        rendered, n = pipeline.preview(addr, digest_date)
+        rendered, n = pipeline.preview(addr, digest_date, now)
         path = Path(out) if out else app.previews_path / f"{addr.replace('@', '_at_')}-{digest_date}.html"
     finally:
         app.close()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(rendered.html, encoding="utf-8")
-    click.echo(f"{rendered.subject} ({n} picks)")
+    hour = sched.delivery_hour if sub.delivery_hour is None else sub.delivery_hour
+    quiet = " (a quiet day: no email would be sent)" if n == 0 and app.settings.digest.quiet_day == "skip" else ""
+    click.echo(f"{addr}: {n} picks for {digest_date}{quiet} ({sub.cadence}, due {hour:02d}:00 "
+               f"{sub.timezone or sched.timezone}; as ranked now)")
     click.echo(str(path))
 
 
@@ -426,7 +552,8 @@ def preview(obj: _Context, email: str, date_: str | None, out: str | None) -> No
 def status(obj: _Context, limit: int) -> None:
     """Show the recent daily runs and what they did."""
     from digest.service.lease import SCHEDULER
-    from digest.store import lease, runs
+    from digest.store import deliveries as ledger
+    from digest.store import delivery_stats, lease, runs
 
     now = datetime.now(UTC).replace(tzinfo=None)
     app = obj.app()
@@ -444,16 +571,19 @@ def status(obj: _Context, limit: int) -> None:
         click.echo("No runs yet.")
     for r in rows:
         c = r["counts"] or {}
-        if r["status"] == "ingested":  # a scheduler wake that fetched the sources and found nobody due
+        if r["status"] == "ingested":  # `digest ingest`, a dry run, or a scheduler wake that found nobody due
             click.echo(f"{r['started_at']:%Y-%m-%d %H:%M} UTC  fetched: {c.get('sources_ok', 0)} ok, "
                        f"{c.get('sources_not_modified', 0)} not modified, {c.get('sources_failed', 0)} failed, "
                        f"{c.get('papers_new', 0)} new papers")
-            continue
-        click.echo(
-            f"{r['started_at']:%Y-%m-%d %H:%M} UTC  digest {r['digest_date']}  {r['status']}: "
-            f"{c.get('sent', 0)} sent, {c.get('failed', 0)} failed, {left[r['digest_date']]} to retry, "
-            f"{c.get('quiet', 0)} quiet, {c.get('candidates', 0)} papers"
-        )
+        else:
+            click.echo(
+                f"{r['started_at']:%Y-%m-%d %H:%M} UTC  digest {r['digest_date']}  {r['status']}: "
+                f"{c.get('sent', 0)} sent, {c.get('failed', 0)} failed, {left[r['digest_date']]} to retry, "
+                f"{c.get('quiet', 0)} quiet, {c.get('candidates', 0)} papers"
+                + (f", {c['sources_failed']} of {_fetched(c)} source(s) failed" if c.get("sources_failed") else "")
+            )
+        for failed_source in r.get("failed_sources") or []:
+            click.echo(f"    source {failed_source.get('name')} failed: {failed_source.get('error')}")
     click.echo(f"All digest dates: {sum(left.values())} to retry")
     if failed:
         click.echo("Not delivered:")
@@ -461,6 +591,10 @@ def status(obj: _Context, limit: int) -> None:
         click.echo(f"  digest {f.digest_date}  {f.email}: {f.reason}")
     if len(failed) > FAILURES_SHOWN:
         click.echo(f"  ... and more (the first {FAILURES_SHOWN} are shown)")
+
+
+def _fetched(counts: dict[str, int]) -> int:
+    return sum(counts.get(f"sources_{s}", 0) for s in ("ok", "not_modified", "empty", "failed"))
 
 
 def _scheduler_line(held: Lease | None, now: datetime) -> str:
@@ -485,6 +619,10 @@ DEMO_SUBSCRIBERS = {
 @pass_ctx
 def demo(obj: _Context) -> None:
     """Run the whole daily digest offline on the bundled sample listing, into state/outbox."""
+    from digest.config import masked_url
+    from digest.store import subscribers as sub_store
+    from digest.subscribe_input import parse_keywords
+
     settings = obj.settings
     now = datetime.now(UTC)
     digest_date = _today(settings, now)
@@ -517,14 +655,6 @@ def demo(obj: _Context) -> None:
         click.echo("Today's demo digests were already sent: a second run sends nothing twice. "
                    f"Delete {settings.state_path} to start the demo afresh.")
 
-
-from digest.dispatch.worker_cli import worker_command  # noqa: E402
-from digest.eval_cli import eval_command  # noqa: E402
-from digest.web.serve import serve_command  # noqa: E402
-
-main.add_command(serve_command)
-main.add_command(eval_command)
-main.add_command(worker_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

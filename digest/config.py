@@ -21,7 +21,8 @@ from digest.addresses import AddressError, normalise_address
 from digest.errors import ConfigError
 
 ENV_PREFIX = "DIGEST_"
-# Variables that are not settings (the config file path itself, test switches).
+# Variables that are not settings (the config file path itself, test switches). Any other DIGEST_
+# variable whose first part names no setting (DIGEST_CACHE_DIR, the eval cache) is left alone too.
 _ENV_NOT_SETTINGS = {"DIGEST_CONFIG", "DIGEST_REQUIRE_SERVICES", "DIGEST_TEST_POSTGRES_URL"}
 
 
@@ -58,7 +59,7 @@ class SourceSettings(_Section):
 
 class DigestSettings(_Section):
     top_k: int = Field(default=10, ge=1, le=100)
-    min_score: float = Field(default=0.05, ge=0.0)
+    min_score: float = Field(default=0.1, ge=0.0)
     quiet_day: Literal["skip", "note"] = "skip"
     # Papers first seen within this many days before the digest date are candidates.
     lookback_days: int = Field(default=3, ge=1, le=60)
@@ -122,6 +123,15 @@ class FetchSettings(_Section):
     # Feeds are untrusted: loopback and private addresses are refused unless allowed here.
     allow_private: bool = False
     user_agent: str = "digest/0.1 (+https://github.com/)"
+    # Where `digest star --fetch-missing` looks arXiv ids up (the arXiv API's query endpoint).
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"
+
+    @field_validator("arxiv_api_url")
+    @classmethod
+    def _http_api(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/?#]+[^\s?#]*$", v, re.IGNORECASE):
+            raise ValueError(f"must be an http(s) URL without a query: {v!r}")
+        return v
 
 
 class WebSettings(_Section):
@@ -259,7 +269,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_SETTINGS:
             continue
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
-        if not path:
+        if not path or path[0] not in Settings.model_fields:
             continue
         try:
             value = yaml.safe_load(raw) if raw.strip() else None

@@ -29,6 +29,11 @@ class Paper:
     upvotes: int | None = None  # Hugging Face daily papers
     source: str = ""
     id: int | None = None  # database id, once stored
+    # The feed's text where it was LaTeX source (title, abstract, authors above are readable text made
+    # from it, digest.ingest.latex); None where the text had no markup. Kept for export.
+    title_latex: str | None = None
+    abstract_latex: str | None = None
+    authors_latex: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,13 @@ from pathlib import Path
 from digest.domain import Paper
 from digest.errors import InputError
 from digest.ingest.identity import arxiv_id_and_version, arxiv_id_from_doi, canonical_id, normalise_doi
+from digest.ingest.latex import readable_paper
 from digest.ingest.text import clean_text
 
 MAX_FILE_BYTES = 20_000_000
 MAX_ENTRIES = 10_000
 _ENTRY_START = re.compile(r"@\s*([A-Za-z]+)\s*[{(]")
 _FIELD = re.compile(r"\s*([A-Za-z][\w-]*)\s*=\s*")
-_LATEX_CMD = re.compile(r"\\[a-zA-Z]+\s*|\\.|[{}]")
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,12 @@ class Reference:
     url: str | None = None
 
     def as_paper(self) -> Paper:
-        return Paper(canonical_id=canonical_id(self.arxiv_id, self.doi, self.title), title=self.title,
+        """The paper as stored: BibTeX fields are LaTeX source, shown as readable text (the source kept)."""
+        return readable_paper(Paper(canonical_id=canonical_id(self.arxiv_id, self.doi, self.title), title=self.title,
                      abstract=self.abstract, authors=self.authors, arxiv_id=self.arxiv_id, doi=self.doi,
                      url=self.url or (f"https://arxiv.org/abs/{self.arxiv_id}" if self.arxiv_id else None),
                      pdf_url=f"https://arxiv.org/pdf/{self.arxiv_id}" if self.arxiv_id else None,
-                     announce_type="import", source="import")
+                     announce_type="import", source="import"))
 
 
 def reference_from_id(text: str, origin: str) -> Reference:
@@ -105,7 +106,8 @@ def _value(text: str, i: int, where: str) -> tuple[str, int]:
 
 
 def _plain(value: str, limit: int) -> str:
-    return clean_text(_LATEX_CMD.sub(lambda m: "" if m.group(0) in "{}" else " ", value), limit)
+    # The LaTeX stays: as_paper makes it readable and keeps the source.
+    return clean_text(value, limit)
 
 
 def parse_bibtex(text: str, path: str) -> list[Reference]:

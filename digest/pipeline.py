@@ -49,7 +49,7 @@ RECORD_CHUNK = 500  # digests recorded per ledger transaction
 @dataclass(frozen=True)
 class DigestOptions:
     top_k: int = 10
-    min_score: float = 0.05
+    min_score: float = 0.1
     quiet_day: str = "skip"  # skip: no email when nothing matches; note: a short note
     lookback_days: int = 3
     include_replacements: bool = False
@@ -408,13 +408,20 @@ class DigestPipeline:
         return Job(row=b.row, subscriber_id=b.sub.id, email=b.sub.email, n_picks=len(b.picks),
                    compose=lambda: self._message(b, now))
 
-    def preview(self, email_addr: str, digest_date: date) -> tuple[RenderedDigest, int]:
-        """The subscriber's next digest as it would be rendered now; records nothing."""
+    def preview(self, email_addr: str, digest_date: date,
+                now: datetime | None = None) -> tuple[RenderedDigest, int]:
+        """The subscriber's digest for digest_date as a run now would send it; records nothing. A digest
+        already planned for that date (picks recorded, not sent yet) shows its recorded picks, as its
+        send will; otherwise the picks are ranked as the run ranks them (plan)."""
         with self.engine.connect() as conn:
             sub = sub_store.get_subscriber(conn, email_addr.strip())
+            row = ledger.get_delivery(conn, sub.id, digest_date) if sub is not None else None
         if sub is None:
             raise InputError(f"no subscriber {email_addr}")
-        item = self.plan([sub], digest_date)[0]
+        if row is not None:
+            b = self._stored(sub, row)
+            return self.render(sub, b.picks, digest_date, b.candidates, row.id, b.trending), len(b.picks)
+        item = self.plan([sub], digest_date, now)[0]
         return self.render(sub, item.picks, digest_date, item.candidates, trending=item.trending), len(item.picks)
 
 
@@ -453,10 +460,10 @@ def _tell(progress: Callable[[SubscriberOutcome], None] | None, outcomes: Sequen
 
 
 def record_run(engine: Engine, report: RunReport, started: datetime, finished: datetime,
-               sources: dict[str, int] | None = None) -> None:
+               sources: dict[str, int] | None = None, failed_sources: list[dict[str, str]] | None = None) -> None:
     counts: dict[str, int] = dict(report.counts())
     counts.update(sources or {})
     with engine.begin() as conn:
         run_store.record(conn, digest_date=report.digest_date, started=_naive_utc(started),
                          finished=_naive_utc(finished), status="failed" if report.error else "done",
-                         counts=counts, error=report.error)
+                         counts=counts, error=report.error, failed_sources=failed_sources)

@@ -7,7 +7,7 @@ import zoneinfo
 
 from digest.addresses import AddressError, normalise_address
 from digest.errors import InputError
-from digest.rank.features import tokens
+from digest.rank.tokens import tokens
 
 MAX_KEYWORDS = 30
 MAX_KEYWORD_CHARS = 100

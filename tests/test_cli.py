@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
-from digest.cli import main
+from digest.cli import LAZY_COMMANDS, main
 from tests.address_cases import BAD_ADDRESSES
+from tests.smtp_server import free_port
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 ARXIV = FEEDS / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
@@ -51,11 +59,49 @@ def _one_line_error(result: Result, *needles: str) -> None:
 
 
 def test_every_command_has_help() -> None:
-    for name, cmd in main.commands.items():
+    ctx = click.Context(main)
+    for name in main.list_commands(ctx):
+        cmd = main.get_command(ctx, name)
+        assert cmd is not None, name
         r = CliRunner().invoke(main, [name, "--help"])
         assert r.exit_code == 0, name
         first_words = " ".join((cmd.help or "").split()[:4])
         assert first_words and first_words in " ".join(r.output.split()), name
+    # `digest --help` lists the lazily imported commands with their own first paragraph.
+    for name, (_module, _attr, short) in LAZY_COMMANDS.items():
+        real = main.get_command(ctx, name)
+        assert real is not None and " ".join((real.help or "").split("\n\n")[0].split()) == short, name
+
+
+_HEAVY = ("numpy", "scipy", "sklearn", "starlette")
+_LIGHT_COMMANDS = f"""
+import json, sys
+from click.testing import CliRunner
+from digest.cli import main
+runner = CliRunner()
+results = {{}}
+for args in (["--help"], ["subscribe", "ada@example.org", "-k", "protein folding"], ["subscribers"], ["status"]):
+    r = runner.invoke(main, args, catch_exceptions=False)
+    results[" ".join(args[:1])] = [r.exit_code, sorted(m for m in {_HEAVY!r} if m in sys.modules)]
+print(json.dumps(results))
+"""
+
+
+def test_light_commands_do_not_load_the_heavy_stack(env: dict[str, str]) -> None:
+    """--help, subscribe, subscribers and status start without numpy, scipy, scikit-learn or Starlette."""
+    _run(env, "subscribers")  # a first run migrates the new database (Alembic); then the schema is current
+    proc = subprocess.run([sys.executable, "-c", _LIGHT_COMMANDS], env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert results == {name: [0, []] for name in ("--help", "subscribe", "subscribers", "status")}, results
+
+
+def test_the_readme_documents_every_command() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "**Store**- **Store**" not in readme
+    for name in main.list_commands(click.Context(main)):
+        assert f"`digest {name}" in readme, name
 
 
 def test_subscribe_list_unsubscribe(env: dict[str, str]) -> None:
@@ -164,6 +210,11 @@ def test_demo_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     first = subprocess.run([exe, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
+    # What the README says of the demo: 521 papers ingested, 336 considered, dated today.
+    assert "sample-arxiv-cs: 521 new" in first.stdout
+    assert f"Digest {datetime.now(UTC).date()}: 336 new papers considered" in first.stdout
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "521 real arXiv" in readme and "336 are considered" in readme
     htmls = sorted((tmp_path / "state" / "outbox").rglob("*.html"))
     emls = sorted((tmp_path / "state" / "outbox").rglob("*.eml"))
     assert len(emls) == 3 and len(htmls) == 3
@@ -199,3 +250,132 @@ def test_an_address_is_found_whatever_its_case(env: dict[str, str]) -> None:
     again = _run(env, "subscribe", "ADA@LAB.ORG", "-k", "diffusion models")
     assert again.output.startswith("Updated ada@lab.org")  # the one subscriber, as first typed
     assert len(_run(env, "subscribers", "--all").output.strip().splitlines()) == 1
+
+
+def test_cache_dir_variable_does_not_break_other_commands(env: dict[str, str], tmp_path: Path) -> None:
+    r = _run({**env, "DIGEST_CACHE_DIR": str(tmp_path / "cache")}, "subscribers")
+    assert r.exit_code == 0, r.stderr
+    assert "No subscribers yet" in r.output
+
+
+def test_an_update_changes_only_what_the_command_names(env: dict[str, str]) -> None:
+    r = _run(env, "subscribe", "ada@example.org", "-k", "diffusion models", "--top-k", "5", "--exclude", "quantum",
+             "--timezone", "Europe/Berlin", "--hour", "7", "--cadence", "weekly")
+    assert r.exit_code == 0, r.output
+    # A weekly subscriber is not told "a day".
+    assert "(5 picks, weekly at 07:00 Europe/Berlin)" in r.output and "a day" not in r.output
+    r = _run(env, "subscribe", "ada@example.org", "-k", "image generation")
+    assert r.exit_code == 0, r.output
+    listed = _run(env, "subscribers").output
+    assert "top_k=5  weekly 07:00 Europe/Berlin  image generation  (exclude: quantum)" in listed
+    # Without --keywords an update keeps them; a new address needs them.
+    assert _run(env, "subscribe", "ada@example.org", "--top-k", "3").exit_code == 0
+    listed = _run(env, "subscribers").output
+    assert "top_k=3  weekly 07:00 Europe/Berlin  image generation  (exclude: quantum)" in listed
+    _one_line_error(_run(env, "subscribe", "bob@example.org", "--top-k", "3"), "--keywords")
+    assert "bob@example.org" not in _run(env, "subscribers").output
+
+
+def test_a_closed_pipe_ends_the_output_quietly(env: dict[str, str]) -> None:
+    """`digest status | head -2`: the reader went away; no "error: Broken pipe", no traceback."""
+    _run(env, "subscribe", "ada@example.org", "-k", "diffusion models")
+    for _ in range(3):
+        _run(env, "run", "--date", _today(), "--no-ingest")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line: the first write fails with EPIPE
+    try:
+        proc = subprocess.run([sys.executable, "-m", "digest", "status"], stdout=write_end, stderr=subprocess.PIPE,
+                              env={**os.environ, **env}, timeout=120)
+    finally:
+        os.close(write_end)
+    stderr = proc.stderr.decode()
+    assert "Broken pipe" not in stderr and "Traceback" not in stderr and "error" not in stderr, stderr
+    assert proc.returncode != 0
+
+
+@pytest.fixture
+def http_404() -> Iterator[str]:
+    """A local HTTP server that answers 404 to everything."""
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            self.send_error(404)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/feed.xml"
+    server.shutdown()
+    server.server_close()
+
+
+def test_run_exits_1_naming_each_failing_source_and_status_shows_them(tmp_path: Path, db_url: str,
+                                                                       http_404: str) -> None:
+    malformed = tmp_path / "oops.xml"
+    malformed.write_text("<rss><channel><item><title>oops</ti")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"state_dir: {tmp_path / 'state'}\ndatabase: {{url: '{db_url}'}}\nfetch: {{allow_private: true}}\n"
+        f"sources:\n  - {{name: good, path: '{ARXIV}'}}\n  - {{name: missing, path: '{tmp_path / 'none.xml'}'}}\n"
+        f"  - {{name: dead, url: 'http://127.0.0.1:{free_port()}/feed'}}\n  - {{name: gone, url: '{http_404}'}}\n"
+        f"  - {{name: html, path: '{FEEDS / 'html_not_a_feed.html'}'}}\n  - {{name: broken, path: '{malformed}'}}\n"
+    )
+    env = {"DIGEST_CONFIG": str(cfg)}
+    _run(env, "subscribe", "ada@example.org", "-k", "diffusion models")
+    r = _run(env, "run", "--date", _today())
+    assert r.exit_code == 1, r.output
+    assert "ada@example.org: sent" in r.output  # the good source's papers still went out
+    errors = r.stderr.strip().splitlines()
+    assert [e.split(" failed: ")[0] for e in errors] == [f"error: source {n}" for n in
+                                                         ("missing", "dead", "gone", "html", "broken")], errors
+    assert "HTTP 404" in errors[2] and "malformed feed" in errors[4]
+    status = _run(env, "status").output
+    assert "5 of 6 source(s) failed" in status
+    for name in ("missing", "dead", "gone", "html", "broken"):
+        assert f"    source {name} failed: " in status
+    # The same sources through `digest ingest`: recorded too, so status and the metrics count it.
+    assert _run(env, "ingest").exit_code == 1
+    assert "fetched: 1 ok, 0 not modified, 5 failed, 0 new papers" in _run(env, "status").output
+
+
+def test_papers_from_digest_ingest_count_in_the_metrics(env: dict[str, str], db_url: str) -> None:
+    from digest.service.metrics import Metrics
+    from digest.store.engine import open_engine
+
+    assert _run(env, "ingest").exit_code == 0
+    assert _run(env, "run", "--dry-run", "--date", _today()).exit_code == 0  # fetches again: nothing new
+    engine = open_engine(db_url)
+    try:
+        body = Metrics(engine, lambda: datetime.now(UTC))()[0].decode().splitlines()
+    finally:
+        engine.dispose()
+    assert "digest_papers_new_total 1504.0" in body
+    assert 'digest_feed_fetches_total{outcome="ok"} 2.0' in body
+
+
+def _pick_titles(html: str) -> list[str]:
+    return re.findall(r'<h2 style="[^"]*">(?:<a [^>]*>|<span [^>]*>)([^<]+)<', html)
+
+
+def test_preview_shows_the_next_digest_with_the_picks_its_run_sends(env: dict[str, str], tmp_path: Path) -> None:
+    today = datetime.now(UTC).date()
+    _run(env, "subscribe", "ada@example.org", "-k", "diffusion models, image generation", "--top-k", "4")
+    _run(env, "subscribe", "bob@example.org", "-k", "large language models", "--cadence", "weekly")
+    assert _run(env, "run", "--date", today.isoformat()).exit_code == 0  # today's digests went out
+    tomorrow = today + timedelta(days=1)
+    r = _run(env, "preview", "ada@example.org", "--out", str(tmp_path / "ada.html"))
+    assert r.exit_code == 0, r.output
+    # Once, with the date it is for: tomorrow's, today's having gone out.
+    assert r.output.count(" picks") == 1 and f"ada@example.org: 4 picks for {tomorrow} " in r.output
+    previewed = _pick_titles((tmp_path / "ada.html").read_text())
+    assert len(previewed) == 4
+    # A weekly subscriber's next digest is a week after the last.
+    r = _run(env, "preview", "bob@example.org", "--out", str(tmp_path / "bob.html"))
+    assert re.search(rf"^bob@example.org: \d+ picks for {today + timedelta(days=7)} ", r.output), r.output
+    # The run for that date sends exactly those picks.
+    r = _run(env, "run", "--date", tomorrow.isoformat(), "--no-ingest", "--only", "ada@example.org")
+    assert r.exit_code == 0 and "ada@example.org: sent, 4 picks" in r.output, r.output
+    sent = Path(r.output.split("-> ", 1)[1].split()[0]).with_suffix(".html")
+    assert _pick_titles(sent.read_text()) == previewed

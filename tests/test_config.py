@@ -104,3 +104,13 @@ def test_the_sender_address_is_normalised_and_may_be_this_host() -> None:
     assert Settings().delivery.from_addr == "digest@localhost"
     got = Settings.model_validate({"delivery": {"from_addr": "Digest@B\u00dcCHER.Example"}}).delivery.from_addr
     assert got == "Digest@xn--bcher-kva.example"
+
+
+def test_environment_variables_that_are_not_settings_are_left_alone(tmp_path: Path) -> None:
+    # The README gives DIGEST_CACHE_DIR for the eval cache: it names no setting, so no command may choke on it.
+    s = load_settings(environ={"DIGEST_CACHE_DIR": str(tmp_path), "DIGEST_STATE_DIR": str(tmp_path / "st"),
+                               "DIGEST_SOMETHING_ELSE": "1"})
+    assert s.state_dir == str(tmp_path / "st")
+    # A typo inside a real section is still a setting, and still refused by name.
+    with pytest.raises(ConfigError, match="digest.top_kk: unknown key"):
+        load_settings(environ={"DIGEST_DIGEST__TOP_KK": "3"})

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digest.domain import Subscriber
-from digest.service.due import DueDefaults, by_date, current_digest, due_instant, due_now, is_due
+from digest.service.due import DueDefaults, by_date, current_digest, due_instant, due_now, is_due, next_digest
 
 FINAL = ("sent", "failed")
 DEFAULTS = DueDefaults(timezone="UTC", delivery_hour=6, catch_up=timedelta(hours=6))
@@ -150,3 +150,22 @@ def test_unfinished_rows_are_retried_finished_and_later_ones_are_not() -> None:
     now = datetime(2026, 6, 10, 12, tzinfo=UTC)
     (due,) = due_now([sub(1)], {1: {d: "pending"}}, now, DEFAULTS, FINAL)
     assert due.retry and due.digest_date == d
+
+
+def test_next_digest_is_the_one_the_subscriber_gets_next() -> None:
+    d = date(2026, 6, 10)
+    berlin = sub(tz="Europe/Berlin", hour=7)
+    # 04:30 UTC is 06:30 in Berlin: today's is still to come; at 05:30 UTC it is due, and still next until sent.
+    assert next_digest(berlin, {}, datetime(2026, 6, 10, 4, 30, tzinfo=UTC), DEFAULTS, FINAL) == d
+    assert next_digest(berlin, {}, datetime(2026, 6, 10, 5, 30, tzinfo=UTC), DEFAULTS, FINAL) == d
+    assert next_digest(berlin, {d: "pending"}, datetime(2026, 6, 10, 5, 30, tzinfo=UTC), DEFAULTS, FINAL) == d
+    # Once it went out, tomorrow's (in Berlin, at 23:30 UTC it is already the 11th there: the 12th's).
+    assert next_digest(berlin, {d: "sent"}, datetime(2026, 6, 10, 9, tzinfo=UTC), DEFAULTS, FINAL) == d + timedelta(1)
+    assert next_digest(berlin, {d: "sent", d + timedelta(1): "sent"}, datetime(2026, 6, 10, 23, 30, tzinfo=UTC),
+                       DEFAULTS, FINAL) == d + timedelta(2)
+    # Weekly: a week after the last one.
+    weekly = sub(cadence="weekly")
+    assert next_digest(weekly, {d: "sent"}, datetime(2026, 6, 10, 9, tzinfo=UTC), DEFAULTS, FINAL) == d + timedelta(7)
+    # Yesterday's, still within the catch-up hours and not sent, comes first.
+    late = datetime(2026, 6, 11, 2, tzinfo=UTC)
+    assert next_digest(sub(hour=22), {}, late, DEFAULTS, FINAL) == d

@@ -271,3 +271,11 @@ def test_unigram_columns_are_the_vectorizers_own() -> None:
 
     words = ["attention", "schr", "gaussian", "qubit"]
     assert unigram_columns(words).tolist() == [int(term_counts([w]).indices[0]) for w in words]
+
+
+def test_the_light_tokenizer_keeps_scikit_learns_stop_words() -> None:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from digest.rank.tokens import STOP_WORDS
+
+    assert frozenset(ENGLISH_STOP_WORDS) == STOP_WORDS

@@ -113,9 +113,14 @@ def test_serve_schedules_delivers_stands_by_and_stops(tmp_path: Path, db_url: st
         _wait_for(lambda: httpx.get(f"http://127.0.0.1:{second_port}/healthz", timeout=5).json()["scheduler"]
                   ["in_this_process"], second, "no takeover", 20)
         assert _health(second_port)["status"] == "ok"
-        code, _out, err, _took = _stop(second)
+        code, out, err, _took = _stop(second)
         assert code == 0, err
-        assert "another `digest serve` runs the scheduler" in err
+        # One true statement of what it serves: the web, and the scheduler once the lease frees.
+        (serving,) = [line for line in out.splitlines() if line.startswith("Serving on")]
+        assert "web endpoints; the scheduler runs in another `digest serve`" in serving, out
+        assert "takes it over when that one's lease frees" in serving
+        assert "web endpoints and scheduler" not in out and "web endpoints only" not in out + err
+        assert "this process runs the scheduler now" in err  # and it says so when it did
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:

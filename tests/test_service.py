@@ -135,7 +135,7 @@ def test_a_stop_request_leaves_the_rest_for_the_next_wake(tmp_path: Path, sqlite
 def test_quiet_subscribers_are_not_ranked_again_until_new_papers_arrive(tmp_path: Path, sqlite_url: str) -> None:
     app = App.open(make_settings(tmp_path, sqlite_url, None))
     with app.engine.begin() as conn:
-        upsert_subscriber(conn, email="q@example.org", keywords=["zzqx nothing matches this"], now=datetime(2026, 1, 1))
+        upsert_subscriber(conn, email="q@example.org", keywords=["zzqx qqzx"], now=datetime(2026, 1, 1))
     clock = Clock(datetime(2026, 6, 10, 12, tzinfo=UTC))
     waker = Waker(app, clock=clock)
     first = waker.wake()
@@ -214,6 +214,27 @@ def test_second_service_stands_by_and_takes_over_when_the_first_stops_beating(tm
         first_app.close()
         second_app.close()
     assert len(smtp_server.handler.messages) == 1  # the second scheduler's wake sent nothing twice
+
+
+def test_the_start_up_wake_shows_in_healthz_at_once(tmp_path: Path, sqlite_url: str,
+                                                    smtp_server: SmtpServer) -> None:
+    # A heartbeat only every 15 minutes: the wake itself must publish that it finished.
+    settings = make_settings(tmp_path, sqlite_url, smtp_server, lease_seconds=3600)
+    app = App.open(settings)
+    subscribe(app, "ada@example.org", hour=0)
+    service = Service(app)
+    health = HealthCheck(app.engine, require_scheduler=True, clock=lambda: datetime.now(UTC))
+    try:
+        assert service.start()
+        deadline = time.monotonic() + 30
+        while not (last_wake := health()[1]["scheduler"].get("last_wake")):
+            assert time.monotonic() < deadline, ("no last_wake after the start-up wake", health())
+            time.sleep(0.1)
+        assert recipients(smtp_server) == ["ada@example.org"]  # that wake sent the digest
+        assert datetime.fromisoformat(last_wake) <= datetime.now(UTC)
+    finally:
+        service.stop()
+        app.close()
 
 
 class _SlowFeed:

@@ -63,9 +63,10 @@ def test_arxiv_rss_abstracts_are_clean_text(multi: ParsedFeed) -> None:
     for paper in multi.papers:
         assert "Announce Type" not in paper.abstract and not paper.abstract.startswith(("arXiv:", "Abstract"))
         assert paper.abstract and paper.authors and paper.version is not None
-    # Maths written with "<" survives: it is text, not a tag.
-    assert any(r"$\frac{1}{3}<s<1$" in p.abstract for p in multi.papers)
-    assert any(r"$2<q<2+\frac{4}{N}<p=2^*$" in p.abstract for p in multi.papers)
+    # Maths written with "<" survives: it is text, not a tag (and its LaTeX is made readable).
+    assert any(r"$\frac{1}{3}<s<1$" in (p.abstract_latex or "") and "1/3<s<1" in p.abstract for p in multi.papers)
+    assert any(r"$2<q<2+\frac{4}{N}<p=2^*$" in (p.abstract_latex or "") and "2<q<2+4/N<p=2^*" in p.abstract
+               for p in multi.papers)
 
 
 def test_author_affiliations_are_dropped_and_names_kept(multi: ParsedFeed) -> None:
@@ -123,7 +124,8 @@ def test_legacy_rdf_titles_ids_and_announce_types() -> None:
         "Hong-Shi Zong",
     )
     assert first.abstract.startswith("In 2015 the first collisions") and "<p>" not in first.abstract
-    assert r"range of $2.6<\eta<4$." in first.abstract  # double-escaped in the feed, plain "<" here
+    assert r"range of $2.6<\eta<4$." in (first.abstract_latex or "")  # double-escaped in the feed, plain "<" here
+    assert "range of 2.6<η<4." in first.abstract
     assert first.categories == ("hep-ex",) and third.categories == ("nucl-th",)
     assert first.published is not None  # the channel's dc:date stands in
 
@@ -362,3 +364,43 @@ def test_entity_expansion_bomb_stays_small() -> None:
     ).encode()
     feed = parse_feed(data, source_name="src")  # 3 * 10**9 characters if expanded
     assert all(len(p.title) <= TITLE_MAX for p in feed.papers) and feed.warning
+
+
+def test_a_malformed_feed_that_yields_no_paper_has_failed() -> None:
+    # Not "1 skipped": a source that gives nothing because it could not be parsed failed.
+    with pytest.raises(FeedError, match=r"^src: malformed feed, no usable entry \(.*unclosed token"):
+        parse_feed(b"<rss><channel><item><title>oops</ti", source_name="src")
+
+
+def test_latex_in_arxiv_text_is_made_readable_and_its_source_kept() -> None:
+    item = (
+        '<item><title>Superconductivity in Pb$_{0.64}$Sn$_{0.36}$Te near $T_c$</title>'
+        '<link>https://arxiv.org/abs/2411.00001</link><guid isPermaLink="false">oai:arXiv.org:2411.00001v1</guid>'
+        '<description>arXiv:2411.00001v1 Announce Type: new \nAbstract: We follow G\\"unther and improve by 12% '
+        'on the $\\alpha$-phase.</description>'
+        '<dc:creator>Pietro Li\\`o, Ada Lovelace</dc:creator></item>'
+    )
+    data = ('<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+            'xmlns:arxiv="http://arxiv.org/schemas/atom"><channel><title>cond-mat updates on arXiv.org</title>'
+            f'<link>http://rss.arxiv.org/rss/cond-mat</link><description>x</description>{item}</channel></rss>')
+    (paper,) = parse_feed(data.encode(), kind="arxiv_rss", source_name="src").papers
+    assert paper.title == "Superconductivity in Pb0.64Sn0.36Te near T_c"
+    assert paper.abstract == "We follow Günther and improve by 12% on the α-phase."
+    assert paper.authors == ("Pietro Liò", "Ada Lovelace")
+    assert paper.title_latex == "Superconductivity in Pb$_{0.64}$Sn$_{0.36}$Te near $T_c$"
+    assert paper.authors_latex == ("Pietro Li\\`o", "Ada Lovelace")
+    # Text without markup is left as it is and keeps no second copy.
+    plain = parse("arxiv_api_atom_2026_search-testing_100results.xml").papers
+    assert sum(p.title_latex is None for p in plain) > 80
+
+
+@pytest.mark.parametrize("text", ["{" * 5000 + "x", "\\begin{" * 1000, "\\href{https://x.org}{code}",
+                                  "\\end{document} lost words", "$" * 3001, "a" * 30_000 + "\\'e",
+                                  "\\newcommand{\\x}{ab} text", "\\newcommand{\\x}{"])
+def test_malformed_or_huge_latex_never_raises_and_falls_back_to_the_source(text: str) -> None:
+    from digest.ingest.latex import to_text
+
+    out = to_text(text)
+    assert isinstance(out, str) and len(out) <= len(text)
+    if text.startswith(("{", "\\begin", "\\href", "\\end", "a" * 100, "\\newcommand")):
+        assert out == text  # nothing readable would come of it: the source is shown

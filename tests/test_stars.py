@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, select
 
 from digest.cli import main
+from digest.config import FetchSettings
+from digest.ingest.arxiv_lookup import lookup_ids
 from digest.store.schema import events, papers
+from tests.smtp_server import free_port
 
-ARXIV = Path(__file__).parent / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
+FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+ARXIV = FEEDS / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
+API_RESPONSE = FEEDS / "arxiv_api_atom_2026_search-testing_100results.xml"  # 2202.12139, 2405.13786, ...
 BIB = """% my library
 @article{vaswani,
   title = {Attention {I}s All You Need},
@@ -58,10 +69,19 @@ def test_star_ids_from_the_store(env: dict[str, str], db_url: str) -> None:
     assert "Starred 0 paper(s)" in again.output and "1 already starred" in again.output
 
 
-def test_unknown_id_stars_nothing(env: dict[str, str], db_url: str) -> None:
+def test_unknown_ids_are_listed_and_the_known_ones_starred(env: dict[str, str], db_url: str,
+                                                            tmp_path: Path) -> None:
+    # One rule for the command line and a file: star what is known, list what is not, exit 1.
     r = _run(env, "star", "ada@example.org", "2411.18552", "9912.99999")
-    assert r.exit_code != 0 and "9912.99999" in r.stderr and "\n" not in r.stderr.strip()
-    assert _stars(db_url) == []
+    assert r.exit_code == 1 and "Starred 1 paper(s)" in r.output
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("error: not starred (1): 9912.99999 (not in the store; --fetch-missing")
+    assert _stars(db_url) == [("arxiv:2411.18552", "import")]
+    ids = tmp_path / "ids.txt"
+    ids.write_text("2411.18616\n9912.99998\n")
+    r = _run(env, "star", "ada@example.org", "--file", str(ids))
+    assert r.exit_code == 1 and "Starred 1 paper(s)" in r.output and "9912.99998 (not in the store" in r.stderr
+    assert _stars(db_url) == [("arxiv:2411.18552", "import"), ("arxiv:2411.18616", "import")]
     bad = _run(env, "star", "ada@example.org", "not-an-id")
     assert bad.exit_code == 2 and "not-an-id" in bad.stderr
     nobody = _run(env, "star", "bob@example.org", "2411.18552")
@@ -73,13 +93,13 @@ def test_bibtex_library_is_matched_or_stored_but_never_offered_as_new(env: dict[
     bib = tmp_path / "lib.bib"
     bib.write_text(BIB)
     r = _run(env, "star", "ada@example.org", "--file", str(bib))
-    assert r.exit_code == 0, r.output + r.stderr
+    assert r.exit_code == 1, r.output + r.stderr  # one entry was not starred
     assert "Starred 2 paper(s)" in r.output and "1 stored from the library" in r.output
-    assert "lib.bib line 10" in r.output  # the entry with nothing to match on
+    assert "lib.bib line 10 (no id or title to match)" in r.stderr  # the entry with nothing to match on
     starred = dict(_stars(db_url))
     assert "arxiv:1706.03762" in starred and "arxiv:2411.18552" in starred  # FAM matched by title
     # The imported Transformer paper is not news: it never appears in a digest.
-    out = _run(env, "run", "--no-ingest", "--dry-run")
+    out = _run(env, "run", "--no-ingest", "--dry-run", "--date", datetime.now(UTC).date().isoformat())
     assert out.exit_code == 0
     preview = tmp_path / "p.html"
     _run(env, "preview", "ada@example.org", "--out", str(preview))
@@ -97,3 +117,101 @@ def test_malformed_library_files(env: dict[str, str], tmp_path: Path) -> None:
     assert r.exit_code == 2 and "ids.txt line 2" in r.stderr
     r = _run(env, "star", "ada@example.org", "--file", str(tmp_path / "missing.bib"))
     assert r.exit_code == 2 and "missing.bib" in r.stderr
+
+
+class _ArxivApi:
+    """A local stand-in for the arXiv API: answers every query with a real API response (100 entries)."""
+
+    def __init__(self) -> None:
+        self.queries: list[dict[str, list[str]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                parts = urlsplit(self.path)
+                assert parts.path == "/api/query"
+                outer.queries.append(parse_qs(parts.query))
+                body = API_RESPONSE.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/atom+xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/query"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def arxiv_api() -> Iterator[_ArxivApi]:
+    api = _ArxivApi()
+    yield api
+    api.close()
+
+
+def _with_api(env: dict[str, str], url: str) -> dict[str, str]:
+    return {**env, "DIGEST_FETCH__ALLOW_PRIVATE": "true", "DIGEST_FETCH__ARXIV_API_URL": url}
+
+
+def test_fetch_missing_looks_unknown_ids_up_on_arxiv(env: dict[str, str], db_url: str,
+                                                     arxiv_api: _ArxivApi) -> None:
+    r = _run(_with_api(env, arxiv_api.url), "star", "ada@example.org", "2411.18552", "2202.12139",
+             "https://arxiv.org/abs/2405.13786v1", "1901.99999", "--fetch-missing")
+    assert r.exit_code == 1, r.output + r.stderr  # one id is not on arXiv
+    assert "Starred 3 paper(s)" in r.output and "2 looked up on arXiv" in r.output
+    assert r.stderr.strip().splitlines()[-1] == "error: not starred (1): 1901.99999 (not found on arXiv)"
+    # One request for the ids not in the store, with max_results (the API's default is 10).
+    (query,) = arxiv_api.queries
+    assert query["id_list"] == ["2202.12139,2405.13786,1901.99999"] and query["max_results"] == ["3"]
+    assert _stars(db_url) == [("arxiv:2202.12139", "import"), ("arxiv:2405.13786", "import"),
+                              ("arxiv:2411.18552", "import")]
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        row = conn.execute(select(papers.c.title, papers.c.first_announce)
+                           .where(papers.c.arxiv_id == "2202.12139")).one()
+    engine.dispose()
+    assert row.title.startswith("Testing Deep Learning Models") and row.first_announce == "import"  # never news
+
+
+def test_fetch_missing_without_network_says_which_ids_could_not_be_fetched(env: dict[str, str],
+                                                                           db_url: str) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/api/query"  # nothing listens there
+    r = _run(_with_api(env, dead), "star", "ada@example.org", "2411.18552", "2202.12139", "--fetch-missing")
+    assert r.exit_code == 1 and "Starred 1 paper(s)" in r.output
+    (line,) = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    assert line.startswith("error: not starred (1): 2202.12139 (could not be fetched: ") and "127.0.0.1" in line
+    assert _stars(db_url) == [("arxiv:2411.18552", "import")]
+
+
+def test_lookup_asks_100_ids_a_request_paced_3_s_apart(arxiv_api: _ArxivApi) -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        now[0] += s
+
+    ids = [f"2202.{n:05d}" for n in range(150)] + ["2202.12139"]
+    found = lookup_ids(ids, FetchSettings(allow_private=True), api_url=arxiv_api.url, sleep=sleep,
+                       clock=lambda: now[0])
+    assert [len(q["id_list"][0].split(",")) for q in arxiv_api.queries] == [100, 51]
+    assert slept == [3.0]
+    assert [p.arxiv_id for p in found.papers] == ["2202.12139"] and len(found.missing) == 150
+
+
+def test_bibtex_latex_is_read_as_text_with_the_source_kept() -> None:
+    from digest.library_import import parse_bibtex
+
+    (ref,) = parse_bibtex('@article{g, title = {Phases of {Pb}$_{0.64}$Sn$_{0.36}$Te},\n'
+                          '  author = {G\\"unther, Hans and Pietro Li\\`o}}', "lib.bib")
+    paper = ref.as_paper()
+    assert paper.title == "Phases of Pb0.64Sn0.36Te" and paper.authors == ("Günther, Hans", "Pietro Liò")
+    assert paper.title_latex == "Phases of {Pb}$_{0.64}$Sn$_{0.36}$Te"

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 
 import pytest
+from alembic import command
 from sqlalchemy import func, select, text
 
 from digest.domain import Paper, Pick
 from digest.errors import StoreError
+from digest.ingest.identity import normalise_title
 from digest.store import deliveries as ledger
 from digest.store import events as event_store
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
-from digest.store.engine import create_db_engine, current_revision, head_revision, migrate, open_engine
+from digest.store.engine import _alembic_config, create_db_engine, current_revision, head_revision, migrate, open_engine
 from digest.store.schema import papers
 
 NOW = datetime(2026, 11, 29, 6, 0)
@@ -43,7 +46,12 @@ def test_upgrade_keeps_data(db_url: str) -> None:
         # Plain SQL: the table object knows columns that revision 0001 does not have yet.
         conn.execute(text("INSERT INTO subscribers (email, keywords, exclude, active, created_at, updated_at) "
                           "VALUES ('a@example.org', '[\"x\"]', '[]', true, :now, :now)"), {"now": NOW})
-        paper_store.upsert_papers(conn, [_paper(1), _paper(2)], NOW)
+        for n in (1, 2):
+            conn.execute(text("INSERT INTO papers (canonical_id, arxiv_id, title_key, title, abstract, authors, "
+                              "categories, source, first_seen_at, updated_at) VALUES (:cid, :aid, :key, :title, '', "
+                              "'[]', '[]', 'test', :now, :now)"),
+                         {"cid": f"arxiv:2411.{n:05d}", "aid": f"2411.{n:05d}", "key": f"paper {n}",
+                          "title": f"Paper {n}", "now": NOW})
     engine.dispose()
     engine = open_engine(db_url)  # brings it to head
     assert current_revision(engine) == head_revision()
@@ -243,3 +251,69 @@ def test_migration_0011_goes_down_again(db_url: str) -> None:
         assert "mailbox" in {c["name"] for c in inspect(engine).get_columns("signups")}
     finally:
         engine.dispose()
+
+
+def test_migration_0012_makes_stored_latex_readable_and_keeps_the_source(db_url: str) -> None:
+    engine = create_db_engine(db_url)
+    migrate(engine, "0009")
+    insert = text("INSERT INTO papers (canonical_id, arxiv_id, title_key, title, abstract, authors, categories, "
+                  "source, first_seen_at, updated_at) VALUES (:cid, :aid, :key, :title, :abstract, :authors, '[]', "
+                  "'arxiv', :now, :now)")
+    with engine.begin() as conn:
+        conn.execute(insert, {"cid": "arxiv:2411.00001", "aid": "2411.00001", "key": "x", "now": NOW,
+                              "title": r"Superconductivity in Pb$_{0.64}$Sn$_{0.36}$Te",
+                              "abstract": r"We improve $T_c$ by 12% over G\"unther's $\alpha$-method.",
+                              "authors": json.dumps([r"Pietro Li\`o", "Ada Lovelace"])})
+        conn.execute(insert, {"cid": "arxiv:2411.00002", "aid": "2411.00002", "key": "plain title", "now": NOW,
+                              "title": "Plain title", "abstract": "Nothing to convert, 100% plain.",
+                              "authors": json.dumps(["Grace Hopper"])})
+        pid = conn.execute(text("SELECT id FROM papers WHERE arxiv_id = '2411.00001'")).scalar_one()
+        conn.execute(text("INSERT INTO paper_terms (paper_id, feature_set, counts) VALUES (:p, 1, :c)"),
+                     {"p": pid, "c": b"old"})
+    migrate(engine)
+    with engine.connect() as conn:
+        rows = {r.arxiv_id: r for r in conn.execute(select(papers))}
+        terms = conn.execute(text("SELECT count(*) FROM paper_terms")).scalar_one()
+    latex, plain = rows["2411.00001"], rows["2411.00002"]
+    assert latex.title == "Superconductivity in Pb0.64Sn0.36Te"
+    assert latex.abstract == "We improve T_c by 12% over Günther's α-method."
+    assert latex.authors == ["Pietro Liò", "Ada Lovelace"]
+    assert latex.title_latex == r"Superconductivity in Pb$_{0.64}$Sn$_{0.36}$Te"  # the source, for export
+    assert latex.authors_latex == [r"Pietro Li\`o", "Ada Lovelace"]
+    assert latex.title_key == normalise_title("Superconductivity in Pb0.64Sn0.36Te")  # dedup by title still finds it
+    assert terms == 0  # counted from the old text: made again at the next run
+    assert (plain.title, plain.title_latex, plain.abstract_latex, plain.authors_latex) == (
+        "Plain title", None, None, None)
+    with engine.begin() as conn:  # and back: the source text returns to its place
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0009")
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT title, authors FROM papers WHERE arxiv_id = '2411.00001'")).one()
+    assert back.title == r"Superconductivity in Pb$_{0.64}$Sn$_{0.36}$Te"
+    engine.dispose()
+
+
+def test_export_keeps_the_latex_source_beside_the_readable_title(sqlite_url: str) -> None:
+    from digest.ingest.latex import readable_paper
+    from digest.store import learning
+    from digest.store.personal_data import export_subscriber
+
+    engine = open_engine(sqlite_url)
+    with engine.begin() as conn:
+        sub, _ = sub_store.upsert_subscriber(conn, email="a@example.org", keywords=["x"], now=NOW)
+        paper = readable_paper(_paper(1, title=r"Phases of Pb$_{0.64}$Sn$_{0.36}$Te"))
+        _, (stored,) = paper_store.upsert_papers(conn, [paper], NOW)
+        learning.add_stars(conn, sub.id, [stored.id], "import", NOW)
+        data = export_subscriber(conn, sub.id)
+    engine.dispose()
+    assert data is not None
+    (star,) = [e for e in data["events"] if e["kind"] == "star"]
+    assert star["title"] == "Phases of Pb0.64Sn0.36Te"
+    assert star["title_latex"] == r"Phases of Pb$_{0.64}$Sn$_{0.36}$Te"
+
+
+def test_the_head_read_from_the_migration_files_is_alembics() -> None:
+    from digest.store.engine import _head_from_files
+
+    assert _head_from_files() == head_revision()

@@ -116,7 +116,13 @@ def test_upgrade_from_0008_keeps_frequencies_and_fills_in_counts(db_url: str) ->
     engine = create_db_engine(db_url)
     migrate(engine, "0008")
     with engine.begin() as conn:
-        paper_store.upsert_papers(conn, [_paper(1), _paper(2)], NOW)
+        # Plain SQL: the papers table object knows columns that revision 0008 does not have yet.
+        for p in (_paper(1), _paper(2)):
+            conn.execute(text("INSERT INTO papers (canonical_id, arxiv_id, version, title_key, title, abstract, "
+                              "authors, categories, first_announce, source, first_seen_at, updated_at) VALUES "
+                              "(:cid, :aid, 1, :key, :title, :abstract, '[]', '[]', 'new', 'test', :now, :now)"),
+                         {"cid": p.canonical_id, "aid": p.arxiv_id, "key": p.title.lower(), "title": p.title,
+                          "abstract": p.abstract, "now": NOW})
         conn.execute(text("INSERT INTO feature_stats (id, n_docs, df, updated_at) VALUES (1, 2, :df, :now)"),
                      {"df": b"old", "now": NOW})
     engine.dispose()

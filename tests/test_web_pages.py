@@ -262,6 +262,39 @@ def test_confirming_again_updates_an_existing_subscriber(site: Site) -> None:
     assert now.sources == ("hf-daily",)
 
 
+def test_signing_up_again_says_it_updates_and_only_the_newest_link_acts(site: Site) -> None:
+    with site.app.engine.begin() as conn:
+        sub_store.upsert_subscriber(conn, email="ada@example.org", keywords=["old topic"], top_k=3, now=NOW)
+    client = site.client()
+    assert signup(client, keywords="first try").status_code == 200
+    assert signup(client, keywords="protein folding").status_code == 200
+    older, newer = site.confirmations()
+    for msg in (older, newer):  # the mail says it changes the subscription the address has
+        assert msg["Subject"] == "Confirm the change to your paper digest subscription"
+        text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "already receives it" in text and "To update it" in text and "To start it" not in text
+    old_url, new_url = confirm_path(older), confirm_path(newer)
+    assert old_url != new_url
+    # An older link no longer acts, on GET or POST: the newest email's link does.
+    page = client.get(new_url)
+    for r in (client.get(old_url), client.post(old_url, data=csrf_of(page))):
+        assert r.status_code == 410 and "replaced by a newer one" in r.text
+    assert site.subscriber().keywords == ("old topic",)
+    assert "Update your subscription" in page.text and "Start the paper digest" not in page.text
+    assert "old topic" in page.text and "protein folding" in page.text
+    done = client.post(new_url, data=csrf_of(page))
+    assert done.status_code == 200 and "Your subscription is updated" in done.text and "first digest" not in done.text
+    assert site.subscriber().keywords == ("protein folding",)
+
+
+def test_a_new_address_is_still_told_it_starts(site: Site) -> None:
+    client = site.client()
+    signup(client)
+    (msg,) = site.confirmations()
+    assert msg["Subject"] == "Confirm your paper digest subscription"
+    assert "To start it" in msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
 # ---- manage ----------------------------------------------------------------------------------------
 @pytest.fixture
 def reader(site: Site) -> Iterator[tuple[Site, int, dict[str, Paper], int]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
@@ -14,6 +14,7 @@ from digest.errors import FeedError
 from digest.ingest.fetch import fetch
 from digest.ingest.sources import parse_feed
 from digest.store import papers as paper_store
+from digest.store import runs as run_store
 from digest.store import sources as source_store
 from digest.store import terms as term_store
 
@@ -96,3 +97,23 @@ def outcome_counts(reports: Sequence[SourceReport]) -> dict[str, int]:
     counts = {f"sources_{s}": sum(r.status == s for r in reports) for s in ("ok", "not_modified", "empty", "failed")}
     counts["papers_new"] = sum(r.new for r in reports)
     return counts
+
+
+def failures(reports: Sequence[SourceReport]) -> list[dict[str, str]]:
+    """The failed sources of a fetch, as a run records them for `digest status`."""
+    return [{"name": r.name, "error": r.detail.removeprefix(f"{r.name}: ")} for r in reports if r.failed]
+
+
+def record_ingest(engine: Engine, reports: Sequence[SourceReport], started: datetime, finished: datetime) -> None:
+    """A fetch with no digest run after it (`digest ingest`, a dry run) is recorded as an "ingested" run:
+    its new papers and failed sources count in /metrics and show in `digest status`."""
+    if not reports:
+        return
+    with engine.begin() as conn:
+        run_store.record(conn, digest_date=started.astimezone(UTC).date(), started=_naive(started),
+                         finished=_naive(finished), status="ingested", counts=outcome_counts(reports),
+                         failed_sources=failures(reports))
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

@@ -21,6 +21,7 @@ import feedparser
 
 from digest.domain import Paper
 from digest.errors import FeedError
+from digest.ingest import latex
 from digest.ingest.identity import arxiv_id_and_version, arxiv_id_from_doi, canonical_id, doi_in_text, normalise_doi
 from digest.ingest.text import bound, clean_text, collapse, html_to_text, safe_url
 
@@ -82,6 +83,9 @@ def parse_feed(data: bytes, *, kind: str = "auto", source_name: str) -> ParsedFe
             skipped += 1
         else:
             papers.append(paper)
+    if not papers and problem is not None:
+        # Nothing usable out of a document that could not be parsed: that source failed, it is not a quiet day.
+        raise FeedError(f"{source_name}: malformed feed, no usable entry ({warning})")
     return ParsedFeed(papers, kind, skipped=skipped, warning=warning)
 
 
@@ -194,7 +198,7 @@ def _paper(
     clean_categories = list(dict.fromkeys(c for c in (clean_text(c, CATEGORY_MAX) for c in categories) if c))
     if announce is not None and not re.fullmatch(r"[a-z-]{1,20}", announce):
         announce = None
-    return Paper(
+    paper = Paper(
         canonical_id=canonical_id(arxiv_id, doi, title),
         title=title,
         abstract=abstract,
@@ -210,6 +214,8 @@ def _paper(
         upvotes=upvotes,
         source=source,
     )
+    # arXiv's titles, abstracts and names are the authors' LaTeX source: shown and ranked as text.
+    return latex.readable_paper(paper) if arxiv_id else paper
 
 
 def _parse_hf(data: bytes, source: str) -> ParsedFeed:

@@ -21,6 +21,7 @@ from digest.mail.deliver import Transport, deliver
 from digest.mail.render import bundled_templates_dir
 
 SUBJECT = "Confirm your paper digest subscription"
+SUBJECT_UPDATE = "Confirm the change to your paper digest subscription"
 
 
 class ConfirmationMailer:
@@ -38,12 +39,13 @@ class ConfirmationMailer:
         )
 
     def compose(self, *, key: int, to_addr: str, confirm_url: str, expires_hours: int,
-                now: datetime) -> OutgoingMessage:
-        ctx = {"confirm_url": confirm_url, "expires_hours": expires_hours, "to_addr": to_addr}
+                now: datetime, updating: bool = False) -> OutgoingMessage:
+        """updating: the address has a subscription, which confirming changes (the mail says so)."""
+        ctx = {"confirm_url": confirm_url, "expires_hours": expires_hours, "to_addr": to_addr, "updating": updating}
         msg = EmailMessage(policy=email.policy.SMTP)
         msg["From"] = Address(display_name=header_value(self.from_name, MAX_NAME), addr_spec=self.from_addr)
         msg["To"] = Address(addr_spec=header_value(to_addr, MAX_ADDRESS))
-        msg["Subject"] = SUBJECT
+        msg["Subject"] = SUBJECT_UPDATE if updating else SUBJECT
         msg["Date"] = format_datetime(now)
         message_id = f"<confirm-{int(key)}-{secrets.token_hex(4)}@{message_domain(self.from_addr)}>"
         msg["Message-ID"] = message_id
@@ -57,7 +59,9 @@ class ConfirmationMailer:
         return OutgoingMessage(key=key, to_addr=to_addr, message_id=message_id,
                                data=msg.as_bytes(policy=email.policy.SMTP))
 
-    def send(self, *, key: int, to_addr: str, confirm_url: str, expires_hours: int, now: datetime) -> DeliveryOutcome:
+    def send(self, *, key: int, to_addr: str, confirm_url: str, expires_hours: int, now: datetime,
+             updating: bool = False) -> DeliveryOutcome:
         """One outcome (sent, failed, temp_failed); DeliveryError when the transport cannot start."""
-        message = self.compose(key=key, to_addr=to_addr, confirm_url=confirm_url, expires_hours=expires_hours, now=now)
+        message = self.compose(key=key, to_addr=to_addr, confirm_url=confirm_url, expires_hours=expires_hours,
+                               now=now, updating=updating)
         return deliver(self.transport_factory(), [message])[0]

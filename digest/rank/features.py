@@ -6,65 +6,22 @@ fold ("models" -> "model"), so a keyword and the paper text are normalised the s
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 
 from digest.domain import Paper
+from digest.rank.tokens import stems, tokens
+
+__all__ = ["stems", "tokens"]  # re-exported: the tokenizer lives in digest.rank.tokens (no numpy needed there)
 
 N_FEATURES = 2**20
 # Which features a text hashes to. Bump it with any change to the tokens, the n-grams or paper_text:
 # stored term counts and document frequencies of another set are then rebuilt (digest.store.terms).
 FEATURE_SET = 1
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_STOP = frozenset(ENGLISH_STOP_WORDS)
-
-
-def _fold(word: str) -> str:
-    # Plural fold only; real stemming would merge "learning"/"learned" and blur phrase matches.
-    if len(word) > 3 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-@functools.lru_cache(maxsize=1 << 18)
-def _normalised(word: str) -> str:
-    """The token a raw word becomes, "" when it is dropped. Memoised: a day's text repeats the same
-    few thousand words, and folding each occurrence again was most of the cost of hashing it."""
-    if word in _STOP or len(word) <= 1:
-        return ""
-    return _fold(word.split("'")[0])
-
-
-def tokens(text: str) -> list[str]:
-    return [t for t in map(_normalised, _WORD.findall(text.lower().replace("-", " "))) if t]
-
-
-@functools.lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import snowballstemmer
-
-    return snowballstemmer.stemmer("english")
-
-
-@functools.lru_cache(maxsize=1 << 18)
-def stem(token: str) -> str:
-    """The Snowball (Porter 2) stem of a token: "recommender" and "recommendation" both become
-    "recommend". Only for matching a keyword's words in other forms; the features stay unstemmed."""
-    out: str = _stemmer().stemWord(token)
-    return out
-
-
-def stems(toks: Sequence[str]) -> list[str]:
-    return [stem(t) for t in toks]
 
 
 def _analyse(text: str) -> list[str]:

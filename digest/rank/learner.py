@@ -28,10 +28,6 @@ BACKGROUND_WEIGHT = 0.2
 BACKGROUND_SAMPLE = 200  # background papers per training set
 # The keyword profile joins the positives, so dislikes and clicks refine the keywords, not replace them.
 KEYWORD_WEIGHT = 1.0
-# The keyword prior's weight is PRIOR_STRENGTH / (PRIOR_STRENGTH + explicit feedback): the model,
-# which holds the keywords too (KEYWORD_WEIGHT), takes over from the first star, click or dislike.
-# Tuned in the CiteULike-a replay (seed 3; 1, 0.3 and 0.1 tried: lower was better cold and warm).
-PRIOR_STRENGTH = 0.1
 REGULARISATION_C = 4.0
 # A model keeps its largest weights only. A fit gives a weight to every word of every paper it saw
 # (about 5,000); most are tiny weights of words seen once, which hardly move a score, yet each costs
@@ -159,10 +155,3 @@ def model_scores(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix,
     logits += intercepts[:, None]
     probs: np.ndarray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
     return probs
-
-
-def blend(prior: np.ndarray, learned: np.ndarray, n_pos: np.ndarray) -> np.ndarray:
-    """Per subscriber: alpha * prior + (1 - alpha) * learned, alpha shrinking as positives accrue."""
-    alpha = (PRIOR_STRENGTH / (PRIOR_STRENGTH + n_pos.astype(np.float32)))[:, None]
-    out: np.ndarray = (alpha * prior + (1.0 - alpha) * learned).astype(np.float32)
-    return out

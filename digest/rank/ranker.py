@@ -122,7 +122,7 @@ class LikedPapers:
 @dataclass(frozen=True)
 class RankOptions:
     top_k: int = 10
-    min_score: float = 0.05
+    min_score: float = 0.1
     diversity: float = 0.3  # 0: plain top-k; higher trades score for variety
     popularity_weight: float = 0.0  # a small prior for papers with many upvotes (Hugging Face)
     explore: bool = False  # give the last slot to a paper unlike the others

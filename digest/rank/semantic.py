@@ -23,18 +23,16 @@ from digest.rank.features import N_FEATURES
 # the model's regularised fit.
 EMBED_SCALE = 1.0
 # Meaning's part of the keyword prior: at most this much, for a paper whose cosine to the keyword
-# query stands MEANING_SPREAD standard deviations above the day's mean (nothing at or below the
-# mean). Well under the gap between two match levels (digest.rank.keywords), so meaning orders
-# papers within a level and brings in papers that match no keyword, but never lifts one of those
-# above a paper that matches a phrase. Measured per day because cosines of different encoders
-# (the static vectors' all sit high) are not comparable as such.
+# query stands MEANING_SPREAD standard deviations above MEANING_CHANCE deviations over the day's
+# mean (nothing below: among a thousand papers unrelated to a query a few always stand two
+# deviations out, and a reader with an odd query should get a quiet day, not those). Well under the
+# gap between two match levels (digest.rank.keywords), so meaning orders papers within a level and
+# brings in papers that match no keyword, but never lifts one of those above a paper that matches a
+# phrase. Measured per day because cosines of different encoders (the static vectors' all sit high)
+# are not comparable as such.
 MEANING_WEIGHT = 0.3
 MEANING_SPREAD = 4.0
-# The prior's weight is PRIOR_STRENGTH / (PRIOR_STRENGTH + explicit feedback), as in
-# learner.blend; a prior that understands meaning deserves a little longer say than the tf-idf one
-# (0.1, 0.4 and 1 tried on seeds 3 and 5: 0.4 was best cold, by a hair).
-PRIOR_STRENGTH = 0.4
-
+MEANING_CHANCE = 2.0
 
 @dataclass(frozen=True)
 class Semantic:
@@ -82,13 +80,17 @@ def uses_embedding(indices: np.ndarray) -> bool:
     return bool(indices.size and int(indices.max()) >= N_FEATURES)
 
 
-def standing(cos: np.ndarray) -> np.ndarray:
-    """Each row's cosines as standard deviations above the row's mean, from 0 to 1 (MEANING_SPREAD
-    deviations and more). The deviation has a floor, so a day of a few near-identical papers does
-    not blow small differences up."""
+def standing(cos: np.ndarray, chance: float = 0.0) -> np.ndarray:
+    """Each row's cosines as standard deviations above the row's mean, less chance (what unrelated
+    papers reach), from 0 to 1 (MEANING_SPREAD deviations more and above). The deviation has a floor,
+    so a day of a few near-identical papers does not blow small differences up; on a day of n papers
+    no paper can stand more than (n - 1) / sqrt(n) deviations out, so chance is at most half that."""
+    n = cos.shape[1]
+    if n > 1:
+        chance = min(chance, 0.5 * (n - 1) / np.sqrt(n))
     mean = cos.mean(axis=1, keepdims=True)
     spread = np.maximum(cos.std(axis=1, keepdims=True), 0.05)
-    out: np.ndarray = np.clip((cos - mean) / (spread * MEANING_SPREAD), 0.0, 1.0).astype(np.float32)
+    out: np.ndarray = np.clip(((cos - mean) / spread - chance) / MEANING_SPREAD, 0.0, 1.0).astype(np.float32)
     return out
 
 
@@ -96,14 +98,7 @@ def meaning_scores(sem: Semantic) -> np.ndarray:
     """Subscribers x papers: how far each paper stands out in meaning for the keyword query (0 to 1)."""
     cos = sem.keywords @ sem.papers.T
     has = np.linalg.norm(sem.keywords, axis=1) > 0
-    return np.where(has[:, None], standing(cos), 0.0).astype(np.float32)
-
-
-def blend(prior_scores: np.ndarray, learned: np.ndarray, n_pos: np.ndarray) -> np.ndarray:
-    """learner.blend with this module's prior strength."""
-    alpha = (PRIOR_STRENGTH / (PRIOR_STRENGTH + n_pos.astype(np.float32)))[:, None]
-    out: np.ndarray = (alpha * prior_scores + (1.0 - alpha) * learned).astype(np.float32)
-    return out
+    return np.where(has[:, None], standing(cos, MEANING_CHANCE), 0.0).astype(np.float32)
 
 
 def nearest_liked(sem: Semantic) -> np.ndarray:

@@ -84,11 +84,7 @@ def due_now(
         raise ValueError("now must be timezone-aware")
     out: list[Due] = []
     for sub in subscribers:
-        try:
-            tz = ZoneInfo(sub.timezone or defaults.timezone)
-        except (ZoneInfoNotFoundError, ValueError):  # checked on subscribe; a zone dropped from tzdata since
-            log.warning("subscriber %s: unknown timezone %r, using %s", sub.id, sub.timezone, defaults.timezone)
-            tz = ZoneInfo(defaults.timezone)
+        tz = _zone(sub, defaults)
         hour = defaults.delivery_hour if sub.delivery_hour is None else sub.delivery_hour
         current = current_digest(now, tz, hour, defaults.catch_up)
         if current is None:
@@ -98,6 +94,34 @@ def due_now(
         if verdict is not False:
             out.append(Due(sub, digest_date, at, retry=verdict is None))
     return out
+
+
+def _zone(sub: Subscriber, defaults: DueDefaults) -> ZoneInfo:
+    try:
+        return ZoneInfo(sub.timezone or defaults.timezone)
+    except (ZoneInfoNotFoundError, ValueError):  # checked on subscribe; a zone dropped from tzdata since
+        log.warning("subscriber %s: unknown timezone %r, using %s", sub.id, sub.timezone, defaults.timezone)
+        return ZoneInfo(defaults.timezone)
+
+
+def next_digest(sub: Subscriber, rows: Mapping[date, str], now: datetime, defaults: DueDefaults,
+                final_states: Collection[str]) -> date:
+    """The date of the next digest this subscriber gets (what `digest preview` shows): the one due now
+    or still to be sent, else the first local date after it that their cadence makes due (after
+    today's digest went out: tomorrow's, or a week after the last for weekly subscribers).
+
+    rows: the subscriber's recent ledger rows, digest date -> status."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    tz = _zone(sub, defaults)
+    hour = defaults.delivery_hour if sub.delivery_hour is None else sub.delivery_hour
+    current = current_digest(now, tz, hour, defaults.catch_up)
+    day = current[0] if current is not None else now.astimezone(tz).date()
+    for _ in range(WEEK + len(rows) + 1):  # past the last row, a week at most
+        if is_due(day, sub.cadence, rows, final_states) is not False:
+            return day
+        day += timedelta(days=1)
+    return day
 
 
 def by_date(due: Iterable[Due]) -> dict[date, list[Due]]:

@@ -95,6 +95,11 @@ class LeaseKeeper:
             self.held = lease_store.renew(conn, self.name, self.owner, _naive(self.clock()), self.ttl, nxt, last)
         return self.held
 
+    def record_wake(self, finished_at: datetime) -> None:
+        """Publish a finished wake. Safe from the scheduler's thread: it changes no state of the keeper."""
+        with self.engine.begin() as conn:
+            lease_store.record_wake(conn, self.name, self.owner, _naive(finished_at))
+
     def release(self) -> None:
         if not self.held:
             return

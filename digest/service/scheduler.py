@@ -34,7 +34,9 @@ def wake_job() -> WakeResult | None:
     service = _current
     if service is None:  # a job left over from a scheduler that has stopped
         return None
-    return service.waker.wake()
+    result = service.waker.wake()
+    service.wake_finished()
+    return result
 
 
 def wake_trigger(cron: str, timezone: str) -> CronTrigger:
@@ -67,7 +69,7 @@ class Service:
         self.scheduler: BackgroundScheduler | None = None
         self._heartbeat_stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._told_standby = False
+        self._stood_by = False
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> bool:
@@ -101,6 +103,17 @@ class Service:
         if _current is self:
             _current = None
 
+    def wake_finished(self) -> None:
+        """/healthz and `digest status` show a wake as soon as it finished (the start-up wake too),
+        not a heartbeat later."""
+        finished = self.waker.last_finished
+        if finished is None:
+            return
+        try:
+            self.lease.record_wake(finished)
+        except SQLAlchemyError as exc:  # the next heartbeat carries it
+            log.warning("could not record the wake: %s", str(exc).splitlines()[0])
+
     # ---- heartbeat ------------------------------------------------------------------------
     def _beat(self) -> None:
         while not self._heartbeat_stop.wait(self.heartbeat_s):
@@ -113,13 +126,12 @@ class Service:
                     log.error("scheduler lease lost (another process took it over): standing down")
                     self._stop_scheduler(wait=False)
             elif not self.stop_event.is_set() and self.lease.try_acquire():
+                if self._stood_by:  # the start-up line said another process schedules: say what changed
+                    log.warning("the scheduler's lease was free: this process runs the scheduler now")
                 self._start_scheduler()
                 self.lease.renew(self.next_wake())  # so that /healthz and `digest status` show it at once
-            elif not self._told_standby:
-                holder = self.lease.holder()
-                log.warning("another `digest serve` (%s) runs the scheduler for this database: serving the web "
-                            "only, taking over if its lease expires", holder.owner if holder else "?")
-                self._told_standby = True
+            else:
+                self._stood_by = True  # the caller says so (`digest serve` prints it once)
         except SQLAlchemyError as exc:  # the database is away: try again at the next beat
             log.error("scheduler heartbeat: database error: %s", str(exc).splitlines()[0])
 

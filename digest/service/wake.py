@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from digest.app import App
 from digest.dispatch.run import deliver
 from digest.errors import DigestError
-from digest.ingest.collect import SourceReport, ingest_source, outcome_counts
+from digest.ingest.collect import SourceReport, failures, ingest_source, outcome_counts
 from digest.pipeline import RunReport, record_run
 from digest.service.due import Due, DueDefaults, by_date, due_now, oldest_date
 from digest.store import deliveries as ledger
@@ -94,12 +94,13 @@ class Waker:
             result.sources = self.ingest(started)
         result.due = self.due(self.clock())
         src_counts = outcome_counts(result.sources) if result.sources else {}
+        src_failed = failures(result.sources)
         for digest_date, group in by_date(result.due).items():
             if self.stop.is_set():
                 log.info("stopping: digests for %s left for the next wake", digest_date)
                 break
-            report = self._run_group(digest_date, group, src_counts)
-            src_counts = {}  # the fetches are counted once, with the first run of the wake
+            report = self._run_group(digest_date, group, src_counts, src_failed)
+            src_counts, src_failed = {}, []  # the fetches are counted once, with the first run of the wake
             result.runs.append(report)
         if not self.stop.is_set():
             # Rows of any date whose retry time has come (a 4xx answer, a run cut short): sent now,
@@ -111,11 +112,12 @@ class Waker:
                 runs.record(conn, digest_date=started.astimezone(UTC).date(),
                             started=started.astimezone(UTC).replace(tzinfo=None),
                             finished=self.clock().astimezone(UTC).replace(tzinfo=None),
-                            status="ingested", counts=src_counts)
+                            status="ingested", counts=src_counts, failed_sources=src_failed)
         self.last_finished = self.clock()
         return result
 
-    def _run_group(self, digest_date: date, group: list[Due], src_counts: dict[str, int]) -> RunReport:
+    def _run_group(self, digest_date: date, group: list[Due], src_counts: dict[str, int],
+                   src_failed: list[dict[str, str]]) -> RunReport:
         started = self.clock()
         ids = {d.subscriber.id for d in group}
         log.info("run digest_date=%s due=%d retries=%d", digest_date, len(group), sum(d.retry for d in group))
@@ -134,7 +136,7 @@ class Waker:
                 self._quiet.add((by_email[o.email], digest_date))
         if report.error or src_counts or any(o.status in _WORTH_RECORDING for o in report.outcomes):
             try:
-                record_run(self.app.engine, report, started, self.clock(), src_counts)
+                record_run(self.app.engine, report, started, self.clock(), src_counts, src_failed)
             except SQLAlchemyError as exc:  # the sends are in the ledger already; only the summary is lost
                 log.error("could not record the run for %s: %s", digest_date, str(exc).splitlines()[0])
         return report

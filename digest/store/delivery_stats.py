@@ -19,12 +19,13 @@ class Failure:
     reason: str
 
 
-def recent_rows(conn: Connection, since: date) -> dict[int, dict[date, str]]:
-    """subscriber id -> {digest date: status} for the digest dates from since on."""
-    rows = conn.execute(
-        select(deliveries.c.subscriber_id, deliveries.c.digest_date, deliveries.c.status)
-        .where(deliveries.c.digest_date >= since)
-    )
+def recent_rows(conn: Connection, since: date, subscriber_id: int | None = None) -> dict[int, dict[date, str]]:
+    """subscriber id -> {digest date: status} for the digest dates from since on (one subscriber's, or all)."""
+    q = (select(deliveries.c.subscriber_id, deliveries.c.digest_date, deliveries.c.status)
+         .where(deliveries.c.digest_date >= since))
+    if subscriber_id is not None:
+        q = q.where(deliveries.c.subscriber_id == subscriber_id)
+    rows = conn.execute(q)
     out: dict[int, dict[date, str]] = defaultdict(dict)
     for sub_id, digest_date, status in rows:
         out[sub_id][digest_date] = status

@@ -72,6 +72,17 @@ def renew(conn: Connection, name: str, owner: str, now: datetime, ttl: timedelta
     return res.rowcount == 1
 
 
+def record_wake(conn: Connection, name: str, owner: str, finished_at: datetime) -> bool:
+    """A wake finished: published at once, not at the next heartbeat (/healthz shows it). False if the
+    lease is no longer ours."""
+    res = conn.execute(
+        update(scheduler_lease)
+        .where(scheduler_lease.c.name == name, scheduler_lease.c.owner == owner)
+        .values(last_wake_at=finished_at)
+    )
+    return res.rowcount == 1
+
+
 def release(conn: Connection, name: str, owner: str, now: datetime) -> None:
     """Give the lease up at shutdown, so that a restarted process takes it at once."""
     conn.execute(

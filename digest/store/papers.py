@@ -43,6 +43,9 @@ def row_to_paper(row: Row[Any]) -> Paper:
         announce_type=m["first_announce"],
         upvotes=m["upvotes"],
         source=m["source"],
+        title_latex=m["title_latex"],
+        abstract_latex=m["abstract_latex"],
+        authors_latex=tuple(m["authors_latex"]) if m["authors_latex"] is not None else None,
     )
 
 
@@ -73,22 +76,26 @@ def _changes(row: Row[Any], p: Paper) -> dict[str, Any]:
     out: dict[str, Any] = {}
     newer = p.version is not None and (m["version"] is None or p.version > m["version"])
     if newer:
-        out.update(version=p.version, title=p.title, title_key=normalise_title(p.title))
+        out.update(version=p.version, title=p.title, title_key=normalise_title(p.title), title_latex=p.title_latex)
         if p.abstract:
-            out["abstract"] = p.abstract
+            out.update(abstract=p.abstract, abstract_latex=p.abstract_latex)
         if p.authors:
-            out["authors"] = list(p.authors)
+            out.update(authors=list(p.authors), authors_latex=_listed(p.authors_latex))
     # Fill in what the stored copy lacks (a journal feed without abstracts, then arXiv with one).
     if not m["abstract"] and p.abstract and "abstract" not in out:
-        out["abstract"] = p.abstract
+        out.update(abstract=p.abstract, abstract_latex=p.abstract_latex)
     if not m["authors"] and p.authors and "authors" not in out:
-        out["authors"] = list(p.authors)
+        out.update(authors=list(p.authors), authors_latex=_listed(p.authors_latex))
     for key in ("doi", "arxiv_id", "url", "pdf_url", "published"):
         if m[key] is None and getattr(p, key) is not None:
             out[key] = getattr(p, key)
     if p.upvotes is not None and p.upvotes != m["upvotes"]:
         out["upvotes"] = p.upvotes
     return out
+
+
+def _listed(names: tuple[str, ...] | None) -> list[str] | None:
+    return list(names) if names is not None else None
 
 
 def upsert_papers(conn: Connection, batch: Iterable[Paper], now: datetime) -> tuple[UpsertCounts, list[Paper]]:
@@ -117,6 +124,11 @@ def upsert_papers(conn: Connection, batch: Iterable[Paper], now: datetime) -> tu
                 "first_seen_at": now,
                 "updated_at": now,
             }
+            # The LaTeX source only where there was markup: most papers have none.
+            for key, value in (("title_latex", p.title_latex), ("abstract_latex", p.abstract_latex),
+                               ("authors_latex", _listed(p.authors_latex))):
+                if value is not None:
+                    values[key] = value
             new_id = conn.execute(insert(papers).values(**values).returning(papers.c.id)).scalar_one()
             counts.new += 1
             fresh.append(replace(p, id=new_id))

@@ -17,6 +17,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _source(title_latex: str | None) -> dict[str, str]:
+    """The title as the feed gave it (LaTeX), where it differs from the readable one."""
+    return {"title_latex": title_latex} if title_latex is not None else {}
+
+
 def export_subscriber(conn: Connection, subscriber_id: int) -> dict[str, Any] | None:
     """A JSON-ready dict of the subscriber's settings, consents, events and deliveries."""
     row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
@@ -25,7 +30,7 @@ def export_subscriber(conn: Connection, subscriber_id: int) -> dict[str, Any] | 
     sub = {k: _plain(v) for k, v in row._mapping.items() if k != "id"}
     evs = conn.execute(
         select(events.c.kind, events.c.origin, events.c.flagged, events.c.created_at, papers.c.canonical_id,
-               papers.c.title)
+               papers.c.title, papers.c.title_latex)
         .select_from(events.outerjoin(papers, papers.c.id == events.c.paper_id))
         .where(events.c.subscriber_id == subscriber_id).order_by(events.c.id)
     )
@@ -33,18 +38,19 @@ def export_subscriber(conn: Connection, subscriber_id: int) -> dict[str, Any] | 
     for d in conn.execute(select(deliveries).where(deliveries.c.subscriber_id == subscriber_id)
                           .order_by(deliveries.c.digest_date)):
         items = conn.execute(
-            select(delivery_items.c.rank, delivery_items.c.reason, papers.c.canonical_id, papers.c.title)
+            select(delivery_items.c.rank, delivery_items.c.reason, papers.c.canonical_id, papers.c.title,
+                   papers.c.title_latex)
             .join(papers, papers.c.id == delivery_items.c.paper_id)
             .where(delivery_items.c.delivery_id == d.id).order_by(delivery_items.c.rank)
         )
         sent.append({"digest_date": _plain(d.digest_date), "status": d.status, "sent_at": _plain(d.sent_at),
-                     "papers": [{"rank": i.rank, "paper": i.canonical_id, "title": i.title, "reason": i.reason}
-                                for i in items]})
+                     "papers": [{"rank": i.rank, "paper": i.canonical_id, "title": i.title, "reason": i.reason,
+                                 **_source(i.title_latex)} for i in items]})
     return {
         "subscriber": sub,
         "consents": [{k: _plain(v) for k, v in c.items()} for c in consent.consents_for(conn, subscriber_id)],
-        "events": [{"kind": e.kind, "paper": e.canonical_id, "title": e.title, "origin": e.origin,
-                    "flagged": bool(e.flagged), "at": _plain(e.created_at)} for e in evs],
+        "events": [{"kind": e.kind, "paper": e.canonical_id, "title": e.title, **_source(e.title_latex),
+                    "origin": e.origin, "flagged": bool(e.flagged), "at": _plain(e.created_at)} for e in evs],
         "deliveries": sent,
         "pending_signups": [{"created_at": _plain(s.created_at), "confirmed_at": _plain(s.confirmed_at),
                              "ip": s.ip, "preferences": s.preferences}

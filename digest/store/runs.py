@@ -12,10 +12,11 @@ from digest.store.schema import runs
 
 def record(
     conn: Connection, *, digest_date: date, started: datetime, finished: datetime, status: str,
-    counts: dict[str, int], error: str | None = None,
+    counts: dict[str, int], error: str | None = None, failed_sources: list[dict[str, str]] | None = None,
 ) -> None:
+    """failed_sources: [{"name", "error"}] of the sources that failed in the run's fetch."""
     conn.execute(insert(runs).values(digest_date=digest_date, started_at=started, finished_at=finished,
-                                     status=status, counts=counts, error=error))
+                                     status=status, counts=counts, error=error, failed_sources=failed_sources or None))
 
 
 def recent(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:

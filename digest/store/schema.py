@@ -58,6 +58,11 @@ papers = Table(
     Column("source", String(200), nullable=False, default=""),
     Column("first_seen_at", DateTime, nullable=False, index=True),
     Column("updated_at", DateTime, nullable=False),
+    # title, abstract and authors are readable text; where the feed gave LaTeX source (arXiv), it is
+    # kept here for export. NULL: the text had no markup.
+    Column("title_latex", Text),
+    Column("abstract_latex", Text),
+    Column("authors_latex", JSON),
 )
 
 subscribers = Table(
@@ -144,6 +149,8 @@ runs = Table(
     Column("status", String(20), nullable=False),  # running, done, failed
     Column("counts", JSON, nullable=False, default=dict),
     Column("error", Text),
+    # The sources that failed in this run's fetch: [{"name": ..., "error": ...}]; NULL: none failed.
+    Column("failed_sources", JSON),
 )
 
 # One row per lease name ("scheduler"): the `digest serve` process that runs the scheduler.

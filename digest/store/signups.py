@@ -57,6 +57,12 @@ def mark_confirmed(conn: Connection, signup_id: int, now: datetime) -> bool:
     return res.rowcount == 1
 
 
+def newest_id(conn: Connection, email: str) -> int | None:
+    """The newest sign-up for this address: only its link may act (an older one was replaced)."""
+    value = conn.execute(select(func.max(signups.c.id)).where(signups.c.email == email)).scalar()
+    return int(value) if value is not None else None
+
+
 def count_since(conn: Connection, since: datetime, *, ip: str | None = None, email: str | None = None) -> int:
     """Sign-ups since then from this IP, or to this address's mailbox (any case, any +tag)."""
     q = select(func.count()).select_from(signups).where(signups.c.created_at >= since)

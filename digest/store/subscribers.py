@@ -43,7 +43,7 @@ def upsert_subscriber(
     conn: Connection,
     *,
     email: str,
-    keywords: list[str],
+    keywords: list[str] | None,
     now: datetime,
     top_k: int | None = None,
     exclude: list[str] | None = None,
@@ -52,23 +52,19 @@ def upsert_subscriber(
     cadence: str | None = None,
     sources: list[str] | None = None,
 ) -> tuple[Subscriber, bool]:
-    """Subscribe (or re-subscribe and update) an address. Returns the subscriber and whether it is new."""
+    """Subscribe (or re-subscribe and update) an address. Returns the subscriber and whether it is new.
+
+    Whatever is left out (None) keeps what the subscriber had: an update changes only what it names.
+    A new subscriber needs keywords."""
     row = conn.execute(select(subscribers).where(_is(email)).order_by(subscribers.c.id)).first()
-    values: dict[str, Any] = {
-        "keywords": keywords,
-        "top_k": top_k,
-        "active": True,
-        "unsubscribed_at": None,
-        "updated_at": now,
-    }
-    if exclude is not None:
-        values["exclude"] = exclude
-    # Preferences left out (None) keep what the subscriber had.
-    for key, value in (("timezone", timezone), ("delivery_hour", delivery_hour), ("cadence", cadence),
-                       ("sources", sources)):
+    values: dict[str, Any] = {"active": True, "unsubscribed_at": None, "updated_at": now}
+    for key, value in (("keywords", keywords), ("top_k", top_k), ("exclude", exclude), ("timezone", timezone),
+                       ("delivery_hour", delivery_hour), ("cadence", cadence), ("sources", sources)):
         if value is not None:
             values[key] = value
     if row is None:
+        if keywords is None:
+            raise ValueError("a new subscriber needs keywords")
         values.setdefault("exclude", [])
         conn.execute(insert(subscribers).values(email=email, created_at=now, **values))
         created = True

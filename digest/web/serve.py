@@ -128,11 +128,12 @@ def serve_command(obj: _HasApp, host: str, port: int, no_scheduler: bool) -> Non
         if not settings.web.base_url.startswith("https://"):
             # RFC 8058 one-click unsubscribe (List-Unsubscribe-Post) needs an https link.
             log.warning("web.base_url is not https: digests carry no one-click unsubscribe header")
+        standby_for: str | None = None
         if not no_scheduler:
             service = Service(app)
             if not service.start():
-                click.echo("note: another `digest serve` runs the scheduler for this database; serving the web "
-                           "endpoints only (this one takes over if that one stops)", err=True)
+                holder = service.lease.holder()
+                standby_for = holder.owner if holder is not None else "another process"
         running = service
         # A wake may take a while (a long list, a slow relay): overdue an hour after the next one was due.
         overdue = longest_gap(wake_trigger(settings.schedule.cron, settings.schedule.timezone), utc_now())
@@ -143,7 +144,14 @@ def serve_command(obj: _HasApp, host: str, port: int, no_scheduler: bool) -> Non
                          templates_dir=settings.digest.templates_dir, options=web_options(settings),
                          mailer=app.confirmation_mailer(), health=health, metrics=Metrics(app.engine, utc_now))
         shown = f"[{host}]" if ":" in host else host
-        what = "web endpoints only" if service is None else "web endpoints and scheduler"
+        if service is None:
+            what = "web endpoints only (--no-scheduler)"
+        elif standby_for is not None:
+            # The heartbeat keeps trying for the lease: this process takes the scheduler over once it frees.
+            what = (f"web endpoints; the scheduler runs in another `digest serve` ({standby_for}), and this one "
+                    "takes it over when that one's lease frees")
+        else:
+            what = "web endpoints and scheduler"
         click.echo(f"Serving on http://{shown}:{port}, {what} (links in the email point to {settings.web.base_url})")
         run_server(web, host, port, on_stop=service.stop_event.set if service is not None else None, sock=sock)
     finally:

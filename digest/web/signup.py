@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -49,9 +50,15 @@ def _already_confirmed() -> PageError:
                      "your settings, use the \u201cManage your subscription\u201d link in your digest.")
 
 
+def _replaced() -> PageError:
+    return PageError(410, "This link was replaced by a newer one", "A newer confirmation email was sent to this "
+                     "address after this one, so this link no longer works and nothing was changed. Use the link "
+                     "in the newest email.")
+
+
 class ConfirmationSender(Protocol):
-    def send(self, *, key: int, to_addr: str, confirm_url: str, expires_hours: int,
-             now: datetime) -> DeliveryOutcome: ...
+    def send(self, *, key: int, to_addr: str, confirm_url: str, expires_hours: int, now: datetime,
+             updating: bool = False) -> DeliveryOutcome: ...
 
 
 def form_context(site: Site) -> dict[str, Any]:
@@ -118,6 +125,9 @@ class SignupPages:
             # replayed link from a forged one (an expired link is refused by its signed expiry).
             signups.purge(conn, now - opts.limits.window)
             why = refusal(conn, opts.limits, ip=ip, email=address, now=now)
+            existing = sub_store.get_subscriber(conn, address)
+            # The mail says so when confirming changes a subscription this address already has.
+            updating = existing is not None and existing.active and "replaces" not in preferences
             if why is None:
                 signup_id = signups.create_signup(
                     conn, email=address, nonce=nonce, preferences=preferences, ip=ip,
@@ -128,7 +138,7 @@ class SignupPages:
         url = opts.base_url + self.site.paths.confirm_url(signup_id, nonce, expires)
         try:
             outcome = self.mailer.send(key=signup_id, to_addr=address, confirm_url=url,
-                                       expires_hours=self._expiry_hours, now=self.site.now())
+                                       expires_hours=self._expiry_hours, now=self.site.now(), updating=updating)
         except ValueError as exc:  # the mailer refuses what the form let through: a field error, no row left
             log.error("sign-up %s: the mailer refused the address: %s", signup_id, exc)
             with self.site.engine.begin() as conn:
@@ -168,11 +178,14 @@ class SignupPages:
         return PageError(410, "This confirmation link has expired",
                          f"A sign-up waits {self._expiry_hours} hours for its confirmation. Please sign up again.")
 
-    def _pending(self, signup: signups.Signup | None, nonce: str) -> signups.Signup:
+    def _pending(self, conn: Connection, sid: int, nonce: str) -> signups.Signup:
+        signup = signups.get_signup(conn, sid)
         if signup is None or not secrets.compare_digest(signup.nonce, nonce):
             raise self._expired()
         if signup.confirmed_at is not None:
             raise _already_confirmed()
+        if signups.newest_id(conn, signup.email) != sid:  # only the newest confirmation link acts
+            raise _replaced()
         return signup
 
     async def confirm(self, request: Request) -> Response:
@@ -184,15 +197,17 @@ class SignupPages:
 
     def _ask(self, request: Request, sid: int, nonce: str) -> Response:
         with self.site.engine.connect() as conn:
-            signup = self._pending(signups.get_signup(conn, sid), nonce)
+            signup = self._pending(conn, sid, nonce)
+            before = sub_store.get_subscriber(conn, signup.email)
         prefs = Preferences.from_json(signup.preferences)
+        moving = "replaces" in signup.preferences
         return self.site.form_page(request, "confirm.html.j2", state="ask", address=signup.email, prefs=prefs,
-                                   moving="replaces" in signup.preferences)
+                                   moving=moving, before=before if before and before.active and not moving else None)
 
     def _confirm(self, request: Request, sid: int, nonce: str) -> Response:
         now = self.site.db_now()
         with self.site.engine.begin() as conn:
-            signup = self._pending(signups.get_signup(conn, sid), nonce)
+            signup = self._pending(conn, sid, nonce)
             if not signups.mark_confirmed(conn, sid, now):  # a second click racing this one won
                 raise _already_confirmed()
             prefs = Preferences.from_json(signup.preferences)
@@ -218,6 +233,8 @@ class SignupPages:
                 wording_sha256=signup.consent_sha256,
                 wording=CONSENT_TEXT if same_wording else f"(wording version {signup.consent_version})")
         log.info("sign-up %s confirmed: subscriber %s %s", sid, sub.id, "created" if created else "updated")
+        updated = before is not None and before.active and not isinstance(moving, int)
         return self.site.page("confirm.html.j2", state="done", address=sub.email, prefs=prefs,
-                              moving=isinstance(moving, int), manage_href=self.site.paths.manage_url(sub.id))
+                              moving=isinstance(moving, int), updated=updated,
+                              manage_href=self.site.paths.manage_url(sub.id))
 
