@@ -100,6 +100,8 @@ def _print_sources(reports: Sequence[SourceReport]) -> None:
         if r.status == "failed":
             detail = r.detail.removeprefix(f"{r.name}: ")
             click.echo(f"  {r.name}: failed: {detail}")
+        elif r.status == "stopped":
+            click.echo(f"  {r.name}: not fetched, stopped on request")
         elif r.status == "not_modified":
             click.echo(f"  {r.name}: not modified since the last fetch")
         else:
@@ -126,7 +128,8 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
         raise InputError("no sources: give URLs or files, or list them under `sources` in the config")
     app = obj.app()
     try:
-        reports = _fetch(app, chosen, datetime.now(UTC))
+        with _stop_on_sigterm() as stop:
+            reports = _fetch(app, chosen, datetime.now(UTC), stop)
     finally:
         app.close()
     click.echo(f"Ingested {len(reports)} source(s):")
@@ -134,6 +137,8 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
     failed = [r for r in reports if r.failed]
     if failed:
         _fail(f"{len(failed)} of {len(reports)} source(s) failed: {', '.join(r.name for r in failed)}")
+    if stop.is_set():  # a requested stop is a clean exit: the next ingest fetches what was left
+        click.echo("Stopped on request.")
 
 
 # ---- subscribers ----------------------------------------------------------------------------
@@ -294,11 +299,12 @@ def _print_run(report: RunReport) -> None:
 
 @contextlib.contextmanager
 def _stop_on_sigterm() -> Iterator[threading.Event]:
-    """An event SIGTERM sets: the run finishes the message in hand, records it and returns."""
+    """An event SIGTERM sets: a fetch in progress is abandoned within a moment, a run finishes the
+    message in hand, records it and returns."""
     stop = threading.Event()
 
     def handler(signum: int, _frame: object) -> None:
-        log.warning("received signal %d: stopping after the current message", signum)
+        log.warning("received signal %d: stopping (a message in hand is finished first)", signum)
         stop.set()
 
     try:
@@ -317,9 +323,14 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
            stop: threading.Event | None = None) -> tuple[list[SourceReport], RunReport]:
     reports: list[SourceReport] = []
     if ingest_first and app.settings.sources and not (stop and stop.is_set()):
-        reports = _fetch(app, app.settings.sources, now)
+        reports = _fetch(app, app.settings.sources, now, stop)
         click.echo(f"Ingested {len(reports)} source(s):")
         _print_sources(reports)
+    if stop is not None and stop.is_set():  # stopped before ranking: nothing planned, all left for the next run
+        report = RunReport(digest_date=digest_date, dry_run=dry_run, stopped=True)
+        if not dry_run:
+            record_run(app.engine, report, now, datetime.now(UTC), outcome_counts(reports))
+        return reports, report
     pipeline = app.pipeline(force_outbox=force_outbox)
     if app.encoder_notice:
         click.echo(f"notice: {app.encoder_notice}")
@@ -332,11 +343,12 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
     return reports, report
 
 
-def _fetch(app: App, sources: Sequence[SourceSettings], now: datetime) -> list[SourceReport]:
+def _fetch(app: App, sources: Sequence[SourceSettings], now: datetime,
+           stop: threading.Event | None = None) -> list[SourceReport]:
     reports = []
     with progress("Fetching", len(sources)) as step:
         for source in sources:
-            r = ingest_source(app.engine, source, app.settings.fetch, now.astimezone(UTC).replace(tzinfo=None))
+            r = ingest_source(app.engine, source, app.settings.fetch, now.astimezone(UTC).replace(tzinfo=None), stop)
             step("fetched", source=r.name, status=r.status, new=r.new)
             reports.append(r)
     return reports
@@ -365,10 +377,13 @@ def run(obj: _Context, date_: str | None, dry_run: bool, only: str | None, no_in
         return  # a requested stop is a clean exit: the rest is recorded and waits for the next run
     if report.error:
         _fail(report.error)
+    failed = [r for r in sources if r.failed]
+    if sources and len(failed) == len(sources):
+        _fail("every source failed; nothing new to rank")
+    if failed:  # the digests went out with the other sources' papers; the run still failed in part
+        _fail(f"{len(failed)} of {len(sources)} source(s) failed: {', '.join(r.name for r in failed)}")
     if any(report.count(k) for k in ("failed", "temp_failed", "unknown", "deferred")):
         sys.exit(1)
-    if sources and all(r.failed for r in sources):
-        _fail("every source failed; nothing new to rank")
 
 
 @main.command()

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine
 
-from digest.config import FetchSettings, SourceSettings
+from digest.config import FetchSettings, SourceSettings, masked_url
 from digest.errors import FeedError
-from digest.ingest.fetch import fetch
+from digest.ingest.fetch import StopRequested, fetch
 from digest.ingest.sources import parse_feed
 from digest.store import papers as paper_store
 from digest.store import sources as source_store
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SourceReport:
     name: str
-    status: str  # ok, not_modified, empty, failed
+    status: str  # ok, not_modified, empty, failed, stopped (a stop request came first: nothing recorded)
     new: int = 0
     updated: int = 0
     duplicate: int = 0
@@ -36,18 +37,23 @@ class SourceReport:
 
 
 def source_from_argument(arg: str, kind: str = "auto") -> SourceSettings:
-    """A URL or path given on the command line, as an ad-hoc source named after itself."""
-    name = arg if len(arg) <= 100 else "..." + arg[-97:]
+    """A URL or path given on the command line, as an ad-hoc source named after itself (password masked)."""
+    shown = masked_url(arg) if "://" in arg else arg
+    name = shown if len(shown) <= 100 else "..." + shown[-97:]
     if "://" in arg:
         return SourceSettings.model_validate({"name": name, "url": arg, "kind": kind})
     return SourceSettings.model_validate({"name": name, "path": arg, "kind": kind})
 
 
-def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSettings, now: datetime) -> SourceReport:
+def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSettings, now: datetime,
+                  stop: threading.Event | None = None) -> SourceReport:
+    """Fetch, parse and store one source. stop: a stop request abandons the fetch within a moment
+    (the source is left as it was, for the next run)."""
     with engine.connect() as conn:
         state = source_store.get_state(conn, source.name, source.location)
     try:
-        fetched = fetch(source.location, settings=settings, etag=state.etag, last_modified=state.last_modified)
+        fetched = fetch(source.location, settings=settings, etag=state.etag, last_modified=state.last_modified,
+                        stop=stop)
         if fetched.not_modified or fetched.content is None:
             with engine.begin() as conn:
                 source_store.record_fetch(
@@ -56,6 +62,9 @@ def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSetting
                 )
             return SourceReport(source.name, "not_modified")
         parsed = parse_feed(fetched.content, kind=source.kind, source_name=source.name)
+    except StopRequested:
+        log.info("source %s: stopped on request before it was fetched", source.name)
+        return SourceReport(source.name, "stopped", detail="stopped on request")
     except FeedError as exc:
         # The report carries the failure to the user; the log keeps it for the service.
         log.info("source %s failed: %s", source.name, exc)
@@ -86,9 +95,10 @@ def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSetting
 
 
 def ingest_all(
-    engine: Engine, sources: Sequence[SourceSettings], settings: FetchSettings, now: datetime
+    engine: Engine, sources: Sequence[SourceSettings], settings: FetchSettings, now: datetime,
+    stop: threading.Event | None = None,
 ) -> list[SourceReport]:
-    return [ingest_source(engine, s, settings, now) for s in sources]
+    return [ingest_source(engine, s, settings, now, stop) for s in sources]
 
 
 def outcome_counts(reports: Sequence[SourceReport]) -> dict[str, int]:
