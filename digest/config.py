@@ -49,7 +49,7 @@ class SourceSettings(_Section):
         if bool(self.url) == bool(self.path):
             raise ValueError("give exactly one of url or path")
         if self.url and not re.match(r"^https?://", self.url, re.IGNORECASE):
-            raise ValueError(f"url must be http or https: {self.url}")
+            raise ValueError(f"url must be http or https: {masked_url(self.url)}")
         return self
 
     @property
@@ -343,6 +343,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
 
 
 def masked_url(url: str) -> str:
-    """A database or broker URL with its password replaced, safe to print."""
-    url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)  # redis://:secret@host has no user
+    """A database, broker or feed URL with its password replaced, safe to print."""
+    # Up to the last @ of the authority: a password may itself hold an @ (http://u:p@ss@host/).
+    url = re.sub(r"(://[^:/@?#]*:)[^/?#]*@", r"\1***@", url)  # redis://:secret@host has no user
     return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
