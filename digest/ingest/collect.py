@@ -7,12 +7,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
 from digest.config import FetchSettings, SourceSettings, masked_url
 from digest.errors import FeedError
-from digest.ingest.fetch import StopRequested, fetch
+from digest.ingest.fetch import FetchResult, StopRequested, fetch
+from digest.ingest.identity import ARXIV_KINDS
 from digest.ingest.sources import parse_feed
 from digest.store import papers as paper_store
 from digest.store import sources as source_store
@@ -79,7 +81,8 @@ def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSetting
         log.info("source %s parsed with a warning: %s", source.name, parsed.warning)
     # Papers and the source's validators in one transaction: a crash re-fetches, never half-stores.
     with engine.begin() as conn:
-        counts, fresh = paper_store.upsert_papers(conn, parsed.papers, now)
+        counts, fresh = paper_store.upsert_papers(conn, parsed.papers, now,
+                                                  arxiv_authority=speaks_for_arxiv(source, parsed.kind, fetched))
         # Term counts stored, and document frequencies grown with every new paper.
         term_store.add_papers(conn, fresh, now)
         source_store.record_fetch(
@@ -92,6 +95,18 @@ def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSetting
     return SourceReport(
         source.name, status, counts.new, counts.updated, counts.duplicate, parsed.skipped, detail
     )
+
+
+def speaks_for_arxiv(source: SourceSettings, kind: str, fetched: FetchResult) -> bool:
+    """Whether this feed may change the stored text of arXiv papers: an arXiv kind that the operator
+    configured, or read from a local file, or detected in a feed that came from arXiv's own hosts. A
+    kind detected elsewhere is only the feed's claim (a channel link to arxiv.org is easy to write)."""
+    if kind not in ARXIV_KINDS:
+        return False
+    if source.kind != "auto" or fetched.status is None:
+        return True
+    host = (urlsplit(fetched.location).hostname or "").lower()
+    return host == "arxiv.org" or host.endswith(".arxiv.org")
 
 
 def ingest_all(
