@@ -118,7 +118,8 @@ class FetchSettings(_Section):
     read_timeout_s: float = Field(default=30.0, gt=0, le=600)
     deadline_s: float = Field(default=60.0, gt=0, le=3600)
     max_bytes: int = Field(default=20_000_000, ge=1024, le=500_000_000)
-    # Feeds are untrusted: loopback and private addresses are refused unless allowed here.
+    # Feeds are untrusted: loopback and private addresses are refused unless allowed here; link-local
+    # and cloud metadata addresses always (digest.ingest.transport.refusal).
     allow_private: bool = False
     user_agent: str = "digest/0.1 (+https://github.com/)"
 
