@@ -149,6 +149,8 @@ def _print_sources(reports: Sequence[SourceReport]) -> None:
         if r.status == "failed":
             detail = r.detail.removeprefix(f"{r.name}: ")
             click.echo(f"  {r.name}: failed: {detail}")
+        elif r.status == "stopped":
+            click.echo(f"  {r.name}: not fetched, stopped on request")
         elif r.status == "not_modified":
             click.echo(f"  {r.name}: not modified since the last fetch")
         else:
@@ -178,7 +180,8 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
     app = obj.app()
     try:
         started = datetime.now(UTC)
-        reports = _fetch(app, chosen, started)
+        with _stop_on_sigterm() as stop:
+            reports = _fetch(app, chosen, started, stop)
         record_ingest(app.engine, reports, started, datetime.now(UTC))
     finally:
         app.close()
@@ -187,6 +190,8 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
     failed = [r for r in reports if r.failed]
     if failed:
         _fail(f"{len(failed)} of {len(reports)} source(s) failed: {', '.join(r.name for r in failed)}")
+    if stop.is_set():  # a requested stop is a clean exit: the next ingest fetches what was left
+        click.echo("Stopped on request.")
 
 
 # ---- subscribers ----------------------------------------------------------------------------
@@ -201,9 +206,11 @@ def ingest(obj: _Context, sources: tuple[str, ...], kind: str) -> None:
 @click.option("--hour", type=click.IntRange(0, 23), default=None,
               help="Local hour the digest is due (default: schedule.delivery_hour).")
 @click.option("--cadence", type=click.Choice(["daily", "weekly"]), default=None, help="How often (default: daily).")
+@click.option("--trending/--no-trending", default=None,
+              help='Show the "trending today" block: upvoted papers that touch these interests (default: on).')
 @pass_ctx
 def subscribe(obj: _Context, email: str, keywords: str | None, exclude: str | None, top_k: int | None,
-              tz: str | None, hour: int | None, cadence: str | None) -> None:
+              tz: str | None, hour: int | None, cadence: str | None, trending: bool | None) -> None:
     """Subscribe EMAIL (or update an existing subscription) with interest keywords.
 
     An update changes only the options given; the others keep what the subscriber had."""
@@ -221,7 +228,7 @@ def subscribe(obj: _Context, email: str, keywords: str | None, exclude: str | No
                 kws = parse_keywords(None)  # a new subscriber: the error says how to give them
             sub, created = sub_store.upsert_subscriber(
                 conn, email=addr, keywords=kws, exclude=excl, top_k=top_k, timezone=zone, delivery_hour=hour,
-                cadence=cadence, now=datetime.now(UTC).replace(tzinfo=None),
+                cadence=cadence, trending=trending, now=datetime.now(UTC).replace(tzinfo=None),
             )
     finally:
         app.close()
@@ -389,11 +396,12 @@ def _print_run(report: RunReport) -> None:
 
 @contextlib.contextmanager
 def _stop_on_sigterm() -> Iterator[threading.Event]:
-    """An event SIGTERM sets: the run finishes the message in hand, records it and returns."""
+    """An event SIGTERM sets: a fetch in progress is abandoned within a moment, a run finishes the
+    message in hand, records it and returns."""
     stop = threading.Event()
 
     def handler(signum: int, _frame: object) -> None:
-        log.warning("received signal %d: stopping after the current message", signum)
+        log.warning("received signal %d: stopping (a message in hand is finished first)", signum)
         stop.set()
 
     try:
@@ -417,9 +425,14 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
 
     reports: list[SourceReport] = []
     if ingest_first and app.settings.sources and not (stop and stop.is_set()):
-        reports = _fetch(app, app.settings.sources, now)
+        reports = _fetch(app, app.settings.sources, now, stop)
         click.echo(f"Ingested {len(reports)} source(s):")
         _print_sources(reports)
+    if stop is not None and stop.is_set():  # stopped before ranking: nothing planned, all left for the next run
+        report = RunReport(digest_date=digest_date, dry_run=dry_run, stopped=True)
+        if not dry_run:
+            record_run(app.engine, report, now, datetime.now(UTC), outcome_counts(reports))
+        return reports, report
     pipeline = app.pipeline(force_outbox=force_outbox)
     if app.encoder_notice:
         click.echo(f"notice: {app.encoder_notice}")
@@ -434,14 +447,15 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
     return reports, report
 
 
-def _fetch(app: App, sources: Sequence[SourceSettings], now: datetime) -> list[SourceReport]:
+def _fetch(app: App, sources: Sequence[SourceSettings], now: datetime,
+           stop: threading.Event | None = None) -> list[SourceReport]:
     from digest.ingest.collect import ingest_source
     from digest.progress import progress
 
     reports = []
     with progress("Fetching", len(sources)) as step:
         for source in sources:
-            r = ingest_source(app.engine, source, app.settings.fetch, now.astimezone(UTC).replace(tzinfo=None))
+            r = ingest_source(app.engine, source, app.settings.fetch, now.astimezone(UTC).replace(tzinfo=None), stop)
             step("fetched", source=r.name, status=r.status, new=r.new)
             reports.append(r)
     return reports

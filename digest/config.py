@@ -49,7 +49,7 @@ class SourceSettings(_Section):
         if bool(self.url) == bool(self.path):
             raise ValueError("give exactly one of url or path")
         if self.url and not re.match(r"^https?://", self.url, re.IGNORECASE):
-            raise ValueError(f"url must be http or https: {self.url}")
+            raise ValueError(f"url must be http or https: {masked_url(self.url)}")
         return self
 
     @property
@@ -120,7 +120,8 @@ class FetchSettings(_Section):
     read_timeout_s: float = Field(default=30.0, gt=0, le=600)
     deadline_s: float = Field(default=60.0, gt=0, le=3600)
     max_bytes: int = Field(default=20_000_000, ge=1024, le=500_000_000)
-    # Feeds are untrusted: loopback and private addresses are refused unless allowed here.
+    # Feeds are untrusted: loopback and private addresses are refused unless allowed here; link-local
+    # and cloud metadata addresses always (digest.ingest.transport.refusal).
     allow_private: bool = False
     user_agent: str = "digest/0.1 (+https://github.com/)"
     # Where `digest star --fetch-missing` looks arXiv ids up (the arXiv API's query endpoint).
@@ -350,6 +351,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
 
 
 def masked_url(url: str) -> str:
-    """A database or broker URL with its password replaced, safe to print."""
-    url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)  # redis://:secret@host has no user
+    """A database, broker or feed URL with its password replaced, safe to print."""
+    # Up to the last @ of the authority: a password may itself hold an @ (http://u:p@ss@host/).
+    url = re.sub(r"(://[^:/@?#]*:)[^/?#]*@", r"\1***@", url)  # redis://:secret@host has no user
     return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)

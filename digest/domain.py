@@ -51,6 +51,7 @@ class Subscriber:
     sources: tuple[str, ...] = ()  # source names the picks come from; empty: every source
     hard_bounces: int = 0  # consecutive permanent refusals of the address
     suspended: bool = False  # too many hard bounces: sent nothing until resumed
+    trending: bool = True  # show the "trending today" block (the reader may turn it off)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ from digest.rank import features
 from digest.rank.encoder import TextEncoder
 from digest.rank.gcpause import paused_gc
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, RankOptions, rank_all
-from digest.rank.select import mentions_any
 from digest.rank.semantic import Semantic
 from digest.rank.training import KnownPapers, load_states
 from digest.sending import Clock, DeliveryPolicy, Job, Sender
@@ -159,10 +158,9 @@ class DigestPipeline:
         rank_options = RankOptions(top_k=self.options.top_k, min_score=self.options.min_score,
                                    diversity=self.options.diversity,
                                    popularity_weight=self.options.popularity_weight,
+                                   trending_k=self.options.trending_k,
                                    explore=self.options.explore)
         day = DayPapers.build(candidates, space) if candidates else None
-        # Sorted once for the "trending" block: every subscriber's is a short walk down this list.
-        popular = sorted((p for p in candidates if (p.upvotes or 0) > 0), key=lambda p: -(p.upvotes or 0))
         # Subscribers in groups: their models and labels are held for one group at a time.
         forking = stored is None and self.rank_processes > 1 and len(subscribers) > SCORE_CHUNK and fork_available()
         groups = _groups(subscribers, self.rank_processes if forking else 1)
@@ -173,7 +171,7 @@ class DigestPipeline:
 
         def plan_group(g: int) -> list[_Planned]:
             with paused_gc():
-                return self._plan_group(groups[g], candidates, ids, space, when, rank_options, day, popular, stored,
+                return self._plan_group(groups[g], candidates, ids, space, when, rank_options, day, stored,
                                         known)
 
         if forking:
@@ -193,7 +191,7 @@ class DigestPipeline:
 
     def _plan_group(self, group: Sequence[Subscriber], candidates: Sequence[Paper], ids: Sequence[int],
                     space: features.FeatureSpace, now: datetime, rank_options: RankOptions, day: DayPapers | None,
-                    popular: Sequence[Paper], stored: StoredMeaning | None, known: KnownPapers) -> list[_Planned]:
+                    stored: StoredMeaning | None, known: KnownPapers) -> list[_Planned]:
         """One group's plans (ids: the candidates' ids)."""
         states = load_states(self.engine, group, ids, space, now, stored, known)
         for st in states:  # a subscriber's source filter: papers from other sources count as already shown
@@ -203,24 +201,9 @@ class DigestPipeline:
         if stored is not None and states:
             meaning = Semantic(stored.papers(candidates), stored.keywords([st.subscriber for st in states]),
                                [stored.papers([p for _, p in st.liked]) for st in states])
-        picks = rank_all(states, candidates, space, rank_options, day, meaning)
-        return [_Planned(st.subscriber, p, len(candidates), self._trending(popular, p, st.shown, st.subscriber))
-                for st, p in zip(states, picks, strict=True)]
-
-    def _trending(self, popular: Sequence[Paper], picks: Sequence[Pick], shown: set[int],
-                  sub: Subscriber) -> list[Pick]:
-        """The most upvoted new papers (popular: the candidates with upvotes, most first) that are
-        not already picked, shown before, or excluded."""
-        if self.options.trending_k <= 0 or not picks:
-            return []
-        taken = {p.paper.id for p in picks} | shown
-        out: list[Pick] = []
-        for p in popular:
-            if len(out) == self.options.trending_k:
-                break
-            if p.id not in taken and not (sub.exclude and mentions_any(p, sub.exclude)):
-                out.append(Pick(paper=p, score=float(p.upvotes or 0), reason=f"{p.upvotes} upvotes"))
-        return out
+        ranked = rank_all(states, candidates, space, rank_options, day, meaning)
+        return [_Planned(st.subscriber, r.picks, len(candidates), r.trending)
+                for st, r in zip(states, ranked, strict=True)]
 
     # ---- rendering -----------------------------------------------------------------------
     def render(

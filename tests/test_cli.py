@@ -18,8 +18,11 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 
 from digest.cli import LAZY_COMMANDS, main
+from digest.store.engine import open_engine
+from digest.store.schema import sources
 from tests.address_cases import BAD_ADDRESSES
 from tests.smtp_server import free_port
 
@@ -171,6 +174,28 @@ def test_ingest_refuses_bad_urls_and_kinds(env: dict[str, str]) -> None:
     _one_line_error(_run(env, "ingest", "ftp://example.org/feed.xml"), "ftp://example.org/feed.xml")
     r = _run(env, "ingest", "--kind", "gopher", str(ARXIV))
     assert r.exit_code == 2 and "gopher" in r.output
+
+
+def test_a_password_in_a_feed_url_never_shows(tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    url = f"http://reader:s3cret-pw@127.0.0.1:{free_port()}/feed.xml"  # nothing listens there
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\ndatabase: {{url: '{db_url}'}}\n"
+                   f"sources: [{{name: private-feed, url: '{url}'}}]\nfetch: {{allow_private: true}}\n")
+    env = {"DIGEST_CONFIG": str(cfg)}
+    configured, ad_hoc, run = _run(env, "ingest"), _run(env, "ingest", url), _run(env, "run")
+    for r in (configured, ad_hoc, run):
+        assert r.exit_code == 1 and "reader:***@127.0.0.1" in r.output, r.output
+        assert "s3cret-pw" not in r.output
+    assert "s3cret-pw" not in caplog.text
+    engine = open_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(sources.c.name, sources.c.last_error)).all()
+    engine.dispose()
+    assert len(rows) == 2 and all("reader:***@" in row.last_error for row in rows)
+    assert not any("s3cret-pw" in f"{row.name} {row.last_error}" for row in rows)
+    cfg.write_text(cfg.read_text().replace("http://reader", "ftp://reader"))
+    _one_line_error(_run(env, "ingest"), "ftp://reader:***@127.0.0.1")
+    assert "s3cret-pw" not in _run(env, "ingest").output
 
 
 def test_run_then_rerun_and_status(env: dict[str, str]) -> None:

@@ -83,6 +83,9 @@ def test_missing_and_malformed_files_are_named(tmp_path: Path) -> None:
 
 def test_secret_is_masked_in_errors_and_urls() -> None:
     assert masked_url("postgresql://user:hunter2@db:5432/x") == "postgresql://user:***@db:5432/x"
+    assert masked_url("redis://:hunter2@broker:6379/0") == "redis://:***@broker:6379/0"
+    assert masked_url("http://user:hun@ter2@feeds.example.org/rss?a=b@c") == "http://user:***@feeds.example.org/rss?a=b@c"
+    assert masked_url("https://feeds.example.org:8443/rss") == "https://feeds.example.org:8443/rss"
     with pytest.raises(ConfigError) as err:
         load_settings(environ={"DIGEST_SMTP__PASSWORD": "hunter2", "DIGEST_SMTP__PORT": "0"})
     assert "hunter2" not in str(err.value)

@@ -3,7 +3,7 @@
 A run SIGKILLed after k messages and restarted leaves every subscriber with their digest and at
 most one duplicate per crash (same Message-ID); SIGTERM stops after the current message; two runs
 at once send one email each; a relay answering 421 / 451 / 550 or hanging up after DATA, a dead
-relay, a rate limit, and a feed server that never answers.
+relay, a rate limit, a feed server that never answers and one that drips (its deadline, SIGTERM).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from sqlalchemy import create_engine, select
 from digest.app import App
 from digest.cli import main
 from digest.config import load_settings
+from tests.drip_server import HEADERS_DRIP, DripServer
 from tests.smtp_server import SmtpServer, free_port
 
 FEED = Path(__file__).parent / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
@@ -386,7 +387,7 @@ def test_a_silent_feed_does_not_hold_up_delivery(tmp_path: Path, sqlite_url: str
     started = time.monotonic()
     r = _cli(env, "run", "--date", DATE)
     elapsed = time.monotonic() - started
-    assert "silent: failed" in r.output and "timed out" in r.output
+    assert f"silent: failed: {silent_server}: took longer than the 2s deadline" in r.output
     assert sorted(m.rcpt_tos[0] for m in smtp_server.handler.messages) == ADDRS[:2]
     assert elapsed < 2 + 20, elapsed  # the deadline, plus ingesting and ranking the sample
     print(f"silent feed: run took {elapsed:.1f}s with fetch.deadline_s=2")
@@ -439,3 +440,60 @@ def test_a_message_interrupted_twice_reaches_a_final_state_and_the_commands_agre
     again = _cli(env, "run", "--date", DATE, "--no-ingest")
     assert _to_retry(again.output) == 0 and len(smtp_server.handler.messages) == 4
     print(run.output, retry.output, status.output, sep="\n")
+
+
+# ---- a feed that drips its headers -------------------------------------------------------------
+
+def _drip_sources(drip: DripServer) -> str:
+    return (f"sources:\n  - {{name: drip, url: '{drip.url}', kind: rss}}\n"
+            f"  - {{name: arxiv, path: '{FEED}', kind: arxiv_rss}}\n")
+
+
+def test_a_dripping_feed_fails_at_its_deadline_and_the_digests_go_out(tmp_path: Path, sqlite_url: str,
+                                                                      smtp_server: SmtpServer) -> None:
+    # One byte of a header every 0.5 s: every read is quick, the response never ends.
+    with DripServer(HEADERS_DRIP, interval=0.5) as drip:
+        env = _config(tmp_path, sqlite_url, smtp_server.port, sources=_drip_sources(drip),
+                      extra="fetch: {allow_private: true, deadline_s: 2, connect_timeout_s: 30, read_timeout_s: 30}\n")
+        for a in ADDRS[:2]:
+            assert _cli(env, "subscribe", a, "--keywords", "large language models").exit_code == 0
+        started = time.monotonic()
+        r = _cli(env, "run", "--date", DATE)
+        elapsed = time.monotonic() - started
+    assert f"drip: failed: {drip.url}: took longer than the 2s deadline" in r.output
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.handler.messages) == ADDRS[:2]  # the good source's papers
+    assert r.exit_code == 1 and r.stderr.strip().startswith("error: source drip failed: ")
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert elapsed < 2 + 20, elapsed  # the deadline, plus ingesting and ranking the sample
+
+
+@pytest.mark.parametrize("command", [["run", "--date", DATE], ["ingest"]], ids=["run", "ingest"])
+def test_sigterm_while_a_feed_drips_exits_within_5s(tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer,
+                                                    command: list[str]) -> None:
+    with DripServer(HEADERS_DRIP, interval=0.5) as drip:
+        env = _config(tmp_path, sqlite_url, smtp_server.port, sources=_drip_sources(drip),
+                      extra="fetch: {allow_private: true, deadline_s: 600, read_timeout_s: 60}\n")
+        assert _cli(env, "subscribe", ADDRS[0], "--keywords", "large language models").exit_code == 0
+        proc = subprocess.Popen([sys.executable, "-m", "digest.cli", *command], env={**os.environ, **env},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            waited = time.monotonic()
+            while drip.accepted == 0:  # the first source is being fetched: the drip has begun
+                assert proc.poll() is None and time.monotonic() - waited < 60, proc.communicate()
+                time.sleep(0.05)
+            time.sleep(1)
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+            took = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert took < 5, (took, out, err)
+    assert proc.returncode == 0, out + err
+    assert "drip: not fetched, stopped on request" in out and "arxiv: not fetched, stopped on request" in out
+    assert "Traceback" not in err
+    assert smtp_server.handler.messages == []
+    # Nothing was half done: the next run fetches both sources afresh (the drip fails at its deadline).
+    assert _statuses(sqlite_url) == Counter()

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import ipaddress
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import trustme
 
 from digest.config import FetchSettings
 from digest.errors import FeedError
-from digest.ingest.fetch import SAMPLES_DIR, fetch
+from digest.ingest import transport
+from digest.ingest.fetch import SAMPLES_DIR, StopRequested, fetch
+from tests.drip_server import BODY_DRIP, HEADERS_DRIP, TLS_DRIP, DripServer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 FEED = (FIXTURES / "arxiv_rss_legacy_rdf_hep-ex_2018-05-23_excerpt.xml").read_bytes()
@@ -101,6 +107,55 @@ class Handler(BaseHTTPRequestHandler):
 
     def route_server_error(self) -> None:
         self.send_error(503)
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every address a socket tries to connect to. Anything outside loopback is refused here (a fault
+    injected in the socket layer), so a test can check the refused path without sending any traffic."""
+    seen: list[str] = []
+
+    def guard(real: Callable[..., Any]) -> Callable[..., Any]:
+        def connect(sock: socket.socket, address: Any) -> Any:
+            if isinstance(address, tuple):
+                seen.append(str(address[0]))
+                if not ipaddress.ip_address(str(address[0]).split("%")[0]).is_loopback:
+                    raise ConnectionRefusedError(f"test guard: no traffic to {address[0]}")
+            return real(sock, address)
+        return connect
+
+    monkeypatch.setattr(socket.socket, "connect", guard(socket.socket.connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", guard(socket.socket.connect_ex))
+    return seen
+
+
+class StubResolver:
+    """socket.getaddrinfo for the names given: each lookup of a name gets its next answer (the last one
+    repeats); other names go to the real resolver."""
+
+    def __init__(self, answers: dict[str, list[list[str]]]) -> None:
+        self.answers = answers
+        self.calls: list[str] = []
+        self.real = socket.getaddrinfo
+
+    def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name not in self.answers:
+            return self.real(host, port, *args, **kwargs)
+        self.calls.append(name)
+        rounds = self.answers[name]
+        addrs = rounds[min(self.calls.count(name), len(rounds)) - 1]
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (a, int(port), 0, 0)) if ":" in a
+                else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, int(port))) for a in addrs]
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, list[list[str]]]], StubResolver]:
+    def install(answers: dict[str, list[list[str]]]) -> StubResolver:
+        stub = StubResolver(answers)
+        monkeypatch.setattr(socket, "getaddrinfo", stub)
+        return stub
+    return install
 
 
 @pytest.fixture(scope="module")
@@ -209,11 +264,22 @@ def test_connection_refused_is_a_feed_error() -> None:
         fetch(f"http://127.0.0.1:{port}/x", settings=SETTINGS)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "10.1.2.3", "169.254.169.254", "0.0.0.0"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "10.1.2.3", "0.0.0.0"])
 def test_default_settings_refuse_private_addresses(server: str, host: str) -> None:
     port = server.rsplit(":", 1)[1]
     with pytest.raises(FeedError, match=r"refusing .*private, loopback or reserved address.*fetch.allow_private"):
         fetch(f"http://{host}:{port}/feed.xml", settings=FetchSettings())
+
+
+@pytest.mark.parametrize("host", ["169.254.169.254", "[fe80::1]", "[fd00:ec2::254]", "[::ffff:169.254.169.254]"])
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_metadata_addresses_are_refused_even_when_private_ones_are_allowed(
+    connects: list[str], host: str, allow_private: bool
+) -> None:
+    settings = SETTINGS.model_copy(update={"allow_private": allow_private})
+    with pytest.raises(FeedError, match=r"refusing .*: a link-local or cloud metadata address, never fetched"):
+        fetch(f"http://{host}/latest/meta-data/", settings=settings)
+    assert connects == []
 
 
 def test_redirect_from_a_public_host_to_loopback_is_refused(server: str) -> None:
@@ -282,3 +348,150 @@ def test_gzip_file_is_decompressed_within_the_cap(tmp_path: Path) -> None:
     broken.write_bytes(b"not gzip at all")
     with pytest.raises(FeedError, match=f"{broken}: not a valid gzip file"):
         fetch(str(broken), settings=SETTINGS)
+
+
+# --- the whole request under the deadline, however the bytes arrive ----------------------------------
+
+# Read and connect timeouts far longer than the deadline: only the deadline can end these fetches.
+DRIP_SETTINGS = SETTINGS.model_copy(update={"connect_timeout_s": 10, "read_timeout_s": 10, "deadline_s": 1.5})
+
+
+@pytest.mark.parametrize(
+    ("prefix", "scheme"),
+    [(HEADERS_DRIP, "http"), (BODY_DRIP, "http"), (None, "https"), (TLS_DRIP, "https")],
+    ids=["headers-drip", "body-drip", "tls-never-answers", "tls-handshake-drip"],
+)
+def test_a_drip_fails_at_the_deadline(prefix: bytes | None, scheme: str) -> None:
+    with DripServer(prefix, interval=0.3) as drip:
+        start = time.monotonic()
+        with pytest.raises(FeedError, match=r"/feed\.xml: took longer than the 1\.5s deadline$"):
+            fetch(f"{scheme}://127.0.0.1:{drip.port}/feed.xml", settings=DRIP_SETTINGS)
+        elapsed = time.monotonic() - start
+        assert drip.accepted == 1
+    # Every byte came well within the 10 s read timeout: the deadline stopped it, on time.
+    assert 1.4 < elapsed < 2.5
+
+
+def test_a_stop_request_ends_a_dripping_fetch_within_a_moment() -> None:
+    stop = threading.Event()
+    settings = DRIP_SETTINGS.model_copy(update={"deadline_s": 60})
+    with DripServer(HEADERS_DRIP, interval=0.3) as drip:
+        timer = threading.Timer(0.5, stop.set)
+        timer.start()
+        start = time.monotonic()
+        with pytest.raises(StopRequested):
+            fetch(drip.url, settings=settings, stop=stop)
+        assert time.monotonic() - start < 1.5
+        assert drip.closed_by_client.wait(2)  # the connection was closed, not left dripping
+        timer.cancel()
+
+
+def test_a_stop_request_before_the_fetch_fetches_nothing(server: str) -> None:
+    stop = threading.Event()
+    stop.set()
+    before = len(Handler.seen_headers)
+    with pytest.raises(StopRequested):
+        fetch(f"{server}/feed.xml", settings=SETTINGS, stop=stop)
+    assert len(Handler.seen_headers) == before
+
+
+# --- the connection goes to the address that was vetted (DNS rebinding) ------------------------------
+
+
+def _public_except(private: str) -> Callable[[Any, bool], str | None]:
+    """Fault injection for rebinding on loopback alone: every address passes for public but one."""
+    def policy(addr: Any, allow_private: bool) -> str | None:
+        return "a private, loopback or reserved address (test policy)" if str(addr) == private else None
+    return policy
+
+
+def test_a_rebinding_name_is_connected_to_the_address_that_was_vetted(
+    server: str, connects: list[str], dns: Callable[..., StubResolver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = int(server.rsplit(":", 1)[1])
+    monkeypatch.setattr(transport, "refusal", _public_except("127.0.0.2"))
+    # The name answers 127.0.0.1 ("public") first and 127.0.0.2 ("private") to any later lookup.
+    resolver = dns({"feeds.test": [["127.0.0.1"], ["127.0.0.2"]]})
+    with DripServer(None, host="127.0.0.2", port=port) as rebound:
+        got = fetch(f"http://feeds.test:{port}/feed.xml", settings=FetchSettings())
+        assert rebound.accepted == 0
+    assert got.content == FEED
+    assert connects == ["127.0.0.1"] and resolver.calls == ["feeds.test"]  # one lookup, one connection
+    assert Handler.seen_headers[-1]["Host"] == f"feeds.test:{port}"
+
+
+@pytest.mark.parametrize("answer", [["127.0.0.2"], ["127.0.0.1", "127.0.0.2"]], ids=["private", "one-of-two-private"])
+def test_a_name_with_a_refused_address_is_never_connected_to(
+    server: str, connects: list[str], dns: Callable[..., StubResolver], monkeypatch: pytest.MonkeyPatch,
+    answer: list[str],
+) -> None:
+    port = int(server.rsplit(":", 1)[1])
+    monkeypatch.setattr(transport, "refusal", _public_except("127.0.0.2"))
+    dns({"feeds.test": [answer, ["127.0.0.1"]]})
+    with pytest.raises(FeedError, match=r"refusing feeds\.test \(127\.0\.0\.2\): a private"):
+        fetch(f"http://feeds.test:{port}/feed.xml", settings=FetchSettings())
+    assert connects == []
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "fd00:ec2::254", "fe80::1"])
+def test_a_name_for_a_metadata_address_is_refused_even_with_allow_private(
+    connects: list[str], dns: Callable[..., StubResolver], address: str
+) -> None:
+    dns({"metadata.test": [[address]]})
+    with pytest.raises(FeedError, match=r"refusing metadata\.test .*: a link-local or cloud metadata address"):
+        fetch("http://metadata.test/latest/meta-data/", settings=SETTINGS)  # allow_private: true
+    assert connects == []
+
+
+def test_https_to_the_vetted_address_keeps_the_name_for_sni_and_certificate(
+    connects: list[str], dns: Callable[..., StubResolver]
+) -> None:
+    ca = trustme.CA()
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    resolver = dns({"feeds.test": [["127.0.0.1"], ["127.0.0.2"]], "other.test": [["127.0.0.1"]]})
+    asked: list[str | None] = []
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("feeds.test").configure_cert(server_context)
+    server_context.sni_callback = lambda _sock, sni, _ctx: asked.append(sni)  # type: ignore[assignment,misc]
+    for name in ("feeds.test", "other.test"):
+        asked.clear()
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        httpd.daemon_threads = True
+        httpd.socket = server_context.wrap_socket(httpd.socket, server_side=True)
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        url = f"https://{name}:{httpd.server_address[1]}/feed.xml"
+        try:
+            if name == "feeds.test":
+                got = fetch(url, settings=SETTINGS, ssl_context=client_context)
+                assert got.content == FEED and asked == ["feeds.test"]
+                assert Handler.seen_headers[-1]["Host"] == f"feeds.test:{httpd.server_address[1]}"
+            else:  # the certificate is for feeds.test: checked against the name, not the pinned address
+                with pytest.raises(FeedError, match="certificate verify failed"):
+                    fetch(url, settings=SETTINGS, ssl_context=client_context)
+                assert asked == ["other.test"]
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+    assert connects == ["127.0.0.1", "127.0.0.1"] and resolver.calls == ["feeds.test", "other.test"]
+
+
+# --- passwords in feed URLs ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["missing", "redirect-file"])
+def test_a_password_in_the_url_is_masked_in_errors(server: str, path: str) -> None:
+    url = server.replace("http://", "http://reader:s3cret-pw@") + f"/{path}"
+    with pytest.raises(FeedError) as err:
+        fetch(url, settings=SETTINGS)
+    assert "s3cret-pw" not in str(err.value) and "reader:***@127.0.0.1" in str(err.value)
+
+
+def test_a_password_in_a_refused_or_late_url_is_masked() -> None:
+    with pytest.raises(FeedError) as refused:
+        fetch("http://reader:s3cret-pw@10.1.2.3/feed", settings=FetchSettings())
+    with DripServer(HEADERS_DRIP) as drip, pytest.raises(FeedError) as late:
+        fetch(f"http://reader:s3cret-pw@127.0.0.1:{drip.port}/feed", settings=DRIP_SETTINGS)
+    for err in (refused, late):
+        assert "s3cret-pw" not in str(err.value) and "reader:***@" in str(err.value)

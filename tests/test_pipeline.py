@@ -152,33 +152,45 @@ def test_unsubscribed_get_nothing(app: App) -> None:
     assert "ada@example.org" not in {o.email for o in report.outcomes}
 
 
-def test_trending_block_lists_upvoted_papers_not_picked(tmp_path: Path, db_url: str) -> None:
-    a = App.open(_settings(tmp_path, db_url, trending_k=2))
+def test_trending_block_lists_upvoted_papers_on_the_readers_topic_not_picked(tmp_path: Path, db_url: str) -> None:
+    """The block holds the most upvoted papers that pass the reader's relevance floor and are not
+    among the picks: a popular paper off the reader's topic is not shown, and a reader who turned
+    the block off gets none."""
+    a = App.open(_settings(tmp_path, db_url, trending_k=2, top_k=1))
     try:
         with a.engine.begin() as conn:
             paper_store.upsert_papers(conn, [
                 *PAPERS,
                 _p(10, "Scaling laws for robots", "Robots.", upvotes=120),
                 _p(11, "A very popular benchmark", "Benchmarks.", upvotes=300),
-                _p(12, "Mildly popular", "Things.", upvotes=5),
+                _p(12, "Sparse attention in vision transformers", "Sparse attention for images.", upvotes=5),
                 _p(13, "Sparse attention, hugely popular", "Sparse attention everywhere.", upvotes=999),
+                _p(14, "Mixture of sparse attention heads", "We route tokens with sparse attention.", upvotes=50),
             ], NOW.replace(tzinfo=None) - timedelta(hours=1))
             sub_store.upsert_subscriber(conn, email="ada@example.org", keywords=["sparse attention"],
                                         now=NOW.replace(tzinfo=None))
-        a.pipeline().run(DAY, NOW)
+            sub_store.upsert_subscriber(conn, email="bob@example.org", keywords=["sparse attention"],
+                                        trending=False, now=NOW.replace(tzinfo=None))
+        planned = {x.subscriber.email: x for x in a.pipeline().plan(a.pipeline().active_subscribers(), DAY, NOW)}
+        ada, bob = planned["ada@example.org"], planned["bob@example.org"]
+        assert len(ada.picks) == 1 and bob.trending == []
+        shown = [p.paper.title for p in ada.trending]
+        assert len(shown) == 2 and ada.picks[0].paper.title not in shown
+        assert all("sparse attention" in t.lower() for t in shown)  # the popular papers off the topic are not
+        assert [p.paper.upvotes for p in ada.trending] == sorted((p.paper.upvotes or 0 for p in ada.trending),
+                                                                 reverse=True)
+        a.pipeline().run(DAY, NOW, only="ada@example.org")
         [eml] = _eml_files(a)
         msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
         text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         block = text.split("TRENDING TODAY", 1)[1]
-        # The two most upvoted papers that are not already among the picks, most upvoted first.
-        assert block.index("A very popular benchmark") < block.index("Scaling laws for robots")
-        assert "Mildly popular" not in block and "hugely popular" not in block
-        assert "[300 upvotes]" in block
+        assert shown[0] in block and f"[{ada.trending[0].paper.upvotes} upvotes]" in block
+        assert "A very popular benchmark" not in block and "Scaling laws for robots" not in block
         assert "Trending today" in msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
         # Trending papers count as shown: they never come back.
         again = a.pipeline().plan(a.pipeline().active_subscribers(), DAY + timedelta(days=1), NOW)
-        assert {"A very popular benchmark", "Scaling laws for robots"}.isdisjoint(
-            p.paper.title for p in again[0].trending)
+        assert set(shown).isdisjoint(p.paper.title for x in again for p in x.trending + x.picks
+                                     if x.subscriber.email == "ada@example.org")
     finally:
         a.close()
 

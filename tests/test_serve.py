@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from digest.cli import main
+from tests.drip_server import HEADERS_DRIP, DripServer
 from tests.smtp_server import SmtpServer, free_port
 
 KEY = "serve-test-key-0123456789abcdef"
@@ -130,6 +131,28 @@ def test_serve_schedules_delivers_stands_by_and_stops(tmp_path: Path, db_url: st
     status = runner.invoke(main, ["status"], env={"DIGEST_CONFIG": str(cfg)})
     assert status.exit_code == 0 and "Scheduler: not running" in status.output  # both stopped, lease released
     assert "1 sent" in status.output
+
+
+def test_sigterm_stops_serve_within_5s_while_its_wake_fetches_a_dripping_feed(tmp_path: Path, sqlite_url: str,
+                                                                             smtp_server: SmtpServer) -> None:
+    with DripServer(HEADERS_DRIP, interval=0.5) as drip:
+        cfg = _config(tmp_path, sqlite_url, smtp_server)
+        cfg.write_text(cfg.read_text().replace(
+            "sources: [", f"fetch: {{allow_private: true, deadline_s: 600, read_timeout_s: 60}}\n"
+                          f"sources: [{{name: drip, url: '{drip.url}', kind: rss}}, "))
+        port = free_port()
+        proc = _start(cfg, port)
+        try:
+            _wait_for(lambda: drip.accepted, proc, "the wake at start-up did not fetch the drip")
+            time.sleep(1)
+            code, out, err, took = _stop(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert code == 0, err
+    assert took < 5, (took, err)
+    assert "Traceback" not in err
 
 
 # ---- start-up errors -------------------------------------------------------------------------

@@ -65,15 +65,16 @@ def test_upgrade_keeps_data(db_url: str) -> None:
 def test_dedup_across_sources_and_versions(db_url: str) -> None:
     engine = open_engine(db_url)
     with engine.begin() as conn:
-        counts, fresh = paper_store.upsert_papers(conn, [_paper(1), _paper(2), _paper(2, version=2)], NOW)
+        counts, fresh = paper_store.upsert_papers(conn, [_paper(1), _paper(2), _paper(2, version=2)], NOW,
+                                                  arxiv_authority=True)
         assert (counts.new, counts.updated, counts.duplicate) == (2, 0, 0)
         assert len(fresh) == 2
         # Same day again, then a new version, then the same paper found by DOI in a journal feed.
-        counts, _ = paper_store.upsert_papers(conn, [_paper(1)], NOW)
+        counts, _ = paper_store.upsert_papers(conn, [_paper(1)], NOW, arxiv_authority=True)
         assert (counts.new, counts.duplicate) == (0, 1)
         counts, _ = paper_store.upsert_papers(
             conn, [_paper(1, version=3, title="Paper number 1, revised", announce_type="replace",
-                          doi="10.1000/x1")], NOW + timedelta(days=1))
+                          doi="10.1000/x1")], NOW + timedelta(days=1), arxiv_authority=True)
         assert counts.updated == 1
         counts, _ = paper_store.upsert_papers(
             conn, [Paper(canonical_id="doi:10.1000/x1", title="Paper number 1 revised", doi="10.1000/x1",
@@ -83,6 +84,26 @@ def test_dedup_across_sources_and_versions(db_url: str) -> None:
     assert row.version == 3 and row.title == "Paper number 1, revised"
     assert row.first_seen_at == NOW  # an update never makes a paper new again
     assert row.first_announce == "new"
+    engine.dispose()
+
+
+def test_only_arxiv_changes_the_text_of_an_arxiv_paper(db_url: str) -> None:
+    engine = open_engine(db_url)
+    phish = _paper(1, version=9, title="Your account is locked: verify at evil.example", abstract="Click here",
+                   doi="10.1000/evil", source="journal")
+    with engine.begin() as conn:
+        paper_store.upsert_papers(conn, [_paper(1)], NOW, arxiv_authority=True)
+        counts, _ = paper_store.upsert_papers(conn, [phish], NOW)  # a later version, from another feed
+        row = conn.execute(select(papers).where(papers.c.arxiv_id == "2411.00001")).one()
+        assert (counts.updated, counts.duplicate) == (0, 1)
+        assert (row.title, row.abstract, row.version, row.doi) == ("Paper number 1", "Abstract 1", 1, None)
+        # The reverse order: first seen in another feed, then arXiv's own listing takes the text over.
+        counts, _ = paper_store.upsert_papers(conn, [_paper(2, version=9, title="Phish", abstract="")], NOW)
+        assert counts.new == 1
+        counts, _ = paper_store.upsert_papers(conn, [_paper(2)], NOW, arxiv_authority=True)
+        row = conn.execute(select(papers).where(papers.c.arxiv_id == "2411.00002")).one()
+    assert counts.updated == 1
+    assert (row.title, row.abstract, row.version) == ("Paper number 2", "Abstract 2", 1)
     engine.dispose()
 
 
@@ -317,3 +338,29 @@ def test_the_head_read_from_the_migration_files_is_alembics() -> None:
     from digest.store.engine import _head_from_files
 
     assert _head_from_files() == head_revision()
+
+
+def test_migration_0013_keeps_every_reader_on_the_trending_block_and_the_address_index(db_url: str) -> None:
+    from sqlalchemy import inspect
+
+    engine = create_db_engine(db_url)
+    try:
+        migrate(engine, "0012")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO subscribers (email, keywords, exclude, active, paused, cadence, "
+                              "hard_bounces, created_at, updated_at) VALUES ('ada@example.org', '[\"x\"]', '[]', "
+                              "true, false, 'daily', 0, :t, :t)"), {"t": NOW})
+        migrate(engine)
+        with engine.begin() as conn:
+            sub = sub_store.get_subscriber(conn, "ADA@example.org")
+            assert sub is not None and sub.trending is True
+            sub_store.upsert_subscriber(conn, email="ada@example.org", keywords=None, trending=False, now=NOW)
+            again = sub_store.get_subscriber(conn, "ada@example.org")
+            assert again is not None and again.trending is False and again.keywords == ("x",)
+        with engine.connect() as conn:
+            names = {i["name"] for i in inspect(conn).get_indexes("subscribers")}
+            if engine.dialect.name == "sqlite":  # SQLAlchemy does not reflect expression indexes there
+                names |= set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'")).scalars())
+        assert "ix_subscribers_email_lower" in names
+    finally:
+        engine.dispose()

@@ -34,7 +34,7 @@ def _paper(n: int, **kw: Any) -> Paper:
 
 def _store(engine: Any, batch: list[Paper]) -> list[Paper]:
     with engine.begin() as conn:
-        _, fresh = paper_store.upsert_papers(conn, batch, NOW)
+        _, fresh = paper_store.upsert_papers(conn, batch, NOW, arxiv_authority=True)  # an arXiv listing
         terms.add_papers(conn, fresh, NOW)
     return fresh
 
@@ -66,7 +66,8 @@ def test_a_changed_text_is_counted_again(db_url: str) -> None:
     (first,) = _store(engine, [_paper(1)])
     assert first.id is not None
     with engine.begin() as conn:
-        paper_store.upsert_papers(conn, [_paper(1, version=2, abstract="Graph kernels for molecules.")], NOW)
+        paper_store.upsert_papers(conn, [_paper(1, version=2, abstract="Graph kernels for molecules.")], NOW,
+                                  arxiv_authority=True)
         assert terms.load(conn, [first.id]) == {}  # the old counts are of the old text
     assert terms.backfill(engine) == 1 and terms.backfill(engine) == 0
     with engine.connect() as conn:

@@ -329,7 +329,13 @@ def test_manage_page_edits_the_subscription(reader: Any) -> None:
     assert (sub.keywords, sub.exclude, sub.sources, sub.cadence, sub.delivery_hour) == (
         ("graph neural networks",), ("quantum",), ("arxiv-cs",), "weekly", 7)
     assert site.count(subscriber_models) == 0  # new keywords: the model is retrained
-    assert "Saved." in client.get(r.headers["location"]).text
+    after = client.get(r.headers["location"])
+    assert "Saved." in after.text
+    # The "trending today" box: ticked by default, and the form above left it unticked.
+    assert 'name="trending" value="on" checked' in page.text and sub.trending is False
+    assert 'name="trending" value="on">' in after.text
+    r = client.post(url, data={**form, "trending": "on", **csrf_of(after)}, follow_redirects=False)
+    assert r.status_code == 303 and site.subscriber().trending is True
 
 
 def test_manage_bad_input_and_missing_csrf_change_nothing(reader: Any) -> None:

@@ -116,7 +116,7 @@ class DigestRecommender:
         if self.embeddings is not None and self.kw_meaning is not None:
             meaning = semantic.Semantic(self.embeddings[ids], self.kw_meaning,
                                         [self.embeddings[lid] for lid in liked_ids])
-        picks = rank_all(states, [self.papers[j] for j in ids], space, options, meaning=meaning)
+        picks = [r.picks for r in rank_all(states, [self.papers[j] for j in ids], space, options, meaning=meaning)]
         self.train_seconds.append(t1 - t0)
         self.rank_seconds.append(time.perf_counter() - t1)
         return {u.user_id: [int(p.paper.id) for p in picks[i] if p.paper.id is not None]

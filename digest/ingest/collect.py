@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
-from digest.config import FetchSettings, SourceSettings
+from digest.config import FetchSettings, SourceSettings, masked_url
 from digest.errors import FeedError
-from digest.ingest.fetch import fetch
+from digest.ingest.fetch import FetchResult, StopRequested, fetch
+from digest.ingest.identity import ARXIV_KINDS
 from digest.ingest.sources import parse_feed
 from digest.store import papers as paper_store
 from digest.store import runs as run_store
@@ -24,7 +27,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SourceReport:
     name: str
-    status: str  # ok, not_modified, empty, failed
+    status: str  # ok, not_modified, empty, failed, stopped (a stop request came first: nothing recorded)
     new: int = 0
     updated: int = 0
     duplicate: int = 0
@@ -37,18 +40,23 @@ class SourceReport:
 
 
 def source_from_argument(arg: str, kind: str = "auto") -> SourceSettings:
-    """A URL or path given on the command line, as an ad-hoc source named after itself."""
-    name = arg if len(arg) <= 100 else "..." + arg[-97:]
+    """A URL or path given on the command line, as an ad-hoc source named after itself (password masked)."""
+    shown = masked_url(arg) if "://" in arg else arg
+    name = shown if len(shown) <= 100 else "..." + shown[-97:]
     if "://" in arg:
         return SourceSettings.model_validate({"name": name, "url": arg, "kind": kind})
     return SourceSettings.model_validate({"name": name, "path": arg, "kind": kind})
 
 
-def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSettings, now: datetime) -> SourceReport:
+def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSettings, now: datetime,
+                  stop: threading.Event | None = None) -> SourceReport:
+    """Fetch, parse and store one source. stop: a stop request abandons the fetch within a moment
+    (the source is left as it was, for the next run)."""
     with engine.connect() as conn:
         state = source_store.get_state(conn, source.name, source.location)
     try:
-        fetched = fetch(source.location, settings=settings, etag=state.etag, last_modified=state.last_modified)
+        fetched = fetch(source.location, settings=settings, etag=state.etag, last_modified=state.last_modified,
+                        stop=stop)
         if fetched.not_modified or fetched.content is None:
             with engine.begin() as conn:
                 source_store.record_fetch(
@@ -57,6 +65,9 @@ def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSetting
                 )
             return SourceReport(source.name, "not_modified")
         parsed = parse_feed(fetched.content, kind=source.kind, source_name=source.name)
+    except StopRequested:
+        log.info("source %s: stopped on request before it was fetched", source.name)
+        return SourceReport(source.name, "stopped", detail="stopped on request")
     except FeedError as exc:
         # The report carries the failure to the user; the log keeps it for the service.
         log.info("source %s failed: %s", source.name, exc)
@@ -71,7 +82,8 @@ def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSetting
         log.info("source %s parsed with a warning: %s", source.name, parsed.warning)
     # Papers and the source's validators in one transaction: a crash re-fetches, never half-stores.
     with engine.begin() as conn:
-        counts, fresh = paper_store.upsert_papers(conn, parsed.papers, now)
+        counts, fresh = paper_store.upsert_papers(conn, parsed.papers, now,
+                                                  arxiv_authority=speaks_for_arxiv(source, parsed.kind, fetched))
         # Term counts stored, and document frequencies grown with every new paper.
         term_store.add_papers(conn, fresh, now)
         source_store.record_fetch(
@@ -86,10 +98,23 @@ def ingest_source(engine: Engine, source: SourceSettings, settings: FetchSetting
     )
 
 
+def speaks_for_arxiv(source: SourceSettings, kind: str, fetched: FetchResult) -> bool:
+    """Whether this feed may change the stored text of arXiv papers: an arXiv kind that the operator
+    configured, or read from a local file, or detected in a feed that came from arXiv's own hosts. A
+    kind detected elsewhere is only the feed's claim (a channel link to arxiv.org is easy to write)."""
+    if kind not in ARXIV_KINDS:
+        return False
+    if source.kind != "auto" or fetched.status is None:
+        return True
+    host = (urlsplit(fetched.location).hostname or "").lower()
+    return host == "arxiv.org" or host.endswith(".arxiv.org")
+
+
 def ingest_all(
-    engine: Engine, sources: Sequence[SourceSettings], settings: FetchSettings, now: datetime
+    engine: Engine, sources: Sequence[SourceSettings], settings: FetchSettings, now: datetime,
+    stop: threading.Event | None = None,
 ) -> list[SourceReport]:
-    return [ingest_source(engine, s, settings, now) for s in sources]
+    return [ingest_source(engine, s, settings, now, stop) for s in sources]
 
 
 def outcome_counts(reports: Sequence[SourceReport]) -> dict[str, int]:

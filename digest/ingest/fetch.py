@@ -1,16 +1,18 @@
 """Fetch feed bytes from an http(s) URL, a local file or a bundled sample. Feeds are untrusted.
 
-Every HTTP hop is checked (scheme, resolved addresses), the body is read under a byte cap and a total
-deadline, and compressed bodies are inflated under the same cap. Nothing here parses the bytes.
+Every HTTP hop is checked (scheme, then at connect time the resolved addresses: digest.ingest.transport
+connects only to the addresses it vetted), the whole request runs under a wall-clock deadline that the
+transport enforces on every socket operation, the body is read under a byte cap, and compressed bodies
+are inflated under the same cap. Nothing here parses the bytes.
 """
 
 from __future__ import annotations
 
 import gzip
-import ipaddress
 import logging
 import re
-import socket
+import ssl
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -20,8 +22,21 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from digest.config import FetchSettings
+from digest.config import FetchSettings, masked_url
 from digest.errors import FeedError
+from digest.ingest.transport import (
+    Budget,
+    DeadlineExceeded,
+    GuardedTransport,
+    Refused,
+    StopRequested,
+    ip_literal,
+    refusal,
+    resolve,
+    vet,
+)
+
+__all__ = ["SAMPLES_DIR", "FetchResult", "StopRequested", "fetch"]
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +64,19 @@ def fetch(
     etag: str | None = None,
     last_modified: str | None = None,
     transport: httpx.BaseTransport | None = None,
+    stop: threading.Event | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> FetchResult:
-    """Read a feed from an http(s) URL, a local path or "builtin:<file>"; raise FeedError naming the location.
+    """Read a feed from an http(s) URL, a local path or "builtin:<file>"; raise FeedError naming the location
+    (its password masked), or StopRequested when stop is set during the fetch.
 
     etag / last_modified make the HTTP request conditional (a 304 gives not_modified=True, content None).
-    transport is for tests and special networks; it is closed with the client after the call.
+    transport is for tests and special networks; it is closed with the client after the call, and it does
+    its own connecting: host names are then resolved and checked here, before each hop, as best we can.
+    ssl_context: the certificates to trust (default: the system's).
     """
+    if stop is not None and stop.is_set():
+        raise StopRequested("stopped on request")
     if location.startswith("builtin:"):
         return _read_file(_builtin_path(location), settings, shown=location)
     m = _SCHEME.match(location)
@@ -62,7 +84,7 @@ def fetch(
         scheme = m.group(1).lower()
         if scheme not in {"http", "https"}:
             raise FeedError(f"{_short(location)}: unsupported URL scheme {scheme!r} (only http and https)")
-        return _fetch_http(location, settings, etag, last_modified, transport)
+        return _fetch_http(location, settings, etag, last_modified, transport, stop, ssl_context)
     return _read_file(Path(location).expanduser(), settings, shown=location)
 
 
@@ -121,9 +143,15 @@ def _fetch_http(
     etag: str | None,
     last_modified: str | None,
     transport: httpx.BaseTransport | None,
+    stop: threading.Event | None,
+    ssl_context: ssl.SSLContext | None,
 ) -> FetchResult:
     shown = _short(location)
     deadline = time.monotonic() + settings.deadline_s
+    resolved_here = transport is not None
+    if transport is None:
+        transport = GuardedTransport(Budget(deadline, stop), allow_private=settings.allow_private,
+                                     ssl_context=ssl_context)
     headers = {"User-Agent": settings.user_agent, "Accept-Encoding": "gzip"}
     if etag:
         headers["If-None-Match"] = etag
@@ -134,7 +162,7 @@ def _fetch_http(
     with httpx.Client(transport=transport, follow_redirects=False, trust_env=False) as client:
         url = location
         for _hop in range(MAX_REDIRECTS + 1):
-            _check_url(url, settings, shown)
+            _check_url(url, settings, shown, resolve_names=resolved_here)
             remaining = _remaining(deadline, settings, shown)
             timeout = httpx.Timeout(
                 connect=min(settings.connect_timeout_s, remaining),
@@ -149,13 +177,17 @@ def _fetch_http(
                         log.debug("%s: redirected to %s", shown, _short(url))
                         continue
                     return _finish(resp, url, settings, deadline, shown, etag, last_modified)
+            except DeadlineExceeded:
+                raise FeedError(f"{shown}: took longer than the {settings.deadline_s:g}s deadline") from None
+            except Refused as exc:
+                raise FeedError(f"{shown}: {exc}") from None
             except httpx.TimeoutException as exc:
                 what = "connecting" if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout) else "reading"
                 raise FeedError(f"{shown}: timed out {what} ({type(exc).__name__})") from None
             except httpx.HTTPError as exc:
-                raise FeedError(f"{shown}: network error: {_one_line(str(exc)) or type(exc).__name__}") from None
+                raise FeedError(f"{shown}: network error: {_short(str(exc)) or type(exc).__name__}") from None
             except httpx.InvalidURL as exc:  # also raised for a malformed Location header
-                raise FeedError(f"{shown}: invalid URL or redirect target ({_one_line(str(exc))})") from None
+                raise FeedError(f"{shown}: invalid URL or redirect target ({_short(str(exc))})") from None
     raise FeedError(f"{shown}: more than {MAX_REDIRECTS} redirects")
 
 
@@ -226,8 +258,9 @@ def _remaining(deadline: float, settings: FetchSettings, shown: str) -> float:
     return left
 
 
-def _check_url(url: str, settings: FetchSettings, shown: str) -> None:
-    """Refuse non-http(s) schemes and, unless allowed, hosts that resolve to non-public addresses."""
+def _check_url(url: str, settings: FetchSettings, shown: str, *, resolve_names: bool) -> None:
+    """Refuse non-http(s) schemes and refused IP literals. A host name is vetted where it is resolved: by
+    the transport at connect time (resolve_names False), or here for a transport given by the caller."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -239,33 +272,19 @@ def _check_url(url: str, settings: FetchSettings, shown: str) -> None:
     host = parts.hostname
     if not host:
         raise FeedError(f"{shown}: URL has no host: {_short(url)}")
-    if settings.allow_private:
-        return
+    literal = ip_literal(host)
     try:
-        infos = socket.getaddrinfo(host, port or (443 if scheme == "https" else 80), type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise FeedError(f"{shown}: cannot resolve host {host!r} ({exc})") from None
-    for info in infos:
-        addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if _is_forbidden(addr):
-            raise FeedError(
-                f"{shown}: refusing {host} ({addr}): a private, loopback or reserved address "
-                "(set fetch.allow_private to allow it)"
-            )
-
-
-def _is_forbidden(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return (
-        addr.is_loopback
-        or addr.is_private
-        or addr.is_link_local
-        or addr.is_reserved
-        or addr.is_multicast
-        or addr.is_unspecified
-        or not addr.is_global  # also shared address space (100.64/10) and the documentation ranges
-    )
+        if literal is not None:
+            why = refusal(literal, settings.allow_private)
+            if why is not None:
+                raise Refused(f"refusing {host} ({literal}): {why}")
+        elif resolve_names:
+            budget = Budget(time.monotonic() + settings.connect_timeout_s)
+            vet(host, resolve(host, port or (443 if scheme == "https" else 80), budget, None), settings.allow_private)
+    except Refused as exc:
+        raise FeedError(f"{shown}: {exc}") from None
+    except DeadlineExceeded:
+        raise FeedError(f"{shown}: cannot resolve host {host!r} (timed out)") from None
 
 
 def _one_line(text: str) -> str:
@@ -273,6 +292,6 @@ def _one_line(text: str) -> str:
 
 
 def _short(location: str) -> str:
-    """A location safe to put in a one-line message: no line breaks, bounded length."""
-    text = _one_line(location)
+    """A location safe to put in a one-line message: password masked, no line breaks, bounded length."""
+    text = _one_line(masked_url(location))
     return text if len(text) <= 200 else text[:197] + "..."

@@ -22,6 +22,8 @@ _OLD_ID = re.compile(
     r"/(\d{2}(?:0[1-9]|1[0-2])\d{3})(?:v(\d{1,4}))?(?!\d)",
     re.IGNORECASE,
 )
+# The source kinds that speak for arXiv: only they may change the stored text of a paper with an arXiv id.
+ARXIV_KINDS = frozenset({"arxiv_rss", "arxiv_api"})
 _DOI_IN_TEXT = re.compile(r"\b(10\.\d{4,9}/[^\s\"'<>?#]+)")
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*|info:doi/|doi\s+)", re.IGNORECASE)
 _ARXIV_DOI = re.compile(r"^10\.48550/arxiv\.(.+)$", re.IGNORECASE)

@@ -99,12 +99,3 @@ def meaning_scores(sem: Semantic) -> np.ndarray:
     cos = sem.keywords @ sem.papers.T
     has = np.linalg.norm(sem.keywords, axis=1) > 0
     return np.where(has[:, None], standing(cos, MEANING_CHANCE), 0.0).astype(np.float32)
-
-
-def nearest_liked(sem: Semantic) -> np.ndarray:
-    """Subscribers x papers: cosine to the closest of each subscriber's liked papers (0 if none)."""
-    out = np.zeros((len(sem.liked), sem.papers.shape[0]), dtype=np.float32)
-    for i, liked in enumerate(sem.liked):
-        if len(liked):
-            out[i] = (sem.papers @ np.asarray(liked, dtype=np.float32).T).max(axis=1)
-    return out

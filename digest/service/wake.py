@@ -72,7 +72,7 @@ class Waker:
             if self.stop.is_set():
                 break
             reports.append(ingest_source(self.app.engine, source, self.app.settings.fetch,
-                                         now.astimezone(UTC).replace(tzinfo=None)))
+                                         now.astimezone(UTC).replace(tzinfo=None), self.stop))
         for r in reports:
             log.info("ingest source=%s status=%s new=%d", r.name, r.status, r.new)
         if any(r.new for r in reports):

@@ -71,9 +71,16 @@ def _find_existing(conn: Connection, p: Paper) -> Row[Any] | None:
     return conn.execute(select(papers).where(or_(*clauses)).order_by(papers.c.id).limit(1)).first()
 
 
-def _changes(row: Row[Any], p: Paper) -> dict[str, Any]:
+def _changes(row: Row[Any], p: Paper, arxiv_authority: bool) -> dict[str, Any]:
     m = row._mapping
     out: dict[str, Any] = {}
+    if (m["arxiv_id"] or p.arxiv_id) and not arxiv_authority:
+        # An arXiv paper's text is arXiv's: any feed can link to arxiv.org/abs/<id> with a title of its
+        # own. Another source may add such a paper or count as a duplicate; it never rewrites it, nor
+        # ties another identifier to it. Upvotes are the Hugging Face feed's own data.
+        if p.upvotes is not None and p.upvotes != m["upvotes"]:
+            out["upvotes"] = p.upvotes
+        return out
     newer = p.version is not None and (m["version"] is None or p.version > m["version"])
     if newer:
         out.update(version=p.version, title=p.title, title_key=normalise_title(p.title), title_latex=p.title_latex)
@@ -98,8 +105,12 @@ def _listed(names: tuple[str, ...] | None) -> list[str] | None:
     return list(names) if names is not None else None
 
 
-def upsert_papers(conn: Connection, batch: Iterable[Paper], now: datetime) -> tuple[UpsertCounts, list[Paper]]:
-    """Store a parsed batch. Returns the counts and the papers that were new."""
+def upsert_papers(conn: Connection, batch: Iterable[Paper], now: datetime, *,
+                  arxiv_authority: bool = False) -> tuple[UpsertCounts, list[Paper]]:
+    """Store a parsed batch. Returns the counts and the papers that were new.
+
+    arxiv_authority: the batch comes from arXiv itself (digest.ingest.identity.ARXIV_KINDS), which alone
+    may change the text of a paper with an arXiv id; other batches only add such papers."""
     counts = UpsertCounts()
     fresh: list[Paper] = []
     for p in _newest_per_id(batch):
@@ -108,7 +119,9 @@ def upsert_papers(conn: Connection, batch: Iterable[Paper], now: datetime) -> tu
             values = {
                 "canonical_id": p.canonical_id,
                 "arxiv_id": p.arxiv_id,
-                "version": p.version,
+                # A version only from arXiv: arXiv's next listing of a paper first seen elsewhere is then
+                # newer than what is stored, and its text replaces the other feed's.
+                "version": p.version if arxiv_authority or not p.arxiv_id else None,
                 "doi": p.doi,
                 "title_key": normalise_title(p.title)[:600],
                 "title": p.title,
@@ -133,7 +146,7 @@ def upsert_papers(conn: Connection, batch: Iterable[Paper], now: datetime) -> tu
             counts.new += 1
             fresh.append(replace(p, id=new_id))
             continue
-        changes = _changes(row, p)
+        changes = _changes(row, p, arxiv_authority)
         if "published" in changes and changes["published"] is not None:
             changes["published"] = changes["published"].replace(tzinfo=None)
         if changes:

@@ -81,6 +81,7 @@ subscribers = Table(
     # Consecutive permanent refusals of the address; at delivery.max_hard_bounces it is suspended.
     Column("hard_bounces", Integer, nullable=False, default=0),
     Column("suspended_at", DateTime),
+    Column("trending", Boolean, nullable=False, default=True),  # the "trending today" block, on or off
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),

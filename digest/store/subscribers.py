@@ -36,6 +36,7 @@ def _to_subscriber(row: Row[Any]) -> Subscriber:
         sources=tuple(m["sources"] or ()),
         hard_bounces=m["hard_bounces"] or 0,
         suspended=m["suspended_at"] is not None,
+        trending=bool(m["trending"]) if m["trending"] is not None else True,
     )
 
 
@@ -51,6 +52,7 @@ def upsert_subscriber(
     delivery_hour: int | None = None,
     cadence: str | None = None,
     sources: list[str] | None = None,
+    trending: bool | None = None,
 ) -> tuple[Subscriber, bool]:
     """Subscribe (or re-subscribe and update) an address. Returns the subscriber and whether it is new.
 
@@ -59,7 +61,8 @@ def upsert_subscriber(
     row = conn.execute(select(subscribers).where(_is(email)).order_by(subscribers.c.id)).first()
     values: dict[str, Any] = {"active": True, "unsubscribed_at": None, "updated_at": now}
     for key, value in (("keywords", keywords), ("top_k", top_k), ("exclude", exclude), ("timezone", timezone),
-                       ("delivery_hour", delivery_hour), ("cadence", cadence), ("sources", sources)):
+                       ("delivery_hour", delivery_hour), ("cadence", cadence), ("sources", sources),
+                       ("trending", trending)):
         if value is not None:
             values[key] = value
     if row is None:
@@ -128,13 +131,14 @@ def update_preferences(
     cadence: str,
     sources: list[str],
     now: datetime,
+    trending: bool = True,
 ) -> bool:
     """Replace everything a subscriber chose (the manage page). False if there is no such subscriber."""
     res = conn.execute(
         update(subscribers)
         .where(subscribers.c.id == subscriber_id)
         .values(keywords=keywords, exclude=exclude, top_k=top_k, timezone=timezone, delivery_hour=delivery_hour,
-                cadence=cadence, sources=sources, updated_at=now)
+                cadence=cadence, sources=sources, trending=trending, updated_at=now)
     )
     return res.rowcount > 0
 

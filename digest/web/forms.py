@@ -38,6 +38,7 @@ class Preferences:
     timezone: str
     delivery_hour: int
     cadence: str
+    trending: bool = True  # the "trending today" block beside the picks
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,7 +48,7 @@ class Preferences:
         return cls(keywords=list(data["keywords"]), exclude=list(data.get("exclude") or []),
                    sources=list(data.get("sources") or []), top_k=int(data["top_k"]),
                    timezone=str(data["timezone"]), delivery_hour=int(data["delivery_hour"]),
-                   cadence=str(data.get("cadence") or "daily"))
+                   cadence=str(data.get("cadence") or "daily"), trending=bool(data.get("trending", True)))
 
 
 @lru_cache(maxsize=1)
@@ -125,7 +126,8 @@ def parse_preferences(form: Form, defaults: FormDefaults, errors: dict[str, str]
         errors["cadence"] = "Choose daily or weekly."
     if errors or top_k is None or hour is None:
         return None
-    return Preferences(keywords, exclude, sources, top_k, zone, hour, cadence)
+    # A checkbox: sent when ticked, absent when not.
+    return Preferences(keywords, exclude, sources, top_k, zone, hour, cadence, first(form, "trending") == "on")
 
 
 def form_values(form: Form) -> dict[str, Any]:
@@ -139,13 +141,14 @@ def form_values(form: Form) -> dict[str, Any]:
         "delivery_hour": first(form, "delivery_hour")[:4],
         "timezone": first(form, "timezone")[:64],
         "cadence": first(form, "cadence")[:10],
+        "trending": first(form, "trending") == "on",
     }
 
 
 def default_values(defaults: FormDefaults) -> dict[str, Any]:
     return {"email": "", "keywords": "", "exclude": "", "sources": list(defaults.sources),
             "top_k": str(defaults.top_k), "delivery_hour": str(defaults.delivery_hour),
-            "timezone": defaults.timezone, "cadence": "daily"}
+            "timezone": defaults.timezone, "cadence": "daily", "trending": True}
 
 
 def subscriber_values(sub: Subscriber, defaults: FormDefaults) -> dict[str, Any]:
@@ -158,4 +161,5 @@ def subscriber_values(sub: Subscriber, defaults: FormDefaults) -> dict[str, Any]
         "delivery_hour": str(sub.delivery_hour if sub.delivery_hour is not None else defaults.delivery_hour),
         "timezone": sub.timezone or defaults.timezone,
         "cadence": sub.cadence,
+        "trending": sub.trending,
     }
