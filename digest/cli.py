@@ -420,7 +420,7 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
            stop: threading.Event | None = None) -> tuple[list[SourceReport], RunReport]:
     from digest.dispatch.run import deliver
     from digest.ingest.collect import failures, outcome_counts, record_ingest
-    from digest.pipeline import record_run
+    from digest.pipeline import RunReport, record_run
     from digest.progress import progress
 
     reports: list[SourceReport] = []

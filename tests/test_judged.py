@@ -113,3 +113,35 @@ def test_few_stars_reports_day_two_with_and_without_the_feedback(tmp_path: Path)
     assert counted, "the fixture has queries with a relevant day-1 pick and a relevant day-2 paper"
     for q in counted:
         assert few["per_query"][q]["stars"]
+
+
+def test_two_stars_and_a_dislike_keep_the_next_digest_on_the_readers_topic() -> None:
+    """A reader of "protein design, protein structure" who starred two protein-design papers and waved
+    one off-topic pick away gets a next digest at least as good as without that feedback (the keyword
+    profile stays the prior; stars pull in what is close to them), and a pick is said to be like a
+    starred paper only when it is close to it."""
+    from digest.config import load_settings
+    from digest.domain import Paper
+    from digest.evaluate.judged_run import few_stars
+    from digest.rank.features import FeatureSpace
+    from digest.rank.select import LIKED_REASON_SIMILARITY
+
+    judged = load_judged(FIXTURE)
+    settings = load_settings(None, environ={})
+    # The default install's meaning: the bundled static vectors (the suite's environment says none).
+    settings = settings.model_copy(update={"model": settings.model.model_copy(update={"encoder": "static"})})
+    result = few_stars(settings, judged)
+    protein = result.per_query["q06"]
+    assert protein.counts and len(protein.stars) == 2
+    assert protein.with_feedback.ndcg >= protein.without.ndcg - 1e-9
+    assert not result.worse()
+    liked = [p for p in protein.picks_with if "Like the paper you starred" in p.reason]
+    assert liked, "the stars explain at least one pick"
+    # Every pick named after a starred paper shares its topic's words (the reason's threshold).
+    by_id = {p.id: p for p in judged.papers}
+    titles = {by_id[s].title: s for s in protein.stars}
+    space = FeatureSpace.from_texts([f"{p.title}. {p.title}. {p.abstract}" for p in judged.papers])
+    for pick in liked:
+        star = titles[pick.reason.split("Like the paper you starred: ", 1)[1]]
+        a, b = (Paper(canonical_id=x, title=by_id[x].title, abstract=by_id[x].abstract) for x in (pick.paper_id, star))
+        assert float((space.paper_vectors([a]) @ space.paper_vectors([b]).T).toarray()[0, 0]) >= LIKED_REASON_SIMILARITY

@@ -36,6 +36,7 @@ DISLIKE_WEIGHT = 0.6
 MODEL_WEIGHT = 3.0
 MODEL_EVIDENCE = 5.0
 PRIOR_EVIDENCE = 5.0
+EVIDENCE_POWER = 1.0
 
 
 # A paper in a reader's "trending today" block needs this much support (the evidence a pick needs
@@ -220,8 +221,9 @@ def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarr
                     n_evidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The keyword prior moved by the reader's feedback (see LIKE_WEIGHT and MODEL_WEIGHT), and the
     support. learned: the model's probabilities (0.5 where there is no model)."""
-    say = (MODEL_WEIGHT * n_evidence / (n_evidence + MODEL_EVIDENCE))[:, None]
-    keep = (PRIOR_EVIDENCE / (n_evidence + PRIOR_EVIDENCE))[:, None]
+    n = n_evidence ** EVIDENCE_POWER
+    say = (MODEL_WEIGHT * n / (n + MODEL_EVIDENCE ** EVIDENCE_POWER))[:, None]
+    keep = (PRIOR_EVIDENCE ** EVIDENCE_POWER / (n + PRIOR_EVIDENCE ** EVIDENCE_POWER))[:, None]
     model = say * (2.0 * learned - 1.0)
     support = keep * prior + LIKE_WEIGHT * near_liked + np.maximum(model, 0.0)
     against = np.maximum(near_disliked - near_liked, 0.0)
