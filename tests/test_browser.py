@@ -159,6 +159,9 @@ def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: di
     assert page.evaluate("document.activeElement.id") == "timezone"
     page.keyboard.type("Europe/Berlin")
     page.keyboard.press("Tab")  # cadence: daily
+    page.keyboard.press("Tab")  # trending today (on by default): this reader turns it off
+    assert page.evaluate("document.activeElement.name") == "trending"
+    page.keyboard.press("Space")
     page.keyboard.press("Tab")  # consent
     page.keyboard.press("Space")
     _shot(page, "subscribe-phone")
@@ -180,8 +183,8 @@ def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: di
     _shot(page, "confirmed")
     with engine.connect() as conn:
         sub = conn.execute(select(subscribers)).one()
-        assert (sub.email, sub.keywords, sub.top_k, sub.timezone) == (
-            ADDRESS, ["large language models", "reasoning"], 3, "Europe/Berlin")
+        assert (sub.email, sub.keywords, sub.top_k, sub.timezone, sub.trending) == (
+            ADDRESS, ["large language models", "reasoning"], 3, "Europe/Berlin", False)
         assert conn.execute(select(consents.c.confirm_ip)).scalar() == "127.0.0.1"
 
     # 3. The daily run (ingest, rank, send) mails the digest to the test SMTP server.
