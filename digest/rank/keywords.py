@@ -199,18 +199,23 @@ class PaperIndex:
 
 def phrase_scores(own: Sequence[Sequence[int]], levels: np.ndarray) -> np.ndarray:
     """Per subscriber (own: the rows of levels that are its keywords) and paper: the best level's
-    value plus COVERAGE times the others'. Keyword slot by keyword slot over all subscribers at
-    once, so the cost is the number of keywords times the papers."""
+    value plus COVERAGE times the others'. Sparse until the end: a phrase occurs in few of the
+    day's papers, so the cost follows its hits, not subscribers x papers per keyword slot."""
     n_subs, n_papers = len(own), levels.shape[1]
-    best = np.zeros((n_subs, n_papers), dtype=np.float32)
-    total = np.zeros((n_subs, n_papers), dtype=np.float32)
-    longest = max((len(rows) for rows in own), default=0)
+    values = sp.csr_matrix(LEVEL_VALUES[levels])  # phrases x papers, mostly zero
+    rows = [i for i, mine in enumerate(own) for _ in mine]
+    cols = [k for mine in own for k in mine]
+    membership = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
+                               shape=(n_subs, levels.shape[0]))
+    total = membership @ values
+    best = sp.csr_matrix((n_subs, n_papers), dtype=np.float32)
+    longest = max((len(mine) for mine in own), default=0)
     for slot in range(longest):
-        subs = np.array([i for i, rows in enumerate(own) if len(rows) > slot], dtype=np.int64)
-        values = LEVEL_VALUES[levels[[own[i][slot] for i in subs]]]
-        best[subs] = np.maximum(best[subs], values)
-        total[subs] += values
-    out: np.ndarray = best + COVERAGE * (total - best)
+        subs = [i for i, mine in enumerate(own) if len(mine) > slot]
+        pick = sp.csr_matrix((np.ones(len(subs), dtype=np.float32), (subs, [own[i][slot] for i in subs])),
+                             shape=(n_subs, levels.shape[0]))
+        best = best.maximum(pick @ values)
+    out: np.ndarray = ((1 - COVERAGE) * best + COVERAGE * total).toarray().astype(np.float32, copy=False)
     return out
 
 

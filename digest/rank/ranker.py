@@ -36,7 +36,6 @@ DISLIKE_WEIGHT = 0.6
 MODEL_WEIGHT = 3.0
 MODEL_EVIDENCE = 5.0
 PRIOR_EVIDENCE = 5.0
-EVIDENCE_POWER = 1.0
 
 
 # A paper in a reader's "trending today" block needs this much support (the evidence a pick needs
@@ -116,17 +115,19 @@ class LikedPapers:
         keep = n_liked * n_day <= self.KEEP_ENTRIES
         cosines = np.empty((n_liked, n_day) if keep else (0, n_day), dtype=np.float32)
         nearest = np.zeros((len(self.rows), n_day), dtype=np.float32)
-        # Per block of distinct papers, each subscriber's max over its own rows in the block.
-        by_row: dict[int, list[int]] = {}
-        for sub, mine in enumerate(self.rows):
-            for r in set(mine):
-                by_row.setdefault(r, []).append(sub)
+        # Per block of distinct papers, each subscriber's max over its own rows in the block: one
+        # gather and reduction per subscriber (a maximum per liked paper was a Python loop of 40,000
+        # calls for 2,000 readers with 20 stars each).
+        own = [np.unique(np.asarray(mine, dtype=np.int64)) for mine in self.rows]
         for lo in range(0, n_liked, self.BLOCK_ROWS):
             hi = min(lo + self.BLOCK_ROWS, n_liked)
             block = similarity.from_others(self.vectors[lo:hi], out=cosines[lo:hi] if keep else None)
-            for r in range(lo, hi):
-                for sub in by_row.get(r, ()):
-                    np.maximum(nearest[sub], block[r - lo], out=nearest[sub])
+            for sub, mine in enumerate(own):
+                inside = mine[(mine >= lo) & (mine < hi)] - lo
+                if inside.size == 1:
+                    np.maximum(nearest[sub], block[inside[0]], out=nearest[sub])
+                elif inside.size:
+                    np.maximum(nearest[sub], block[inside].max(axis=0), out=nearest[sub])
         out = LikedToDay(cosines if keep else None, nearest)
         self._to_day = (similarity, out)
         return out
@@ -217,18 +218,28 @@ class Scored:
     keywords: KeywordScores
 
 
-def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarray, near_disliked: np.ndarray,
+def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarray, near_disliked: np.ndarray | None,
                     n_evidence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The keyword prior moved by the reader's feedback (see LIKE_WEIGHT and MODEL_WEIGHT), and the
-    support. learned: the model's probabilities (0.5 where there is no model)."""
-    n = n_evidence ** EVIDENCE_POWER
-    say = (MODEL_WEIGHT * n / (n + MODEL_EVIDENCE ** EVIDENCE_POWER))[:, None]
-    keep = (PRIOR_EVIDENCE ** EVIDENCE_POWER / (n + PRIOR_EVIDENCE ** EVIDENCE_POWER))[:, None]
-    model = say * (2.0 * learned - 1.0)
-    support = keep * prior + LIKE_WEIGHT * near_liked + np.maximum(model, 0.0)
-    against = np.maximum(near_disliked - near_liked, 0.0)
-    scores = support - DISLIKE_WEIGHT * against + np.minimum(model, 0.0)
-    return scores.astype(np.float32), support.astype(np.float32)
+    support. learned: the model's probabilities (0.5 where there is no model); near_disliked: None
+    when no one in the group said "less like this". In place where it can: these are subscribers x
+    papers arrays, and their temporaries were a tenth of the ranking's time."""
+    f32 = np.float32
+    say = (MODEL_WEIGHT * n_evidence / (n_evidence + MODEL_EVIDENCE)).astype(f32)[:, None]
+    keep = (PRIOR_EVIDENCE / (n_evidence + PRIOR_EVIDENCE)).astype(f32)[:, None]
+    model = np.multiply(learned, 2.0 * say, dtype=f32)
+    model -= say  # say * (2 * learned - 1)
+    support = np.multiply(prior, keep, dtype=f32)
+    support += LIKE_WEIGHT * near_liked
+    support += np.maximum(model, 0.0)
+    scores = support.copy()
+    if near_disliked is not None:
+        against = np.subtract(near_disliked, near_liked, dtype=f32)
+        np.maximum(against, 0.0, out=against)
+        against *= DISLIKE_WEIGHT
+        scores -= against
+    scores += np.minimum(model, 0.0, out=model)
+    return scores, support
 
 
 def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureSpace, options: RankOptions,
@@ -250,8 +261,7 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
     # How far each paper stands out, among the day's, in closeness to the reader's nearest liked
     # (disliked) paper: tf-idf cosines between papers are small and vary with the texts' length.
     near_liked = semantic.standing(liked.to_day(day.similarity).nearest)
-    near_disliked = (semantic.standing(disliked.to_day(day.similarity).nearest) if disliked is not None
-                     else np.zeros_like(near_liked))
+    near_disliked = semantic.standing(disliked.to_day(day.similarity).nearest) if disliked is not None else None
     scores, support = feedback_scores(prior, learned, near_liked, near_disliked, evidence(states))
     if options.popularity_weight > 0:
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)
