@@ -199,8 +199,10 @@ class DigestPipeline:
                 st.shown |= {p.id for p in candidates if p.id is not None and p.source not in st.subscriber.sources}
         meaning = None
         if stored is not None and states:
+            liked = [[p for _, p in st.liked] for st in states]
+            stored.ensure([p for mine in liked for p in mine])  # one read for the group, not one per reader
             meaning = Semantic(stored.papers(candidates), stored.keywords([st.subscriber for st in states]),
-                               [stored.papers([p for _, p in st.liked]) for st in states])
+                               [stored.papers(mine) for mine in liked])
         ranked = rank_all(states, candidates, space, rank_options, day, meaning)
         return [_Planned(st.subscriber, r.picks, len(candidates), r.trending)
                 for st, r in zip(states, ranked, strict=True)]

@@ -88,6 +88,16 @@ class StoredMeaning:
 
     def papers(self, papers: Sequence[Paper]) -> np.ndarray:
         """One unit row per paper (papers must be stored: they have ids)."""
+        self.ensure(papers)
+        out = np.zeros((len(papers), self.dim), dtype=np.float32)
+        for i, p in enumerate(papers):
+            if p.id is not None:
+                out[i] = self._papers[p.id]
+        return out
+
+    def ensure(self, papers: Sequence[Paper]) -> None:
+        """Read (or embed and store) the vectors of these papers into this run's cache: called once
+        for a whole group's liked papers, it saves a query per subscriber."""
         ids = [p.id for p in papers if p.id is not None and p.id not in self._papers]
         if ids:
             with self.engine.connect() as conn:
@@ -104,11 +114,6 @@ class StoredMeaning:
                     have = load_paper_vectors(conn, self.encoder.name, list(new))
                     save_paper_vectors(conn, self.encoder.name, {k: v for k, v in new.items() if k not in have})
                 self._papers.update(new)
-        out = np.zeros((len(papers), self.dim), dtype=np.float32)
-        for i, p in enumerate(papers):
-            if p.id is not None:
-                out[i] = self._papers[p.id]
-        return out
 
     def keywords(self, subscribers: Sequence[Subscriber]) -> np.ndarray:
         """Each subscriber's keyword query vector; embedded once per distinct keyword text."""
