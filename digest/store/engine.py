@@ -119,9 +119,28 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     cfg = _alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        return
+    # SQLite's own procedure for changes ALTER TABLE cannot make (a table copied into a new one):
+    # foreign keys off, set outside any transaction, or dropping the old table would cascade into
+    # every row that refers to it; checked before the commit, and on again for the pool.
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise StoreError(f"migration left {len(broken)} row(s) pointing at nothing "
+                                     f"(first: table {broken[0][0]}, row {broken[0][1]}); nothing was changed")
+        finally:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
 
 
 def open_engine(url: str, *, upgrade: bool = True) -> Engine:

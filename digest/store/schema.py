@@ -63,6 +63,7 @@ papers = Table(
     Column("title_latex", Text),
     Column("abstract_latex", Text),
     Column("authors_latex", JSON),
+    sqlite_autoincrement=True,  # ids in links are never handed out again (migration 0014)
 )
 
 subscribers = Table(
@@ -86,6 +87,7 @@ subscribers = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("unsubscribed_at", DateTime),
+    sqlite_autoincrement=True,  # ids in links are never handed out again (migration 0014)
 )
 # Addresses are looked up ignoring case. Not unique: rows that differ only in case from before that
 # rule are kept as they were (migration 0011 reports them).
@@ -112,6 +114,7 @@ deliveries = Table(
     Column("data_started_at", DateTime),  # DATA began on the current attempt: a crash after it is ambiguous
     Column("ambiguous", Integer, nullable=False, default=0),  # attempts that may or may not have arrived
     UniqueConstraint("subscriber_id", "digest_date", name="uq_deliveries_subscriber_date"),
+    sqlite_autoincrement=True,  # ids in links are never handed out again (migration 0014)
 )
 
 delivery_items = Table(
