@@ -29,6 +29,13 @@ class StoreError(DigestError):
     """The database cannot be reached or is in an unexpected state."""
 
 
+class StateFileError(StoreError):
+    """A state file (the database, the secret key) that exists but cannot be used as it is: bad
+    input to fix by hand, never started over."""
+
+    exit_code = 2
+
+
 class DeliveryError(DigestError):
     """A message could not be delivered (the whole transport, not one recipient)."""
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from digest.config import masked_url
-from digest.errors import StoreError
+from digest.errors import StateFileError, StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -143,8 +145,41 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             conn.commit()
 
 
+def _existing_sqlite_file(url: str) -> Path | None:
+    """The SQLite file this URL names, when it exists already (None for other databases)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    db = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    path = Path(db).expanduser()
+    return path if path.exists() else None
+
+
+def _holds_a_schema(path: Path) -> bool:
+    """Whether this SQLite file has a schema version, read without writing a byte (the engine's own
+    connection would switch the file to WAL). A file that is not a database at all counts as holding
+    one: the engine's error then names what is wrong with it."""
+    if path.stat().st_size == 0:
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'")
+            return found.fetchone() is not None
+    except sqlite3.Error:
+        return True
+
+
 def open_engine(url: str, *, upgrade: bool = True) -> Engine:
-    """An engine on a reachable database whose schema is at head."""
+    """An engine on a reachable database whose schema is at head. Only a missing SQLite file is
+    created: one that exists but holds no schema version (emptied, truncated to nothing, another
+    program's) is refused, never silently started over, so a ledger is not lost without a word."""
+    existing = _existing_sqlite_file(url)
+    if existing is not None and not _holds_a_schema(existing):
+        raise StateFileError(f"database file {existing} exists but holds no digest schema (empty or not this "
+                             "program's): refusing to start it over; restore a backup, or move it away to begin anew")
     engine = create_db_engine(url)
     try:
         quick = _head_from_files()

@@ -1,0 +1,63 @@
+"""Issue 15, item 4: a database file that exists but holds no schema is refused, never started over.
+
+`: > state/digest.db` used to give a run that exited 0 with "0 sent" and a subscriber list that said
+"No subscribers yet": the whole ledger gone without a word.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from digest.cli import main
+
+FEED = Path(__file__).parent / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    db = tmp_path / "state" / "digest.db"
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"state_dir: {tmp_path / 'state'}\ndatabase:\n  url: sqlite:///{db}\n"
+                   f"sources:\n  - name: arxiv\n    path: {FEED}\n")
+    return {"DIGEST_CONFIG": str(cfg)}, db
+
+
+def _run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    r = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return r.exit_code, r.stderr.strip()
+
+
+def test_only_a_missing_database_file_is_created(state: tuple[dict[str, str], Path]) -> None:
+    env, db = state
+    code, _ = _run(env, "subscribe", "ada@example.org", "--keywords", "sparse attention")
+    assert code == 0 and db.stat().st_size > 0
+    code, _ = _run(env, "subscribers")
+    assert code == 0
+
+
+@pytest.mark.parametrize("damage", ["emptied", "another program's"])
+@pytest.mark.parametrize("command", [["run"], ["subscribers"],
+                                     ["subscribe", "bea@example.org", "--keywords", "graph neural networks"]])
+def test_a_database_file_without_a_schema_is_refused_in_one_line(state: tuple[dict[str, str], Path], damage: str,
+                                                                  command: list[str]) -> None:
+    env, db = state
+    assert _run(env, "subscribe", "ada@example.org", "--keywords", "sparse attention")[0] == 0
+    if damage == "emptied":
+        db.write_bytes(b"")  # : > state/digest.db
+        for extra in (db.with_name("digest.db-wal"), db.with_name("digest.db-shm")):
+            extra.unlink(missing_ok=True)
+    else:
+        db.unlink()
+        import sqlite3
+
+        with sqlite3.connect(db) as conn:
+            conn.execute("CREATE TABLE notes (body TEXT)")
+            conn.execute("INSERT INTO notes VALUES ('mine')")
+    before = db.read_bytes()
+    code, err = _run(env, *command)
+    assert code == 2, err
+    assert err.startswith("error: ") and "\n" not in err and str(db) in err, err
+    assert db.read_bytes() == before  # nothing written: no schema made over the top of it
