@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +11,7 @@ from sqlalchemy import Engine
 
 from digest.config import Settings
 from digest.errors import ConfigError
+from digest.secret_key import stored_key
 from digest.store.engine import open_engine
 
 # The working objects are imported where they are built: `digest subscribe` and `digest status` open
@@ -36,14 +35,7 @@ def secret_keys(settings: Settings) -> list[str]:
         return keys
     path = settings.state_path / "secret_key"
     try:
-        if path.exists():
-            return [path.read_text(encoding="utf-8").strip()]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(key + "\n")
-        return [key]
+        return [stored_key(path)]
     except OSError as exc:
         raise ConfigError(f"config error: state_dir: cannot keep the secret key in {path}: {exc}") from None
 

@@ -61,3 +61,46 @@ def test_a_database_file_without_a_schema_is_refused_in_one_line(state: tuple[di
     assert code == 2, err
     assert err.startswith("error: ") and "\n" not in err and str(db) in err, err
     assert db.read_bytes() == before  # nothing written: no schema made over the top of it
+
+
+# ---- Issue 15, item 8: the secret-key file ------------------------------------------------------
+_START_AT_ONCE = """
+import sys, time
+from digest.app import secret_keys
+from digest.config import Settings
+settings = Settings.model_validate({"state_dir": sys.argv[1]})
+start = float(sys.argv[2])
+while time.time() < start:  # the processes ask for the key in the same instant
+    pass
+print(secret_keys(settings)[0])
+"""
+
+
+def test_processes_starting_at_once_on_a_fresh_state_folder_share_one_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    for round_ in range(8):
+        folder = tmp_path / f"state{round_}"
+        start = time.time() + 2.0
+        procs = [subprocess.Popen([sys.executable, "-c", _START_AT_ONCE, str(folder), str(start)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        outs = [p.communicate(timeout=60) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+        keys = {out.strip() for out, _ in outs}
+        assert len(keys) == 1 and len(keys.pop()) >= 16
+        assert (folder / "secret_key").read_text().strip() in {out.strip() for out, _ in outs}
+        assert [p.name for p in folder.iterdir()] == ["secret_key"]  # no drafts left behind
+
+
+@pytest.mark.parametrize("content", ["", "\n", "x", "0123456789abcde"])
+def test_a_short_or_empty_secret_key_is_refused_in_one_line(state: tuple[dict[str, str], Path], content: str) -> None:
+    env, db = state
+    key_file = db.parent / "secret_key"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(content)
+    code, err = _run(env, "run")
+    assert code == 2, err
+    assert err.startswith("error: ") and "\n" not in err and str(key_file) in err, err
+    assert key_file.read_text() == content  # not replaced behind the operator's back
