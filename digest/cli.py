@@ -113,6 +113,33 @@ class _Group(click.Group):
             raise
         except OSError as exc:
             _fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}")
+        except Exception as exc:
+            reason = _database_failure(exc)
+            if reason is None:
+                raise
+            # A database file that cannot be written or read (read-only, immutable, damaged) is the
+            # operator's to fix: one line naming it, not a trace of the driver's stack.
+            damaged = any(w in reason for w in ("readonly", "malformed", "not a database", "unable to open"))
+            _fail(f"database {_database_name(ctx)}: {reason}", 2 if damaged else 1)
+
+
+def _database_failure(exc: BaseException) -> str | None:
+    """The driver's own first line, when exc is a database error (checked by name: the CLI does not
+    import SQLAlchemy before a command needs it)."""
+    if not type(exc).__module__.startswith("sqlalchemy") or not hasattr(exc, "orig"):
+        return None
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
+
+
+def _database_name(ctx: click.Context) -> str:
+    try:
+        from digest.config import masked_url
+
+        return masked_url(ctx.find_object(_Context).settings.database_url)  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - the name is a courtesy; the reason is the message
+        return "(configured database)"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

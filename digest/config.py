@@ -13,6 +13,7 @@ import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -30,9 +31,22 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _numeric_port(url: str | None) -> str | None:
+    """The URL as it is, if its port (when it has one) is a number: caught here, with the key named,
+    rather than as a stack trace from the driver at the first connection."""
+    if url is not None:
+        try:
+            _ = urlsplit(url).port  # raises ValueError for a port that is not a number
+        except ValueError:
+            raise ValueError(f"the port in {masked_url(url)} is not a number from 0 to 65535") from None
+    return url
+
+
 class DatabaseSettings(_Section):
     # None: a SQLite file under state_dir.
     url: str | None = None
+
+    _port = field_validator("url")(_numeric_port)
 
 
 SourceKind = Literal["auto", "arxiv_rss", "arxiv_api", "hf_daily", "rss"]
@@ -202,6 +216,7 @@ class DispatchSettings(_Section):
     # local: this process runs the day; celery: shards of subscribers go to `digest worker` processes.
     mode: Literal["local", "celery"] = "local"
     broker_url: str = "redis://127.0.0.1:6379/0"  # Redis or RabbitMQ (amqp://)
+    _port = field_validator("broker_url")(_numeric_port)
     shard_size: int = Field(default=500, ge=1, le=100_000)  # subscribers per task
     # A task not acknowledged this long after a worker took it goes back to the queue (Redis broker):
     # longer than a shard takes, short enough that a dead worker's shard is soon finished by another.
@@ -307,7 +322,10 @@ def _describe(exc: ValidationError, origin: str) -> str:
     else:
         msg = err["msg"].removeprefix("Value error, ")
         if "input" in err and err["type"] not in {"missing"} and not isinstance(err["input"], dict | list):
-            shown = "***" if "password" in key or "secret" in key else repr(err["input"])
+            value = err["input"]
+            # A URL's password never reaches the message (a database or broker URL may carry one).
+            shown = "***" if "password" in key or "secret" in key else repr(
+                masked_url(value) if isinstance(value, str) else value)
             if shown not in msg:
                 msg = f"{msg} (got {shown})"
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""

@@ -104,3 +104,67 @@ def test_a_short_or_empty_secret_key_is_refused_in_one_line(state: tuple[dict[st
     assert code == 2, err
     assert err.startswith("error: ") and "\n" not in err and str(key_file) in err, err
     assert key_file.read_text() == content  # not replaced behind the operator's back
+
+
+# ---- Issue 15, item 7: one line where a stack trace was -----------------------------------------
+@pytest.mark.parametrize(("variable", "url", "key"), [
+    ("DIGEST_DATABASE__URL", "postgresql://digest:hunter2@127.0.0.1:abc/digest", "database.url"),
+    ("DIGEST_DATABASE__URL", "postgresql://digest@127.0.0.1:99999/digest", "database.url"),
+    ("DIGEST_DISPATCH__BROKER_URL", "redis://:hunter2@127.0.0.1:xyz/0", "dispatch.broker_url"),
+])
+def test_a_url_whose_port_is_not_a_number_is_one_line_naming_the_key(state: tuple[dict[str, str], Path],
+                                                                      variable: str, url: str, key: str) -> None:
+    env, db = state
+    for command in (["subscribers"], ["status"], ["run"]):
+        code, err = _run({**env, variable: url}, *command)
+        assert code == 2, err
+        assert err.startswith("error: ") and "\n" not in err and key in err, err
+        assert "hunter2" not in err  # the password stays masked in the message
+    assert not db.exists()  # nothing was opened or made
+
+
+def _with_a_day(env: dict[str, str]) -> None:
+    assert _run(env, "subscribe", "ada@example.org", "--keywords", "graph neural networks")[0] == 0
+    assert _run(env, "run")[0] == 0
+
+
+def test_a_read_only_database_file_is_one_line_naming_it(state: tuple[dict[str, str], Path]) -> None:
+    import os
+    import subprocess
+
+    env, db = state
+    _with_a_day(env)
+    before = db.read_bytes()
+    if os.geteuid() == 0:  # root writes through a mode of 0444: make the file immutable instead
+        made = subprocess.run(["chattr", "+i", str(db)], capture_output=True, text=True, check=False)
+        if made.returncode != 0:
+            pytest.skip(f"cannot make a read-only file here as root: chattr: {made.stderr.strip()}")
+    else:
+        db.chmod(0o444)
+    try:
+        for command in (["subscribe", "bea@example.org", "--keywords", "graph neural networks"], ["run"]):
+            code, err = _run(env, *command)
+            assert code == 2, err
+            assert err.startswith("error: ") and "\n" not in err and str(db.name) in err and "readonly" in err, err
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(db)], check=False)
+        else:
+            db.chmod(0o644)
+    assert db.read_bytes() == before
+
+
+def test_random_bytes_in_the_database_file_are_one_line_naming_it(state: tuple[dict[str, str], Path]) -> None:
+    import random
+
+    env, db = state
+    _with_a_day(env)
+    _run(env, "status")  # a checkpoint: the WAL's pages are in the main file
+    data = bytearray(db.read_bytes())
+    rng = random.Random(7)
+    for i in range(len(data) // 4, 3 * len(data) // 4):
+        data[i] = rng.randrange(256)
+    db.write_bytes(bytes(data))
+    code, err = _run(env, "run")
+    assert code == 2, err
+    assert err.startswith("error: ") and "\n" not in err and str(db.name) in err, err
