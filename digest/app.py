@@ -73,7 +73,10 @@ class App:
         from digest.web.tokens import LinkSigner
 
         web = self.settings.web
-        return LinkBuilder(web.base_url, LinkSigner(secret_keys(self.settings)), manage_days=web.manage_link_days)
+        from digest.store.link_keys import StoredLinkKeys
+
+        return LinkBuilder(web.base_url, LinkSigner(secret_keys(self.settings)), manage_days=web.manage_link_days,
+                           key_of=StoredLinkKeys(self.engine, whole_table=True))
 
     def renderer(self) -> DigestRenderer:
         from digest.mail.render import DigestRenderer

@@ -28,13 +28,20 @@ def epoch(moment: datetime) -> int:
 
 class LinkBuilder:
     def __init__(self, base_url: str, signer: LinkSigner, *, manage_days: int = 30,
-                 now: Callable[[], datetime] = _utc_now) -> None:
+                 now: Callable[[], datetime] = _utc_now, key_of: Callable[[int], str | None] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.signer = signer
         self.manage_days = manage_days
         self.now = now
+        # The subscriber's link key ("k" in every link that names them; see store.link_keys): links
+        # die with the row, or when the reader signs them all out.
+        self.key_of = key_of
 
     def _url(self, route: str, purpose: str, payload: dict[str, int | str]) -> str:
+        sid = payload.get("s")
+        key = self.key_of(sid) if self.key_of is not None and isinstance(sid, int) else None
+        if key:
+            payload = {**payload, "k": key}
         return f"{self.base_url}/{route}/{self.signer.sign(purpose, payload)}"
 
     def pick_links(self, subscriber_id: int, paper: Paper, delivery_id: int | None = None) -> PickLinks:

@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import func, select, text
 
 from digest.domain import Paper, Pick
+from digest.links import LinkBuilder
 from digest.store import deliveries as ledger
-from digest.store import events as event_store
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
 from digest.store.engine import create_db_engine, migrate
 from digest.store.schema import deliveries, events, subscribers
-from tests.test_web_pages import NOW, Site
+from tests.test_web_pages import BASE, NOW, Site
 from tests.test_web_pages import make_site as make_site  # noqa: F401 (the fixture)
 from tests.web_helpers import csrf_of
 
@@ -83,18 +83,21 @@ def test_migration_0014_keeps_every_row_and_never_hands_an_id_out_again(db_url: 
     engine = create_db_engine(db_url)
     try:
         migrate(engine, "0013")
-        with engine.begin() as conn:
+        with engine.begin() as conn:  # rows as version 0013 stored them: plain SQL, not today's store code
             for address in ("ada@example.org", "bea@example.org"):
-                sub_store.upsert_subscriber(conn, email=address, keywords=["x"], now=NOW)
-            _, stored = paper_store.upsert_papers(conn, [Paper(canonical_id="arxiv:1", title="One", arxiv_id="1")], NOW)
-            ids = [s.id for s in sub_store.list_subscribers(conn)]
+                conn.execute(text("INSERT INTO subscribers (email, keywords, exclude, active, paused, cadence, "
+                                  "hard_bounces, trending, created_at, updated_at) VALUES (:a, '[\"x\"]', '[]', "
+                                  "true, false, 'daily', 0, true, :t, :t)"), {"a": address, "t": NOW})
+            ids = list(conn.execute(text("SELECT id FROM subscribers ORDER BY id")).scalars())
             for sid in ids:
-                ledger.create_delivery(conn, subscriber_id=sid, digest_date=DAY, picks=[Pick(stored[0], 0.5)], now=NOW)
-            event_store.set_opinion(conn, subscriber_id=ids[1], paper_id=stored[0].id or 0, kind="star",
-                                    origin="test", now=NOW)
+                conn.execute(text("INSERT INTO deliveries (subscriber_id, digest_date, status, n_picks, attempts, "
+                                  "ambiguous, created_at, updated_at) VALUES (:s, :d, 'sent', 0, 1, 0, :t, :t)"),
+                             {"s": sid, "d": DAY, "t": NOW})
+            conn.execute(text("INSERT INTO events (subscriber_id, kind, origin, flagged, created_at) "
+                              "VALUES (:s, 'star', 'test', false, :t)"), {"s": ids[1], "t": NOW})
             before = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
                       for t in (subscribers, deliveries, events)}
-        migrate(engine)
+        migrate(engine, "0014")
         with engine.begin() as conn:
             after = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
                      for t in (subscribers, deliveries, events)}
@@ -108,9 +111,62 @@ def test_migration_0014_keeps_every_row_and_never_hands_an_id_out_again(db_url: 
             # The newest reader leaves; the next one gets a new id, and the cascade still works.
             conn.execute(subscribers.delete().where(subscribers.c.id == max(ids)))
             assert conn.execute(select(func.count()).select_from(deliveries)).scalar_one() == before["deliveries"] - 1
-            new, _ = sub_store.upsert_subscriber(conn, email="cy@example.org", keywords=["x"], now=NOW)
-            assert new.id > max(ids)
+            conn.execute(text("INSERT INTO subscribers (email, keywords, exclude, active, paused, cadence, "
+                              "hard_bounces, trending, created_at, updated_at) VALUES ('cy@example.org', '[\"x\"]', "
+                              "'[]', true, false, 'daily', 0, true, :t, :t)"), {"t": NOW})
+            new_id = conn.execute(text("SELECT max(id) FROM subscribers")).scalar_one()
+            assert new_id > max(ids)
+        migrate(engine)  # 0015: a link key for every row, and the links mailed without one still work
+        with engine.connect() as conn:
+            rows = conn.execute(select(subscribers.c.link_key, subscribers.c.legacy_links)).all()
+            assert rows and all(key and legacy for key, legacy in rows)
+            assert len({key for key, _ in rows}) == len(rows)
     finally:
         engine.dispose()
 
 
+
+
+def test_sign_out_all_my_links_kills_every_old_link_and_the_next_digest_brings_new_ones(web: Site) -> None:
+    site, client = web, web.client()
+    sid, did, pid = _subscribe_with_a_digest(site, "ada@example.org", "2411.00001")
+    with site.app.engine.connect() as conn:
+        paper = paper_store.papers_by_ids(conn, [pid])[pid]
+    manage = urlsplit(site.links.manage_url(sid)).path
+    old = [urlsplit(u).path for u in (site.links.view_url(sid, did), site.links.unsubscribe_url(sid),
+                                      site.links.pick_links(sid, paper, did).star_url or "")]
+    assert all(client.get(u).status_code == 200 for u in [manage, *old])  # live until the reader says
+
+    def stars() -> int:
+        with site.app.engine.connect() as conn:
+            query = select(func.count()).select_from(events).where(events.c.kind == "star")
+            return int(conn.execute(query).scalar_one())
+
+    starred = stars()
+    page = client.get(manage)
+    assert "Sign out all my links" in page.text
+    r = client.post(manage + "/signout", data=csrf_of(page))
+    assert r.status_code == 200 and "Your links are signed out" in r.text
+    assert client.get(manage).status_code == 404
+    for url in old:
+        assert client.get(url).status_code == 404, url
+    assert stars() == starred  # the dead star link recorded nothing
+    with site.app.engine.connect() as conn:
+        assert sub_store.get_subscriber_by_id(conn, sid) is not None  # still subscribed
+    fresh = urlsplit(site.links.manage_url(sid)).path  # the next digest's links
+    assert client.get(fresh).status_code == 200
+    assert client.post(manage + "/signout", data=csrf_of(client.get(fresh))).status_code == 404
+
+
+def test_migration_0015_keeps_the_links_already_mailed_until_the_reader_signs_out(web: Site) -> None:
+    site, client = web, web.client()
+    sid, did, _ = _subscribe_with_a_digest(site, "ada@example.org", "2411.00001")
+    with site.app.engine.begin() as conn:  # what 0015 makes of a row that was there before it
+        conn.execute(subscribers.update().where(subscribers.c.id == sid).values(legacy_links=True))
+    mailed_before = site.links.view_url(sid, did)  # with a key: fine either way
+    assert client.get(urlsplit(mailed_before).path).status_code == 200
+    no_key = LinkBuilder(BASE, site.signer).view_url(sid, did)  # as links were made before 0015
+    assert client.get(urlsplit(no_key).path).status_code == 200
+    manage = urlsplit(site.links.manage_url(sid)).path
+    client.post(manage + "/signout", data=csrf_of(client.get(manage)))
+    assert client.get(urlsplit(no_key).path).status_code == 404

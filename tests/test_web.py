@@ -36,6 +36,7 @@ from digest.store import deliveries as ledger
 from digest.store import events as event_store
 from digest.store import lease as lease_store
 from digest.store.engine import create_db_engine, open_engine
+from digest.store.link_keys import StoredLinkKeys
 from digest.store.papers import upsert_papers
 from digest.store.schema import subscribers
 from digest.store.subscribers import deactivate, upsert_subscriber
@@ -109,7 +110,7 @@ def world(db_url: str) -> Iterator[World]:
         assert d is not None and ledger.claim(conn, d.id, SENT_AT)
         ledger.finish(conn, d.id, status="sent", now=SENT_AT)
     clock = Clock(SENT_AT + timedelta(hours=2))
-    yield World(engine, signer, LinkBuilder(BASE, signer), clock, sub.id, papers, d.id)
+    yield World(engine, signer, LinkBuilder(BASE, signer, key_of=StoredLinkKeys(engine)), clock, sub.id, papers, d.id)
     engine.dispose()
 
 
@@ -210,8 +211,10 @@ def test_wrong_purpose_is_refused(world: World) -> None:
 
 
 def test_key_rotation(world: World) -> None:
-    old = LinkBuilder(BASE, LinkSigner([OLD_KEY])).pick_links(world.sub_id, world.papers["a"], world.delivery_id)
-    stranger = LinkBuilder(BASE, LinkSigner(["someone-elses-key-0123456789"])).pick_links(
+    keys = StoredLinkKeys(world.engine)
+    old = LinkBuilder(BASE, LinkSigner([OLD_KEY]), key_of=keys).pick_links(world.sub_id, world.papers["a"],
+                                                                           world.delivery_id)
+    stranger = LinkBuilder(BASE, LinkSigner(["someone-elses-key-0123456789"]), key_of=keys).pick_links(
         world.sub_id, world.papers["a"], world.delivery_id)
     client = world.client()  # LinkSigner([KEY, OLD_KEY]): signs with KEY, accepts both
     assert client.get(path(old.open_url), follow_redirects=False).status_code == 302
@@ -388,7 +391,9 @@ def test_unsubscribe_link_never_expires(world: World) -> None:
         def get_timestamp(self) -> int:
             return int(time.time()) - 3 * 365 * 86400
 
-    old = URLSafeTimedSerializer([KEY], salt="digest.unsubscribe", signer=ThreeYearsAgo).dumps({"s": world.sub_id})
+    key = StoredLinkKeys(world.engine)(world.sub_id)
+    old = URLSafeTimedSerializer([KEY], salt="digest.unsubscribe", signer=ThreeYearsAgo).dumps(
+        {"s": world.sub_id, "k": key})
     client = world.client()
     r = client.post(f"/unsubscribe/{old}", data=csrf_of(client.get(f"/unsubscribe/{old}")))
     assert r.status_code == 200 and not world.active()
@@ -507,7 +512,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path, sqlite_url: 
         sub, _ = upsert_subscriber(conn, email="ada@example.org", keywords=["x"], now=SENT_AT)
         _, (paper,) = upsert_papers(conn, [Paper(canonical_id="arxiv:2411.00009", title="P",
                                                  url="https://arxiv.org/abs/2411.00009")], SENT_AT)
-    open_url = LinkBuilder(BASE, LinkSigner([KEY])).pick_links(sub.id, paper).open_url
+    open_url = LinkBuilder(BASE, LinkSigner([KEY]), key_of=StoredLinkKeys(engine)).pick_links(sub.id, paper).open_url
     port = free_port()
     env = {**os.environ, "DIGEST_CONFIG": str(_serve_config(tmp_path, sqlite_url))}
     proc = subprocess.Popen([sys.executable, "-m", "digest.cli", "serve", "--port", str(port), "--no-scheduler"],

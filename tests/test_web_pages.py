@@ -29,6 +29,7 @@ from digest.store import deliveries as ledger
 from digest.store import events as event_store
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
+from digest.store.link_keys import StoredLinkKeys
 from digest.store.schema import consents, deliveries, events, signups, subscriber_models, subscribers
 from digest.web.app import create_app
 from digest.web.consent import CONSENT_SHA256, CONSENT_TEXT, CONSENT_VERSION
@@ -96,7 +97,7 @@ def make_site(tmp_path: Path, db_url: str) -> Iterator[Any]:
         opened.append(app)
         clock = Clock(NOW)
         signer = LinkSigner(secret_keys(app.settings))
-        return Site(app, clock, signer, LinkBuilder(BASE, signer, now=clock))
+        return Site(app, clock, signer, LinkBuilder(BASE, signer, now=clock, key_of=StoredLinkKeys(app.engine)))
 
     yield make
     for a in opened:

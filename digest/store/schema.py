@@ -87,6 +87,11 @@ subscribers = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("unsubscribed_at", DateTime),
+    # Carried in every signed link to this reader ("k"): a new one ("sign out all my links") kills the
+    # old links, and a row that is gone takes its links with it. NULL only for rows written by hand.
+    Column("link_key", String(32)),
+    # Rows from before link keys: their links mailed without one keep working until they sign out.
+    Column("legacy_links", Boolean, nullable=False, default=False),
     sqlite_autoincrement=True,  # ids in links are never handed out again (migration 0014)
 )
 # Addresses are looked up ignoring case. Not unique: rows that differ only in case from before that

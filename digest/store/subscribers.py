@@ -5,6 +5,7 @@ An address is found whatever its case (digest.addresses.address_key): Ada@Lab.or
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -69,7 +70,7 @@ def upsert_subscriber(
         if keywords is None:
             raise ValueError("a new subscriber needs keywords")
         values.setdefault("exclude", [])
-        conn.execute(insert(subscribers).values(email=email, created_at=now, **values))
+        conn.execute(insert(subscribers).values(email=email, created_at=now, link_key=new_link_key(), **values))
         created = True
     else:
         conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values))  # the address as stored
@@ -193,3 +194,27 @@ def list_subscribers(conn: Connection, *, active_only: bool = False, receiving_o
     if receiving_only:
         q = q.where(subscribers.c.paused.is_(False), subscribers.c.suspended_at.is_(None))
     return [_to_subscriber(r) for r in conn.execute(q)]
+
+
+# ---- link keys (see schema: subscribers.link_key) ----------------------------------------------------
+def new_link_key() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def link_key_state(conn: Connection, subscriber_id: int) -> tuple[str | None, bool] | None:
+    """(link key, accepts links without one) of this subscriber; None when the row is gone."""
+    row = conn.execute(select(subscribers.c.link_key, subscribers.c.legacy_links)
+                       .where(subscribers.c.id == subscriber_id)).first()
+    return None if row is None else (row.link_key, bool(row.legacy_links))
+
+
+def link_keys(conn: Connection) -> dict[int, str | None]:
+    """Every subscriber's link key: one read for a run that mails thousands of links."""
+    return {r.id: r.link_key for r in conn.execute(select(subscribers.c.id, subscribers.c.link_key))}
+
+
+def renew_link_key(conn: Connection, subscriber_id: int, now: datetime) -> bool:
+    """Sign out every link mailed so far: a new key, and links without one refused from now on."""
+    done = conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id)
+                        .values(link_key=new_link_key(), legacy_links=False, updated_at=now))
+    return bool(done.rowcount)

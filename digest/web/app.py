@@ -64,6 +64,7 @@ class LinkData:
     paper_id: int | None
     delivery_id: int | None
     pdf: bool
+    current: bool = True  # the link's key is the subscriber's (open links of old keys still redirect)
 
 
 def _positive_int(value: Any) -> int | None:
@@ -124,7 +125,11 @@ class _Web(Site):
             or kind not in (None, "pdf")
         ):
             raise PageError(400)
-        return LinkData(sub, paper, delivery, kind == "pdf")
+        if purpose != "open":
+            self.check_link_key(sub, data)
+            return LinkData(sub, paper, delivery, kind == "pdf")
+        # An open link still takes the reader to the paper; only a current one is recorded.
+        return LinkData(sub, paper, delivery, kind == "pdf", self.link_key_matches(sub, data))
 
     def scanner_check(self, conn: Connection, link: LinkData, method: str, now: datetime) -> tuple[bool, int | None]:
         """(flagged, delivery id to store). A delivery that no longer exists is left out of the event."""
@@ -186,7 +191,7 @@ class _Web(Site):
         if target is None:
             raise PageError(404, "No link for this paper", "The feed gave no web address we can open for it.")
         # Unsubscribed (or deleted) subscribers still reach their paper; only the record is skipped.
-        if sub is not None and sub.active:
+        if sub is not None and sub.active and link.current:
             self._record_click(link, request.method, "web:pdf" if link.pdf else "web:open")
         return RedirectResponse(target, status_code=302, headers=SECURITY_HEADERS)
 

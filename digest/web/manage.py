@@ -51,6 +51,7 @@ class ManagePages:
             ("/manage/{token}/unstar", self.unstar, ["POST"]),
             ("/manage/{token}/export", self.export, ["GET"]),
             ("/manage/{token}/delete", self.delete, ["GET", "POST"]),
+            ("/manage/{token}/signout", self.sign_out, ["POST"]),
         ]
 
     # ---- helpers -----------------------------------------------------------------------------
@@ -66,6 +67,7 @@ class ManagePages:
         sid, expires = data.get("s"), data.get("e")
         if not isinstance(sid, int) or isinstance(sid, bool) or sid <= 0 or not isinstance(expires, int):
             raise invalid
+        self.site.check_link_key(sid, data)
         if expires < epoch(self.site.now()):
             raise PageError(410, "This manage link has expired",
                             f"For your safety a manage link works for {self.site.options.manage_days} days. Use the "
@@ -94,7 +96,8 @@ class ManagePages:
         return self.site.form_page(
             request, "manage.html.j2", status, address=mask_email(sub.email), sub=sub, values=values, errors=errors,
             notice=notice, starred=self._starred(sub.id), action=base, export_href=f"{base}/export",
-            delete_href=f"{base}/delete", unsubscribe_href=self.site.paths.unsubscribe_url(sub.id),
+            delete_href=f"{base}/delete", signout_action=f"{base}/signout",
+            unsubscribe_href=self.site.paths.unsubscribe_url(sub.id),
             **form_context(self.site))
 
     def _back(self, token: str, done: str) -> Response:
@@ -183,6 +186,20 @@ class ManagePages:
                                        back_href=f"/manage/{token}", export_href=f"/manage/{token}/export")
         await self.site.read_form(request)  # CSRF
         return await run_in_threadpool(self._delete, sid)
+
+    async def sign_out(self, request: Request) -> Response:
+        """Every link mailed so far stops working (a forwarded digest, a shared inbox); the next digest
+        brings new ones."""
+        sid = self._verify(request.path_params["token"])
+        await self.site.read_form(request)  # CSRF
+        return await run_in_threadpool(self._sign_out, sid)
+
+    def _sign_out(self, sid: int) -> Response:
+        with self.site.engine.begin() as conn:
+            if not sub_store.renew_link_key(conn, sid, self.site.db_now()):
+                raise PageError(404, "Subscription not found", "This subscription no longer exists.")
+        log.info("subscriber %s signed out all their links", sid)
+        return self.site.page("signed_out.html.j2")
 
     def _delete(self, sid: int) -> Response:
         with self.site.engine.begin() as conn:

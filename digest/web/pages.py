@@ -19,6 +19,8 @@ from starlette.responses import HTMLResponse
 
 from digest.links import LinkBuilder
 from digest.mail.render import bundled_templates_dir
+from digest.store import subscribers as sub_store
+from digest.store.link_keys import StoredLinkKeys
 from digest.web import csrf
 from digest.web.forms import Form, FormDefaults
 from digest.web.ratelimit import SignupLimits
@@ -119,7 +121,27 @@ class Site:
         self.templates = templates
         self.options = options
         # Root-relative links ("/star/<token>"): the pages work whatever host name the reader used.
-        self.paths = LinkBuilder("", signer, manage_days=options.manage_days, now=now)
+        self.paths = LinkBuilder("", signer, manage_days=options.manage_days, now=now,
+                                 key_of=StoredLinkKeys(engine))
+
+    def link_key_matches(self, subscriber_id: int, data: dict[str, Any]) -> bool:
+        """Whether the link's key ("k") is this subscriber's: a link of a row that is gone, or from
+        before the reader signed out all their links, does not match."""
+        with self.engine.connect() as conn:
+            state = sub_store.link_key_state(conn, subscriber_id)
+        if state is None:
+            return False
+        key, legacy = state
+        given = data.get("k")
+        return key is None or (given == key if given is not None else legacy)
+
+    def check_link_key(self, subscriber_id: int, data: dict[str, Any]) -> None:
+        """PageError 404 unless the link's key is this subscriber's (link_key_matches)."""
+        if self.link_key_matches(subscriber_id, data):
+            return
+        raise PageError(404, "This link no longer works",
+                        "The subscription it belonged to was deleted, or its links were signed out. Use the links "
+                        "in your latest digest.")
 
     def db_now(self) -> datetime:
         return naive_utc(self.now())

@@ -14,6 +14,7 @@ from digest.mail.render import DigestRenderer, long_date
 from digest.store import events as event_store
 from digest.store.deliveries import TRENDING_RANK_BASE
 from digest.store.digests import delivered_digest
+from digest.store.link_keys import StoredLinkKeys
 from digest.store.papers import papers_by_ids
 from digest.store.subscribers import get_subscriber_by_id
 from digest.web.pages import PageError, Site
@@ -28,7 +29,7 @@ class DigestView:
         self.site = site
         self.renderer = DigestRenderer(templates_dir=site.options.templates_dir, abstract_chars=ABSTRACT_CHARS)
         # Absolute links, as in the email: the renderer keeps http(s) links only.
-        self.links = LinkBuilder(site.options.base_url, site.signer)
+        self.links = LinkBuilder(site.options.base_url, site.signer, key_of=StoredLinkKeys(site.engine))
 
     def endpoints(self) -> list[Endpoint]:
         return [("/view/{token}", self.view, ["GET"])]
@@ -42,6 +43,7 @@ class DigestView:
         sid, did = data.get("s"), data.get("d")
         if not isinstance(sid, int) or not isinstance(did, int):
             raise PageError(400)
+        self.site.check_link_key(sid, data)
         with self.site.engine.connect() as conn:
             sub = get_subscriber_by_id(conn, sid)
             found = delivered_digest(conn, sid, did) if sub is not None else None
