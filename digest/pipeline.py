@@ -141,8 +141,10 @@ class DigestPipeline:
         return until - timedelta(days=self.options.lookback_days), until
 
     def plan(self, subscribers: Sequence[Subscriber], digest_date: date,
-             now: datetime | None = None) -> list[_Planned]:
-        """Rank the candidate papers for these subscribers (models retrained where feedback is new)."""
+             now: datetime | None = None, stop: threading.Event | None = None) -> list[_Planned]:
+        """Rank the candidate papers for these subscribers (models retrained where feedback is new).
+        stop: checked between groups of subscribers (about a second each at 2,000); when set, the
+        groups not ranked yet are left for the next run."""
         since, until = self._window(digest_date)
         with self.engine.connect() as conn:
             candidates = paper_store.candidate_papers(
@@ -183,7 +185,13 @@ class DigestPipeline:
                 planned = [_expand(groups[g][k], picks, trending, candidates)
                            for g, part in enumerate(compact) for k, picks, trending in part]
         else:
-            planned = [x for g in range(len(groups)) for x in plan_group(g)]
+            planned = []
+            for g in range(len(groups)):
+                if stop is not None and stop.is_set():
+                    log.info("stop requested: %d of %d groups of subscribers left unranked", len(groups) - g,
+                             len(groups))
+                    break
+                planned += plan_group(g)
         if stored is not None:
             log.info("encoder %s: %d text(s) embedded this run", stored.encoder.name, stored.embedded)
             self.embedded += stored.embedded
@@ -299,7 +307,7 @@ class DigestPipeline:
 
         # A restart with every row already planned skips ranking altogether.
         to_record: list[_Planned] = []
-        for item in self.plan(to_rank, digest_date, now) if to_rank else []:
+        for item in self.plan(to_rank, digest_date, now, stop) if to_rank else []:
             report.candidates = item.candidates
             sub, picks = item.subscriber, item.picks
             if not picks and self.options.quiet_day == "skip":

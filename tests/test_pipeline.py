@@ -235,3 +235,31 @@ def test_ranking_in_forked_processes_plans_the_same_digests(tmp_path: Path, db_u
         again = {sid: m.trained_at for sid, m in learning.load_models(conn, [s.id for s in subs]).items()}
     assert again == trained  # and the second plan did not train them again
     a.close()
+
+
+def test_a_stop_during_ranking_leaves_the_other_groups_for_the_next_run(app: App,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM while a large day is being ranked: the groups not ranked yet are not ranked (the run
+    ends within a group's time, about a second at 2,000 readers, instead of ranking everyone first)."""
+    import threading
+
+    from digest import pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "SCORE_CHUNK", 1)  # one reader a group: three groups
+    ranked: list[str] = []
+    stop = threading.Event()
+    plan_group = pipeline_module.DigestPipeline._plan_group
+
+    def group_then_sigterm(self: Any, group: Any, *args: Any) -> Any:
+        ranked.extend(s.email for s in group)
+        stop.set()  # the signal arrives while the first group is ranked
+        return plan_group(self, group, *args)
+
+    monkeypatch.setattr(pipeline_module.DigestPipeline, "_plan_group", group_then_sigterm)
+    report = app.pipeline().run(DAY, NOW, stop=stop)
+    assert len(ranked) == 1 and report.stopped and report.count("sent") == 0 and _eml_files(app) == []
+
+    monkeypatch.setattr(pipeline_module.DigestPipeline, "_plan_group", plan_group)
+    again = app.pipeline().run(DAY, NOW + timedelta(minutes=5))
+    assert again.count("sent") == 2 and again.count("quiet") == 1  # nobody lost, nobody sent twice
+    assert len(_eml_files(app)) == 2
