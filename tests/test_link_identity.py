@@ -170,3 +170,41 @@ def test_migration_0015_keeps_the_links_already_mailed_until_the_reader_signs_ou
     manage = urlsplit(site.links.manage_url(sid)).path
     client.post(manage + "/signout", data=csrf_of(client.get(manage)))
     assert client.get(urlsplit(no_key).path).status_code == 404
+
+
+def test_a_link_without_a_key_signed_before_the_row_existed_is_refused(web: Site) -> None:
+    """On a database where an older version handed a deleted reader's id out again, the deleted
+    reader's links (mailed without a key, before the new row existed) must not act on the new one."""
+    from datetime import datetime, timedelta
+
+    site, client = web, web.client()
+    sid, did, _ = _subscribe_with_a_digest(site, "bea@example.org", "2411.00002")
+    no_key = urlsplit(LinkBuilder(BASE, site.signer).view_url(sid, did)).path  # signed now
+    with site.app.engine.begin() as conn:  # the row is younger than the link, as after an id came back
+        conn.execute(subscribers.update().where(subscribers.c.id == sid)
+                     .values(legacy_links=True, created_at=datetime.now() + timedelta(hours=1)))
+    assert client.get(no_key).status_code == 404
+    with site.app.engine.begin() as conn:  # a row that has no key accepts no link at all
+        conn.execute(subscribers.update().where(subscribers.c.id == sid)
+                     .values(link_key=None, created_at=datetime(2020, 1, 1)))
+    assert client.get(no_key).status_code == 404
+
+
+def test_moving_to_a_new_address_signs_out_the_old_mailboxs_links_and_the_export_has_no_key(web: Site) -> None:
+    site, client = web, web.client()
+    sid, did, _ = _subscribe_with_a_digest(site, "ada@example.org", "2411.00001")
+    manage = urlsplit(site.links.manage_url(sid)).path
+    view = urlsplit(site.links.view_url(sid, did)).path
+    export = client.get(manage + "/export").json()
+    assert "link_key" not in export["subscriber"] and "legacy_links" not in export["subscriber"]
+    page = client.get(manage)
+    form = {"email": "ada@newlab.org", "keywords": "sparse attention", "exclude": "", "sources": ["arxiv-cs"],
+            "top_k": "5", "delivery_hour": "7", "timezone": "Europe/Berlin", "cadence": "daily", **csrf_of(page)}
+    assert client.post(manage, data=form, follow_redirects=False).status_code == 303
+    (confirm,) = [m for m in site.confirmations() if m["To"] == "ada@newlab.org"]
+    text_body = confirm.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    path = urlsplit(next(w for w in text_body.split() if "/confirm/" in w)).path
+    assert client.post(path, data=csrf_of(client.get(path))).status_code == 200
+    with site.app.engine.connect() as conn:
+        assert sub_store.get_subscriber_by_id(conn, sid).email == "ada@newlab.org"  # type: ignore[union-attr]
+    assert client.get(view).status_code == 404 and client.get(manage).status_code == 404

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -88,8 +90,8 @@ subscribers = Table(
     Column("updated_at", DateTime, nullable=False),
     Column("unsubscribed_at", DateTime),
     # Carried in every signed link to this reader ("k"): a new one ("sign out all my links") kills the
-    # old links, and a row that is gone takes its links with it. NULL only for rows written by hand.
-    Column("link_key", String(32)),
+    # old links, and a row that is gone takes its links with it. A row without one accepts no link.
+    Column("link_key", String(32), default=lambda: secrets.token_urlsafe(12)),
     # Rows from before link keys: their links mailed without one keep working until they sign out.
     Column("legacy_links", Boolean, nullable=False, default=False),
     sqlite_autoincrement=True,  # ids in links are never handed out again (migration 0014)

@@ -201,11 +201,11 @@ def new_link_key() -> str:
     return secrets.token_urlsafe(12)
 
 
-def link_key_state(conn: Connection, subscriber_id: int) -> tuple[str | None, bool] | None:
-    """(link key, accepts links without one) of this subscriber; None when the row is gone."""
-    row = conn.execute(select(subscribers.c.link_key, subscribers.c.legacy_links)
+def link_key_state(conn: Connection, subscriber_id: int) -> tuple[str | None, bool, datetime] | None:
+    """(link key, accepts links without one, created at) of this subscriber; None when the row is gone."""
+    row = conn.execute(select(subscribers.c.link_key, subscribers.c.legacy_links, subscribers.c.created_at)
                        .where(subscribers.c.id == subscriber_id)).first()
-    return None if row is None else (row.link_key, bool(row.legacy_links))
+    return None if row is None else (row.link_key, bool(row.legacy_links), row.created_at)
 
 
 def link_keys(conn: Connection) -> dict[int, str | None]:

@@ -24,7 +24,7 @@ from digest.store.link_keys import StoredLinkKeys
 from digest.web import csrf
 from digest.web.forms import Form, FormDefaults
 from digest.web.ratelimit import SignupLimits
-from digest.web.tokens import LinkSigner
+from digest.web.tokens import SIGNED_AT, LinkSigner
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -131,9 +131,16 @@ class Site:
             state = sub_store.link_key_state(conn, subscriber_id)
         if state is None:
             return False
-        key, legacy = state
+        key, legacy, created_at = state
+        if key is None:  # a row written by hand, not through the store: it accepts no link
+            return False
         given = data.get("k")
-        return key is None or (given == key if given is not None else legacy)
+        if given is not None:
+            return bool(given == key)
+        # Mailed before link keys (migration 0015): only by a row that was there when it was signed,
+        # so the links of a reader whose id an older version handed out again stay dead.
+        signed_at = data.get(SIGNED_AT)
+        return legacy and isinstance(signed_at, int) and signed_at >= int(created_at.replace(tzinfo=UTC).timestamp())
 
     def check_link_key(self, subscriber_id: int, data: dict[str, Any]) -> None:
         """PageError 404 unless the link's key is this subscriber's (link_key_matches)."""

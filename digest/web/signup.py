@@ -217,6 +217,8 @@ class SignupPages:
                 raise PageError(409, "This address cannot take over the subscription",
                                     "It already has a subscription of its own, or the old one was deleted. "
                                     "Nothing was changed.")
+            if isinstance(moving, int):  # the old mailbox's links no longer control the subscription
+                sub_store.renew_link_key(conn, moving, now)
             before = sub_store.get_subscriber(conn, signup.email)
             sub, created = sub_store.upsert_subscriber(
                 conn, email=signup.email, keywords=prefs.keywords, exclude=prefs.exclude, top_k=prefs.top_k,

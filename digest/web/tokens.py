@@ -29,6 +29,9 @@ PURPOSES = frozenset({"unsubscribe", "open", "star", "dislike", "manage", "confi
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
+SIGNED_AT = "@signed"  # set by verify; never a payload key (those are single letters)
+
+
 class InvalidToken(Exception):
     """A forged, altered, expired or wrong-purpose token."""
 
@@ -99,11 +102,14 @@ class LinkSigner:
 
     def verify(self, purpose: str, token: str, *, max_age_s: int | None = None) -> dict[str, Any]:
         try:
-            data = self._serializer(purpose).loads(token, max_age=max_age_s)
+            data, signed_at = self._serializer(purpose).loads(token, max_age=max_age_s, return_timestamp=True)
         except SignatureExpired:
             raise InvalidToken("link expired") from None
         except BadSignature:
             raise InvalidToken("invalid link") from None
         if not isinstance(data, dict):
             raise InvalidToken("invalid link")
+        # When it was signed (Unix seconds), beside the payload's own short keys: a link without a
+        # subscriber key is trusted only if it is younger than the row it names (store.link_keys).
+        data[SIGNED_AT] = int(signed_at.timestamp())
         return data
