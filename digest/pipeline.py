@@ -144,7 +144,7 @@ class DigestPipeline:
              now: datetime | None = None, stop: threading.Event | None = None) -> list[_Planned]:
         """Rank the candidate papers for these subscribers (models retrained where feedback is new).
         stop: checked between groups of subscribers (about a second each at 2,000); when set, the
-        groups not ranked yet are left for the next run."""
+        groups not ranked yet are left for the next run (the first group is always ranked)."""
         since, until = self._window(digest_date)
         with self.engine.connect() as conn:
             candidates = paper_store.candidate_papers(
@@ -187,7 +187,9 @@ class DigestPipeline:
         else:
             planned = []
             for g in range(len(groups)):
-                if stop is not None and stop.is_set():
+                # After the first group: a small day (one group) is ranked whole and left pending, as
+                # before; a large one stops within a group's time.
+                if g > 0 and stop is not None and stop.is_set():
                     log.info("stop requested: %d of %d groups of subscribers left unranked", len(groups) - g,
                              len(groups))
                     break
@@ -307,7 +309,13 @@ class DigestPipeline:
 
         # A restart with every row already planned skips ranking altogether.
         to_record: list[_Planned] = []
-        for item in self.plan(to_rank, digest_date, now, stop) if to_rank else []:
+        planned = self.plan(to_rank, digest_date, now, stop) if to_rank else []
+        if stop is not None and stop.is_set() and len(planned) < len(to_rank):  # the rest wait for the next run
+            ranked = {p.subscriber.id for p in planned}
+            report.stopped = True
+            report.outcomes.extend(SubscriberOutcome(s.email, "deferred", 0, "not ranked: stop requested")
+                                   for s in to_rank if s.id not in ranked)
+        for item in planned:
             report.candidates = item.candidates
             sub, picks = item.subscriber, item.picks
             if not picks and self.options.quiet_day == "skip":
@@ -339,7 +347,7 @@ class DigestPipeline:
         sent = Sender(self.engine, self.transport_factory, self.policy).send(
             [self._job(b, now) for b in to_send], Clock(now_db), stop, progress)
         report.outcomes.extend(sent.outcomes)
-        report.stopped = sent.stopped
+        report.stopped = report.stopped or sent.stopped
         deferred = [o for o in sent.outcomes if o.status == "deferred"]
         if sent.paused:
             report.error = sent.paused

@@ -258,6 +258,7 @@ def test_a_stop_during_ranking_leaves_the_other_groups_for_the_next_run(app: App
     monkeypatch.setattr(pipeline_module.DigestPipeline, "_plan_group", group_then_sigterm)
     report = app.pipeline().run(DAY, NOW, stop=stop)
     assert len(ranked) == 1 and report.stopped and report.count("sent") == 0 and _eml_files(app) == []
+    assert report.count("deferred") == 3  # one ranked and left pending, two not ranked
 
     monkeypatch.setattr(pipeline_module.DigestPipeline, "_plan_group", plan_group)
     again = app.pipeline().run(DAY, NOW + timedelta(minutes=5))
