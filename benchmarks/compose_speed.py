@@ -1,6 +1,12 @@
 """Building one digest message, before and after the mailspeed work, timed in the same run.
 
     python benchmarks/compose_speed.py [--messages 2000] [--baseline 9ca092e]
+    python benchmarks/compose_speed.py --writers [--messages 1000]
+
+--writers times the MIME step alone, on the same rendered digests: digest.mail.mime (the hand
+writer), EmailMessage as the package composed before it (tests/mime_reference.py: the header
+registry and generator, binascii's quoted-printable) and EmailMessage as documented (set_content
+with its own quoted-printable), each with as_bytes(policy=SMTP).
 
 What one message costs in DigestPipeline._message: the signed links (LinkBuilder), the render
 (DigestRenderer: both templates), compose_message and as_bytes(policy=SMTP). Content is real: the
@@ -110,12 +116,77 @@ def workload(n: int) -> list[tuple[Subscriber, list[Pick], list[Pick]]]:
     return out
 
 
+def stdlib_documented(rendered: Any, *, from_addr: str, from_name: str, to_addr: str, message_id: str,
+                      date: datetime, unsubscribe_url: str | None) -> Any:
+    """The same message through EmailMessage's documented path: set_content, SMTP policy."""
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+    from email.utils import format_datetime
+
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = Address(display_name=from_name, addr_spec=from_addr)
+    msg["To"] = Address(addr_spec=to_addr)
+    msg["Subject"] = rendered.subject
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    if unsubscribe_url:
+        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(rendered.text, cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    return msg
+
+
+def compare_writers(jobs: list[tuple[Subscriber, list[Pick], list[Pick]]], rounds: int) -> None:
+    from tests.mime_reference import compose_stdlib
+
+    links = LinkBuilder("https://digest.example.org", LinkSigner(KEYS))
+    renderer = DigestRenderer()
+    rendered = []
+    t0 = time.perf_counter()
+    for n, (sub, picks, trending) in enumerate(jobs):
+        content = DigestContent(
+            trending=tuple(trending),
+            trending_links=tuple(links.pick_links(sub.id, p.paper, n) for p in trending),
+            to_addr=sub.email, digest_date=DAY, picks=tuple(picks),
+            links=tuple(links.pick_links(sub.id, p.paper, n) for p in picks),
+            unsubscribe_url=links.unsubscribe_url(sub.id), keywords=sub.keywords, candidates=1999,
+            quiet=not picks, manage_url=links.manage_url(sub.id), view_url=links.view_url(sub.id, n))
+        rendered.append((sub, renderer.render(content), links.unsubscribe_url(sub.id), n))
+    before = (time.perf_counter() - t0) / len(jobs) * 1000
+    ways: dict[str, Callable[..., Any]] = {"digest.mail.mime": compose_message, "EmailMessage, before": compose_stdlib,
+                                           "EmailMessage, set_content": stdlib_documented}
+    spent: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(rounds):
+        totals = dict.fromkeys(ways, 0.0)
+        for i, (sub, digest, unsubscribe, n) in enumerate(rendered):
+            order = list(ways.items())
+            for name, way in order[i % 3:] + order[:i % 3]:  # rotated, so load falls on all alike
+                t = time.perf_counter()
+                way(digest, from_addr="digest@example.org", from_name="Paper digest", to_addr=sub.email,
+                    message_id=f"<digest-2024-11-28-s{sub.id}-d{n}@example.org>", date=NOW,
+                    unsubscribe_url=unsubscribe).as_bytes(policy=email.policy.SMTP)
+                totals[name] += time.perf_counter() - t
+        for name in ways:
+            spent[name].append(totals[name] / len(rendered) * 1000)
+    print(f"{len(rendered)} messages, {rounds} rounds; links and render before the MIME step: {before:.3f} ms/message")
+    hand = statistics.median(spent["digest.mail.mime"])
+    for name, figures in spent.items():
+        median = statistics.median(figures)
+        print(f"{name:28s} {median:6.3f} ms/message  {median / hand:4.1f}x   "
+              f"(rounds: {', '.join(f'{x:.2f}' for x in figures)})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--messages", type=int, default=2000, help="messages per way per round")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--baseline", default=BASELINE, help="git revision of the old code")
+    ap.add_argument("--writers", action="store_true", help="time the MIME writers alone (see above)")
     args = ap.parse_args()
+    if args.writers:
+        compare_writers(workload(args.messages), args.rounds)
+        return
 
     old_mods = load_baseline(args.baseline)
     old = Way(old_mods["links"].LinkBuilder("https://digest.example.org", old_mods["tokens"].LinkSigner(KEYS)),

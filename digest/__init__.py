@@ -1,3 +1,8 @@
 """digest: a personalised daily paper digest."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # one version source: pyproject.toml, through the installed distribution's metadata
+    __version__ = version("daily-paper-digest")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"

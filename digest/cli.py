@@ -146,7 +146,7 @@ def _database_name(ctx: click.Context) -> str:
 @click.option("--config", "-c", type=click.Path(dir_okay=False), envvar="DIGEST_CONFIG",
               help="YAML config file (default: $DIGEST_CONFIG, else the embedded defaults).")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-@click.version_option(package_name="digest")
+@click.version_option(package_name="daily-paper-digest")
 @click.pass_context
 def main(ctx: click.Context, config: str | None, verbose: int) -> None:
     """A personalised daily paper digest: new papers ranked for each subscriber, sent by email."""

@@ -12,12 +12,11 @@ process may not have children) uses the thread.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from multiprocessing.pool import AsyncResult
+from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
 from digest.domain import OutgoingMessage
@@ -27,8 +26,9 @@ THREAD_AHEAD = 8  # messages a thread composes ahead of the one being sent (each
 PROCESS_MIN = 500  # messages: below, starting a process costs more than it saves
 CHUNK = 16  # messages a forked process composes per request
 WINDOW = 8  # requests outstanding: at most CHUNK * WINDOW messages wait in memory
-# A forked composer that has not answered a request in this long has died (its request is lost with
-# it): the run stops with an error instead of waiting for ever; no row was claimed for that message.
+# A forked composer that has not answered a request in this long is stuck: the run stops with an
+# error instead of waiting for ever; no row was claimed for that message. (One that died fails its
+# requests at once: the executor sees the process end.)
 ANSWER_TIMEOUT_S = 300.0
 
 Compose = Callable[[], OutgoingMessage]
@@ -47,7 +47,7 @@ def open_composer(composers: Sequence[Compose], initializer: Callable[[], None] 
     if len(composers) >= PROCESS_MIN and _may_fork():
         try:
             return ForkedComposer(composers, initializer)
-        except (OSError, AssertionError) as exc:  # no process to be had: the thread does the work
+        except (OSError, AssertionError, BrokenProcessPool) as exc:  # no process to be had: the thread does the work
             log.warning("composing on a thread: no forked process (%s)", exc)
     return ThreadComposer(composers)
 
@@ -86,7 +86,7 @@ class ForkedComposer:
     def __init__(self, composers: Sequence[Compose], initializer: Callable[[], None] | None = None) -> None:
         self.composers = composers
         self._worker = ForkedWorker(lambda i: _composed(composers[i]), initializer)
-        self._requests: deque[AsyncResult[list[OutgoingMessage | str]]] = deque()
+        self._requests: deque[Future[list[OutgoingMessage | str]]] = deque()
         self._ready: deque[OutgoingMessage | str] = deque()
         self._requested = 0
 
@@ -97,9 +97,12 @@ class ForkedComposer:
             self._requested = stop
         if not self._ready:
             try:
-                self._ready.extend(self._requests.popleft().get(timeout=ANSWER_TIMEOUT_S))
-            except multiprocessing.TimeoutError:
+                self._ready.extend(self._requests.popleft().result(timeout=ANSWER_TIMEOUT_S))
+            except TimeoutError:
+                self._worker.stop()  # stuck: closing would wait for it for ever
                 raise RuntimeError(f"the composing process gave no message in {ANSWER_TIMEOUT_S:.0f} s") from None
+            except BrokenProcessPool:
+                raise RuntimeError("the composing process gave no message: it ended") from None
         item = self._ready.popleft()
         out: Future[OutgoingMessage] = Future()
         if isinstance(item, str):

@@ -6,6 +6,7 @@ store; a BibTeX entry not in the store can be stored from its own title and abst
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,6 @@ from digest.ingest.text import clean_text
 MAX_FILE_BYTES = 20_000_000
 MAX_ENTRIES = 10_000
 _ENTRY_START = re.compile(r"@\s*([A-Za-z]+)\s*[{(]")
-_FIELD = re.compile(r"\s*([A-Za-z][\w-]*)\s*=\s*")
 
 
 @dataclass(frozen=True)
@@ -78,63 +78,73 @@ def read_library(path: str) -> list[Reference]:
     return refs
 
 
-def _value(text: str, i: int, where: str) -> tuple[str, int]:
-    """A BibTeX field value at text[i]: {braced}, "quoted" or a bare word/number."""
-    if i >= len(text):
-        raise InputError(f"{where}: a field has no value")
-    opener = text[i]
-    if opener == "{":
-        depth, j = 0, i
-        while j < len(text):
-            if text[j] == "{":
-                depth += 1
-            elif text[j] == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[i + 1 : j], j + 1
-            j += 1
-        raise InputError(f"{where}: unbalanced braces")
-    if opener == '"':
-        j = text.find('"', i + 1)
-        if j < 0:
-            raise InputError(f"{where}: unterminated quoted value")
-        return text[i + 1 : j], j + 1
-    m = re.match(r"[\w.:/-]+", text[i:])
-    if not m:
-        raise InputError(f"{where}: unexpected {text[i]!r}")
-    return m.group(0), i + m.end()
-
-
 def _plain(value: str, limit: int) -> str:
     # The LaTeX stays: as_paper makes it readable and keeps the source.
     return clean_text(value, limit)
 
 
 def parse_bibtex(text: str, path: str) -> list[Reference]:
+    """The entries of a BibTeX library, in file order. bibtexparser splits the file into blocks; the
+    field values are joined here (``"Deep " # "Learning"``, @string macros), since bibtexparser 2
+    resolves a macro only when it is a field's whole value."""
+    # Imported on first use: only `digest star --file` reads BibTeX. (bibtexparser.parse_string is this
+    # function; the package's __init__ does not declare its re-exports for a type checker.)
+    from bibtexparser.entrypoint import parse_string
+    from bibtexparser.model import DuplicateBlockKeyBlock, DuplicateFieldKeyBlock, Entry, ParsingFailedBlock, String
+
+    # A broken block is reported below as one line naming the file; not also as bibtexparser's log lines.
+    logging.getLogger("bibtexparser").setLevel(logging.ERROR)
+    # No middlewares: the values come raw (braces, quotes and # kept) and are joined below.
+    library = parse_string(text, parse_stack=[])
+    macros: dict[str, str] = {}
     refs: list[Reference] = []
-    for m in _ENTRY_START.finditer(text):
-        kind = m.group(1).lower()
-        line = text.count("\n", 0, m.start()) + 1
-        where = f"{path} line {line}"
-        if kind in ("comment", "preamble", "string"):
-            continue
-        end_key = text.find(",", m.end())
-        if end_key < 0:
-            raise InputError(f"{where}: entry without fields")
-        fields: dict[str, str] = {}
-        i = end_key + 1
-        while True:
-            f = _FIELD.match(text, i)
-            if not f:
-                break
-            value, i = _value(text, f.end(), where)
-            fields[f.group(1).lower()] = value
-            while i < len(text) and text[i] in " \t\r\n#":
-                i += 1
-            if i < len(text) and text[i] == ",":
-                i += 1
-        refs.append(_reference(fields, where))
+    for block in library.blocks:
+        where = f"{path} line {(block.start_line or 0) + 1}"
+        if isinstance(block, (DuplicateBlockKeyBlock, DuplicateFieldKeyBlock)):
+            # A key or a field given twice is no reason to refuse a library: read it as written.
+            block = block.ignore_error_block or block
+        if isinstance(block, ParsingFailedBlock):
+            raise InputError(f"{where}: {_reason(block.error)}")
+        if isinstance(block, String):
+            macros[block.key.lower()] = _joined(str(block.value), macros, where)
+        elif isinstance(block, Entry):
+            fields: dict[str, str] = {}
+            for field in block.fields:  # a field given twice: the last one counts
+                fields[field.key.lower()] = _joined(str(field.value), macros, where)
+            refs.append(_reference(fields, where))
     return refs
+
+
+def _reason(error: Exception) -> str:
+    reason = getattr(error, "abort_reason", None) or str(error) or type(error).__name__
+    return " ".join(str(reason).split()).rstrip(".")[:200]
+
+
+def _joined(raw: str, macros: dict[str, str], where: str) -> str:
+    """A raw BibTeX value as its text: {braced} and "quoted" parts lose their delimiters, a bare word
+    is a macro's value (or itself: a number, or a macro nobody defined), and # joins the parts."""
+    parts: list[str] = []
+    depth, quoted, start = 0, False, 0
+    for i, ch in enumerate(raw):
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        elif ch == '"' and depth == 0:
+            quoted = not quoted
+        elif ch == "#" and depth == 0 and not quoted:
+            parts.append(raw[start:i])
+            start = i + 1
+    parts.append(raw[start:])
+    out = []
+    for part in (p.strip() for p in parts):
+        if not part:
+            raise InputError(f"{where}: a field has an empty part around #")
+        if (part[0], part[-1]) in (("{", "}"), ('"', '"')) and len(part) >= 2:
+            out.append(part[1:-1])
+        else:
+            out.append(macros.get(part.lower(), part))
+    return "".join(out)
 
 
 def _reference(fields: dict[str, str], where: str) -> Reference:

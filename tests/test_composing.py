@@ -6,12 +6,14 @@ import functools
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pytest
 
-from digest import composing
+from digest import composing, forked
 from digest.domain import OutgoingMessage
 from digest.forked import fork_available
 
@@ -119,3 +121,43 @@ def test_a_dead_composing_process_stops_the_run_instead_of_hanging(monkeypatch: 
             composer.next()
     finally:
         composer.close()
+
+
+def _stuck_at_3(i: int) -> OutgoingMessage:
+    if i == 3:
+        time.sleep(600)  # the forked composer hangs (in the test process this is never called)
+    return OutgoingMessage(i, "a@example.org", f"<m{i}@example.org>", b"x")
+
+
+@pytest.mark.skipif(not fork_available(), reason="no fork on this platform")
+def test_a_stuck_composing_process_stops_the_run_and_closing_does_not_wait_for_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(composing, "CHUNK", 2)
+    monkeypatch.setattr(composing, "ANSWER_TIMEOUT_S", 1.0)
+    composer = composing.ForkedComposer([functools.partial(_stuck_at_3, i) for i in range(8)])
+    try:
+        assert [composer.next().result().key for _ in range(2)] == [0, 1]
+        with pytest.raises(RuntimeError, match="composing process gave no message in 1 s"):
+            composer.next()
+    finally:
+        started = time.monotonic()
+        composer.close()
+    assert time.monotonic() - started < 30
+    assert threading.active_count() == 1  # the executor's thread is gone: the next batch may fork
+
+
+def _group(i: int) -> int:
+    if i == 2:
+        raise KeyError(f"group {i}")
+    return i * 10
+
+
+@pytest.mark.skipif(not fork_available(), reason="no fork on this platform")
+def test_map_forked_runs_in_order_elsewhere_and_carries_errors_back() -> None:
+    me = os.getpid()
+    assert forked.map_forked(lambda i: (i, os.getpid() != me), 5, 2) == [(i, True) for i in range(5)]
+    with pytest.raises(KeyError, match="group 2"):
+        forked.map_forked(_group, 5, 2)
+    with pytest.raises(BrokenProcessPool):  # a worker that dies fails the map, it does not hang
+        forked.map_forked(lambda i: os._exit(1) if i == 1 else i, 3, 2)
+    assert threading.active_count() == 1

@@ -215,3 +215,41 @@ def test_bibtex_latex_is_read_as_text_with_the_source_kept() -> None:
     paper = ref.as_paper()
     assert paper.title == "Phases of Pb0.64Sn0.36Te" and paper.authors == ("Günther, Hans", "Pietro Liò")
     assert paper.title_latex == "Phases of {Pb}$_{0.64}$Sn$_{0.36}$Te"
+
+
+def test_bibtex_joins_strings_and_keeps_the_rest_of_the_entry() -> None:
+    from digest.library_import import parse_bibtex
+
+    # The hand-written parser stopped at "#": title "Deep", and the eprint and DOI after it were lost.
+    (ref, macro) = parse_bibtex('@string{dl = "Deep"}\n'
+                                '@article{a, title = "Deep " # "Learning",\n'
+                                '  eprint = {1706.03762}, doi = {10.1038/nature14539}}\n'
+                                '@article{b, title = dl # { } # "Learning" # { for {Go}}, year = 2016}\n', "lib.bib")
+    assert (ref.title, ref.arxiv_id, ref.doi, ref.origin) == ("Deep Learning", "1706.03762", "10.1038/nature14539",
+                                                              "lib.bib line 2")
+    assert (macro.title, macro.origin) == ("Deep Learning for {Go}", "lib.bib line 4")
+    assert macro.as_paper().title == "Deep Learning for Go"
+
+
+def test_bibtex_quoted_value_with_an_accent() -> None:
+    from digest.library_import import parse_bibtex
+
+    # A quoted value holds \" inside braces: the hand-written parser ended the value there.
+    (ref,) = parse_bibtex('@article{m, author = "M{\\"u}ller, Hans and Pietro Li{\\`o}",\n'
+                          '  title = "{\\"O}ber {\\"a}", eprint = {2411.18552}}', "lib.bib")
+    paper = ref.as_paper()
+    assert paper.authors == ("Müller, Hans", "Pietro Liò") and paper.title == "Öber ä"
+    assert paper.arxiv_id == "2411.18552"
+
+
+def test_bibtex_duplicates_are_read_and_a_broken_entry_is_one_line(capfd: pytest.CaptureFixture[str]) -> None:
+    from digest.errors import InputError
+    from digest.library_import import parse_bibtex
+
+    # Exported libraries repeat keys and fields: read as written, the last field winning, as before.
+    refs = parse_bibtex("@article{k, title = {A}, title = {B}}\n@article{k, title = {C}}\n", "lib.bib")
+    assert [r.title for r in refs] == ["B", "C"]
+    with pytest.raises(InputError) as err:
+        parse_bibtex("@article{ok, title = {Fine}}\n\n@article{x,\n  title = {Unclosed brace\n", "lib.bib")
+    assert str(err.value) == "lib.bib line 3: Unexpectedly reached end of file"
+    assert capfd.readouterr().err == ""  # no log lines from the parser beside the one error

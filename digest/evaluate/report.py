@@ -78,7 +78,7 @@ def plot(results: Results, path: Path | str, k: int) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise InputError("--plot needs matplotlib: pip install 'digest[eval]' (or pip install matplotlib)") from None
+        raise InputError("--plot needs matplotlib: pip install -e '.[eval]' (or pip install matplotlib)") from None
     scenarios = [sc for sc, by_rec in results.items() if by_rec]
     fig, axes = plt.subplots(1, len(scenarios), figsize=(6 * len(scenarios), 4), sharey=True, squeeze=False)
     for ax, scenario in zip(axes[0], scenarios, strict=True):

@@ -1,5 +1,11 @@
 """Write a multipart/alternative message as bytes, without EmailMessage and its generator.
 
+Kept by measurement (benchmarks/compose_speed.py --writers, 1,000 real digests, 2026-12): this
+writer 0.65 ms a message, EmailMessage with SMTP policy 2.46 ms (3.8x; 3.70 ms, 5.7x, with
+set_content's own quoted-printable), against 0.88 ms for links and render. The composing process
+must keep ahead of the send loop (about 2.3 ms a message to a local relay): with EmailMessage a
+message costs 3.3 to 4.6 ms to build, so composing, not the relay, would set the pace of delivery.
+
 The stdlib path (header registry objects, a policy-driven folder, the generator) cost about 2 ms a
 digest, most of a run's composing time. What a digest needs is small and fixed, so it is written
 directly: header lines already checked by digest.mail.compose, text parts quoted-printable
