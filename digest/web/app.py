@@ -112,7 +112,7 @@ class _Web(Site):
         if len(token) > MAX_TOKEN_CHARS:
             raise PageError(400)
         try:
-            data = self.signer.verify(purpose, token)  # no max age: old digests keep working
+            data = self.signer.verify_link(purpose, token)  # no max age: old digests keep working
         except InvalidToken:
             raise PageError(400) from None
         sub, paper = _positive_int(data.get("s")), _positive_int(data.get("p"))

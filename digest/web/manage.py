@@ -61,7 +61,7 @@ class ManagePages:
         if len(token) > 1000:
             raise invalid
         try:
-            data = self.site.signer.verify("manage", token)
+            data = self.site.signer.verify_link("manage", token)
         except InvalidToken:
             raise invalid from None
         sid, expires = data.get("s"), data.get("e")

@@ -29,7 +29,7 @@ PURPOSES = frozenset({"unsubscribe", "open", "star", "dislike", "manage", "confi
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-SIGNED_AT = "@signed"  # set by verify; never a payload key (those are single letters)
+SIGNED_AT = "@signed"  # set by verify_link; never a payload key (those are single letters)
 
 
 class InvalidToken(Exception):
@@ -101,6 +101,17 @@ class LinkSigner:
         return (value + b"." + _b64(mac.digest())).decode("ascii")
 
     def verify(self, purpose: str, token: str, *, max_age_s: int | None = None) -> dict[str, Any]:
+        """The payload of a token signed for this purpose (InvalidToken otherwise)."""
+        return self._loads(purpose, token, max_age_s)[0]
+
+    def verify_link(self, purpose: str, token: str) -> dict[str, Any]:
+        """The payload of a link that names a subscriber, with when it was signed (SIGNED_AT, Unix
+        seconds): a link without a subscriber key is trusted only if it is younger than the row it
+        names (Site.link_key_matches)."""
+        data, signed_at = self._loads(purpose, token, None)
+        return {**data, SIGNED_AT: signed_at}
+
+    def _loads(self, purpose: str, token: str, max_age_s: int | None) -> tuple[dict[str, Any], int]:
         try:
             data, signed_at = self._serializer(purpose).loads(token, max_age=max_age_s, return_timestamp=True)
         except SignatureExpired:
@@ -109,7 +120,4 @@ class LinkSigner:
             raise InvalidToken("invalid link") from None
         if not isinstance(data, dict):
             raise InvalidToken("invalid link")
-        # When it was signed (Unix seconds), beside the payload's own short keys: a link without a
-        # subscriber key is trusted only if it is younger than the row it names (store.link_keys).
-        data[SIGNED_AT] = int(signed_at.timestamp())
-        return data
+        return data, int(signed_at.timestamp())

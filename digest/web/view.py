@@ -37,7 +37,7 @@ class DigestView:
     def view(self, request: Request) -> Response:
         token = request.path_params["token"]
         try:
-            data = self.site.signer.verify("view", token) if len(token) <= 1000 else {}
+            data = self.site.signer.verify_link("view", token) if len(token) <= 1000 else {}
         except InvalidToken:
             data = {}
         sid, did = data.get("s"), data.get("d")
