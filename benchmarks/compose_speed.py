@@ -76,6 +76,17 @@ def _dotted(path: str) -> str:
     return path.removesuffix(".py").replace("/", ".")
 
 
+def _content(links: Any, sub: Subscriber, picks: list[Pick], trending: list[Pick], delivery_id: int) -> DigestContent:
+    """What the pipeline's render() hands the renderer for one digest."""
+    return DigestContent(
+        trending=tuple(trending),
+        trending_links=tuple(links.pick_links(sub.id, p.paper, delivery_id) for p in trending),
+        to_addr=sub.email, digest_date=DAY, picks=tuple(picks),
+        links=tuple(links.pick_links(sub.id, p.paper, delivery_id) for p in picks),
+        unsubscribe_url=links.unsubscribe_url(sub.id), keywords=sub.keywords, candidates=1999,
+        quiet=not picks, manage_url=links.manage_url(sub.id), view_url=links.view_url(sub.id, delivery_id))
+
+
 @dataclass
 class Way:
     """One way of building a message: the pipeline's render() and _message() steps."""
@@ -86,14 +97,7 @@ class Way:
 
     def message(self, sub: Subscriber, picks: list[Pick], trending: list[Pick], delivery_id: int) -> bytes:
         links = self.links
-        content = DigestContent(
-            trending=tuple(trending),
-            trending_links=tuple(links.pick_links(sub.id, p.paper, delivery_id) for p in trending),
-            to_addr=sub.email, digest_date=DAY, picks=tuple(picks),
-            links=tuple(links.pick_links(sub.id, p.paper, delivery_id) for p in picks),
-            unsubscribe_url=links.unsubscribe_url(sub.id), keywords=sub.keywords, candidates=1999,
-            quiet=not picks, manage_url=links.manage_url(sub.id), view_url=links.view_url(sub.id, delivery_id))
-        rendered = self.renderer.render(content)
+        rendered = self.renderer.render(_content(links, sub, picks, trending, delivery_id))
         msg = self.compose(rendered, from_addr="digest@example.org", from_name="Paper digest", to_addr=sub.email,
                            message_id=f"<digest-2024-11-28-s{sub.id}-d{delivery_id}@example.org>", date=NOW,
                            unsubscribe_url=links.unsubscribe_url(sub.id))
@@ -145,14 +149,8 @@ def compare_writers(jobs: list[tuple[Subscriber, list[Pick], list[Pick]]], round
     rendered = []
     t0 = time.perf_counter()
     for n, (sub, picks, trending) in enumerate(jobs):
-        content = DigestContent(
-            trending=tuple(trending),
-            trending_links=tuple(links.pick_links(sub.id, p.paper, n) for p in trending),
-            to_addr=sub.email, digest_date=DAY, picks=tuple(picks),
-            links=tuple(links.pick_links(sub.id, p.paper, n) for p in picks),
-            unsubscribe_url=links.unsubscribe_url(sub.id), keywords=sub.keywords, candidates=1999,
-            quiet=not picks, manage_url=links.manage_url(sub.id), view_url=links.view_url(sub.id, n))
-        rendered.append((sub, renderer.render(content), links.unsubscribe_url(sub.id), n))
+        rendered.append((sub, renderer.render(_content(links, sub, picks, trending, n)), links.unsubscribe_url(sub.id),
+                         n))
     before = (time.perf_counter() - t0) / len(jobs) * 1000
     ways: dict[str, Callable[..., Any]] = {"digest.mail.mime": compose_message, "EmailMessage, before": compose_stdlib,
                                            "EmailMessage, set_content": stdlib_documented}

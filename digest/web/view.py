@@ -28,8 +28,7 @@ class DigestView:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.renderer = DigestRenderer(templates_dir=site.options.templates_dir, abstract_chars=ABSTRACT_CHARS)
-        # Absolute links, as in the email: the renderer keeps http(s) links only.
-        self.links = LinkBuilder(site.options.base_url, site.signer, key_of=StoredLinkKeys(site.engine))
+        self.keys = StoredLinkKeys(site.engine)
 
     def endpoints(self) -> list[Endpoint]:
         return [("/view/{token}", self.view, ["GET"])]
@@ -44,6 +43,10 @@ class DigestView:
         if not isinstance(sid, int) or not isinstance(did, int):
             raise PageError(400)
         self.site.check_link_key(sid, data)
+        # Absolute links, as in the email (the renderer keeps http(s) links only), with the reader's
+        # key read once for the page, not once for each of its fifty-odd links.
+        key = self.keys(sid)
+        links = LinkBuilder(self.site.options.base_url, self.site.signer, key_of=lambda _: key)
         with self.site.engine.connect() as conn:
             sub = get_subscriber_by_id(conn, sid)
             found = delivered_digest(conn, sid, did) if sub is not None else None
@@ -60,8 +63,8 @@ class DigestView:
         trending = tuple(p for r, p in chosen if r >= TRENDING_RANK_BASE)
         content = DigestContent(
             to_addr=sub.email, digest_date=digest_date, picks=picks,
-            links=tuple(self.links.pick_links(sid, p.paper, did) for p in picks),
-            trending=trending, trending_links=tuple(self.links.pick_links(sid, p.paper, did) for p in trending),
+            links=tuple(links.pick_links(sid, p.paper, did) for p in picks),
+            trending=trending, trending_links=tuple(links.pick_links(sid, p.paper, did) for p in trending),
             unsubscribe_url=None, keywords=sub.keywords)
         return self.site.page("view.html.j2", date_long=long_date(digest_date),
                               picks=self.renderer.pick_views(content), trending=self.renderer.trending_views(content),
