@@ -58,7 +58,8 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-REDIS_TEST_DB = 13  # a database of the tests' own, emptied before and after
+# A database of the tests' own, emptied before and after; two suites on one machine pick different ones.
+REDIS_TEST_DB = int(os.environ.get("DIGEST_TEST_REDIS_DB", "13"))
 
 
 @pytest.fixture
