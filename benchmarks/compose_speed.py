@@ -13,7 +13,7 @@ What one message costs in DigestPipeline._message: the signed links (LinkBuilder
 bundled arXiv cs listing (digest/samples), 10 picks and 3 trending papers per subscriber, each
 paper going to many subscribers as on a real day (papers drawn from a window of 200).
 
-"old": digest.links, digest.web.tokens, digest.mail.render and digest.mail.compose as they were at
+"old": digest.links, digest.web.tokens (now digest.signing), digest.mail.render and digest.mail.compose as they were at
 the baseline commit, loaded from git into private module names (the bundled templates are the
 same). "new": this checkout. Messages alternate old, new, old, ... so load on the machine falls
 on both alike; the figures are per message, milliseconds, median of 5 rounds.
@@ -40,14 +40,15 @@ sys.path.insert(0, str(ROOT))
 
 from digest.domain import DigestContent, Paper, Pick, Subscriber  # noqa: E402
 from digest.ingest.sources import parse_feed  # noqa: E402
-from digest.links import LinkBuilder  # noqa: E402
 from digest.mail.compose import compose_message  # noqa: E402
 from digest.mail.render import DigestRenderer  # noqa: E402
-from digest.web.tokens import LinkSigner  # noqa: E402
+from digest.signing.links import LinkBuilder  # noqa: E402
+from digest.signing.tokens import LinkSigner  # noqa: E402
 
 SAMPLE = ROOT / "digest" / "samples" / "arxiv-cs-2024-11-28.xml"
 BASELINE = "9ca092e"  # main before the mailspeed branch
 # The old modules, in an order where each one's digest imports are loaded before it.
+# Paths at that commit (since moved to digest/signing/).
 OLD_MODULES = {"tokens": "digest/web/tokens.py", "render": "digest/mail/render.py",
                "links": "digest/links.py", "compose": "digest/mail/compose.py"}
 DAY = date(2024, 11, 28)

@@ -39,13 +39,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import naive, workload  # noqa: E402
-from digest.app import App  # noqa: E402
 from digest.config import Settings  # noqa: E402
 from digest.domain import OutgoingMessage, Paper, Pick, Subscriber  # noqa: E402
 from digest.mail.compose import compose_message  # noqa: E402
-from digest.mail.deliver import deliver as deliver_all  # noqa: E402
+from digest.mail.transport import send_all  # noqa: E402
+from digest.process.gcpause import paused_gc  # noqa: E402
 from digest.rank import features  # noqa: E402
-from digest.rank.gcpause import paused_gc  # noqa: E402
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, LikedPapers, RankOptions, score_all, select_all  # noqa: E402
 from digest.rank.training import KnownPapers, read_group, retrain_stale, states_of  # noqa: E402
 from digest.store import learning  # noqa: E402
@@ -53,6 +52,7 @@ from digest.store import papers as paper_store  # noqa: E402
 from digest.store import subscribers as sub_store  # noqa: E402
 from digest.store.engine import open_engine  # noqa: E402
 from digest.store.terms import StoredTerms  # noqa: E402
+from digest.wiring import App  # noqa: E402
 
 
 def _free_port() -> int:
@@ -146,7 +146,7 @@ def celery_day(work: Path, db: Path, port: int, broker: str, workers: int, now: 
 
     import redis
 
-    from digest.dispatch.run import deliver
+    from digest.dispatch.run import dispatch_date
 
     redis.Redis.from_url(broker).flushdb()
     cfg = work / f"celery{workers}.yaml"
@@ -168,7 +168,7 @@ def celery_day(work: Path, db: Path, port: int, broker: str, workers: int, now: 
 
         app = App.open(load_settings(cfg))
         t0 = time.perf_counter()
-        report = deliver(app, now.date(), now)
+        report = dispatch_date(app, now.date(), now)
         seconds = time.perf_counter() - t0
         app.close()
     finally:
@@ -322,7 +322,7 @@ def main() -> None:
                 messages.append(OutgoingMessage(n, sub.email, message_id, msg.as_bytes(policy=email.policy.SMTP)))
             t["render"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            outcomes = deliver_all(app.transport(), messages)
+            outcomes = send_all(app.transport(), messages)
             t["delivery"] = time.perf_counter() - t0
             app.close()
             sent = sum(o.status == "sent" for o in outcomes)

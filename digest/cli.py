@@ -25,12 +25,12 @@ from digest.errors import DigestError, InputError
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from digest.app import App
     from digest.config import Settings, SourceSettings
     from digest.domain import Subscriber
     from digest.ingest.collect import SourceReport
-    from digest.pipeline import RunReport
+    from digest.pipeline.digests import RunReport
     from digest.store.lease import Lease
+    from digest.wiring import App
 
 F = TypeVar("F", bound=Callable[..., Any])
 FAILURES_SHOWN = 20  # undelivered digests listed by `digest status`
@@ -51,7 +51,7 @@ class _Context:
         return self._settings
 
     def app(self) -> App:
-        from digest.app import App
+        from digest.wiring import App
 
         return App.open(self.settings)
 
@@ -64,7 +64,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 # Commands whose modules load a heavy stack (uvicorn and Starlette, numpy, Celery's settings), imported
 # when they run; `digest --help` lists them with this short help (a test keeps it equal to theirs).
 LAZY_COMMANDS = {
-    "eval": ("digest.eval_cli", "eval_command",
+    "eval": ("digest.evaluate.cli", "eval_command",
              "Offline evaluation: replay real users' likes day by day and compare recommenders."),
     "serve": ("digest.web.serve", "serve_command",
               "Serve the links in the email, the subscribe, manage and web-view pages and, unless "
@@ -365,8 +365,8 @@ def star(obj: _Context, email: str, ids: tuple[str, ...], file_: str | None, fet
     """Import papers EMAIL already likes (arXiv IDS, or --file) as stars: a warm start.
 
     What is known is starred and what is not is listed; the exit code is 1 when something was not starred."""
-    from digest.library_import import read_library, reference_from_id
-    from digest.stars import Fetcher, import_stars
+    from digest.library.references import read_library, reference_from_id
+    from digest.library.stars import Fetcher, import_stars
     from digest.subscribe_input import normalise_email
 
     addr = normalise_email(email)
@@ -445,10 +445,10 @@ def _stop_on_sigterm() -> Iterator[threading.Event]:
 def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_run: bool,
            ingest_first: bool, force_outbox: bool = False,
            stop: threading.Event | None = None) -> tuple[list[SourceReport], RunReport]:
-    from digest.dispatch.run import deliver
+    from digest.dispatch.run import dispatch_date
     from digest.ingest.collect import failures, outcome_counts, record_ingest
-    from digest.pipeline import RunReport, record_run
-    from digest.progress import progress
+    from digest.pipeline.digests import RunReport, record_run
+    from digest.process.progress import progress
 
     reports: list[SourceReport] = []
     if ingest_first and app.settings.sources and not (stop and stop.is_set()):
@@ -464,7 +464,7 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
     if app.encoder_notice:
         click.echo(f"notice: {app.encoder_notice}")
     with progress("Digests", len(pipeline.active_subscribers(only))) as step:
-        report = deliver(app, digest_date, now, only=only, dry_run=dry_run, force_outbox=force_outbox, stop=stop,
+        report = dispatch_date(app, digest_date, now, only=only, dry_run=dry_run, force_outbox=force_outbox, stop=stop,
                          progress=lambda o: step("digest", date=digest_date, subscriber=o.email, status=o.status,
                                                  picks=o.n_picks))
     if not dry_run:
@@ -477,7 +477,7 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
 def _fetch(app: App, sources: Sequence[SourceSettings], now: datetime,
            stop: threading.Event | None = None) -> list[SourceReport]:
     from digest.ingest.collect import ingest_source
-    from digest.progress import progress
+    from digest.process.progress import progress
 
     reports = []
     with progress("Fetching", len(sources)) as step:
@@ -553,7 +553,7 @@ def retry(obj: _Context) -> None:
 def preview(obj: _Context, email: str, date_: str | None, out: str | None) -> None:
     """Write EMAIL's next digest as HTML (nothing is sent or recorded) and print the path."""
     from digest.service.due import DueDefaults, next_digest, oldest_date
-    from digest.store import delivery_stats
+    from digest.store import deliveries as ledger
     from digest.store import subscribers as sub_store
     from digest.store.deliveries import FINAL_STATES
     from digest.subscribe_input import normalise_email
@@ -566,7 +566,7 @@ def preview(obj: _Context, email: str, date_: str | None, out: str | None) -> No
             sub = sub_store.get_subscriber(conn, addr)
             if sub is None:
                 raise InputError(f"no subscriber {addr}")
-            rows = delivery_stats.recent_rows(conn, oldest_date(now), sub.id).get(sub.id, {})
+            rows = ledger.recent_rows(conn, oldest_date(now), sub.id).get(sub.id, {})
         sched = app.settings.schedule
         defaults = DueDefaults(sched.timezone, sched.delivery_hour, timedelta(hours=sched.catch_up_hours))
         digest_date = (_parse_date(date_, obj.settings, now) if date_ is not None
@@ -592,9 +592,9 @@ def preview(obj: _Context, email: str, date_: str | None, out: str | None) -> No
 @pass_ctx
 def status(obj: _Context, limit: int) -> None:
     """Show the recent daily runs and what they did."""
-    from digest.service.lease import SCHEDULER
+    from digest.service.leadership import SCHEDULER
     from digest.store import deliveries as ledger
-    from digest.store import delivery_stats, lease, runs
+    from digest.store import lease, runs
 
     now = datetime.now(UTC).replace(tzinfo=None)
     app = obj.app()
@@ -604,7 +604,7 @@ def status(obj: _Context, limit: int) -> None:
             held = lease.get(conn, SCHEDULER)
             # Asked of the ledger now, as `digest run` and `digest retry` ask it.
             left = Counter(r.digest_date for r in ledger.to_retry(conn, now))
-            failed = delivery_stats.failures(conn, {r["digest_date"] for r in rows}, limit=FAILURES_SHOWN + 1)
+            failed = ledger.failures(conn, {r["digest_date"] for r in rows}, limit=FAILURES_SHOWN + 1)
     finally:
         app.close()
     click.echo(_scheduler_line(held, now))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,26 @@ class DigestContent:
     view_url: str | None = None
 
 
+class Status(StrEnum):
+    """A delivery's status. Its values are the strings stored in the ledger and shown to operators
+    (a StrEnum compares equal to them, so rows read back and old reports still match)."""
+
+    # A ledger row's states (store.deliveries), and what a transport did with one message.
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"  # permanent
+    TEMP_FAILED = "temp_failed"
+    UNKNOWN = "unknown"  # handed over, but the connection died before the reply: it may have arrived
+    # What a run did for one subscriber besides: not attempted (paused, stopped, relay down, not due),
+    # nothing to send, sent by an earlier run, being sent by another run, a dry run's would-be send.
+    DEFERRED = "deferred"
+    QUIET = "quiet"
+    ALREADY_SENT = "already_sent"
+    IN_PROGRESS = "in_progress"
+    WOULD_SEND = "would_send"
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     """A composed email waiting for a transport; key identifies its deliveries-ledger row."""
@@ -115,7 +136,7 @@ class DeliveryOutcome:
     (handed over, but the connection died before the reply: it may have arrived)."""
 
     key: int
-    status: str
+    status: Status
     detail: str = ""
     location: str | None = None  # outbox file path, when delivered to the outbox
     bounce: bool = False  # a permanent refusal of the recipient address itself (a hard bounce)
@@ -126,9 +147,7 @@ class SubscriberOutcome:
     """What a run did for one subscriber."""
 
     email: str
-    # sent, failed, temp_failed, unknown, deferred (not attempted: paused, stopped, relay down, not due),
-    # quiet, already_sent, in_progress, would_send
-    status: str
+    status: Status
     n_picks: int = 0
     detail: str = ""
     location: str | None = None

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from digest import composing, forked
 from digest.domain import OutgoingMessage
-from digest.forked import fork_available
+from digest.mail import ahead as composing
+from digest.process import forked
+from digest.process.forked import fork_available
 
 
 def _composers(n: int, refused: int) -> list[Callable[[], OutgoingMessage]]:

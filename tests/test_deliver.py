@@ -18,8 +18,15 @@ from digest.config import DeliverySettings, SmtpSettings
 from digest.domain import OutgoingMessage
 from digest.errors import DeliveryError
 from digest.mail.compose import compose_message, make_message_id
-from digest.mail.deliver import OutboxTransport, SmtpTransport, is_hard_bounce, make_transport, safe_file_part
 from digest.mail.render import RenderedDigest
+from digest.mail.transport import (
+    OutboxTransport,
+    SmtpTransport,
+    is_hard_bounce,
+    make_transport,
+    safe_file_part,
+    send_all,
+)
 from tests.smtp_server import SmtpServer, TlsFiles, free_port, make_tls_files
 
 # The plain-text AUTH tests are deliberate; aiosmtpd warns about them.
@@ -59,7 +66,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 
 
 def test_batch_goes_over_one_connection(smtp_server: SmtpServer) -> None:
-    outcomes = SmtpTransport(plain(smtp_server), envelope_from=FROM).deliver(batch(*THREE))
+    outcomes = send_all(SmtpTransport(plain(smtp_server), envelope_from=FROM), batch(*THREE))
     assert [(o.key, o.status) for o in outcomes] == [(1, "sent"), (2, "sent"), (3, "sent")]
     assert all(o.detail.startswith("250 ") for o in outcomes)
     assert smtp_server.handler.connections == 1
@@ -72,18 +79,18 @@ def test_batch_goes_over_one_connection(smtp_server: SmtpServer) -> None:
 
 
 def test_envelope_sender_from_header_by_default(smtp_server: SmtpServer) -> None:
-    SmtpTransport(plain(smtp_server)).deliver(batch("a@example.org"))
+    send_all(SmtpTransport(plain(smtp_server)), batch("a@example.org"))
     assert smtp_server.handler.messages[0].mail_from == FROM
 
 
 def test_empty_batch_does_not_connect() -> None:
     closed = SmtpSettings(host="127.0.0.1", port=free_port(), security="none")
-    assert SmtpTransport(closed).deliver([]) == []
+    assert send_all(SmtpTransport(closed), []) == []
 
 
 def test_refused_recipient_fails_alone(smtp_server: SmtpServer) -> None:
     smtp_server.handler.rcpt_replies["b@example.org"] = "550 5.1.1 <b@example.org>: Recipient address rejected"
-    outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
+    outcomes = send_all(SmtpTransport(plain(smtp_server)), batch(*THREE))
     assert [o.status for o in outcomes] == ["sent", "failed", "sent"]
     assert "550" in outcomes[1].detail and "Recipient address rejected" in outcomes[1].detail
     assert [r.rcpt_tos for r in smtp_server.handler.messages] == [("a@example.org",), ("c@example.org",)]
@@ -92,21 +99,21 @@ def test_refused_recipient_fails_alone(smtp_server: SmtpServer) -> None:
 
 def test_temporary_rcpt_refusal_is_temp_failed(smtp_server: SmtpServer) -> None:
     smtp_server.handler.rcpt_replies["a@example.org"] = "451 4.7.1 Greylisted, try again later"
-    outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
+    outcomes = send_all(SmtpTransport(plain(smtp_server)), batch(*THREE))
     assert [o.status for o in outcomes] == ["temp_failed", "sent", "sent"]
     assert "451" in outcomes[0].detail
 
 
 def test_refusal_after_data(smtp_server: SmtpServer) -> None:
     smtp_server.handler.data_replies["b@example.org"] = "554 5.7.1 Message rejected as spam"
-    outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
+    outcomes = send_all(SmtpTransport(plain(smtp_server)), batch(*THREE))
     assert [o.status for o in outcomes] == ["sent", "failed", "sent"]
     assert outcomes[1].detail.startswith("DATA refused: 554")
 
 
 def test_421_mid_batch_reconnects_for_the_rest(smtp_server: SmtpServer) -> None:
     smtp_server.handler.rcpt_replies["b@example.org"] = "421 4.3.2 Service shutting down"
-    outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
+    outcomes = send_all(SmtpTransport(plain(smtp_server)), batch(*THREE))
     assert [o.status for o in outcomes] == ["sent", "temp_failed", "sent"]
     assert "421" in outcomes[1].detail and "127.0.0.1" in outcomes[1].detail
     assert [r.rcpt_tos for r in smtp_server.handler.messages] == [("a@example.org",), ("c@example.org",)]
@@ -138,7 +145,7 @@ def test_greeting_421_is_a_delivery_error_and_the_next_connection_works(smtp_ser
 
 def test_451_at_data_is_temp_failed(smtp_server: SmtpServer) -> None:
     smtp_server.handler.data_replies["a@example.org"] = "451 4.3.0 Local error in processing"
-    outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
+    outcomes = send_all(SmtpTransport(plain(smtp_server)), batch(*THREE))
     assert [(o.status, o.bounce) for o in outcomes] == [("temp_failed", False), ("sent", False), ("sent", False)]
 
 
@@ -169,14 +176,14 @@ def test_hard_bounce_classification(stage: str, code: int, reply: str, bounce: b
 
 def test_rcpt_refusal_is_a_hard_bounce(smtp_server: SmtpServer) -> None:
     smtp_server.handler.rcpt_replies["b@example.org"] = "550 5.1.1 <b@example.org>: User unknown"
-    outcomes = SmtpTransport(plain(smtp_server)).deliver(batch(*THREE))
+    outcomes = send_all(SmtpTransport(plain(smtp_server)), batch(*THREE))
     assert [(o.status, o.bounce) for o in outcomes] == [("sent", False), ("failed", True), ("sent", False)]
 
 
 def test_lines_starting_with_a_dot_survive(smtp_server: SmtpServer) -> None:
     msg = outgoing(1, "a@example.org")
     data = msg.data.replace(b"text 1", b".hidden line\r\n..two dots\r\n.", 1)
-    SmtpTransport(plain(smtp_server)).deliver([OutgoingMessage(1, msg.to_addr, msg.message_id, data)])
+    send_all(SmtpTransport(plain(smtp_server)), [OutgoingMessage(1, msg.to_addr, msg.message_id, data)])
     got = smtp_server.handler.messages[0].data
     assert b"\r\n.hidden line\r\n..two dots\r\n. =C3=A9\r\n" in got  # the server un-stuffs what we stuffed
 
@@ -185,7 +192,7 @@ def test_invalid_envelope_recipient_is_not_sent(smtp_server: SmtpServer) -> None
     msgs = batch(*THREE)
     evil = "b@example.org\r\nRCPT TO:<x@evil.example>"
     msgs[1] = OutgoingMessage(msgs[1].key, evil, msgs[1].message_id, msgs[1].data)
-    outcomes = SmtpTransport(plain(smtp_server)).deliver(msgs)
+    outcomes = send_all(SmtpTransport(plain(smtp_server)), msgs)
     assert [o.status for o in outcomes] == ["sent", "failed", "sent"]
     assert all("evil" not in " ".join(r.rcpt_tos) for r in smtp_server.handler.messages)
 
@@ -193,7 +200,8 @@ def test_invalid_envelope_recipient_is_not_sent(smtp_server: SmtpServer) -> None
 def test_connection_refused_names_host_and_port() -> None:
     port = free_port()
     with pytest.raises(DeliveryError) as err:
-        SmtpTransport(SmtpSettings(host="127.0.0.1", port=port, security="none", timeout_s=5)).deliver(batch("a@x.org"))
+        settings = SmtpSettings(host="127.0.0.1", port=port, security="none", timeout_s=5)
+        send_all(SmtpTransport(settings), batch("a@x.org"))
     assert f"127.0.0.1:{port}" in str(err.value) and "refused" in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -201,7 +209,7 @@ def test_connection_refused_names_host_and_port() -> None:
 def test_starttls_with_ca_file(make_smtp_server: MakeServer, tls: TlsFiles) -> None:
     server = make_smtp_server(tls=tls, starttls=True)
     settings = SmtpSettings(host=server.host, port=server.port, security="starttls", ca_file=str(tls.ca_file))
-    outcomes = SmtpTransport(settings).deliver(batch(*THREE))
+    outcomes = send_all(SmtpTransport(settings), batch(*THREE))
     assert [o.status for o in outcomes] == ["sent"] * 3
     assert server.handler.connections == 1
     assert [r.rcpt_tos for r in server.handler.messages] == [(a,) for a in THREE]
@@ -210,7 +218,7 @@ def test_starttls_with_ca_file(make_smtp_server: MakeServer, tls: TlsFiles) -> N
 def test_starttls_without_ca_file_fails_verification(make_smtp_server: MakeServer, tls: TlsFiles) -> None:
     server = make_smtp_server(tls=tls, starttls=True)
     with pytest.raises(DeliveryError, match="certificate verification failed") as err:
-        SmtpTransport(SmtpSettings(host=server.host, port=server.port, security="starttls")).deliver(batch("a@x.org"))
+        send_all(SmtpTransport(SmtpSettings(host=server.host, port=server.port, security="starttls")), batch("a@x.org"))
     assert f"{server.host}:{server.port}" in str(err.value)
     assert server.handler.messages == []
 
@@ -218,21 +226,21 @@ def test_starttls_without_ca_file_fails_verification(make_smtp_server: MakeServe
 def test_starttls_required_but_not_offered(smtp_server: SmtpServer) -> None:
     settings = SmtpSettings(host=smtp_server.host, port=smtp_server.port, security="starttls")
     with pytest.raises(DeliveryError, match="STARTTLS"):
-        SmtpTransport(settings).deliver(batch("a@x.org"))
+        send_all(SmtpTransport(settings), batch("a@x.org"))
 
 
 def test_implicit_tls(make_smtp_server: MakeServer, tls: TlsFiles) -> None:
     server = make_smtp_server(tls=tls, implicit_tls=True)
     settings = SmtpSettings(host=server.host, port=server.port, security="ssl", ca_file=str(tls.ca_file))
-    assert [o.status for o in SmtpTransport(settings).deliver(batch(*THREE))] == ["sent"] * 3
+    assert [o.status for o in send_all(SmtpTransport(settings), batch(*THREE))] == ["sent"] * 3
     with pytest.raises(DeliveryError, match="certificate verification failed"):
-        SmtpTransport(SmtpSettings(host=server.host, port=server.port, security="ssl")).deliver(batch("a@x.org"))
+        send_all(SmtpTransport(SmtpSettings(host=server.host, port=server.port, security="ssl")), batch("a@x.org"))
 
 
 def test_login_with_the_right_password(make_smtp_server: MakeServer) -> None:
     server = make_smtp_server(auth=("mailer", PASSWORD), auth_require_tls=False)
     settings = plain(server, username="mailer", password=SecretStr(PASSWORD))
-    assert [o.status for o in SmtpTransport(settings).deliver(batch(*THREE))] == ["sent"] * 3
+    assert [o.status for o in send_all(SmtpTransport(settings), batch(*THREE))] == ["sent"] * 3
 
 
 @pytest.mark.parametrize("password", [None, "wrong-" + PASSWORD])
@@ -242,7 +250,7 @@ def test_login_failure_is_one_line_without_the_password(
     server = make_smtp_server(auth=("mailer", PASSWORD), auth_require_tls=False)
     settings = plain(server, username="mailer", password=SecretStr(password) if password else None)
     with pytest.raises(DeliveryError) as err:
-        SmtpTransport(settings).deliver(batch("a@x.org"))
+        send_all(SmtpTransport(settings), batch("a@x.org"))
     message = str(err.value)
     assert "\n" not in message and f"{server.host}:{server.port}" in message and "login failed" in message
     assert "535" in message and "'mailer'" in message
@@ -252,7 +260,7 @@ def test_login_failure_is_one_line_without_the_password(
 
 def test_no_login_when_the_server_requires_it(make_smtp_server: MakeServer) -> None:
     server = make_smtp_server(auth=("mailer", PASSWORD), auth_require_tls=False)
-    outcomes = SmtpTransport(plain(server)).deliver(batch("a@x.org", "b@x.org"))
+    outcomes = send_all(SmtpTransport(plain(server)), batch("a@x.org", "b@x.org"))
     assert [o.status for o in outcomes] == ["failed", "failed"]  # 530 authentication required at MAIL
     assert "530" in outcomes[0].detail
 
@@ -261,7 +269,7 @@ def test_starttls_and_login(make_smtp_server: MakeServer, tls: TlsFiles) -> None
     server = make_smtp_server(tls=tls, starttls=True, auth=("mailer", PASSWORD))  # AUTH only after TLS
     settings = SmtpSettings(host=server.host, port=server.port, security="starttls", ca_file=str(tls.ca_file),
                             username="mailer", password=SecretStr(PASSWORD))
-    assert [o.status for o in SmtpTransport(settings).deliver(batch(*THREE))] == ["sent"] * 3
+    assert [o.status for o in send_all(SmtpTransport(settings), batch(*THREE))] == ["sent"] * 3
 
 
 # --- outbox ----------------------------------------------------------------------------------
@@ -269,7 +277,7 @@ def test_starttls_and_login(make_smtp_server: MakeServer, tls: TlsFiles) -> None
 
 def test_outbox_writes_eml_and_html(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox"
-    outcomes = OutboxTransport(outbox).deliver(batch("Ada@Example.org", "b@example.org"))
+    outcomes = send_all(OutboxTransport(outbox), batch("Ada@Example.org", "b@example.org"))
     assert [o.status for o in outcomes] == ["sent", "sent"]
     first = Path(outcomes[0].location or "")
     assert first == outbox / "2026-11-29" / "ada@example.org-1.eml"
@@ -284,8 +292,8 @@ def test_outbox_writes_eml_and_html(tmp_path: Path) -> None:
 
 def test_outbox_redelivery_overwrites(tmp_path: Path) -> None:
     transport = OutboxTransport(tmp_path)
-    transport.deliver(batch("a@example.org"))
-    transport.deliver(batch("a@example.org"))
+    send_all(transport, batch("a@example.org"))
+    send_all(transport, batch("a@example.org"))
     assert len(list((tmp_path / "2026-11-29").iterdir())) == 2  # one .eml, one .html, no temp files
 
 
@@ -295,7 +303,7 @@ def test_outbox_file_names_are_safe(tmp_path: Path) -> None:
     assert len(safe_file_part("a" * 500 + "@x.org")) == 80
     msg = outgoing(7, "a@example.org")
     hostile = OutgoingMessage(7, "../../../evil/" + "x" * 300 + "@example.org", "<not-ours@example.org>", msg.data)
-    [outcome] = OutboxTransport(tmp_path / "out").deliver([hostile])
+    [outcome] = send_all(OutboxTransport(tmp_path / "out"), [hostile])
     path = Path(outcome.location or "")
     assert path.parent == tmp_path / "out" / "2026-11-29"  # no Message-ID date: the Date header's
     assert path.name.endswith("-7.eml") and "/" not in path.name and len(path.name) < 100
@@ -305,7 +313,7 @@ def test_outbox_that_cannot_be_created(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory", encoding="utf-8")
     with pytest.raises(DeliveryError, match="outbox"):
-        OutboxTransport(blocker / "outbox").deliver(batch("a@example.org"))
+        send_all(OutboxTransport(blocker / "outbox"), batch("a@example.org"))
 
 
 def test_make_transport(tmp_path: Path) -> None:
@@ -320,7 +328,7 @@ def test_dot_stuffing_equals_the_line_by_line_rule() -> None:
     byte-replace version gives what the regex rule gives, for clean and for mixed line ends."""
     import re
 
-    from digest.mail.deliver import _dot_stuffed
+    from digest.mail.transport import _dot_stuffed
 
     def reference(data: bytes) -> bytes:
         body = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)

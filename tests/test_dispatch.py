@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from digest.app import App
 from digest.cli import main
 from digest.config import load_settings
 from digest.dispatch.shards import shards
 from digest.store import subscribers as sub_store
+from digest.wiring import App
 from tests.smtp_server import SmtpServer
 
 KEYWORDS = ["language models", "reinforcement learning", "diffusion models", "graph neural networks",

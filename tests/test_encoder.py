@@ -18,7 +18,6 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, insert, select
 
-from digest.app import App, load_encoder
 from digest.cli import main
 from digest.config import Settings
 from digest.domain import Paper
@@ -30,6 +29,7 @@ from digest.rank.static_vectors import StaticEncoder
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
 from digest.store.schema import events, paper_embeddings, text_embeddings
+from digest.wiring import App, load_encoder
 
 pytestmark = pytest.mark.embed  # these tests use the configured encoder (see conftest.py)
 

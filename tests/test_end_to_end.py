@@ -22,20 +22,20 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, select
 
-from digest import composing
-from digest.app import secret_keys
 from digest.cli import main
 from digest.config import load_settings
-from digest.forked import fork_available
+from digest.mail import ahead as composing
 from digest.mail.render import short_date
+from digest.process.forked import fork_available
 from digest.rank.features import tokens
+from digest.signing.tokens import LinkSigner
 from digest.store import events as event_store
 from digest.store.deliveries import stored_picks
 from digest.store.engine import open_engine
 from digest.store.papers import papers_by_ids
 from digest.store.schema import deliveries, sources
 from digest.web.app import create_app
-from digest.web.tokens import LinkSigner
+from digest.wiring import secret_keys
 from tests.smtp_server import SmtpServer, free_port
 
 with warnings.catch_warnings():  # Starlette announces a move from httpx to httpx2; the client works the same

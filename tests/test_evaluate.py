@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from digest.errors import InputError
-from digest.eval_cli import eval_command
 from digest.evaluate.baselines import AslSvmRecommender, KeywordRecommender, RandomRecommender, TextFeatures
+from digest.evaluate.cli import eval_command
 from digest.evaluate.data import EvalData, is_topical, load_citeulike, load_interactions, normalise_tag
 from digest.evaluate.metrics import ideal_dcg, ndcg, summarise
 from digest.evaluate.project import DigestRecommender

@@ -28,9 +28,9 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, select
 
-from digest.app import App
 from digest.cli import main
 from digest.config import load_settings
+from digest.wiring import App
 from tests.drip_server import HEADERS_DRIP, DripServer
 from tests.smtp_server import SmtpServer, free_port
 

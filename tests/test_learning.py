@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
-from digest.app import App
 from digest.config import Settings
 from digest.domain import Paper
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
 from digest.store.schema import events, subscriber_models
+from digest.wiring import App
 
 DAY1 = date(2026, 11, 2)
 T1 = datetime(2026, 11, 2, 6, 0)

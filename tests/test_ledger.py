@@ -11,9 +11,9 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from digest import owner
 from digest.domain import Paper, Pick
-from digest.sending import DeliveryPolicy
+from digest.pipeline.send import DeliveryPolicy
+from digest.process import owner
 from digest.store import deliveries as ledger
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store

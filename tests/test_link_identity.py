@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from digest.domain import Paper, Pick
-from digest.links import LinkBuilder
+from digest.signing.links import LinkBuilder
 from digest.store import deliveries as ledger
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store

@@ -17,11 +17,11 @@ import pytest
 
 from digest.domain import DigestContent, Pick
 from digest.ingest.sources import parse_feed
-from digest.links import LinkBuilder
 from digest.mail import mime
 from digest.mail.compose import compose_message
 from digest.mail.render import DigestRenderer, RenderedDigest
-from digest.web.tokens import LinkSigner
+from digest.signing.links import LinkBuilder
+from digest.signing.tokens import LinkSigner
 from tests.mime_reference import compose_stdlib
 
 SAMPLE = Path(__file__).resolve().parents[1] / "digest" / "samples" / "arxiv-cs-2024-11-28.xml"

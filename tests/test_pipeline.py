@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from digest.app import App
 from digest.config import Settings
 from digest.domain import Paper
 from digest.errors import InputError
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
 from digest.store.schema import deliveries, events
+from digest.wiring import App
 
 DAY = date(2026, 11, 29)
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
@@ -199,7 +199,7 @@ def test_ranking_in_forked_processes_plans_the_same_digests(tmp_path: Path, db_u
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """dispatch.rank_processes > 1: groups of subscribers ranked in forked processes give the very
     digests one process gives, and the models they retrain are stored (not retrained again)."""
-    import digest.pipeline as pipeline_module
+    import digest.pipeline.digests as pipeline_module
     from digest.store import learning
 
     monkeypatch.setattr(pipeline_module, "SCORE_CHUNK", 3)  # 8 subscribers: 3 groups
@@ -243,7 +243,7 @@ def test_a_stop_during_ranking_leaves_the_other_groups_for_the_next_run(app: App
     ends within a group's time, about a second at 2,000 readers, instead of ranking everyone first)."""
     import threading
 
-    from digest import pipeline as pipeline_module
+    from digest.pipeline import digests as pipeline_module
 
     monkeypatch.setattr(pipeline_module, "SCORE_CHUNK", 1)  # one reader a group: three groups
     ranked: list[str] = []

@@ -14,11 +14,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 
-from digest.app import App
 from digest.config import FetchSettings, Settings, SourceSettings
-from digest.pipeline import RunReport, SubscriberOutcome, record_run
+from digest.pipeline.digests import RunReport, SubscriberOutcome, record_run
 from digest.service.health import HealthCheck
-from digest.service.lease import LeaseKeeper, _process_space
+from digest.service.leadership import LeaseKeeper, _process_space
 from digest.service.metrics import Metrics
 from digest.service.scheduler import JOB_ID, Service, longest_gap, wake_trigger
 from digest.service.wake import Waker
@@ -29,6 +28,7 @@ from digest.store import sources as source_store
 from digest.store.engine import create_db_engine, open_engine
 from digest.store.schema import deliveries
 from digest.store.subscribers import upsert_subscriber
+from digest.wiring import App
 from tests.clock import Clock
 from tests.smtp_server import SmtpServer
 

@@ -208,7 +208,7 @@ def test_lookup_asks_100_ids_a_request_paced_3_s_apart(arxiv_api: _ArxivApi) -> 
 
 
 def test_bibtex_latex_is_read_as_text_with_the_source_kept() -> None:
-    from digest.library_import import parse_bibtex
+    from digest.library.references import parse_bibtex
 
     (ref,) = parse_bibtex('@article{g, title = {Phases of {Pb}$_{0.64}$Sn$_{0.36}$Te},\n'
                           '  author = {G\\"unther, Hans and Pietro Li\\`o}}', "lib.bib")
@@ -218,7 +218,7 @@ def test_bibtex_latex_is_read_as_text_with_the_source_kept() -> None:
 
 
 def test_bibtex_joins_strings_and_keeps_the_rest_of_the_entry() -> None:
-    from digest.library_import import parse_bibtex
+    from digest.library.references import parse_bibtex
 
     # The hand-written parser stopped at "#": title "Deep", and the eprint and DOI after it were lost.
     (ref, macro) = parse_bibtex('@string{dl = "Deep"}\n'
@@ -232,7 +232,7 @@ def test_bibtex_joins_strings_and_keeps_the_rest_of_the_entry() -> None:
 
 
 def test_bibtex_quoted_value_with_an_accent() -> None:
-    from digest.library_import import parse_bibtex
+    from digest.library.references import parse_bibtex
 
     # A quoted value holds \" inside braces: the hand-written parser ended the value there.
     (ref,) = parse_bibtex('@article{m, author = "M{\\"u}ller, Hans and Pietro Li{\\`o}",\n'
@@ -244,7 +244,7 @@ def test_bibtex_quoted_value_with_an_accent() -> None:
 
 def test_bibtex_duplicates_are_read_and_a_broken_entry_is_one_line(capfd: pytest.CaptureFixture[str]) -> None:
     from digest.errors import InputError
-    from digest.library_import import parse_bibtex
+    from digest.library.references import parse_bibtex
 
     # Exported libraries repeat keys and fields: read as written, the last field winning, as before.
     refs = parse_bibtex("@article{k, title = {A}, title = {B}}\n@article{k, title = {C}}\n", "lib.bib")

@@ -66,7 +66,7 @@ def test_a_database_file_without_a_schema_is_refused_in_one_line(state: tuple[di
 # ---- Issue 15, item 8: the secret-key file ------------------------------------------------------
 _START_AT_ONCE = """
 import sys, time
-from digest.app import secret_keys
+from digest.wiring import secret_keys
 from digest.config import Settings
 settings = Settings.model_validate({"state_dir": sys.argv[1]})
 start = float(sys.argv[2])

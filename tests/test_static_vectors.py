@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digest.app import App
 from digest.config import Settings
 from digest.domain import Paper
 from digest.rank import encoder, static_vectors
 from digest.rank.static_vectors import StaticEncoder, WordPieces
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
+from digest.wiring import App
 
 DAY = date(2026, 11, 2)
 T0 = datetime(2026, 11, 2, 6, 0)

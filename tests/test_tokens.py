@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from digest.web.tokens import PURPOSES, InvalidToken, LinkSigner
+from digest.signing.tokens import PURPOSES, InvalidToken, LinkSigner
 
 KEYS = ["new-key-0123456789abcdef", "old-key-fedcba9876543210"]
 

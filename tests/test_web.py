@@ -31,7 +31,8 @@ from sqlalchemy.exc import OperationalError
 
 from digest.cli import main
 from digest.domain import Paper, Pick
-from digest.links import LinkBuilder
+from digest.signing.links import LinkBuilder
+from digest.signing.tokens import LinkSigner
 from digest.store import deliveries as ledger
 from digest.store import events as event_store
 from digest.store import lease as lease_store
@@ -41,7 +42,6 @@ from digest.store.papers import upsert_papers
 from digest.store.schema import subscribers
 from digest.store.subscribers import deactivate, upsert_subscriber
 from digest.web.app import SECURITY_HEADERS, create_app
-from digest.web.tokens import LinkSigner
 from tests.clock import Clock
 from tests.smtp_server import free_port
 from tests.web_helpers import csrf_of

@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from digest.app import App, secret_keys
 from digest.config import Settings
 from digest.domain import Paper, Pick
-from digest.links import LinkBuilder
+from digest.signing.links import LinkBuilder
+from digest.signing.tokens import LinkSigner
 from digest.store import deliveries as ledger
 from digest.store import events as event_store
 from digest.store import papers as paper_store
@@ -34,7 +34,7 @@ from digest.store.schema import consents, deliveries, events, signups, subscribe
 from digest.web.app import create_app
 from digest.web.consent import CONSENT_SHA256, CONSENT_TEXT, CONSENT_VERSION
 from digest.web.serve import web_options
-from digest.web.tokens import LinkSigner
+from digest.wiring import App, secret_keys
 from tests.address_cases import BAD_ADDRESSES
 from tests.clock import Clock
 from tests.smtp_server import free_port

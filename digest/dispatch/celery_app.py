@@ -22,8 +22,9 @@ from kombu.exceptions import OperationalError
 
 from digest.config import Settings, masked_url
 from digest.dispatch.shards import shards
+from digest.domain import Status, SubscriberOutcome
 from digest.errors import DispatchError
-from digest.pipeline import RunReport, SubscriberOutcome
+from digest.pipeline.digests import RunReport
 
 log = logging.getLogger(__name__)
 TASK = "digest.deliver_shard"
@@ -59,7 +60,7 @@ def make_celery(settings: Settings) -> Celery:
 def deliver_shard(digest_date: str, subscriber_ids: list[int], now: str) -> list[list[Any]]:
     """The task: run the pipeline for one shard in this worker; the outcomes go back to the dispatcher."""
     global _worker_app
-    from digest.app import App
+    from digest.wiring import App
 
     if _worker_settings is None:
         raise RuntimeError("this worker was not started by `digest worker`")
@@ -116,7 +117,7 @@ def dispatch_shards(settings: Settings, digest_date: date, now: datetime, subscr
             report.error = f"a shard failed: {str(rows).splitlines()[0] if str(rows) else type(rows).__name__}"
             log.error("shard %s failed: %s", result.id, report.error)
             continue
-        outcomes = [SubscriberOutcome(str(e), str(s), int(n), str(d)) for e, s, n, d in rows]
+        outcomes = [SubscriberOutcome(str(e), Status(str(s)), int(n), str(d)) for e, s, n, d in rows]
         report.outcomes += outcomes
         if progress is not None:
             for o in outcomes:

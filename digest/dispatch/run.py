@@ -12,16 +12,16 @@ import threading
 from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime
 
-from digest.app import App
-from digest.pipeline import RunReport, SubscriberOutcome
+from digest.pipeline.digests import RunReport, SubscriberOutcome
 from digest.store import deliveries as ledger
 from digest.store import subscribers as sub_store
 from digest.store import terms as term_store
+from digest.wiring import App
 
 log = logging.getLogger(__name__)
 
 
-def deliver(app: App, digest_date: date, now: datetime, *, subscriber_ids: Collection[int] | None = None,
+def dispatch_date(app: App, digest_date: date, now: datetime, *, subscriber_ids: Collection[int] | None = None,
             only: str | None = None, dry_run: bool = False, stop: threading.Event | None = None,
             force_outbox: bool = False, progress: Callable[[SubscriberOutcome], None] | None = None) -> RunReport:
     """The day's digests for these subscribers (None: every receiving one)."""

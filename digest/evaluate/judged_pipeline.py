@@ -17,7 +17,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from digest.app import App
 from digest.config import DatabaseSettings, Settings
 from digest.domain import Paper, Pick, Subscriber
 from digest.evaluate.judged import JudgedPaper
@@ -29,6 +28,7 @@ from digest.store import terms as term_store
 from digest.store.engine import open_engine
 from digest.store.schema import papers as papers_table
 from digest.subscribe_input import parse_keywords
+from digest.wiring import App
 
 DAY_ONE = date(2024, 11, 28)
 # Day two's papers arrive after day one's have left the digest window (lookback_days), so day two

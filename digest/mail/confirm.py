@@ -17,8 +17,8 @@ import jinja2
 
 from digest.domain import DeliveryOutcome, OutgoingMessage
 from digest.mail.compose import MAX_ADDRESS, MAX_NAME, header_value, message_domain
-from digest.mail.deliver import Transport, deliver
 from digest.mail.render import bundled_templates_dir
+from digest.mail.transport import Transport, send_all
 
 SUBJECT = "Confirm your paper digest subscription"
 SUBJECT_UPDATE = "Confirm the change to your paper digest subscription"
@@ -64,4 +64,4 @@ class ConfirmationMailer:
         """One outcome (sent, failed, temp_failed); DeliveryError when the transport cannot start."""
         message = self.compose(key=key, to_addr=to_addr, confirm_url=confirm_url, expires_hours=expires_hours,
                                now=now, updating=updating)
-        return deliver(self.transport_factory(), [message])[0]
+        return send_all(self.transport_factory(), [message])[0]

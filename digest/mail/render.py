@@ -72,7 +72,7 @@ class PickView:
     pdf_url: str | None
     reason: str
     pick: Pick  # the raw pick, for operator templates that want more
-    star_url: str | None = None  # signed feedback links (digest.links), http(s) only
+    star_url: str | None = None  # signed feedback links (digest.signing.links), http(s) only
     dislike_url: str | None = None
 
 

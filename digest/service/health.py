@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.service.lease import SCHEDULER
+from digest.service.leadership import SCHEDULER
 from digest.store import lease as lease_store
 from digest.store import runs
 

@@ -19,9 +19,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.service.lease import SCHEDULER
-from digest.store import delivery_stats, runs
+from digest.service.leadership import SCHEDULER
+from digest.store import deliveries as ledger_store
 from digest.store import lease as lease_store
+from digest.store import runs
 
 log = logging.getLogger(__name__)
 FEED_OUTCOMES = ("ok", "not_modified", "empty", "failed")
@@ -69,7 +70,7 @@ class DigestCollector(Collector):
                 while batch := runs.after(conn, self.totals.last_id):
                     for row in batch:
                         self.totals.add(row)
-                states = delivery_stats.status_counts(conn)
+                states = ledger_store.status_counts(conn)
                 lease = lease_store.get(conn, SCHEDULER)
         except SQLAlchemyError as exc:
             log.warning("metrics: database unreachable: %s", str(exc).splitlines()[0])

@@ -18,9 +18,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.app import App
-from digest.service.lease import LeaseKeeper
+from digest.service.leadership import LeaseKeeper
 from digest.service.wake import Waker, WakeResult, utc_now
+from digest.wiring import App
 
 log = logging.getLogger(__name__)
 JOB_ID = "digest-wake"

@@ -15,16 +15,16 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.app import App
-from digest.dispatch.run import deliver
+from digest.dispatch.run import dispatch_date
 from digest.errors import DigestError
 from digest.ingest.collect import SourceReport, failures, ingest_source, outcome_counts
-from digest.pipeline import RunReport, record_run
+from digest.pipeline.digests import RunReport, record_run
 from digest.service.due import Due, DueDefaults, by_date, due_now, oldest_date
 from digest.store import deliveries as ledger
-from digest.store import delivery_stats, runs
+from digest.store import runs
 from digest.store import sources as source_store
 from digest.store import subscribers as sub_store
+from digest.wiring import App
 
 log = logging.getLogger(__name__)
 # Outcomes that mean a run did something worth a line in `digest status`.
@@ -82,7 +82,7 @@ class Waker:
     def due(self, now: datetime) -> list[Due]:
         with self.app.engine.connect() as conn:
             subs = sub_store.list_subscribers(conn, receiving_only=True)
-            rows = delivery_stats.recent_rows(conn, oldest_date(now))
+            rows = ledger.recent_rows(conn, oldest_date(now))
         due = due_now(subs, rows, now, self.defaults, ledger.FINAL_STATES)
         self._quiet = {k for k in self._quiet if k[1] >= oldest_date(now)}  # a long-running process: keep it small
         return [d for d in due if (d.subscriber.id, d.digest_date) not in self._quiet]
@@ -122,7 +122,7 @@ class Waker:
         ids = {d.subscriber.id for d in group}
         log.info("run digest_date=%s due=%d retries=%d", digest_date, len(group), sum(d.retry for d in group))
         try:
-            report = deliver(self.app, digest_date, started, subscriber_ids=ids, stop=self.stop)
+            report = dispatch_date(self.app, digest_date, started, subscriber_ids=ids, stop=self.stop)
         except DigestError as exc:  # the relay is down, say: the ledger keeps the rows for the next wake
             log.error("run for %s failed: %s", digest_date, exc)
             report = RunReport(digest_date=digest_date, error=str(exc))

@@ -19,12 +19,14 @@ claimer is known dead when it ran on this host and its pid is gone; otherwise on
 STALE_SENDING old, longer than a live sender ever holds one row (a few SMTP timeouts).
 
 "To retry" is one question with one answer, :func:`to_retry`: `digest run`, `digest retry` and
-`digest status` all ask it.
+`digest status` all ask it. Read-only views for the web view, the scheduler and the metrics are
+at the end.
 """
 
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -51,8 +53,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from digest import owner
 from digest.domain import Pick
+from digest.process import owner
 from digest.store.schema import deliveries, delivery_items, events, subscribers
 
 FINAL_STATES = ("sent", "failed")
@@ -419,3 +421,57 @@ def to_retry(conn: Connection, now: datetime, *, digest_date: date | None = None
 def deliveries_for_date(conn: Connection, digest_date: date) -> list[Delivery]:
     rows = conn.execute(select(deliveries).where(deliveries.c.digest_date == digest_date).order_by(deliveries.c.id))
     return [_row(r._mapping) for r in rows]
+
+
+# Read-only views: a recorded digest for the web view; recent statuses, counts and failures for the
+# scheduler and the metrics.
+
+
+def delivered_digest(conn: Connection, subscriber_id: int, delivery_id: int) -> tuple[date, list[StoredPick]] | None:
+    """The digest date and picks of one of this subscriber's deliveries; None if it is not theirs."""
+    found = conn.execute(
+        select(deliveries.c.digest_date).where(deliveries.c.id == delivery_id,
+                                               deliveries.c.subscriber_id == subscriber_id)
+    ).scalar()
+    if found is None:
+        return None
+    return found, stored_picks(conn, delivery_id)
+
+
+@dataclass(frozen=True)
+class Failure:
+    digest_date: date
+    email: str
+    reason: str
+
+
+def recent_rows(conn: Connection, since: date, subscriber_id: int | None = None) -> dict[int, dict[date, str]]:
+    """subscriber id -> {digest date: status} for the digest dates from since on (one subscriber's, or all)."""
+    q = (select(deliveries.c.subscriber_id, deliveries.c.digest_date, deliveries.c.status)
+         .where(deliveries.c.digest_date >= since))
+    if subscriber_id is not None:
+        q = q.where(deliveries.c.subscriber_id == subscriber_id)
+    rows = conn.execute(q)
+    out: dict[int, dict[date, str]] = defaultdict(dict)
+    for sub_id, digest_date, status in rows:
+        out[sub_id][digest_date] = status
+    return dict(out)
+
+
+def status_counts(conn: Connection) -> dict[str, int]:
+    """How many ledger rows are in each status now."""
+    rows = conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status))
+    return {status: int(n) for status, n in rows}
+
+
+def failures(conn: Connection, digest_dates: Collection[date], *, limit: int) -> list[Failure]:
+    """The failed digests of these dates, with their reasons (at most limit, by date then address)."""
+    if not digest_dates:
+        return []
+    rows = conn.execute(
+        select(deliveries.c.digest_date, subscribers.c.email, deliveries.c.last_error)
+        .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+        .where(deliveries.c.status == "failed", deliveries.c.digest_date.in_(list(digest_dates)))
+        .order_by(deliveries.c.digest_date.desc(), subscribers.c.email).limit(limit)
+    )
+    return [Failure(d, str(e), r or "(no reason recorded)") for d, e, r in rows]

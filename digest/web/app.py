@@ -1,6 +1,6 @@
 """The web app behind the links in a digest: tracked paper redirects, star, less like this, unsubscribe.
 
-Every link carries a signed, purpose-bound token with opaque ids (see digest.links). A forged,
+Every link carries a signed, purpose-bound token with opaque ids (see digest.signing.links). A forged,
 altered or wrong-purpose token gets a 400 page and records nothing. Redirects go only to the
 paper's stored http(s) URL, looked up by id. HEAD requests and clicks within seconds of delivery
 (mail scanners) are recorded flagged, so the learner never takes them as labels.
@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.domain import Paper, Subscriber
 from digest.mail.render import clean_text, safe_url
+from digest.signing.tokens import InvalidToken, LinkSigner
 from digest.store import events as event_store
 from digest.store.papers import papers_by_ids
 from digest.store.subscribers import deactivate, get_subscriber_by_id, reactivate
@@ -44,7 +45,6 @@ from digest.web.pages import (
     utc_now,
 )
 from digest.web.signup import ConfirmationSender, SignupPages
-from digest.web.tokens import InvalidToken, LinkSigner
 from digest.web.view import DigestView
 
 log = logging.getLogger(__name__)
@@ -330,7 +330,7 @@ def create_app(
     health: HealthSource | None = None,
     metrics: MetricsSource | None = None,
 ) -> Starlette:
-    """The Starlette app serving the links built by digest.links.LinkBuilder, and the subscribe pages.
+    """The Starlette app serving the links built by digest.signing.links.LinkBuilder, and the subscribe pages.
 
     mailer sends the sign-up confirmations; without one the subscribe page says sign-ups are closed.
     health: what /healthz answers (status code, JSON body); default: the database check alone.

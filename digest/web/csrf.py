@@ -15,7 +15,7 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from digest.web.tokens import InvalidToken, LinkSigner
+from digest.signing.tokens import InvalidToken, LinkSigner
 
 COOKIE = "digest_csrf"
 FIELD = "csrf_token"

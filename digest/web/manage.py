@@ -17,8 +17,9 @@ from starlette.responses import RedirectResponse, Response
 
 from digest.addresses import address_key
 from digest.domain import Subscriber
-from digest.links import epoch
 from digest.mail.render import clean_text, safe_url
+from digest.signing.links import epoch
+from digest.signing.tokens import InvalidToken
 from digest.store import events as event_store
 from digest.store import personal_data
 from digest.store import subscribers as sub_store
@@ -26,7 +27,6 @@ from digest.store.papers import papers_by_ids
 from digest.web.forms import Form, first, form_values, parse_email, parse_preferences, subscriber_values
 from digest.web.pages import SECURITY_HEADERS, PageError, Site, mask_email
 from digest.web.signup import Endpoint, SignupPages, form_context
-from digest.web.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
 NOTICES = {

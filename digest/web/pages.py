@@ -17,14 +17,14 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from digest.links import LinkBuilder
 from digest.mail.render import bundled_templates_dir
+from digest.signing.links import LinkBuilder
+from digest.signing.tokens import SIGNED_AT, LinkSigner
 from digest.store import subscribers as sub_store
 from digest.store.link_keys import StoredLinkKeys
 from digest.web import csrf
 from digest.web.forms import Form, FormDefaults
 from digest.web.ratelimit import SignupLimits
-from digest.web.tokens import SIGNED_AT, LinkSigner
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "

@@ -20,13 +20,13 @@ import click
 import uvicorn
 from starlette.types import ASGIApp
 
-from digest.app import App, secret_keys
 from digest.config import Settings
 from digest.errors import DigestError
+from digest.signing.tokens import LinkSigner
 from digest.web.app import WebOptions, create_app
 from digest.web.forms import FormDefaults
 from digest.web.ratelimit import SignupLimits
-from digest.web.tokens import LinkSigner
+from digest.wiring import App, secret_keys
 
 log = logging.getLogger(__name__)
 GRACEFUL_SHUTDOWN_S = 10

@@ -20,7 +20,8 @@ from starlette.responses import Response
 
 from digest.domain import DeliveryOutcome
 from digest.errors import DeliveryError
-from digest.links import epoch
+from digest.signing.links import epoch
+from digest.signing.tokens import InvalidToken
 from digest.store import consent as consent_store
 from digest.store import events as event_store
 from digest.store import signups
@@ -39,7 +40,6 @@ from digest.web.forms import (
 )
 from digest.web.pages import PageError, Site, client_ip
 from digest.web.ratelimit import refusal
-from digest.web.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
 Endpoint = tuple[str, Callable[[Request], Any], list[str]]

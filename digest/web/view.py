@@ -9,17 +9,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from digest.domain import DigestContent, Pick
-from digest.links import LinkBuilder
 from digest.mail.render import DigestRenderer, long_date
+from digest.signing.links import LinkBuilder
+from digest.signing.tokens import InvalidToken
 from digest.store import events as event_store
-from digest.store.deliveries import TRENDING_RANK_BASE
-from digest.store.digests import delivered_digest
+from digest.store.deliveries import TRENDING_RANK_BASE, delivered_digest
 from digest.store.link_keys import StoredLinkKeys
 from digest.store.papers import papers_by_ids
 from digest.store.subscribers import get_subscriber_by_id
 from digest.web.pages import PageError, Site
 from digest.web.signup import Endpoint
-from digest.web.tokens import InvalidToken
 
 ABSTRACT_CHARS = 1500  # more than the email: the page has room
 

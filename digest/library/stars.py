@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from digest.domain import Paper
 from digest.errors import InputError
-from digest.library_import import Reference
+from digest.library.references import Reference
 from digest.store import learning
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store

@@ -17,13 +17,13 @@ from digest.store.engine import open_engine
 # The working objects are imported where they are built: `digest subscribe` and `digest status` open
 # an App too, and must not pay for numpy, scikit-learn, Jinja2 and the mail stack (README: start-up).
 if TYPE_CHECKING:
-    from digest.links import LinkBuilder
     from digest.mail.confirm import ConfirmationMailer
-    from digest.mail.deliver import Transport
     from digest.mail.render import DigestRenderer
-    from digest.pipeline import DigestPipeline
+    from digest.mail.transport import Transport
+    from digest.pipeline.digests import DigestPipeline
+    from digest.pipeline.send import DeliveryPolicy
     from digest.rank.encoder import TextEncoder
-    from digest.sending import DeliveryPolicy
+    from digest.signing.links import LinkBuilder
 
 
 def secret_keys(settings: Settings) -> list[str]:
@@ -69,8 +69,8 @@ class App:
         self.engine.dispose()
 
     def links(self) -> LinkBuilder:
-        from digest.links import LinkBuilder
-        from digest.web.tokens import LinkSigner
+        from digest.signing.links import LinkBuilder
+        from digest.signing.tokens import LinkSigner
 
         web = self.settings.web
         from digest.store.link_keys import StoredLinkKeys
@@ -85,7 +85,7 @@ class App:
         return DigestRenderer(templates_dir=d.templates_dir, abstract_chars=d.abstract_chars)
 
     def transport(self, *, force_outbox: bool = False) -> Transport:
-        from digest.mail.deliver import make_transport
+        from digest.mail.transport import make_transport
 
         s = self.settings
         delivery = s.delivery.model_copy(update={"method": "outbox"}) if force_outbox else s.delivery
@@ -94,7 +94,7 @@ class App:
     def confirmation_mailer(self) -> ConfirmationMailer:
         """Sends sign-up confirmations through the configured transport; the outbox keeps them apart."""
         from digest.mail.confirm import ConfirmationMailer
-        from digest.mail.deliver import make_transport
+        from digest.mail.transport import make_transport
 
         s = self.settings
         return ConfirmationMailer(lambda: make_transport(s.delivery, s.smtp, s.outbox_path / "confirmations"),
@@ -109,7 +109,7 @@ class App:
         return self._encoder
 
     def pipeline(self, *, force_outbox: bool = False) -> DigestPipeline:
-        from digest.pipeline import DigestOptions, DigestPipeline
+        from digest.pipeline.digests import DigestOptions, DigestPipeline
 
         d = self.settings.digest
         return DigestPipeline(
@@ -136,7 +136,7 @@ class App:
         )
 
     def delivery_policy(self, *, force_outbox: bool = False) -> DeliveryPolicy:
-        from digest.sending import DeliveryPolicy
+        from digest.pipeline.send import DeliveryPolicy
 
         d, smtp = self.settings.delivery, self.settings.smtp
         uses_smtp = d.method == "smtp" and not force_outbox

@@ -1,6 +1,6 @@
 """Transports: hand composed messages to an SMTP server or write them to an outbox directory.
 
-A transport sends one message at a time (send) and is closed after the batch (close); deliver()
+A transport sends one message at a time (send) and is closed after the batch (close); send_all()
 does a whole list. Each message gets a DeliveryOutcome: "sent", "failed" (permanent, a 5xx),
 "temp_failed" (try again later: a 4xx, or the connection went away before the message was handed
 over) or "unknown" (the connection died after the message was handed over and before the reply).
@@ -26,15 +26,12 @@ from pathlib import Path
 from typing import Protocol
 
 from digest.config import DeliverySettings, SmtpSettings
-from digest.domain import DeliveryOutcome, OutgoingMessage
+from digest.domain import DeliveryOutcome, OutgoingMessage, Status
 from digest.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 
-SENT = "sent"
-FAILED = "failed"
-TEMP_FAILED = "temp_failed"
-UNKNOWN = "unknown"
+SENT, FAILED, TEMP_FAILED, UNKNOWN = Status.SENT, Status.FAILED, Status.TEMP_FAILED, Status.UNKNOWN
 
 _MID_DATE = re.compile(r"^<digest-(\d{4}-\d{2}-\d{2})-")
 _UNSAFE_NAME = re.compile(r"[^a-z0-9@._+-]+")
@@ -52,7 +49,7 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def deliver(transport: Transport, messages: Iterable[OutgoingMessage]) -> list[DeliveryOutcome]:
+def send_all(transport: Transport, messages: Iterable[OutgoingMessage]) -> list[DeliveryOutcome]:
     """Send a list and close. If the transport cannot start for the first message, DeliveryError;
     if it stops working later, the rest are temp_failed."""
     outcomes: list[DeliveryOutcome] = []
@@ -133,9 +130,6 @@ class OutboxTransport:
 
     def close(self) -> None:
         pass
-
-    def deliver(self, messages: Iterable[OutgoingMessage]) -> list[DeliveryOutcome]:
-        return deliver(self, messages)
 
 
 def _day_folder(message: OutgoingMessage) -> str:
@@ -277,13 +271,6 @@ class SmtpTransport:
         if isinstance(exc, OSError):
             return f"cannot connect: {exc.strerror or exc}"
         return f"cannot connect: {type(exc).__name__}: {exc}"
-
-    def deliver(self, messages: Iterable[OutgoingMessage]) -> list[DeliveryOutcome]:
-        outcomes = deliver(self, messages)
-        if outcomes:
-            counts = {st: sum(o.status == st for o in outcomes) for st in (SENT, FAILED, TEMP_FAILED, UNKNOWN)}
-            log.info("SMTP %s: sent %d, failed %d, temp_failed %d, unknown %d", self.where, *counts.values())
-        return outcomes
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

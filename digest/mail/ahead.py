@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
 from digest.domain import OutgoingMessage
-from digest.forked import ForkedWorker, fork_available
+from digest.process.forked import ForkedWorker, fork_available
 
 THREAD_AHEAD = 8  # messages a thread composes ahead of the one being sent (each some tens of KB)
 PROCESS_MIN = 500  # messages: below, starting a process costs more than it saves

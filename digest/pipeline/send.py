@@ -16,19 +16,28 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 
 from sqlalchemy import Connection, Engine
 
-from digest import owner
-from digest.composing import open_composer
-from digest.domain import DeliveryOutcome, OutgoingMessage, SubscriberOutcome
+from digest.domain import DeliveryOutcome, OutgoingMessage, Status, SubscriberOutcome
 from digest.errors import DeliveryError
-from digest.mail.deliver import Transport
+from digest.mail.ahead import open_composer
 from digest.mail.pacing import RateLimiter
+from digest.mail.transport import Transport
+from digest.process import owner
 from digest.store import deliveries as ledger
 from digest.store import subscribers as sub_store
 
 log = logging.getLogger(__name__)
+
+
+class Relay(Enum):
+    """What one message told of the relay: the send loop pauses after too many errors in a row."""
+
+    ERROR = "error"  # no session, or a refusal that is not about the address: counts towards a pause
+    WORKS = "works"  # a delivery, or a refusal of that one address: the count starts again
+    SILENT = "silent"  # nothing about it (the message never reached the relay)
 
 
 @dataclass(frozen=True)
@@ -112,7 +121,7 @@ class Sender:
         limiter = RateLimiter(self.policy.rate_per_s)
         errors, last_error = 0, ""
         transport = self.transport_factory()
-        # Messages are composed ahead, elsewhere (digest.composing): composing records nothing,
+        # Messages are composed ahead, elsewhere (digest.mail.ahead): composing records nothing,
         # so a message composed and never sent costs nothing.
         composer = open_composer([j.compose for j in jobs], initializer=lambda: self.engine.dispose(close=False))
         try:
@@ -129,11 +138,11 @@ class Sender:
                     log.info("stop requested: %d message(s) left for the next run", len(jobs) - i)
                     report.add(*(_deferred(j, "stopped before sending") for j in jobs[i:]))
                     break
-                outcome, relay_error = self._one(transport, job, clock, composed)
+                outcome, relay = self._one(transport, job, clock, composed)
                 report.add(outcome)
-                if relay_error:
+                if relay is Relay.ERROR:
                     errors, last_error = errors + 1, outcome.detail
-                elif relay_error is not None:
+                elif relay is Relay.WORKS:
                     errors = 0
         finally:
             composer.close()
@@ -144,20 +153,18 @@ class Sender:
         return report
 
     def _one(self, transport: Transport, job: Job, clock: Callable[[], datetime],
-             composed: Future[OutgoingMessage]) -> tuple[SubscriberOutcome, bool | None]:
-        """Send one row (composed: its message, being built). The flag: True an error of the relay
-        (counts towards a pause), False the relay works (a delivery, or a refusal of that one
-        address), None tells nothing about it."""
+             composed: Future[OutgoingMessage]) -> tuple[SubscriberOutcome, Relay]:
+        """Send one row (composed: its message, being built), and what that told of the relay."""
         row = job.row
         try:
             msg = composed.result()
         except ValueError as exc:  # an address the composer refuses: this one fails, the rest go
             with self._step() as conn:
                 ledger.finish(conn, row.id, status="failed", now=clock(), detail=str(exc))
-            return SubscriberOutcome(job.email, "failed", job.n_picks, f"invalid address: {exc}"), None
+            return SubscriberOutcome(job.email, Status.FAILED, job.n_picks, f"invalid address: {exc}"), Relay.SILENT
         with self._step() as conn:
             if not ledger.claim(conn, row.id, clock(), self.holder, msg.message_id):
-                return SubscriberOutcome(job.email, "in_progress", job.n_picks), None
+                return SubscriberOutcome(job.email, Status.IN_PROGRESS, job.n_picks), Relay.SILENT
 
         def handover() -> None:
             with self._step() as conn:
@@ -169,33 +176,33 @@ class Sender:
             # No session at all: nothing went out, the row goes back as it was for the next run.
             with self._step() as conn:
                 ledger.release(conn, row.id, clock(), self.holder, detail=str(exc))
-            return SubscriberOutcome(job.email, "deferred", job.n_picks, str(exc)), True
+            return SubscriberOutcome(job.email, Status.DEFERRED, job.n_picks, str(exc)), Relay.ERROR
         except BaseException:
             with self._step() as conn:
                 ledger.release(conn, row.id, clock(), self.holder)
             raise
-        relay_error = not (result.status == "sent" or result.bounce)
-        return self._record(job, result, clock()), relay_error
+        relay = Relay.WORKS if result.status == Status.SENT or result.bounce else Relay.ERROR
+        return self._record(job, result, clock()), relay
 
     def _record(self, job: Job, res: DeliveryOutcome, now: datetime) -> SubscriberOutcome:
         row, status, detail = job.row, res.status, res.detail
         attempts = row.attempts + 1
         next_at: datetime | None = None
-        if status in ("temp_failed", "unknown"):
+        if status in (Status.TEMP_FAILED, Status.UNKNOWN):
             if now >= row.created_at + self.policy.retry_for:
-                if status == "temp_failed":  # past the deadline: give up (an unknown one may have arrived)
-                    status, detail = "failed", f"gave up after {attempts} attempts: {detail}"
+                if status == Status.TEMP_FAILED:  # past the deadline: give up (an unknown one may have arrived)
+                    status, detail = Status.FAILED, f"gave up after {attempts} attempts: {detail}"
             else:
                 next_at = self.policy.next_attempt(attempts, now)
         with self._step() as conn:
             if not ledger.finish(conn, row.id, status=status, now=now, detail=detail, location=res.location,
                                  next_attempt_at=next_at, holder=self.holder):
                 log.warning("delivery %s was taken over by another run while this one sent it", row.id)
-            elif status == "unknown":  # ambiguous once too often: the ledger failed it
+            elif status == Status.UNKNOWN:  # ambiguous once too often: the ledger failed it
                 after = ledger.get_by_id(conn, row.id)
-                if after is not None and after.status == "failed":
-                    status, detail = "failed", after.last_error or detail
-            if status == "sent":
+                if after is not None and after.status == Status.FAILED:
+                    status, detail = Status.FAILED, after.last_error or detail
+            if status == Status.SENT:
                 sub_store.clear_bounces(conn, job.subscriber_id)
             elif res.bounce:
                 detail = f"hard bounce: {detail}"
@@ -206,4 +213,4 @@ class Sender:
 
 
 def _deferred(job: Job, why: str) -> SubscriberOutcome:
-    return SubscriberOutcome(job.email, "deferred", job.n_picks, why)
+    return SubscriberOutcome(job.email, Status.DEFERRED, job.n_picks, why)

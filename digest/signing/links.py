@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from digest.domain import Paper, PickLinks
 from digest.mail.render import safe_url
-from digest.web.tokens import LinkSigner
+from digest.signing.tokens import LinkSigner
 
 
 def _utc_now() -> datetime:

@@ -11,6 +11,7 @@ from typing import Any, Protocol, TextIO
 
 import click
 
+# The name from before the move to digest.process: operators filter these lines by it.
 log = logging.getLogger("digest.progress")
 log.setLevel(logging.INFO)  # shown without -v: these lines are the non-terminal progress display
 

@@ -3,7 +3,7 @@
 Ingest happens before (digest.ingest.collect); this module starts from what is stored.
 Every send goes through the deliveries ledger, so a re-run, a crash or a concurrent run sends
 nothing twice: picks are recorded with their row, and a row is claimed before it is sent
-(digest.sending: one row at a time; digest.store.deliveries: the states and the crash rules).
+(digest.pipeline.send: one row at a time; digest.store.deliveries: the states and the crash rules).
 """
 
 from __future__ import annotations
@@ -19,20 +19,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Engine
 
 from digest.addresses import address_key
-from digest.domain import DigestContent, OutgoingMessage, Paper, Pick, Subscriber, SubscriberOutcome
+from digest.domain import DigestContent, OutgoingMessage, Paper, Pick, Status, Subscriber, SubscriberOutcome
 from digest.errors import InputError
-from digest.forked import fork_available, map_forked
-from digest.links import LinkBuilder
 from digest.mail.compose import compose_message, make_message_id
-from digest.mail.deliver import Transport
 from digest.mail.render import DigestRenderer, RenderedDigest
+from digest.mail.transport import Transport
+from digest.pipeline.send import Clock, DeliveryPolicy, Job, Sender
+from digest.process.forked import fork_available, map_forked
+from digest.process.gcpause import paused_gc
 from digest.rank import features
 from digest.rank.encoder import TextEncoder
-from digest.rank.gcpause import paused_gc
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, RankOptions, rank_all
 from digest.rank.semantic import Semantic
 from digest.rank.training import KnownPapers, load_states
-from digest.sending import Clock, DeliveryPolicy, Job, Sender
+from digest.signing.links import LinkBuilder
 from digest.store import deliveries as ledger
 from digest.store import learning
 from digest.store import papers as paper_store
@@ -313,15 +313,15 @@ class DigestPipeline:
         if stop is not None and stop.is_set() and len(planned) < len(to_rank):  # the rest wait for the next run
             ranked = {p.subscriber.id for p in planned}
             report.stopped = True
-            report.outcomes.extend(SubscriberOutcome(s.email, "deferred", 0, "not ranked: stop requested")
+            report.outcomes.extend(SubscriberOutcome(s.email, Status.DEFERRED, 0, "not ranked: stop requested")
                                    for s in to_rank if s.id not in ranked)
         for item in planned:
             report.candidates = item.candidates
             sub, picks = item.subscriber, item.picks
             if not picks and self.options.quiet_day == "skip":
-                report.outcomes.append(SubscriberOutcome(sub.email, "quiet", 0, "no new paper matched"))
+                report.outcomes.append(SubscriberOutcome(sub.email, Status.QUIET, 0, "no new paper matched"))
             elif dry_run:
-                report.outcomes.append(SubscriberOutcome(sub.email, "would_send", len(picks)))
+                report.outcomes.append(SubscriberOutcome(sub.email, Status.WOULD_SEND, len(picks)))
             else:
                 to_record.append(item)
         # Recorded in chunks, one transaction each: a crash loses at most a chunk of plans, which
@@ -335,12 +335,13 @@ class DigestPipeline:
             for item in chunk:
                 new_row = rows.get(item.subscriber.id)
                 if new_row is None:  # another run got there first
-                    report.outcomes.append(SubscriberOutcome(item.subscriber.email, "in_progress", len(item.picks)))
+                    report.outcomes.append(
+                        SubscriberOutcome(item.subscriber.email, Status.IN_PROGRESS, len(item.picks)))
                 else:
                     to_send.append(_Batch(item.subscriber, new_row, item.picks, item.candidates, item.trending))
 
         if dry_run:
-            report.outcomes.extend(SubscriberOutcome(b.sub.email, "would_send", len(b.picks)) for b in to_send)
+            report.outcomes.extend(SubscriberOutcome(b.sub.email, Status.WOULD_SEND, len(b.picks)) for b in to_send)
             _tell(progress, report.outcomes)
             return report
         _tell(progress, report.outcomes)
@@ -389,7 +390,7 @@ class DigestPipeline:
             log.warning("delivery %s to %s was left in sending by %s: now %s", row.id, sub.email, row.claimed_by,
                         fresh.status if fresh else "gone")
             if fresh is None:
-                return SubscriberOutcome(sub.email, "in_progress", row.n_picks)
+                return SubscriberOutcome(sub.email, Status.IN_PROGRESS, row.n_picks)
             row, what = fresh, ledger.triage(fresh, now, self.policy.retry_for)
         if what == "send" or (what == "abandoned" and dry_run):
             return None
@@ -398,12 +399,13 @@ class DigestPipeline:
                       f"gave up after {row.attempts} attempt(s) in {self.policy.retry_for}: {row.last_error or ''}")
             with self.engine.begin() as conn:
                 ledger.expire(conn, row.id, now, detail)
-            return SubscriberOutcome(sub.email, "failed", row.n_picks, detail)
+            return SubscriberOutcome(sub.email, Status.FAILED, row.n_picks, detail)
         if what == "not_due":
             when = f"{row.next_attempt_at:%Y-%m-%d %H:%M} UTC" if row.next_attempt_at else "later"
-            return SubscriberOutcome(sub.email, "deferred", row.n_picks, f"next attempt at {when}: {row.last_error}")
-        status = {"sent": "already_sent", "expired": "failed", "exhausted": "failed"}.get(what, what)
-        return SubscriberOutcome(sub.email, status, row.n_picks, row.last_error or "")
+            detail = f"next attempt at {when}: {row.last_error}"
+            return SubscriberOutcome(sub.email, Status.DEFERRED, row.n_picks, detail)
+        status = {"sent": Status.ALREADY_SENT, "expired": Status.FAILED, "exhausted": Status.FAILED}.get(what)
+        return SubscriberOutcome(sub.email, status or Status(what), row.n_picks, row.last_error or "")
 
     def _job(self, b: _Batch, now: datetime) -> Job:
         return Job(row=b.row, subscriber_id=b.sub.id, email=b.sub.email, n_picks=len(b.picks),

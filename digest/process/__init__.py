@@ -1,0 +1,1 @@
+"""Process plumbing: forked workers, the collector paused, who holds a row, progress of a CLI run."""
