@@ -60,6 +60,9 @@ def db_url(request: pytest.FixtureRequest) -> str:
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # A database of the tests' own, emptied before and after; two suites on one machine pick different ones.
 REDIS_TEST_DB = int(os.environ.get("DIGEST_TEST_REDIS_DB", "13"))
+# RESP bulk strings carry their length: a one-digit database number is "$1".
+_SELECT_AND_FLUSH = (f"*2\r\n$6\r\nSELECT\r\n${len(str(REDIS_TEST_DB))}\r\n{REDIS_TEST_DB}\r\n"
+                     "*1\r\n$8\r\nFLUSHDB\r\n").encode()
 
 
 @pytest.fixture
@@ -69,7 +72,7 @@ def redis_url() -> Iterator[str]:
 
     try:
         with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2) as sock:
-            sock.sendall(f"*2\r\n$6\r\nSELECT\r\n$2\r\n{REDIS_TEST_DB}\r\n*1\r\n$8\r\nFLUSHDB\r\n".encode())
+            sock.sendall(_SELECT_AND_FLUSH)
             reply = sock.recv(100)
     except OSError as exc:
         if _services_required():
@@ -79,5 +82,5 @@ def redis_url() -> Iterator[str]:
     url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}"
     yield url
     with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2) as sock:
-        sock.sendall(f"*2\r\n$6\r\nSELECT\r\n$2\r\n{REDIS_TEST_DB}\r\n*1\r\n$8\r\nFLUSHDB\r\n".encode())
+        sock.sendall(_SELECT_AND_FLUSH)
         sock.recv(100)
