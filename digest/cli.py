@@ -476,13 +476,14 @@ def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_
 
 def _fetch(app: App, sources: Sequence[SourceSettings], now: datetime,
            stop: threading.Event | None = None) -> list[SourceReport]:
+    from digest.domain import naive_utc
     from digest.ingest.collect import ingest_source
     from digest.process.progress import progress
 
     reports = []
     with progress("Fetching", len(sources)) as step:
         for source in sources:
-            r = ingest_source(app.engine, source, app.settings.fetch, now.astimezone(UTC).replace(tzinfo=None), stop)
+            r = ingest_source(app.engine, source, app.settings.fetch, naive_utc(now), stop)
             step("fetched", source=r.name, status=r.status, new=r.new)
             reports.append(r)
     return reports

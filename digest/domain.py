@@ -1,10 +1,15 @@
-"""Plain data passed between the stages. No I/O here."""
+"""Plain data passed between the stages, and the store's time convention. No I/O here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """The store keeps naive UTC datetimes: an aware one converted, a naive one taken as UTC already."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
+from digest.domain import naive_utc
 from digest.pipeline.digests import RunReport, SubscriberOutcome
 from digest.store import deliveries as ledger
 from digest.store import subscribers as sub_store
@@ -47,7 +48,7 @@ def dispatch_date(app: App, digest_date: date, now: datetime, *, subscriber_ids:
         if only is not None:
             sub = sub_store.get_subscriber(conn, only)
             subscriber_ids = [sub.id] if sub is not None else []
-        now_db = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+        now_db = naive_utc(now)
         rows = ledger.to_retry(conn, now_db, digest_date=digest_date, subscriber_ids=subscriber_ids)
         if busy:
             subs = {r.subscriber_id: sub_store.get_subscriber_by_id(conn, r.subscriber_id) for r in rows}

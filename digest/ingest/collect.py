@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from digest.config import FetchSettings, SourceSettings, masked_url
+from digest.domain import naive_utc
 from digest.errors import FeedError
 from digest.ingest.fetch import FetchResult, StopRequested, fetch
 from digest.ingest.identity import ARXIV_KINDS
@@ -110,13 +111,6 @@ def speaks_for_arxiv(source: SourceSettings, kind: str, fetched: FetchResult) ->
     return host == "arxiv.org" or host.endswith(".arxiv.org")
 
 
-def ingest_all(
-    engine: Engine, sources: Sequence[SourceSettings], settings: FetchSettings, now: datetime,
-    stop: threading.Event | None = None,
-) -> list[SourceReport]:
-    return [ingest_source(engine, s, settings, now, stop) for s in sources]
-
-
 def outcome_counts(reports: Sequence[SourceReport]) -> dict[str, int]:
     """What a run records about its fetches (the metrics add these up across runs)."""
     counts = {f"sources_{s}": sum(r.status == s for r in reports) for s in ("ok", "not_modified", "empty", "failed")}
@@ -135,10 +129,6 @@ def record_ingest(engine: Engine, reports: Sequence[SourceReport], started: date
     if not reports:
         return
     with engine.begin() as conn:
-        run_store.record(conn, digest_date=started.astimezone(UTC).date(), started=_naive(started),
-                         finished=_naive(finished), status="ingested", counts=outcome_counts(reports),
+        run_store.record(conn, digest_date=started.astimezone(UTC).date(), started=naive_utc(started),
+                         finished=naive_utc(finished), status="ingested", counts=outcome_counts(reports),
                          failed_sources=failures(reports))
-
-
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

@@ -35,6 +35,7 @@ from digest.ingest.transport import (
     resolve,
     vet,
 )
+from digest.text import one_line
 
 __all__ = ["SAMPLES_DIR", "FetchResult", "StopRequested", "fetch"]
 
@@ -287,11 +288,7 @@ def _check_url(url: str, settings: FetchSettings, shown: str, *, resolve_names: 
         raise FeedError(f"{shown}: cannot resolve host {host!r} (timed out)") from None
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:200]
-
-
 def _short(location: str) -> str:
     """A location safe to put in a one-line message: password masked, no line breaks, bounded length."""
-    text = _one_line(masked_url(location))
+    text = one_line(masked_url(location), 200)
     return text if len(text) <= 200 else text[:197] + "..."

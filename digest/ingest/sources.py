@@ -23,7 +23,8 @@ from digest.domain import Paper
 from digest.errors import FeedError
 from digest.ingest import latex
 from digest.ingest.identity import arxiv_id_and_version, arxiv_id_from_doi, canonical_id, doi_in_text, normalise_doi
-from digest.ingest.text import bound, clean_text, collapse, html_to_text, safe_url
+from digest.ingest.text import feed_text, html_to_text
+from digest.text import bound, feed_url, one_line
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +57,15 @@ def parse_feed(data: bytes, *, kind: str = "auto", source_name: str) -> ParsedFe
     parsed = feedparser.parse(io.BytesIO(data), sanitize_html=False, resolve_relative_uris=False)
     feed: Mapping[str, Any] = parsed.get("feed", {})
     entries: list[Mapping[str, Any]] = list(parsed.get("entries", []))
-    title = clean_text(feed.get("title"), TITLE_MAX)
+    title = feed_text(feed.get("title"), TITLE_MAX)
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
-    warning = _one_line(f"{type(problem).__name__}: {problem}") if problem is not None else None
+    warning = one_line(f"{type(problem).__name__}: {problem}", 300) if problem is not None else None
     # Zero items after broken XML is a truncated or wrong document, never an empty announcement day.
     broken = isinstance(problem, SAXException) or (warning is not None and not title)
     if not entries and (not parsed.get("version") or broken):
         raise FeedError(f"{source_name}: not a feed ({warning or 'no RSS, Atom or RDF structure'})")
     if title.startswith("Feed error for query"):
-        detail = clean_text(feed.get("description") or feed.get("subtitle"), 300)
+        detail = feed_text(feed.get("description") or feed.get("subtitle"), 300)
         raise FeedError(f"{source_name}: arXiv reports an error: {title}" + (f": {detail}" if detail else ""))
     if warning:
         log.warning("%s: feed is not well-formed, parsed anyway: %s", source_name, warning)
@@ -125,7 +126,7 @@ def _entry_paper(entry: Mapping[str, Any], kind: str, source: str, fallback_date
     doi: str | None = None
     authors: list[str]
     if kind == "arxiv_rss":
-        legacy = _LEGACY_TITLE.match(clean_text(raw_title, TITLE_MAX * 2))
+        legacy = _LEGACY_TITLE.match(feed_text(raw_title, TITLE_MAX * 2))
         legacy_id = None
         if legacy:
             raw_title = legacy.group("title")
@@ -157,7 +158,7 @@ def _entry_paper(entry: Mapping[str, Any], kind: str, source: str, fallback_date
         if not found and doi_arxiv:
             found = (doi_arxiv, None)
         authors = _split_names(names, arxiv=False) or _authors_in_text(_s(entry.get("summary")))
-    title = clean_text(raw_title, TITLE_MAX)
+    title = feed_text(raw_title, TITLE_MAX)
     if not title:
         return None
     return _paper(
@@ -194,8 +195,8 @@ def _paper(
     if arxiv_id:
         # One URL form per arXiv paper, without a version: the abstract page always shows the latest.
         url, pdf_url = f"https://arxiv.org/abs/{arxiv_id}", f"https://arxiv.org/pdf/{arxiv_id}"
-    clean_authors = [a for a in (clean_text(a, AUTHOR_MAX) for a in authors) if a]
-    clean_categories = list(dict.fromkeys(c for c in (clean_text(c, CATEGORY_MAX) for c in categories) if c))
+    clean_authors = [a for a in (feed_text(a, AUTHOR_MAX) for a in authors) if a]
+    clean_categories = list(dict.fromkeys(c for c in (feed_text(c, CATEGORY_MAX) for c in categories) if c))
     if announce is not None and not re.fullmatch(r"[a-z-]{1,20}", announce):
         announce = None
     paper = Paper(
@@ -203,8 +204,8 @@ def _paper(
         title=title,
         abstract=abstract,
         authors=tuple(clean_authors[:AUTHORS_MAX]),
-        url=safe_url(url),
-        pdf_url=safe_url(pdf_url),
+        url=feed_url(url),
+        pdf_url=feed_url(pdf_url),
         arxiv_id=arxiv_id,
         version=version,
         doi=doi,
@@ -223,7 +224,7 @@ def _parse_hf(data: bytes, source: str) -> ParsedFeed:
     try:
         doc = json.loads(data)
     except (ValueError, RecursionError) as exc:
-        raise FeedError(f"{source}: not valid JSON ({_one_line(str(exc))[:120]})") from None
+        raise FeedError(f"{source}: not valid JSON ({one_line(str(exc), 120)})") from None
     items = doc if isinstance(doc, list) else None
     if items is None or (items and not any(isinstance(i, dict) and isinstance(i.get("paper"), dict) for i in items)):
         raise FeedError(f'{source}: JSON is not a Hugging Face daily papers list of {{"paper": {{...}}}} items')
@@ -238,7 +239,7 @@ def _parse_hf(data: bytes, source: str) -> ParsedFeed:
             continue
         # Daily papers are arXiv papers; an entry without an arXiv id has nowhere to link to.
         found = arxiv_id_and_version(_s(paper.get("id")))
-        title = clean_text(paper.get("title") or item.get("title"), TITLE_MAX)
+        title = feed_text(paper.get("title") or item.get("title"), TITLE_MAX)
         if not found or not title:
             skipped += 1
             continue
@@ -249,7 +250,7 @@ def _parse_hf(data: bytes, source: str) -> ParsedFeed:
             _paper(
                 source=source,
                 title=title,
-                abstract=clean_text(paper.get("summary"), ABSTRACT_MAX),
+                abstract=feed_text(paper.get("summary"), ABSTRACT_MAX),
                 authors=[_s(a.get("name")) for a in authors[: AUTHORS_MAX * 2] if isinstance(a, dict)],
                 found=found,
                 doi=None,
@@ -280,7 +281,7 @@ def _abstract_text(entry: Mapping[str, Any]) -> str:
         mark = _ABSTRACT_MARK.search(text[:800])
         if mark:
             text = text[mark.end() :]
-        text = collapse(text)
+        text = one_line(text)
         if len(text) > len(best):
             best = text
     return bound(best, ABSTRACT_MAX)
@@ -318,7 +319,7 @@ def _split_names(raw_names: list[str], *, arxiv: bool) -> list[str]:
             out.append(text)
         if len(out) >= AUTHORS_MAX:
             break
-    return [n for n in (collapse(x) for x in out) if n and n.casefold() not in {"et al.", "et al"}][:AUTHORS_MAX]
+    return [n for n in (one_line(x) for x in out) if n and n.casefold() not in {"et al.", "et al"}][:AUTHORS_MAX]
 
 
 def _looks_like_list(text: str) -> bool:
@@ -389,5 +390,3 @@ def _s(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]

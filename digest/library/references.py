@@ -15,7 +15,7 @@ from digest.domain import Paper
 from digest.errors import InputError
 from digest.ingest.identity import arxiv_id_and_version, arxiv_id_from_doi, canonical_id, normalise_doi
 from digest.ingest.latex import readable_paper
-from digest.ingest.text import clean_text
+from digest.ingest.text import feed_text
 
 MAX_FILE_BYTES = 20_000_000
 MAX_ENTRIES = 10_000
@@ -80,7 +80,7 @@ def read_library(path: str) -> list[Reference]:
 
 def _plain(value: str, limit: int) -> str:
     # The LaTeX stays: as_paper makes it readable and keeps the source.
-    return clean_text(value, limit)
+    return feed_text(value, limit)
 
 
 def parse_bibtex(text: str, path: str) -> list[Reference]:

@@ -16,7 +16,8 @@ from email.utils import format_datetime
 
 from digest.mail import mime
 from digest.mail.mime import ComposedMessage
-from digest.mail.render import RenderedDigest, safe_url
+from digest.mail.render import RenderedDigest
+from digest.text import safe_url
 
 MAX_SUBJECT = 250
 MAX_NAME = 120

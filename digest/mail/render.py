@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import textwrap
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import jinja2
 
 import digest
 from digest.domain import DigestContent, Pick, PickLinks
 from digest.errors import ConfigError
+from digest.text import clean_text, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +37,6 @@ TEXT_WIDTH = 78
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-# C0/C1 controls and bidi overrides: invisible in a mail client, useful only to an attacker.
-_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_URL_MAX = 2000
-_URL_REJECT = re.compile(r"\s|" + _UNSAFE_CHARS.pattern)  # one scan, not a check per character
-# Plain http(s) URLs with an ASCII host name: every match is one the full check accepts (no
-# whitespace or controls, urlsplit finds that scheme and this host as the netloc), so it skips
-# urlsplit. A digest checks some 130 URLs, most of them signed links of this shape.
-_PLAIN_URL = re.compile(r"https?://[a-z0-9.-]+(?::[0-9]*)?(?:[/?#][\x21-\x7e]*)?", re.ASCII | re.IGNORECASE)
 # Texts of one paper are cleaned, shortened and wrapped once for all the subscribers it goes to.
 # Sized for a day of a few thousand papers; a paper's title is wrapped once per list number.
 _PAPER_CACHE = 4096
@@ -81,29 +71,6 @@ def bundled_templates_dir() -> Path:
     here = Path(digest.__file__).resolve().parent
     inside = here / "templates"
     return inside if inside.is_dir() else here.parent / "templates"
-
-
-def clean_text(value: str) -> str:
-    """One line of display text: controls removed, runs of whitespace collapsed."""
-    return " ".join(_UNSAFE_CHARS.sub("", unicodedata.normalize("NFC", value)).split())
-
-
-def safe_url(url: str | None) -> str | None:
-    """The URL if it is an absolute http(s) URL without whitespace or controls, else None."""
-    if not url:
-        return None
-    url = url.strip()
-    if len(url) <= _URL_MAX and _PLAIN_URL.fullmatch(url):
-        return url
-    if len(url) > _URL_MAX or _URL_REJECT.search(url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
 
 
 def shorten_abstract(text: str, limit: int) -> str:

@@ -28,6 +28,7 @@ from typing import Protocol
 from digest.config import DeliverySettings, SmtpSettings
 from digest.domain import DeliveryOutcome, OutgoingMessage, Status
 from digest.errors import DeliveryError
+from digest.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +68,6 @@ def send_all(transport: Transport, messages: Iterable[OutgoingMessage]) -> list[
     finally:
         transport.close()
     return outcomes
-
-
-def _one_line(text: str | bytes, limit: int = 300) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return " ".join(text.split())[:limit]
 
 
 # --- outbox ----------------------------------------------------------------------------------
@@ -221,7 +216,7 @@ class SmtpTransport:
         return text.replace(secret, "***") if secret else text
 
     def _fail(self, what: str) -> DeliveryError:
-        return DeliveryError(self._scrub(f"SMTP {self.where}: {_one_line(what)}"))
+        return DeliveryError(self._scrub(f"SMTP {self.where}: {one_line(what, 300)}"))
 
     def connect(self) -> smtplib.SMTP:
         """An open, greeted, TLS-protected (per settings) and logged-in connection, or DeliveryError."""
@@ -255,11 +250,11 @@ class SmtpTransport:
         if isinstance(exc, ssl.SSLError):
             return f"TLS handshake failed: {exc.reason or exc}"
         if isinstance(exc, smtplib.SMTPAuthenticationError):
-            return f"login failed for user {s.username!r}: {exc.smtp_code} {_one_line(exc.smtp_error)}"
+            return f"login failed for user {s.username!r}: {exc.smtp_code} {one_line(exc.smtp_error, 300)}"
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             return f"server does not support what smtp.security/username need: {exc}"
         if isinstance(exc, smtplib.SMTPResponseException):
-            return f"server refused the session: {exc.smtp_code} {_one_line(exc.smtp_error)}"
+            return f"server refused the session: {exc.smtp_code} {one_line(exc.smtp_error, 300)}"
         if isinstance(exc, smtplib.SMTPServerDisconnected):
             return f"server closed the connection: {exc}"
         if isinstance(exc, TimeoutError):
@@ -337,18 +332,18 @@ class SmtpTransport:
             # Until the final dot is written the server cannot accept the message: still a clean retry.
             conn.send(_dot_stuffed(message.data))
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            raise _Lost(f"connection lost at {stage}: {_one_line(str(exc)) or type(exc).__name__}",
+            raise _Lost(f"connection lost at {stage}: {one_line(str(exc), 300) or type(exc).__name__}",
                         handed_over=False, stage=stage) from None
         try:
             code, reply = conn.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Lost("connection lost after the message was handed over, before the server's reply "
-                        f"(it may have arrived): {_one_line(str(exc)) or type(exc).__name__}",
+                        f"(it may have arrived): {one_line(str(exc), 300) or type(exc).__name__}",
                         handed_over=True, stage=stage) from None
         if code != 250:
             return self._refused(conn, key, "DATA", code, reply)
-        log.debug("SMTP %s: message %s accepted: %d %s", self.where, key, code, _one_line(reply))
-        return DeliveryOutcome(key, SENT, f"{code} {_one_line(reply)}")
+        log.debug("SMTP %s: message %s accepted: %d %s", self.where, key, code, one_line(reply, 300))
+        return DeliveryOutcome(key, SENT, f"{code} {one_line(reply, 300)}")
 
     def _sender(self, message: OutgoingMessage) -> str:
         if self.envelope_from:
@@ -359,7 +354,7 @@ class SmtpTransport:
         return ""
 
     def _refused(self, conn: smtplib.SMTP, key: int, stage: str, code: int, reply: bytes | str) -> DeliveryOutcome:
-        text = _one_line(reply)
+        text = one_line(reply, 300)
         detail = f"{stage} refused: {code} {text}"
         if code == 421 or code < 0:
             # 421: the server is closing the session; -1: smtplib already lost it. The next message reconnects.

@@ -19,7 +19,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Engine
 
 from digest.addresses import address_key
-from digest.domain import DigestContent, OutgoingMessage, Paper, Pick, Status, Subscriber, SubscriberOutcome
+from digest.domain import (
+    DigestContent,
+    OutgoingMessage,
+    Paper,
+    Pick,
+    Status,
+    Subscriber,
+    SubscriberOutcome,
+    naive_utc,
+)
 from digest.errors import InputError
 from digest.mail.compose import compose_message, make_message_id
 from digest.mail.render import DigestRenderer, RenderedDigest
@@ -102,8 +111,6 @@ class _Batch:
     trending: list[Pick] = field(default_factory=list)
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 class DigestPipeline:
@@ -167,7 +174,7 @@ class DigestPipeline:
         forking = stored is None and self.rank_processes > 1 and len(subscribers) > SCORE_CHUNK and fork_available()
         groups = _groups(subscribers, self.rank_processes if forking else 1)
         known = KnownPapers()
-        when = _naive_utc(now or datetime.now(UTC))
+        when = naive_utc(now or datetime.now(UTC))
 
         ids = [p.id for p in candidates if p.id is not None]
 
@@ -287,7 +294,7 @@ class DigestPipeline:
         scheduler's due ones). stop: checked between messages; when set, the message in hand is
         finished and recorded and the rest wait for the next run. progress: told of each
         subscriber's outcome (the CLI's progress bar)."""
-        now_db = _naive_utc(now)
+        now_db = naive_utc(now)
         report = RunReport(digest_date=digest_date, dry_run=dry_run)
         subs = self.active_subscribers(only, subscriber_ids)
         with self.engine.connect() as conn:
@@ -361,7 +368,7 @@ class DigestPipeline:
         unknown, left pending by a paused or stopped run, abandoned by a dead one); give up on those
         past the retry deadline. Subscribers no longer receiving (unsubscribed, paused, suspended)
         are left alone. For a scheduler to call between daily runs."""
-        now_db = _naive_utc(now)
+        now_db = naive_utc(now)
         with self.engine.connect() as conn:
             rows = ledger.to_retry(conn, now_db, due_only=True)
             receiving = {s.id: s for s in sub_store.list_subscribers(conn, receiving_only=True)}
@@ -467,6 +474,6 @@ def record_run(engine: Engine, report: RunReport, started: datetime, finished: d
     counts: dict[str, int] = dict(report.counts())
     counts.update(sources or {})
     with engine.begin() as conn:
-        run_store.record(conn, digest_date=report.digest_date, started=_naive_utc(started),
-                         finished=_naive_utc(finished), status="failed" if report.error else "done",
+        run_store.record(conn, digest_date=report.digest_date, started=naive_utc(started),
+                         finished=naive_utc(finished), status="failed" if report.error else "done",
                          counts=counts, error=report.error, failed_sources=failed_sources)

@@ -1,4 +1,5 @@
-"""Who holds a claimed ledger row, and whether that holder can still be alive.
+"""Who holds a claimed ledger row, and whether that holder can still be alive (pid_alive: the one
+liveness check, also for the scheduler lease's holder).
 
 A row in "sending" carries the claimer's token "host:pid:nonce". A process on the same host can
 tell at once that the claimer died (its pid is gone) and take the row over without waiting for
@@ -38,13 +39,19 @@ def is_dead(token: str | None) -> bool:
     pid = int(pid_text)
     if pid == os.getpid():
         return token != this_process()  # our pid, but an earlier process that had it before us
+    return not pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this pid namespace with this pid still runs (one of another user's
+    counts as running; a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, owned by another user
         return False
-    return _is_zombie(pid)
+    except PermissionError:  # alive, owned by another user
+        return True
+    return not _is_zombie(pid)
 
 
 def _is_zombie(pid: int) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from digest.domain import naive_utc
 from digest.service.leadership import SCHEDULER
 from digest.store import lease as lease_store
 from digest.store import runs
@@ -37,7 +38,7 @@ class HealthCheck:
         self.this_process = this_process
 
     def __call__(self) -> tuple[int, dict[str, Any]]:
-        now = self.clock().astimezone(UTC).replace(tzinfo=None)
+        now = naive_utc(self.clock())
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))

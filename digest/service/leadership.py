@@ -12,20 +12,18 @@ import os
 import secrets
 import socket
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from digest.domain import naive_utc
+from digest.process.owner import pid_alive
 from digest.store import lease as lease_store
 from digest.store.lease import Lease
 
 log = logging.getLogger(__name__)
 SCHEDULER = "scheduler"
-
-
-def _naive(now: datetime) -> datetime:
-    return now.astimezone(UTC).replace(tzinfo=None)
 
 
 def _process_space() -> str:
@@ -40,16 +38,6 @@ def _process_space() -> str:
     except OSError:
         return f"{socket.gethostname()}/?"
     return f"{socket.gethostname()}/{boot}/{pidns}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 class LeaseKeeper:
@@ -77,10 +65,10 @@ class LeaseKeeper:
         pid_text = rest.partition(":")[0]
         if space != self.space or not pid_text.isdigit():
             return None
-        return None if _pid_alive(int(pid_text)) else lease.owner
+        return None if pid_alive(int(pid_text)) else lease.owner
 
     def try_acquire(self) -> bool:
-        now = _naive(self.clock())
+        now = naive_utc(self.clock())
         with self.engine.begin() as conn:
             take_from = self._dead_holder(lease_store.get(conn, self.name))
             self.held = lease_store.acquire(conn, self.name, self.owner, now, self.ttl, take_from=take_from)
@@ -89,21 +77,21 @@ class LeaseKeeper:
         return self.held
 
     def renew(self, next_wake_at: datetime | None = None, last_wake_at: datetime | None = None) -> bool:
-        nxt = _naive(next_wake_at) if next_wake_at else None
-        last = _naive(last_wake_at) if last_wake_at else None
+        nxt = naive_utc(next_wake_at) if next_wake_at else None
+        last = naive_utc(last_wake_at) if last_wake_at else None
         with self.engine.begin() as conn:
-            self.held = lease_store.renew(conn, self.name, self.owner, _naive(self.clock()), self.ttl, nxt, last)
+            self.held = lease_store.renew(conn, self.name, self.owner, naive_utc(self.clock()), self.ttl, nxt, last)
         return self.held
 
     def record_wake(self, finished_at: datetime) -> None:
         """Publish a finished wake. Safe from the scheduler's thread: it changes no state of the keeper."""
         with self.engine.begin() as conn:
-            lease_store.record_wake(conn, self.name, self.owner, _naive(finished_at))
+            lease_store.record_wake(conn, self.name, self.owner, naive_utc(finished_at))
 
     def release(self) -> None:
         if not self.held:
             return
         with self.engine.begin() as conn:
-            lease_store.release(conn, self.name, self.owner, _naive(self.clock()))
+            lease_store.release(conn, self.name, self.owner, naive_utc(self.clock()))
         self.held = False
         log.info("scheduler lease released by %s", self.owner)

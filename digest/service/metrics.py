@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from digest.domain import naive_utc
 from digest.service.leadership import SCHEDULER
 from digest.store import deliveries as ledger_store
 from digest.store import lease as lease_store
@@ -99,7 +100,7 @@ class DigestCollector(Collector):
             ledger.add_metric([status], n)
         yield ledger
         if lease is not None:
-            now = self.clock().astimezone(UTC).replace(tzinfo=None)
+            now = naive_utc(self.clock())
             yield GaugeMetricFamily("digest_scheduler_heartbeat_age_seconds", "Seconds since the scheduler's "
                                     "last heartbeat", value=(now - lease.heartbeat_at).total_seconds())
 

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.dispatch.run import dispatch_date
+from digest.domain import naive_utc
 from digest.errors import DigestError
 from digest.ingest.collect import SourceReport, failures, ingest_source, outcome_counts
 from digest.pipeline.digests import RunReport, record_run
@@ -63,7 +64,7 @@ class Waker:
         stamps = [at for at in fetched.values() if at is not None]
         if len(stamps) < len(fetched):  # a source never fetched (or just added)
             return True
-        age = now.astimezone(UTC).replace(tzinfo=None) - min(stamps)
+        age = naive_utc(now) - min(stamps)
         return age >= timedelta(minutes=self.app.settings.schedule.ingest_every_minutes)
 
     def ingest(self, now: datetime) -> list[SourceReport]:
@@ -72,7 +73,7 @@ class Waker:
             if self.stop.is_set():
                 break
             reports.append(ingest_source(self.app.engine, source, self.app.settings.fetch,
-                                         now.astimezone(UTC).replace(tzinfo=None), self.stop))
+                                         naive_utc(now), self.stop))
         for r in reports:
             log.info("ingest source=%s status=%s new=%d", r.name, r.status, r.new)
         if any(r.new for r in reports):
@@ -110,8 +111,8 @@ class Waker:
         if src_counts:  # fetched, nobody due: the fetch outcomes still count
             with self.app.engine.begin() as conn:
                 runs.record(conn, digest_date=started.astimezone(UTC).date(),
-                            started=started.astimezone(UTC).replace(tzinfo=None),
-                            finished=self.clock().astimezone(UTC).replace(tzinfo=None),
+                            started=naive_utc(started),
+                            finished=naive_utc(self.clock()),
                             status="ingested", counts=src_counts, failed_sources=src_failed)
         self.last_finished = self.clock()
         return result

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from digest.domain import Paper, PickLinks
-from digest.mail.render import safe_url
 from digest.signing.tokens import LinkSigner
+from digest.text import safe_url
 
 
 def _utc_now() -> datetime:

@@ -51,7 +51,7 @@ def create_db_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         raise StoreError(f"database.url is not a database URL: {masked_url(url)}") from None
-    kwargs: dict[str, object] = {"future": True}
+    kwargs: dict[str, object] = {}
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if db and db != ":memory:":

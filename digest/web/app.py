@@ -25,12 +25,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digest.domain import Paper, Subscriber
-from digest.mail.render import clean_text, safe_url
-from digest.signing.tokens import InvalidToken, LinkSigner
+from digest.domain import Paper, Subscriber, naive_utc
+from digest.signing.tokens import LinkSigner
 from digest.store import events as event_store
 from digest.store.papers import papers_by_ids
 from digest.store.subscribers import deactivate, get_subscriber_by_id, reactivate
+from digest.text import clean_text, safe_url
 from digest.web import csrf
 from digest.web.manage import ManagePages
 from digest.web.pages import (
@@ -40,7 +40,7 @@ from digest.web.pages import (
     WebOptions,
     csrf_error,
     mask_email,
-    naive_utc,
+    positive_int,
     templates_environment,
     utc_now,
 )
@@ -49,12 +49,8 @@ from digest.web.view import DigestView
 
 log = logging.getLogger(__name__)
 
-MAX_TOKEN_CHARS = 1000
 MAX_BODY_BYTES = 16 * 1024  # a one-click unsubscribe body is 26 bytes; the subscribe form a few kB
 
-# Kept importable from here: the tests and older code use these names.
-_naive_utc = naive_utc
-_mask_email = mask_email
 __all__ = ["SECURITY_HEADERS", "PageError", "WebOptions", "create_app", "templates_environment", "utc_now"]
 
 
@@ -65,10 +61,6 @@ class LinkData:
     delivery_id: int | None
     pdf: bool
     current: bool = True  # the link's key is the subscriber's (open links of old keys still redirect)
-
-
-def _positive_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 class _SecurityHeaders:
@@ -109,21 +101,13 @@ class _Web(Site):
 
     # ---- helpers -------------------------------------------------------------------------------
     def verify(self, purpose: str, token: str) -> LinkData:
-        if len(token) > MAX_TOKEN_CHARS:
-            raise PageError(400)
-        try:
-            data = self.signer.verify_link(purpose, token)  # no max age: old digests keep working
-        except InvalidToken:
-            raise PageError(400) from None
-        sub, paper = _positive_int(data.get("s")), _positive_int(data.get("p"))
-        delivery = _positive_int(data.get("d"))
+        needs = {"s": positive_int} if purpose == "unsubscribe" else {"s": positive_int, "p": positive_int}
+        data = self.signed(purpose, token, needs)
+        sub: int = data["s"]
+        paper: int | None = data.get("p") if positive_int(data.get("p")) else None
+        delivery: int | None = data.get("d")
         kind = data.get("t")
-        if (
-            sub is None
-            or (purpose != "unsubscribe" and paper is None)
-            or ("d" in data and delivery is None)
-            or kind not in (None, "pdf")
-        ):
+        if ("d" in data and not positive_int(delivery)) or kind not in (None, "pdf"):
             raise PageError(400)
         if purpose != "open":
             self.check_link_key(sub, data)
@@ -198,7 +182,7 @@ class _Web(Site):
     def _record_click(self, link: LinkData, method: str, origin: str) -> None:
         # Tracking never breaks the redirect for the reader: a failed record is logged, not shown.
         try:
-            now = _naive_utc(self.now())
+            now = naive_utc(self.now())
             with self.engine.begin() as conn:
                 flagged, delivery_id = self.scanner_check(conn, link, method, now)
                 event_store.record_event(conn, subscriber_id=link.subscriber_id, paper_id=link.paper_id,
@@ -211,7 +195,7 @@ class _Web(Site):
     def _opinion(self, request: Request, kind: str) -> Response:
         token = request.path_params["token"]
         link = self.verify(kind, token)
-        now = _naive_utc(self.now())
+        now = naive_utc(self.now())
         with self.engine.begin() as conn:
             _sub, paper = self.load(conn, link, active=True)
             flagged, delivery_id = self.scanner_check(conn, link, request.method, now)
@@ -274,11 +258,11 @@ class _Web(Site):
         if sub is None:
             raise PageError(404, "Subscription not found", "This subscription no longer exists.")
         return self.form_page(request, "unsubscribe.html.j2", state="subscribed" if sub.active else "unsubscribed",
-                              address=_mask_email(sub.email), keywords=[clean_text(k) for k in sub.keywords],
+                              address=mask_email(sub.email), keywords=[clean_text(k) for k in sub.keywords],
                               token=token)
 
     def _set_active(self, request: Request, link: LinkData, token: str, active: bool, one_click: bool) -> Response:
-        now = _naive_utc(self.now())
+        now = naive_utc(self.now())
         with self.engine.begin() as conn:
             sub = get_subscriber_by_id(conn, link.subscriber_id)
             if sub is None:
@@ -293,7 +277,7 @@ class _Web(Site):
         if one_click:
             return PlainTextResponse("You are unsubscribed.\n", headers=SECURITY_HEADERS)
         return self.form_page(request, "unsubscribe.html.j2", state="resubscribed" if active else "unsubscribed",
-                              address=_mask_email(sub.email), keywords=[clean_text(k) for k in sub.keywords],
+                              address=mask_email(sub.email), keywords=[clean_text(k) for k in sub.keywords],
                               token=token)
 
     # ---- errors --------------------------------------------------------------------------------

@@ -17,15 +17,14 @@ from starlette.responses import RedirectResponse, Response
 
 from digest.addresses import address_key
 from digest.domain import Subscriber
-from digest.mail.render import clean_text, safe_url
 from digest.signing.links import epoch
-from digest.signing.tokens import InvalidToken
 from digest.store import events as event_store
 from digest.store import personal_data
 from digest.store import subscribers as sub_store
 from digest.store.papers import papers_by_ids
+from digest.text import clean_text, safe_url
 from digest.web.forms import Form, first, form_values, parse_email, parse_preferences, subscriber_values
-from digest.web.pages import SECURITY_HEADERS, PageError, Site, mask_email
+from digest.web.pages import SECURITY_HEADERS, PageError, Site, is_int, mask_email, positive_int
 from digest.web.signup import Endpoint, SignupPages, form_context
 
 log = logging.getLogger(__name__)
@@ -58,15 +57,9 @@ class ManagePages:
     def _verify(self, token: str) -> int:
         invalid = PageError(400, "This manage link is not valid",
                             "It may have been cut short or changed. Use the link in your latest digest.")
-        if len(token) > 1000:
-            raise invalid
-        try:
-            data = self.site.signer.verify_link("manage", token)
-        except InvalidToken:
-            raise invalid from None
-        sid, expires = data.get("s"), data.get("e")
-        if not isinstance(sid, int) or isinstance(sid, bool) or sid <= 0 or not isinstance(expires, int):
-            raise invalid
+        data = self.site.signed("manage", token, {"s": positive_int, "e": is_int}, invalid)
+        sid: int = data["s"]
+        expires: int = data["e"]
         self.site.check_link_key(sid, data)
         if expires < epoch(self.site.now()):
             raise PageError(410, "This manage link has expired",

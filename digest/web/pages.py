@@ -6,7 +6,7 @@ link signer, the clock, the templates and the options.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,9 +17,10 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from digest.domain import naive_utc
 from digest.mail.render import bundled_templates_dir
 from digest.signing.links import LinkBuilder
-from digest.signing.tokens import SIGNED_AT, LinkSigner
+from digest.signing.tokens import SIGNED_AT, InvalidToken, LinkSigner
 from digest.store import subscribers as sub_store
 from digest.store.link_keys import StoredLinkKeys
 from digest.web import csrf
@@ -48,15 +49,25 @@ STATUS_TEXT = {
     503: ("Temporarily unavailable", "The service cannot reach its database. Please try again in a minute."),
 }
 MAX_FORM_FIELDS = 80
+# The tokens this app signs are a few hundred characters at most: a longer one is refused unread.
+MAX_TOKEN_CHARS = 1000
+
+
+def positive_int(value: Any) -> bool:
+    """An id: an int above zero (JSON's true is an int to Python, and is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_str(value: Any) -> bool:
+    return isinstance(value, str)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def naive_utc(value: datetime) -> datetime:
-    """The store keeps naive UTC datetimes."""
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
 
 
 def mask_email(address: str) -> str:
@@ -141,6 +152,22 @@ class Site:
         # so the links of a reader whose id an older version handed out again stay dead.
         signed_at = data.get(SIGNED_AT)
         return legacy and isinstance(signed_at, int) and signed_at >= int(created_at.replace(tzinfo=UTC).timestamp())
+
+    def signed(self, purpose: str, token: str, fields: Mapping[str, Callable[[Any], bool]],
+               invalid: PageError | None = None, *, linked: bool = True) -> dict[str, Any]:
+        """A token's payload: capped in length, verified for this purpose (no max age: old digests keep
+        working), each of `fields` present and of its kind; else `invalid` (default: a plain 400).
+        linked: a link that names a subscriber, read with when it was signed (for check_link_key)."""
+        error = invalid or PageError(400)
+        if len(token) > MAX_TOKEN_CHARS:
+            raise error
+        try:
+            data = self.signer.verify_link(purpose, token) if linked else self.signer.verify(purpose, token)
+        except InvalidToken:
+            raise error from None
+        if not all(check(data.get(name)) for name, check in fields.items()):
+            raise error
+        return data
 
     def check_link_key(self, subscriber_id: int, data: dict[str, Any]) -> None:
         """PageError 404 unless the link's key is this subscriber's (link_key_matches)."""

@@ -21,7 +21,6 @@ from starlette.responses import Response
 from digest.domain import DeliveryOutcome
 from digest.errors import DeliveryError
 from digest.signing.links import epoch
-from digest.signing.tokens import InvalidToken
 from digest.store import consent as consent_store
 from digest.store import events as event_store
 from digest.store import signups
@@ -38,7 +37,7 @@ from digest.web.forms import (
     parse_preferences,
     timezones,
 )
-from digest.web.pages import PageError, Site, client_ip
+from digest.web.pages import PageError, Site, client_ip, is_int, is_str, positive_int
 from digest.web.ratelimit import refusal
 
 log = logging.getLogger(__name__)
@@ -161,15 +160,8 @@ class SignupPages:
         invalid = PageError(400, "This confirmation link is not valid",
                             "It may have been cut short or changed. Copy the whole link from the email, "
                             "or sign up again.")
-        if len(token) > 1000:
-            raise invalid
-        try:
-            data = self.site.signer.verify("confirm", token)
-        except InvalidToken:
-            raise invalid from None
-        sid, nonce, expires = data.get("g"), data.get("n"), data.get("e")
-        if not isinstance(sid, int) or not isinstance(nonce, str) or not isinstance(expires, int):
-            raise invalid
+        data = self.site.signed("confirm", token, {"g": positive_int, "n": is_str, "e": is_int}, invalid, linked=False)
+        sid, nonce, expires = data["g"], data["n"], data["e"]
         if expires < epoch(self.site.now()):
             raise self._expired()
         return sid, nonce

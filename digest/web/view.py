@@ -11,13 +11,12 @@ from starlette.responses import Response
 from digest.domain import DigestContent, Pick
 from digest.mail.render import DigestRenderer, long_date
 from digest.signing.links import LinkBuilder
-from digest.signing.tokens import InvalidToken
 from digest.store import events as event_store
 from digest.store.deliveries import TRENDING_RANK_BASE, delivered_digest
 from digest.store.link_keys import StoredLinkKeys
 from digest.store.papers import papers_by_ids
 from digest.store.subscribers import get_subscriber_by_id
-from digest.web.pages import PageError, Site
+from digest.web.pages import PageError, Site, positive_int
 from digest.web.signup import Endpoint
 
 ABSTRACT_CHARS = 1500  # more than the email: the page has room
@@ -34,13 +33,8 @@ class DigestView:
 
     def view(self, request: Request) -> Response:
         token = request.path_params["token"]
-        try:
-            data = self.site.signer.verify_link("view", token) if len(token) <= 1000 else {}
-        except InvalidToken:
-            data = {}
-        sid, did = data.get("s"), data.get("d")
-        if not isinstance(sid, int) or not isinstance(did, int):
-            raise PageError(400)
+        data = self.site.signed("view", token, {"s": positive_int, "d": positive_int})
+        sid, did = data["s"], data["d"]
         self.site.check_link_key(sid, data)
         # Absolute links, as in the email (the renderer keeps http(s) links only), with the reader's
         # key read once for the page, not once for each of its fifty-odd links.
