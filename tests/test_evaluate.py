@@ -335,9 +335,9 @@ def test_eval_command_end_to_end(tmp_path: Path, encoder_name: str, monkeypatch:
 
 
 def test_eval_command_malformed_file_is_one_line(tmp_path: Path) -> None:
-    from digest.cli import _Group  # the lead's group: DigestError -> "error: ..." and its exit code
+    from digest.cli import DigestGroup  # the lead's group: DigestError -> "error: ..." and its exit code
 
-    @click.group(cls=_Group)
+    @click.group(cls=DigestGroup)
     def cli() -> None:
         pass
 

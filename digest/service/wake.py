@@ -1,5 +1,5 @@
 """One wake of the scheduler: fetch the sources if the last fetch is old enough, then run the
-pipeline once per local digest date for the subscribers that are due, and record each run.
+daily workflow (digest.daily) once per local digest date for the subscribers that are due.
 
 The clock is passed in, so tests can stand anywhere in time; the ledger makes a wake repeatable:
 running it twice, or in two processes, sends nothing twice.
@@ -13,16 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from digest.dispatch.run import dispatch_date
+from digest.daily import Day
 from digest.domain import naive_utc
-from digest.errors import DigestError
-from digest.ingest.collect import SourceReport, failures, ingest_source, outcome_counts
-from digest.pipeline.digests import RunReport, record_run
+from digest.ingest.collect import SourceReport
+from digest.pipeline.digests import RunReport
 from digest.service.due import Due, DueDefaults, by_date, due_now, oldest_date
 from digest.store import deliveries as ledger
-from digest.store import runs
 from digest.store import sources as source_store
 from digest.store import subscribers as sub_store
 from digest.wiring import App
@@ -49,6 +45,7 @@ class Waker:
         self.app = app
         self.clock = clock
         self.stop = stop or threading.Event()
+        self.day = Day(app, self.stop, clock)
         s = app.settings.schedule
         self.defaults = DueDefaults(s.timezone, s.delivery_hour, timedelta(hours=s.catch_up_hours))
         # (subscriber, date) found quiet: not ranked again until an ingest brings new papers.
@@ -68,14 +65,8 @@ class Waker:
         return age >= timedelta(minutes=self.app.settings.schedule.ingest_every_minutes)
 
     def ingest(self, now: datetime) -> list[SourceReport]:
-        reports = []
-        for source in self.app.settings.sources:
-            if self.stop.is_set():
-                break
-            reports.append(ingest_source(self.app.engine, source, self.app.settings.fetch,
-                                         naive_utc(now), self.stop))
-        for r in reports:
-            log.info("ingest source=%s status=%s new=%d", r.name, r.status, r.new)
+        reports = self.day.fetch(now, each=lambda r: log.info("ingest source=%s status=%s new=%d",
+                                                               r.name, r.status, r.new))
         if any(r.new for r in reports):
             self._quiet.clear()
         return reports
@@ -94,50 +85,37 @@ class Waker:
         if self.ingest_due(started):
             result.sources = self.ingest(started)
         result.due = self.due(self.clock())
-        src_counts = outcome_counts(result.sources) if result.sources else {}
-        src_failed = failures(result.sources)
+        fetched: list[SourceReport] | None = result.sources or None
         for digest_date, group in by_date(result.due).items():
             if self.stop.is_set():
                 log.info("stopping: digests for %s left for the next wake", digest_date)
                 break
-            report = self._run_group(digest_date, group, src_counts, src_failed)
-            src_counts, src_failed = {}, []  # the fetches are counted once, with the first run of the wake
-            result.runs.append(report)
+            result.runs.append(self._run_group(digest_date, group, fetched))
+            fetched = None  # the fetches are counted once, with the first run of the wake
         if not self.stop.is_set():
             # Rows of any date whose retry time has come (a 4xx answer, a run cut short): sent now,
             # not only when a run for their own date happens.
             for o in self.app.pipeline().retry_due(self.clock(), stop=self.stop):
                 log.info("retry subscriber=%s status=%s", o.email, o.status)
-        if src_counts:  # fetched, nobody due: the fetch outcomes still count
-            with self.app.engine.begin() as conn:
-                runs.record(conn, digest_date=started.astimezone(UTC).date(),
-                            started=naive_utc(started),
-                            finished=naive_utc(self.clock()),
-                            status="ingested", counts=src_counts, failed_sources=src_failed)
+        if fetched:  # fetched, nobody due: the fetch outcomes still count
+            self.day.record_fetch(fetched, started)
         self.last_finished = self.clock()
         return result
 
-    def _run_group(self, digest_date: date, group: list[Due], src_counts: dict[str, int],
-                   src_failed: list[dict[str, str]]) -> RunReport:
-        started = self.clock()
+    def _run_group(self, digest_date: date, group: list[Due], fetched: list[SourceReport] | None) -> RunReport:
         ids = {d.subscriber.id for d in group}
         log.info("run digest_date=%s due=%d retries=%d", digest_date, len(group), sum(d.retry for d in group))
-        try:
-            report = dispatch_date(self.app, digest_date, started, subscriber_ids=ids, stop=self.stop)
-        except DigestError as exc:  # the relay is down, say: the ledger keeps the rows for the next wake
-            log.error("run for %s failed: %s", digest_date, exc)
-            report = RunReport(digest_date=digest_date, error=str(exc))
-        except Exception as exc:  # a bug or a database hiccup must not keep the other dates from running
-            log.exception("run for %s failed", digest_date)
-            report = RunReport(digest_date=digest_date, error=f"{type(exc).__name__}: {exc}")
+
+        def worth_recording(report: RunReport) -> bool:  # not a wake that only found nothing new to send
+            return bool(report.error) or fetched is not None or any(o.status in _WORTH_RECORDING
+                                                                    for o in report.outcomes)
+
+        # Errors of one date are kept in its report (and logged): the other dates still run.
+        report = self.day.send(digest_date, self.clock(), fetched=fetched, subscriber_ids=ids, keep_going=True,
+                               worth_recording=worth_recording)
         by_email = {d.subscriber.email: d.subscriber.id for d in group}
         for o in report.outcomes:
             log.info("digest subscriber=%s date=%s status=%s picks=%d", o.email, digest_date, o.status, o.n_picks)
             if o.status == "quiet" and o.email in by_email:
                 self._quiet.add((by_email[o.email], digest_date))
-        if report.error or src_counts or any(o.status in _WORTH_RECORDING for o in report.outcomes):
-            try:
-                record_run(self.app.engine, report, started, self.clock(), src_counts, src_failed)
-            except SQLAlchemyError as exc:  # the sends are in the ledger already; only the summary is lost
-                log.error("could not record the run for %s: %s", digest_date, str(exc).splitlines()[0])
         return report

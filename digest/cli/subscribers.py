@@ -1,0 +1,153 @@
+"""Subscribers from the command line: subscribe, unsubscribe, pause, resume, list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import click
+
+from digest.cli.group import Context, main, pass_ctx
+from digest.errors import InputError
+
+# Only what every command needs is imported at the top; the rest where a command uses it, so that
+# `--help`, `subscribe`, `subscribers` and `status` start without numpy, scikit-learn, Starlette and
+# the mail stack (tests/test_cli.py checks it; README: start-up time). Annotations: TYPE_CHECKING.
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from digest.domain import Subscriber
+
+
+@main.command()
+@click.argument("email")
+@click.option("--keywords", "-k", default=None,
+              help='Comma-separated interests: "sparse attention, diffusion models" (needed to subscribe; '
+                   'an update keeps them when left out).')
+@click.option("--exclude", default=None, help="Comma-separated keywords: papers matching any are never sent.")
+@click.option("--top-k", type=click.IntRange(1, 100), default=None, help="Picks per digest (default: digest.top_k).")
+@click.option("--timezone", "tz", default=None, help="IANA timezone, e.g. Europe/Berlin (default: schedule.timezone).")
+@click.option("--hour", type=click.IntRange(0, 23), default=None,
+              help="Local hour the digest is due (default: schedule.delivery_hour).")
+@click.option("--cadence", type=click.Choice(["daily", "weekly"]), default=None, help="How often (default: daily).")
+@click.option("--trending/--no-trending", default=None,
+              help='Show the "trending today" block: upvoted papers that touch these interests (default: on).')
+@pass_ctx
+def subscribe(obj: Context, email: str, keywords: str | None, exclude: str | None, top_k: int | None,
+              tz: str | None, hour: int | None, cadence: str | None, trending: bool | None) -> None:
+    """Subscribe EMAIL (or update an existing subscription) with interest keywords.
+
+    An update changes only the options given; the others keep what the subscriber had."""
+    from digest.store import subscribers as sub_store
+    from digest.subscribe_input import normalise_email, parse_keywords, parse_timezone
+
+    addr = normalise_email(email)
+    kws = parse_keywords(keywords) if keywords is not None else None
+    excl = parse_keywords(exclude, option="--exclude", required=False) if exclude is not None else None
+    zone = parse_timezone(tz) if tz is not None else None
+    app = obj.app()
+    try:
+        with app.engine.begin() as conn:
+            if kws is None and sub_store.get_subscriber(conn, addr) is None:
+                kws = parse_keywords(None)  # a new subscriber: the error says how to give them
+            sub, created = sub_store.upsert_subscriber(
+                conn, email=addr, keywords=kws, exclude=excl, top_k=top_k, timezone=zone, delivery_hour=hour,
+                cadence=cadence, trending=trending, now=datetime.now(UTC).replace(tzinfo=None),
+            )
+    finally:
+        app.close()
+    verb = "Subscribed" if created else "Updated"
+    sched = app.settings.schedule
+    hour_shown = sched.delivery_hour if sub.delivery_hour is None else sub.delivery_hour
+    click.echo(f"{verb} {sub.email}: {', '.join(sub.keywords)} ({sub.top_k or app.settings.digest.top_k} picks, "
+               f"{sub.cadence} at {hour_shown:02d}:00 {sub.timezone or sched.timezone})")
+
+
+@main.command()
+@click.argument("email")
+@pass_ctx
+def unsubscribe(obj: Context, email: str) -> None:
+    """Stop sending to EMAIL. Its history is kept; subscribing again resumes it."""
+    from digest.store import subscribers as sub_store
+
+    addr, changed = _change_subscriber(obj, email, lambda conn, sub, now: sub_store.deactivate(conn, sub.id, now))
+    click.echo(f"Unsubscribed {addr}" if changed else f"{addr} was already unsubscribed")
+
+
+def _change_subscriber(obj: Context, email: str,
+                       change: Callable[[Connection, Subscriber, datetime], bool]) -> tuple[str, bool]:
+    """Apply change to an existing subscriber in one transaction: (the address, whether it changed)."""
+    from digest.store import subscribers as sub_store
+    from digest.subscribe_input import normalise_email
+
+    addr = normalise_email(email)
+    app = obj.app()
+    try:
+        with app.engine.begin() as conn:
+            sub = sub_store.get_subscriber(conn, addr)
+            if sub is None:
+                raise InputError(f"no subscriber {addr}")
+            changed = change(conn, sub, datetime.now(UTC).replace(tzinfo=None))
+    finally:
+        app.close()
+    return addr, changed
+
+
+@main.command()
+@click.option("--all", "show_all", is_flag=True, help="Include unsubscribed addresses.")
+@pass_ctx
+def subscribers(obj: Context, show_all: bool) -> None:
+    """List the subscribers and their keywords."""
+    from digest.store import subscribers as sub_store
+
+    app = obj.app()
+    try:
+        with app.engine.connect() as conn:
+            subs = sub_store.list_subscribers(conn, active_only=not show_all)
+    finally:
+        app.close()
+    if not subs:
+        click.echo("No subscribers yet. Add one with: digest subscribe EMAIL --keywords \"...\"")
+        return
+    sched = app.settings.schedule
+    for s in subs:
+        state = "" if s.active else "  [unsubscribed]"
+        state += "  [paused]" if s.paused and s.active else ""
+        state += f"  [suspended: {s.hard_bounces} hard bounces; digest resume to retry]" if s.suspended else ""
+        excl = f"  (exclude: {', '.join(s.exclude)})" if s.exclude else ""
+        when = f"{s.cadence} {s.delivery_hour if s.delivery_hour is not None else sched.delivery_hour:02d}:00 " \
+               f"{s.timezone or sched.timezone}"
+        click.echo(f"{s.email}  top_k={s.top_k or app.settings.digest.top_k}  {when}  {', '.join(s.keywords)}"
+                   f"{excl}{state}")
+
+
+def _set_paused(obj: Context, email: str, paused: bool) -> None:
+    from digest.store import subscribers as sub_store
+
+    def change(conn: Connection, sub: Subscriber, now: datetime) -> bool:
+        changed = sub_store.set_paused(conn, sub.id, paused, now)
+        # Resuming is also how an operator vouches for an address suspended after hard bounces.
+        return sub_store.unsuspend(conn, sub.id, now) or changed if not paused else changed
+
+    addr, changed = _change_subscriber(obj, email, change)
+    verb = "Paused" if paused else "Resumed"
+    click.echo(f"{verb} {addr}" if changed else f"{addr} was already {verb.lower()}")
+
+
+@main.command()
+@click.argument("email")
+@pass_ctx
+def pause(obj: Context, email: str) -> None:
+    """Send EMAIL nothing until resumed; keywords and history stay."""
+    _set_paused(obj, email, True)
+
+
+@main.command()
+@click.argument("email")
+@pass_ctx
+def resume(obj: Context, email: str) -> None:
+    """Send EMAIL digests again after a pause, or after a suspension for hard bounces."""
+    _set_paused(obj, email, False)
+
+
