@@ -316,9 +316,9 @@ def main() -> None:
             for n, (sub, picks) in enumerate(picks_all):
                 rendered = pipe.render(sub, picks, day.date(), len(cands))
                 message_id = f"<bench-{n}@bench.example.org>"
-                msg = compose_message(rendered, from_addr=pipe.from_addr, from_name=pipe.from_name, to_addr=sub.email,
-                                      message_id=message_id, date=now,
-                                      unsubscribe_url=pipe.links.unsubscribe_url(sub.id))
+                msg = compose_message(rendered, from_addr=pipe.messages.from_addr, from_name=pipe.messages.from_name,
+                                      to_addr=sub.email, message_id=message_id, date=now,
+                                      unsubscribe_url=pipe.messages.links.unsubscribe_url(sub.id))
                 messages.append(OutgoingMessage(n, sub.email, message_id, msg.as_bytes(policy=email.policy.SMTP)))
             t["render"] = time.perf_counter() - t0
             t0 = time.perf_counter()

@@ -20,7 +20,7 @@ from digest.dispatch.run import dispatch_date
 from digest.domain import SubscriberOutcome, naive_utc
 from digest.errors import DigestError
 from digest.ingest.collect import SourceReport, failures, ingest_source, outcome_counts, record_ingest
-from digest.pipeline.digests import RunReport, record_run
+from digest.pipeline.report import RunReport, record_run
 from digest.wiring import App
 
 log = logging.getLogger(__name__)

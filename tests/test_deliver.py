@@ -18,15 +18,10 @@ from digest.config import DeliverySettings, SmtpSettings
 from digest.domain import OutgoingMessage
 from digest.errors import DeliveryError
 from digest.mail.compose import compose_message, make_message_id
+from digest.mail.outbox import OutboxTransport, safe_file_part
 from digest.mail.render import RenderedDigest
-from digest.mail.transport import (
-    OutboxTransport,
-    SmtpTransport,
-    is_hard_bounce,
-    make_transport,
-    safe_file_part,
-    send_all,
-)
+from digest.mail.smtp import SmtpTransport, is_hard_bounce
+from digest.mail.transport import make_transport, send_all
 from tests.smtp_server import SmtpServer, TlsFiles, free_port, make_tls_files
 
 # The plain-text AUTH tests are deliberate; aiosmtpd warns about them.
@@ -328,7 +323,7 @@ def test_dot_stuffing_equals_the_line_by_line_rule() -> None:
     byte-replace version gives what the regex rule gives, for clean and for mixed line ends."""
     import re
 
-    from digest.mail.transport import _dot_stuffed
+    from digest.mail.smtp import _dot_stuffed
 
     def reference(data: bytes) -> bytes:
         body = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)

@@ -199,10 +199,10 @@ def test_ranking_in_forked_processes_plans_the_same_digests(tmp_path: Path, db_u
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """dispatch.rank_processes > 1: groups of subscribers ranked in forked processes give the very
     digests one process gives, and the models they retrain are stored (not retrained again)."""
-    import digest.pipeline.digests as pipeline_module
+    import digest.pipeline.plan as plan_module
     from digest.store import learning
 
-    monkeypatch.setattr(pipeline_module, "SCORE_CHUNK", 3)  # 8 subscribers: 3 groups
+    monkeypatch.setattr(plan_module, "SCORE_CHUNK", 3)  # 8 subscribers: 3 groups
     a = App.open(_settings(tmp_path, db_url))
     naive_now = NOW.replace(tzinfo=None)
     topics = ["sparse attention", "diffusion models", "bird migration", "attention kernels"]
@@ -216,11 +216,11 @@ def test_ranking_in_forked_processes_plans_the_same_digests(tmp_path: Path, db_u
                 learning.add_stars(conn, sub.id, [stored[i % 4].id], "test", naive_now - timedelta(days=1))
     pipe = a.pipeline()
     subs = pipe.active_subscribers()
-    pipe.rank_processes = 2
+    pipe.planner.rank_processes = 2
     forked = pipe.plan(subs, DAY, NOW)  # first: the models are trained in the forked processes
     with a.engine.connect() as conn:
         trained = {sid: m.trained_at for sid, m in learning.load_models(conn, [s.id for s in subs]).items()}
-    pipe.rank_processes = 1
+    pipe.planner.rank_processes = 1
     alone = pipe.plan(subs, DAY, NOW)
 
     def shape(planned: list[Any]) -> list[Any]:
@@ -243,24 +243,24 @@ def test_a_stop_during_ranking_leaves_the_other_groups_for_the_next_run(app: App
     ends within a group's time, about a second at 2,000 readers, instead of ranking everyone first)."""
     import threading
 
-    from digest.pipeline import digests as pipeline_module
+    from digest.pipeline import plan as plan_module
 
-    monkeypatch.setattr(pipeline_module, "SCORE_CHUNK", 1)  # one reader a group: three groups
+    monkeypatch.setattr(plan_module, "SCORE_CHUNK", 1)  # one reader a group: three groups
     ranked: list[str] = []
     stop = threading.Event()
-    plan_group = pipeline_module.DigestPipeline._plan_group
+    plan_group = plan_module.Planner._plan_group
 
     def group_then_sigterm(self: Any, group: Any, *args: Any) -> Any:
         ranked.extend(s.email for s in group)
         stop.set()  # the signal arrives while the first group is ranked
         return plan_group(self, group, *args)
 
-    monkeypatch.setattr(pipeline_module.DigestPipeline, "_plan_group", group_then_sigterm)
+    monkeypatch.setattr(plan_module.Planner, "_plan_group", group_then_sigterm)
     report = app.pipeline().run(DAY, NOW, stop=stop)
     assert len(ranked) == 1 and report.stopped and report.count("sent") == 0 and _eml_files(app) == []
     assert report.count("deferred") == 3  # one ranked and left pending, two not ranked
 
-    monkeypatch.setattr(pipeline_module.DigestPipeline, "_plan_group", plan_group)
+    monkeypatch.setattr(plan_module.Planner, "_plan_group", plan_group)
     again = app.pipeline().run(DAY, NOW + timedelta(minutes=5))
     assert again.count("sent") == 2 and again.count("quiet") == 1  # nobody lost, nobody sent twice
     assert len(_eml_files(app)) == 2

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, text
 
 from digest.config import FetchSettings, Settings, SourceSettings
-from digest.pipeline.digests import RunReport, SubscriberOutcome, record_run
+from digest.domain import SubscriberOutcome
+from digest.pipeline.report import RunReport, record_run
 from digest.service.health import HealthCheck
 from digest.service.leadership import LeaseKeeper, _process_space
 from digest.service.metrics import Metrics

@@ -253,7 +253,7 @@ def test_recording_failure_never_breaks_the_redirect(world: World, monkeypatch: 
         raise OperationalError("INSERT", {}, Exception("disk I/O error"))
 
     monkeypatch.setattr(event_store, "record_event", broken)
-    with caplog.at_level(logging.ERROR, logger="digest.web.app"):
+    with caplog.at_level(logging.ERROR, logger="digest.web.feedback"):
         r = world.client().get(path(world.pick("a").open_url), follow_redirects=False)
     assert r.status_code == 302 and r.headers["location"] == "https://arxiv.org/abs/2411.00001"
     assert "could not record the click" in caplog.text

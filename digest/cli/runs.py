@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from digest.config import SourceSettings
     from digest.daily import Day
     from digest.ingest.collect import SourceReport
-    from digest.pipeline.digests import RunReport
+    from digest.pipeline.report import RunReport
     from digest.wiring import App
 
 

@@ -24,7 +24,7 @@ from digest.config import Settings, masked_url
 from digest.dispatch.shards import shards
 from digest.domain import Status, SubscriberOutcome
 from digest.errors import DispatchError
-from digest.pipeline.digests import RunReport
+from digest.pipeline.report import RunReport
 
 log = logging.getLogger(__name__)
 TASK = "digest.deliver_shard"

@@ -12,8 +12,8 @@ import threading
 from collections.abc import Callable, Collection
 from datetime import date, datetime
 
-from digest.domain import naive_utc
-from digest.pipeline.digests import RunReport, SubscriberOutcome
+from digest.domain import SubscriberOutcome, naive_utc
+from digest.pipeline.report import RunReport
 from digest.store import deliveries as ledger
 from digest.store import subscribers as sub_store
 from digest.store import terms as term_store
