@@ -46,12 +46,12 @@ from digest.mail.transport import send_all  # noqa: E402
 from digest.process.gcpause import paused_gc  # noqa: E402
 from digest.rank import features  # noqa: E402
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, LikedPapers, RankOptions, score_all, select_all  # noqa: E402
-from digest.rank.training import KnownPapers, read_group, retrain_stale, states_of  # noqa: E402
 from digest.store import learning  # noqa: E402
 from digest.store import papers as paper_store  # noqa: E402
 from digest.store import subscribers as sub_store  # noqa: E402
 from digest.store.engine import open_engine  # noqa: E402
-from digest.store.terms import StoredTerms  # noqa: E402
+from digest.training.models import KnownPapers, read_group, retrain_stale, states_of  # noqa: E402
+from digest.training.terms import StoredTerms  # noqa: E402
 from digest.wiring import App  # noqa: E402
 
 
@@ -123,7 +123,7 @@ def embed_day(engine: object, papers: list[Paper], name: str) -> float:
     """Seconds to embed the day's papers and store their vectors (what a daily run with the encoder
     adds before ranking; the liked papers' vectors are already stored from earlier days)."""
     from digest.rank import encoder
-    from digest.store.embeddings import StoredMeaning
+    from digest.training.meaning import StoredMeaning
 
     enc = encoder.load(name)
     assert enc is not None

@@ -24,14 +24,14 @@ from sqlalchemy import Engine, func, insert, select
 
 from digest.domain import Paper, Subscriber
 from digest.evaluate.data import load_citeulike, tag_popularity, user_keywords
-from digest.ingest.identity import normalise_title
+from digest.identity import normalise_title
 from digest.ingest.sources import parse_feed
 from digest.rank import features
-from digest.rank.training import load_states
 from digest.store import learning
 from digest.store import papers as paper_store
-from digest.store import terms as term_store
 from digest.store.schema import events, papers, subscriber_models, subscribers
+from digest.training import terms as term_store
+from digest.training.models import load_states
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FEEDS = [

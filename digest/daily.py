@@ -19,7 +19,7 @@ from digest.config import SourceSettings
 from digest.dispatch.run import dispatch_date
 from digest.domain import SubscriberOutcome, naive_utc
 from digest.errors import DigestError
-from digest.ingest.collect import SourceReport, failures, ingest_source, outcome_counts, record_ingest
+from digest.pipeline.collect import SourceReport, failures, ingest_source, outcome_counts, record_ingest
 from digest.pipeline.report import RunReport, record_run
 from digest.wiring import App
 

@@ -13,8 +13,8 @@ from sqlalchemy import Engine, select
 
 from digest.config import FetchSettings, SourceSettings
 from digest.domain import Paper
-from digest.ingest.collect import ingest_source
 from digest.ingest.sources import parse_feed
+from digest.pipeline.collect import ingest_source
 from digest.store.engine import open_engine
 from digest.store.schema import papers
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from digest.ingest.identity import (
+from digest.identity import (
     arxiv_id_and_version,
     arxiv_id_from_doi,
     canonical_id,

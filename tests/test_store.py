@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 
 from digest.domain import Paper, Pick
 from digest.errors import StoreError
-from digest.ingest.identity import normalise_title
+from digest.identity import normalise_title
 from digest.store import deliveries as ledger
 from digest.store import events as event_store
 from digest.store import papers as paper_store

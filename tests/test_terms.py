@@ -15,11 +15,13 @@ from sqlalchemy import func, select, text, update
 from digest.domain import Paper
 from digest.rank import features
 from digest.rank.learner import LinearModel
-from digest.store import learning, terms
+from digest.store import learning
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
+from digest.store import terms as term_rows
 from digest.store.engine import create_db_engine, migrate, open_engine
 from digest.store.schema import feature_stats, paper_terms, papers, subscriber_models
+from digest.training import terms
 
 NOW = datetime(2026, 11, 29, 6, 0)
 
@@ -68,10 +70,10 @@ def test_a_changed_text_is_counted_again(db_url: str) -> None:
     with engine.begin() as conn:
         paper_store.upsert_papers(conn, [_paper(1, version=2, abstract="Graph kernels for molecules.")], NOW,
                                   arxiv_authority=True)
-        assert terms.load(conn, [first.id]) == {}  # the old counts are of the old text
+        assert term_rows.load(conn, [first.id], features.FEATURE_SET) == {}  # the old counts are of the old text
     assert terms.backfill(engine) == 1 and terms.backfill(engine) == 0
     with engine.connect() as conn:
-        (idx, counts), = terms.load(conn, [first.id]).values()
+        (idx, counts), = term_rows.load(conn, [first.id], features.FEATURE_SET).values()
         new_text = features.paper_text(paper_store.paper_texts(conn, [first.id])[first.id])
     want = features.term_counts([new_text])
     assert idx.tolist() == want.indices.tolist() and counts.tolist() == want.data.tolist()
@@ -86,24 +88,23 @@ def test_a_new_feature_set_recounts_everything_and_drops_the_models(db_url: str,
     with engine.begin() as conn:
         paper_store.upsert_papers(conn, [_paper(9)], NOW)  # stored without counts (as before they existed)
         sid = sub_store.upsert_subscriber(conn, email="a@example.org", keywords=["attention"], now=NOW)[0].id
-        learning.save_model(conn, sid, LinearModel(np.array([1], dtype=np.int32), np.array([0.5], dtype=np.float32),
-                                                   0.0, 1, 1), 1, NOW)
+        model = LinearModel(np.array([1], dtype=np.int32), np.array([0.5], dtype=np.float32), 0.0, 1, 1)
+        learning.save_model(conn, sid, learning.ModelRow(model.to_bytes(), model.n_pos, model.n_neg), 1, NOW)
         assert learning.stored_feature_set(conn) == features.FEATURE_SET
     # Papers added under the old set keep the row marked old: the mismatch must stay visible.
     monkeypatch.setattr(features, "FEATURE_SET", features.FEATURE_SET + 1)
     monkeypatch.setattr(terms, "FEATURE_SET", features.FEATURE_SET)
-    monkeypatch.setattr(learning, "FEATURE_SET", features.FEATURE_SET)
     with engine.begin() as conn:
-        learning.add_documents(conn, np.zeros(features.N_FEATURES, dtype=np.float32), 0, NOW)
+        learning.add_documents(conn, np.zeros(features.N_FEATURES, dtype=np.float32), 0, NOW, features.FEATURE_SET)
         assert learning.stored_feature_set(conn) == features.FEATURE_SET - 1
-        assert terms.load(conn, [1, 2, 3]) == {}  # counts of the old set are not used
+        assert term_rows.load(conn, [1, 2, 3], features.FEATURE_SET) == {}  # counts of the old set are not used
 
     terms.ensure_current(engine, NOW)
 
     with engine.connect() as conn:
         assert learning.stored_feature_set(conn) == features.FEATURE_SET
         ids = list(conn.execute(select(papers.c.id).order_by(papers.c.id)).scalars())
-        loaded = terms.load(conn, ids)
+        loaded = term_rows.load(conn, ids, features.FEATURE_SET)
         assert sorted(loaded) == ids  # every paper, the one stored without counts too
         n_docs, df = learning.load_df(conn, features.N_FEATURES) or (0, None)
         texts = paper_store.paper_texts(conn, ids)

@@ -18,7 +18,7 @@ from digest.errors import InputError
 if TYPE_CHECKING:
     from digest.config import SourceSettings
     from digest.daily import Day
-    from digest.ingest.collect import SourceReport
+    from digest.pipeline.collect import SourceReport
     from digest.pipeline.report import RunReport
     from digest.wiring import App
 
@@ -49,7 +49,7 @@ def ingest(obj: Context, sources: tuple[str, ...], kind: str) -> None:
     from pydantic import ValidationError
 
     from digest.daily import Day
-    from digest.ingest.collect import source_from_argument
+    from digest.pipeline.collect import source_from_argument
 
     try:
         chosen = [source_from_argument(s, kind) for s in sources] if sources else list(obj.settings.sources)
@@ -130,7 +130,7 @@ def _fetch(day: Day, sources: Sequence[SourceSettings], now: datetime) -> list[S
 @pass_ctx
 def run(obj: Context, date_: str | None, dry_run: bool, only: str | None, no_ingest: bool) -> None:
     """Ingest the sources, rank new papers for every subscriber, render and deliver the digest."""
-    from digest.ingest.collect import failures
+    from digest.pipeline.collect import failures
     from digest.subscribe_input import normalise_email
 
     now = datetime.now(UTC)

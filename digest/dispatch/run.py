@@ -16,7 +16,7 @@ from digest.domain import SubscriberOutcome, naive_utc
 from digest.pipeline.report import RunReport
 from digest.store import deliveries as ledger
 from digest.store import subscribers as sub_store
-from digest.store import terms as term_store
+from digest.training import terms as term_store
 from digest.wiring import App
 
 log = logging.getLogger(__name__)

@@ -24,10 +24,10 @@ from digest.store import deliveries as ledger
 from digest.store import events as event_store
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
-from digest.store import terms as term_store
 from digest.store.engine import open_engine
 from digest.store.schema import papers as papers_table
 from digest.subscribe_input import parse_keywords
+from digest.training import terms as term_store
 from digest.wiring import App
 
 DAY_ONE = date(2024, 11, 28)

@@ -21,8 +21,8 @@ import feedparser
 
 from digest.domain import Paper
 from digest.errors import FeedError
+from digest.identity import arxiv_id_and_version, arxiv_id_from_doi, canonical_id, doi_in_text, normalise_doi
 from digest.ingest import latex
-from digest.ingest.identity import arxiv_id_and_version, arxiv_id_from_doi, canonical_id, doi_in_text, normalise_doi
 from digest.ingest.text import feed_text, html_to_text
 from digest.text import bound, feed_url, one_line
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from digest.domain import Paper
 from digest.errors import InputError
-from digest.ingest.identity import arxiv_id_and_version, arxiv_id_from_doi, canonical_id, normalise_doi
+from digest.identity import arxiv_id_and_version, arxiv_id_from_doi, canonical_id, normalise_doi
 from digest.ingest.latex import readable_paper
 from digest.ingest.text import feed_text
 

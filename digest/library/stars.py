@@ -19,7 +19,7 @@ from digest.library.references import Reference
 from digest.store import learning
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
-from digest.store import terms as term_store
+from digest.training import terms as term_store
 
 # Looks arXiv ids up elsewhere: (ids) -> (papers found, {id: why not}).
 Fetcher = Callable[[Sequence[str]], tuple[list[Paper], dict[str, str]]]

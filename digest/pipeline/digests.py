@@ -81,6 +81,10 @@ class DigestPipeline:
         self.messages = Messages(renderer, links, from_addr=from_addr, from_name=from_name)
 
     @property
+    def encoder(self) -> TextEncoder | None:
+        return self.planner.encoder
+
+    @property
     def embedded(self) -> int:
         """Texts the encoder embedded in this pipeline's runs (the rest came from the store)."""
         return self.planner.embedded

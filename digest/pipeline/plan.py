@@ -21,11 +21,11 @@ from digest.rank import features
 from digest.rank.encoder import TextEncoder
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, RankOptions, rank_all
 from digest.rank.semantic import Semantic
-from digest.rank.training import KnownPapers, load_states
 from digest.store import learning
 from digest.store import papers as paper_store
-from digest.store.embeddings import StoredMeaning
-from digest.store.terms import StoredTerms
+from digest.training.meaning import StoredMeaning
+from digest.training.models import KnownPapers, load_states
+from digest.training.terms import StoredTerms
 
 log = logging.getLogger(__name__)
 

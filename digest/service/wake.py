@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from digest.daily import Day
 from digest.domain import naive_utc
-from digest.ingest.collect import SourceReport
+from digest.pipeline.collect import SourceReport
 from digest.pipeline.report import RunReport
 from digest.service.due import Due, DueDefaults, by_date, due_now, oldest_date
 from digest.store import deliveries as ledger

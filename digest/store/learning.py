@@ -1,4 +1,6 @@
-"""Learning state in the store: feature document frequencies, per-subscriber models, labels."""
+"""Learning state in the store: feature document frequencies, per-subscriber models (as bytes), labels.
+
+Arrays and bytes in and out; what they mean is digest.rank's, how they are kept current digest.training's."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy import Connection, delete, insert, select, update
 
-from digest.rank.features import FEATURE_SET
-from digest.rank.learner import LinearModel
 from digest.store import events as event_store
 from digest.store.schema import feature_stats, papers, subscriber_models
 
@@ -27,17 +27,19 @@ def load_df(conn: Connection, n_features: int) -> tuple[int, np.ndarray] | None:
     return int(row.n_docs), df
 
 
-def add_documents(conn: Connection, presence_counts: np.ndarray, n_new: int, now: datetime) -> None:
-    """Add the term presence counts of n_new newly stored papers to the stored frequencies."""
+def add_documents(conn: Connection, presence_counts: np.ndarray, n_new: int, now: datetime,
+                  feature_set: int) -> None:
+    """Add the term presence counts of n_new newly stored papers to the stored frequencies (feature_set:
+    the set they were counted with, recorded when nothing was counted before)."""
     current = load_df(conn, presence_counts.shape[0])
     n_docs, df = current if current is not None else (0, np.zeros_like(presence_counts))
-    _write_df(conn, df + presence_counts, n_docs + n_new, now, exists=current is not None)
+    _write_df(conn, df + presence_counts, n_docs + n_new, now, feature_set, exists=current is not None)
 
 
-def replace_documents(conn: Connection, df: np.ndarray, n_docs: int, now: datetime) -> None:
-    """Document frequencies counted anew from every stored paper, with the current feature set."""
+def replace_documents(conn: Connection, df: np.ndarray, n_docs: int, now: datetime, feature_set: int) -> None:
+    """Document frequencies counted anew from every stored paper, with this feature set."""
     exists = conn.execute(select(feature_stats.c.id).where(feature_stats.c.id == 1)).first() is not None
-    _write_df(conn, df, n_docs, now, exists=exists, recounted=True)
+    _write_df(conn, df, n_docs, now, feature_set, exists=exists, recounted=True)
 
 
 def stored_feature_set(conn: Connection) -> int | None:
@@ -45,14 +47,14 @@ def stored_feature_set(conn: Connection) -> int | None:
     return conn.execute(select(feature_stats.c.feature_set).where(feature_stats.c.id == 1)).scalar()
 
 
-def _write_df(conn: Connection, df: np.ndarray, n_docs: int, now: datetime, *, exists: bool,
+def _write_df(conn: Connection, df: np.ndarray, n_docs: int, now: datetime, feature_set: int, *, exists: bool,
               recounted: bool = False) -> None:
     nz = np.flatnonzero(df)
     buf = io.BytesIO()
     np.savez_compressed(buf, indices=nz.astype(np.int32), counts=df[nz].astype(np.float32))
     values: dict[str, object] = {"n_docs": n_docs, "df": buf.getvalue(), "updated_at": now}
     if recounted or not exists:  # adding papers to older counts must not hide that they are older
-        values["feature_set"] = FEATURE_SET
+        values["feature_set"] = feature_set
     if exists:
         conn.execute(update(feature_stats).where(feature_stats.c.id == 1).values(**values))
     else:
@@ -62,25 +64,39 @@ def _write_df(conn: Connection, df: np.ndarray, n_docs: int, now: datetime, *, e
 # ---- models ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StoredModel:
-    model: LinearModel
+    weights: bytes  # the model as digest.rank.learner.LinearModel.to_bytes wrote it
     last_event_id: int
     trained_at: datetime
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """A model to store: its bytes and how many positive and negative labels it learned from."""
+
+    weights: bytes
+    n_pos: int
+    n_neg: int
 
 
 def load_models(conn: Connection, subscriber_ids: Sequence[int]) -> dict[int, StoredModel]:
     if not subscriber_ids:
         return {}
     rows = conn.execute(select(subscriber_models).where(subscriber_models.c.subscriber_id.in_(list(subscriber_ids))))
-    return {r.subscriber_id: StoredModel(LinearModel.from_bytes(r.weights), r.last_event_id, r.trained_at)
-            for r in rows}
+    return {r.subscriber_id: StoredModel(r.weights, r.last_event_id, r.trained_at) for r in rows}
 
 
-def save_model(conn: Connection, subscriber_id: int, model: LinearModel | None, last_event_id: int,
+def drop_models(conn: Connection) -> None:
+    """Every stored model (they weigh features of a feature set no longer counted)."""
+    conn.execute(delete(subscriber_models))
+
+
+def save_model(conn: Connection, subscriber_id: int, model: ModelRow | None, last_event_id: int,
                now: datetime) -> None:
+    """Replace a subscriber's model (None: no model, nothing to learn from yet)."""
     conn.execute(delete(subscriber_models).where(subscriber_models.c.subscriber_id == subscriber_id))
     if model is not None:
         conn.execute(insert(subscriber_models).values(
-            subscriber_id=subscriber_id, weights=model.to_bytes(), n_pos=model.n_pos, n_neg=model.n_neg,
+            subscriber_id=subscriber_id, weights=model.weights, n_pos=model.n_pos, n_neg=model.n_neg,
             last_event_id=last_event_id, trained_at=now))
 
 

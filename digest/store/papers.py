@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 
 from digest.domain import Paper
-from digest.ingest.identity import normalise_title
+from digest.identity import normalise_title
 from digest.store.schema import paper_terms, papers
 
 _REPLACEMENT_TYPES = ("replace", "replace-cross")
@@ -109,7 +109,7 @@ def upsert_papers(conn: Connection, batch: Iterable[Paper], now: datetime, *,
                   arxiv_authority: bool = False) -> tuple[UpsertCounts, list[Paper]]:
     """Store a parsed batch. Returns the counts and the papers that were new.
 
-    arxiv_authority: the batch comes from arXiv itself (digest.ingest.identity.ARXIV_KINDS), which alone
+    arxiv_authority: the batch comes from arXiv itself (digest.identity.ARXIV_KINDS), which alone
     may change the text of a paper with an arXiv id; other batches only add such papers."""
     counts = UpsertCounts()
     fresh: list[Paper] = []

@@ -59,7 +59,7 @@ def upgrade() -> None:
 
 
 def _convert_stored_papers() -> None:
-    from digest.ingest.identity import normalise_title
+    from digest.identity import normalise_title
     from digest.ingest.latex import has_markup, to_text
 
     conn = op.get_bind()
@@ -96,7 +96,7 @@ def _convert_stored_papers() -> None:
 
 
 def downgrade() -> None:
-    from digest.ingest.identity import normalise_title
+    from digest.identity import normalise_title
 
     conn = op.get_bind()
     for r in conn.execute(sa.select(_papers.c.id, _papers.c.title_latex)

@@ -14,13 +14,13 @@ from sqlalchemy import Engine
 from digest.config import FetchSettings, SourceSettings, masked_url
 from digest.domain import naive_utc
 from digest.errors import FeedError
+from digest.identity import ARXIV_KINDS
 from digest.ingest.fetch import FetchResult, StopRequested, fetch
-from digest.ingest.identity import ARXIV_KINDS
 from digest.ingest.sources import parse_feed
 from digest.store import papers as paper_store
 from digest.store import runs as run_store
 from digest.store import sources as source_store
-from digest.store import terms as term_store
+from digest.training import terms as term_store
 
 log = logging.getLogger(__name__)
 

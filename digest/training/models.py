@@ -1,4 +1,5 @@
-"""Keeping each subscriber's model current: retrain from the store when new feedback arrived."""
+"""Keeping each subscriber's model current: retrain from the store when new feedback arrived (the store
+keeps the model's bytes, digest.rank.learner trains and reads it)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from digest.rank.ranker import Labelled, SubscriberState, training_set
 from digest.store import events as event_store
 from digest.store import learning
 from digest.store import papers as paper_store
-from digest.store.embeddings import StoredMeaning
+from digest.training.meaning import StoredMeaning
 
 log = logging.getLogger(__name__)
 MAX_LIKED_FOR_REASONS = 50
@@ -61,11 +62,14 @@ def read_group(engine: Engine, subscribers: Sequence[Subscriber], meaning: Store
     ids = [s.id for s in subscribers]
     with engine.connect() as conn:
         stored = learning.load_models(conn, ids)
+        models: dict[int, learner.LinearModel | None] = {
+            sid: learner.LinearModel.from_bytes(m.weights) for sid, m in stored.items()}
         latest = event_store.latest_event_ids(conn, ids)
         labels = learning.labels_for(conn, ids)
+        encoded = meaning is not None  # a model trained with the encoder's dims, or without them, is stale otherwise
         stale = [s.id for s in subscribers
                  if latest.get(s.id, 0) > (stored[s.id].last_event_id if s.id in stored else 0)
-                 or (s.id in stored and semantic.uses_embedding(stored[s.id].model.indices) != (meaning is not None))]
+                 or ((m := models.get(s.id)) is not None and semantic.uses_embedding(m.indices) != encoded)]
         background = learning.background_paper_ids(conn, learner.BACKGROUND_SAMPLE) if stale else []
         need: set[int] = set(background)
         for sid, lab in labels.items():
@@ -73,8 +77,7 @@ def read_group(engine: Engine, subscribers: Sequence[Subscriber], meaning: Store
             if sid in stale:
                 need |= lab.shown
         papers = known.fetch(conn, need)
-    return GroupFeedback(subscribers, {sid: m.model for sid, m in stored.items()}, latest, labels, stale, background,
-                         papers)
+    return GroupFeedback(subscribers, models, latest, labels, stale, background, papers)
 
 
 def retrain_stale(engine: Engine, group: GroupFeedback, space: FeatureSpace, now: datetime,
@@ -107,7 +110,9 @@ def retrain_stale(engine: Engine, group: GroupFeedback, space: FeatureSpace, now
         group.models[sid] = learner.train(data) if data is not None else None
     with engine.begin() as conn:
         for sid in group.stale:
-            learning.save_model(conn, sid, group.models[sid], group.latest.get(sid, 0), now)
+            model = group.models[sid]
+            row = learning.ModelRow(model.to_bytes(), model.n_pos, model.n_neg) if model is not None else None
+            learning.save_model(conn, sid, row, group.latest.get(sid, 0), now)
     log.info("retrained %d subscriber model(s)", len(group.stale))
 
 
