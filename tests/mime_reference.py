@@ -1,7 +1,7 @@
 """The digest email as composed before digest.mail.mime: EmailMessage, the header registry and the
 stdlib generator (commit 9ca092e's compose_message, unchanged but for its name).
 
-The reference the new writer is checked against (tests/test_mime.py) and the baseline that
+The reference the new writer is checked against (tests/mail/test_mime.py) and the baseline that
 benchmarks/compose_speed.py times it against. Not used by the package.
 """
 

@@ -20,7 +20,7 @@ from digest.errors import DigestError, InputError
 
 # Only what every command needs is imported at the top; the rest where a command uses it, so that
 # `--help`, `subscribe`, `subscribers` and `status` start without numpy, scikit-learn, Starlette and
-# the mail stack (tests/test_cli.py checks it; README: start-up time). Annotations: TYPE_CHECKING.
+# the mail stack (tests/cli/test_cli.py checks it; README: start-up time). Annotations: TYPE_CHECKING.
 if TYPE_CHECKING:
     from digest.config import Settings
     from digest.wiring import App

@@ -11,9 +11,7 @@ import click
 from digest.cli.group import Context, main, pass_ctx
 from digest.errors import InputError
 
-# Only what every command needs is imported at the top; the rest where a command uses it, so that
-# `--help`, `subscribe`, `subscribers` and `status` start without numpy, scikit-learn, Starlette and
-# the mail stack (tests/test_cli.py checks it; README: start-up time). Annotations: TYPE_CHECKING.
+# Heavy modules are imported inside the commands that use them (see group.py).
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 

@@ -256,7 +256,7 @@ class GuardedTransport(httpx.HTTPTransport):
         context = ssl_context or httpx.create_ssl_context(trust_env=False)
         super().__init__(verify=context, trust_env=False)
         # httpx has no parameter for httpcore's network backend: its pool is replaced by one using ours.
-        # (tests/test_fetch.py's pinning tests fail if a future httpx stops going through it.)
+        # (tests/ingest/test_fetch.py's pinning tests fail if a future httpx stops going through it.)
         self._pool = httpcore.ConnectionPool(
             ssl_context=context,
             network_backend=GuardedBackend(budget, allow_private=allow_private),

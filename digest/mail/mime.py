@@ -10,7 +10,7 @@ The stdlib path (header registry objects, a policy-driven folder, the generator)
 digest, most of a run's composing time. What a digest needs is small and fixed, so it is written
 directly: header lines already checked by digest.mail.compose, text parts quoted-printable
 (binascii, as before), CRLF line ends. The output parses with the stdlib parser to the same
-headers and decoded bodies as the EmailMessage path did (tests/test_mime.py).
+headers and decoded bodies as the EmailMessage path did (tests/mail/test_mime.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ format directly: a digest carries some fifty links, and itsdangerous rebuilds it
 the key and tries zlib (about 20 us of allocation) on every call. The one difference: the payload
 is never zlib-compressed. itsdangerous compresses only when that saves bytes (rare for id payloads,
 e.g. repeated digits) and reads an uncompressed payload either way, so every token verifies here
-and with plain itsdangerous; otherwise the output is byte-identical (tests/test_tokens.py).
+and with plain itsdangerous; otherwise the output is byte-identical (tests/signing/test_tokens.py).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from digest.ingest.arxiv_lookup import lookup_ids
 from digest.store.schema import events, papers
 from tests.smtp_server import free_port
 
-FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+FEEDS = Path(__file__).parents[1] / "fixtures" / "feeds"
 ARXIV = FEEDS / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
 API_RESPONSE = FEEDS / "arxiv_api_atom_2026_search-testing_100results.xml"  # 2202.12139, 2405.13786, ...
 BIB = """% my library

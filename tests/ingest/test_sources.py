@@ -14,7 +14,7 @@ from digest.errors import FeedError
 from digest.ingest.fetch import SAMPLES_DIR
 from digest.ingest.sources import ABSTRACT_MAX, AUTHORS_MAX, CATEGORIES_MAX, TITLE_MAX, ParsedFeed, parse_feed
 
-FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "feeds"
 MULTI = "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
 SAMPLE = SAMPLES_DIR / "arxiv-cs-2024-11-28.xml"
 ML_CATEGORIES = {"cs.LG", "cs.CL", "cs.CV", "cs.AI", "cs.IR", "stat.ML"}

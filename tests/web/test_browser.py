@@ -34,8 +34,8 @@ from tests.smtp_server import SmtpServer, free_port
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).parent / "artifacts"
-FEED = Path(__file__).parent / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+FEED = Path(__file__).parents[1] / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
 ADDRESS = "reader@example.org"
 PHONE = {"width": 390, "height": 844}
 

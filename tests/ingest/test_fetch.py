@@ -24,7 +24,7 @@ from digest.ingest import transport
 from digest.ingest.fetch import SAMPLES_DIR, StopRequested, fetch
 from tests.drip_server import BODY_DRIP, HEADERS_DRIP, TLS_DRIP, DripServer
 
-FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "feeds"
 FEED = (FIXTURES / "arxiv_rss_legacy_rdf_hep-ex_2018-05-23_excerpt.xml").read_bytes()
 ETAG = '"rdf-v1"'
 LAST_MODIFIED = "Wed, 23 May 2018 20:30:00 GMT"

@@ -18,7 +18,7 @@ from digest.pipeline.collect import ingest_source
 from digest.store.engine import open_engine
 from digest.store.schema import papers
 
-ARXIV = Path(__file__).parent / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
+ARXIV = Path(__file__).parents[1] / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
 NOW = datetime(2024, 11, 29, 6, 0)
 SETTINGS = FetchSettings(allow_private=True, deadline_s=10)
 PHISH = "Your arXiv account is locked: verify it at arxiv-login.example"

@@ -26,7 +26,7 @@ from digest.store.schema import sources
 from tests.address_cases import BAD_ADDRESSES
 from tests.smtp_server import free_port
 
-FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+FEEDS = Path(__file__).parents[1] / "fixtures" / "feeds"
 ARXIV = FEEDS / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
 
 
@@ -101,7 +101,7 @@ def test_light_commands_do_not_load_the_heavy_stack(env: dict[str, str]) -> None
 
 
 def test_the_readme_documents_every_command() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "**Store**- **Store**" not in readme
     for name in main.list_commands(click.Context(main)):
         assert f"`digest {name}" in readme, name
@@ -238,7 +238,7 @@ def test_demo_end_to_end_in_a_fresh_directory(tmp_path: Path) -> None:
     # What the README says of the demo: 521 papers ingested, 336 considered, dated today.
     assert "sample-arxiv-cs: 521 new" in first.stdout
     assert f"Digest {datetime.now(UTC).date()}: 336 new papers considered" in first.stdout
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "521 real arXiv" in readme and "336 are considered" in readme
     htmls = sorted((tmp_path / "state" / "outbox").rglob("*.html"))
     emls = sorted((tmp_path / "state" / "outbox").rglob("*.eml"))

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from digest.cli import main
 
-FEED = Path(__file__).parent / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
+FEED = Path(__file__).parents[1] / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
 
 
 @pytest.fixture

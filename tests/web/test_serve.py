@@ -197,7 +197,7 @@ def test_unusable_sqlite_file_names_the_url(tmp_path: Path) -> None:
 
 
 def test_the_systemd_unit_runs_a_valid_serve_command() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     unit = (root / "contrib" / "digest.service").read_text()
     (exec_start,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
     argv = exec_start.removeprefix("ExecStart=").split()

@@ -20,8 +20,8 @@ from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
 from digest.store.engine import create_db_engine, migrate
 from digest.store.schema import deliveries, events, subscribers
-from tests.test_web_pages import BASE, NOW, Site
-from tests.test_web_pages import make_site as make_site  # noqa: F401 (the fixture)
+from tests.web.test_web_pages import BASE, NOW, Site
+from tests.web.test_web_pages import make_site as make_site  # noqa: F401 (the fixture)
 from tests.web_helpers import csrf_of
 
 DAY = date(2026, 11, 29)

@@ -24,7 +24,7 @@ from digest.signing.links import LinkBuilder
 from digest.signing.tokens import LinkSigner
 from tests.mime_reference import compose_stdlib
 
-SAMPLE = Path(__file__).resolve().parents[1] / "digest" / "samples" / "arxiv-cs-2024-11-28.xml"
+SAMPLE = Path(__file__).resolve().parents[2] / "digest" / "samples" / "arxiv-cs-2024-11-28.xml"
 NOW = datetime(2026, 11, 29, 6, 0, 5, tzinfo=UTC)
 ARGS: dict[str, object] = {"from_addr": "digest@example.org", "from_name": "Paper digest", "to_addr": "ada@example.org",
                            "message_id": "<digest-2026-11-29-s12-d345@example.org>", "date": NOW,
