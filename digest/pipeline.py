@@ -27,7 +27,7 @@ from digest.mail.compose import compose_message, make_message_id
 from digest.mail.deliver import Transport
 from digest.mail.render import DigestRenderer, RenderedDigest
 from digest.rank import features
-from digest.rank.encoder import TextEncoder
+from digest.rank.encoder import TextEncoder, is_sentence_encoder
 from digest.rank.gcpause import paused_gc
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, RankOptions, rank_all
 from digest.rank.semantic import Semantic
@@ -212,7 +212,8 @@ class DigestPipeline:
             liked = [[p for _, p in st.liked] for st in states]
             stored.ensure([p for mine in liked for p in mine])  # one read for the group, not one per reader
             meaning = Semantic(stored.papers(candidates), stored.keywords([st.subscriber for st in states]),
-                               [stored.papers(mine) for mine in liked])
+                               [stored.papers(mine) for mine in liked],
+                               sentences=is_sentence_encoder(stored.encoder))
         ranked = rank_all(states, candidates, space, rank_options, day, meaning)
         return [_Planned(st.subscriber, r.picks, len(candidates), r.trending)
                 for st, r in zip(states, ranked, strict=True)]
