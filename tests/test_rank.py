@@ -279,3 +279,44 @@ def test_the_light_tokenizer_keeps_scikit_learns_stop_words() -> None:
     from digest.rank.tokens import STOP_WORDS
 
     assert frozenset(ENGLISH_STOP_WORDS) == STOP_WORDS
+
+
+def _day(extra: list[tuple[str, str]]) -> list[Paper]:
+    """A day of papers: 200 on unrelated topics (each with its own words), then extra."""
+    topics = ["bird migration", "volcanic ash", "tax policy", "coral reefs", "medieval trade", "glacier melt",
+              "sleep apnea", "urban traffic", "wine chemistry", "dark matter"]
+    filler = [(f"Notes on {t}, part {n}", f"We study {t} with new field data from season {n}.")
+              for n in range(20) for t in topics]
+    return [Paper(id=i + 1, canonical_id=f"p{i}", title=t, abstract=a) for i, (t, a) in enumerate(filler + extra)]
+
+
+def _picks(papers: list[Paper], *keywords: str) -> list[str]:
+    from digest.rank.features import FeatureSpace, paper_text
+    from digest.rank.ranker import RankOptions, SubscriberState, rank_all
+
+    space = FeatureSpace.from_texts([paper_text(p) for p in papers])
+    ranked = rank_all([SubscriberState(_sub(*keywords))], papers, space, RankOptions(top_k=10, min_score=0.1))
+    return [p.paper.title for p in ranked[0].picks]
+
+
+def test_a_quiet_day_is_not_filled_with_papers_sharing_one_common_word() -> None:
+    """A reader of "protein design" on a day with one such paper and eight that only say "design"
+    gets the one, and a paper on proteins (a word few papers hold), not the eight."""
+    designs = [(f"Design of {what}", f"A design method for {what}, with a case study.")
+               for what in ("bridges", "antennas", "chairs", "compilers", "kitchens", "rockets", "fonts", "gears")]
+    papers = _day(designs + [("Deep generative protein design", "We generate binders."),
+                             ("How proteins fold", "Protein folding kinetics measured in cells.")])
+    picks = _picks(papers, "protein design")
+    assert picks == ["Deep generative protein design", "How proteins fold"]
+
+
+def test_a_phrase_most_papers_hold_weighs_less_than_a_specific_one() -> None:
+    """Keywords "learning, graph coloring": "learning" is in a tenth of the day's titles, so a paper
+    that names graph coloring in its abstract comes before one that merely says "learning"."""
+    learning = [(f"Learning {what}", f"We learn {what} from examples.")
+                for what in ("to walk", "to rank", "to parse", "fast", "slowly", "again", "in teams", "from noise",
+                             "with less", "without labels", "to plan", "to see", "to hear", "to read", "to code",
+                             "to draw", "to sing", "to count", "to sort", "to search")]
+    papers = _day(learning + [("Colouring sparse graphs quickly", "An algorithm for graph coloring in linear time.")])
+    picks = _picks(papers, "learning", "graph coloring")
+    assert picks[0] == "Colouring sparse graphs quickly"

@@ -99,7 +99,8 @@ def _factories(names: list[str], data: EvalData, seed: int, jobs: int,
                meaning: _Meaning | None = None) -> dict[str, Callable[[], Recommender]]:
     def digest_rec(with_encoder: bool = True) -> Recommender:
         if meaning is not None and with_encoder:
-            rec = DigestRecommender(seed=seed, embeddings=meaning.papers, encode=meaning.encode)
+            rec = DigestRecommender(seed=seed, embeddings=meaning.papers, encode=meaning.encode,
+                                    sentences=enc.is_sentence_encoder(meaning.encoder))
         else:
             rec = DigestRecommender(seed=seed, name="digest" if meaning is None else "digest-tfidf")
         if made is not None and rec.name == "digest":

@@ -35,13 +35,16 @@ class DigestRecommender:
     name = "digest"
 
     def __init__(self, *, seed: int = 0, options: RankOptions | None = None, embeddings: np.ndarray | None = None,
-                 encode: Callable[[Sequence[str]], np.ndarray] | None = None, name: str = "digest") -> None:
-        """embeddings (papers x dim) and encode (for the keywords): the sentence encoder, when installed."""
+                 encode: Callable[[Sequence[str]], np.ndarray] | None = None, name: str = "digest",
+                 sentences: bool = True) -> None:
+        """embeddings (papers x dim) and encode (for the keywords): the encoder's, when there is one;
+        sentences: it is a sentence encoder, not the static vectors (digest.rank.semantic.Semantic)."""
         self.seed = seed
         self.options = options or RankOptions(min_score=-1.0, diversity=0.0)
         self.embeddings = embeddings if encode is not None else None
         self.encode = encode
         self.name = name
+        self.sentences = sentences
 
     def start(self, corpus: EvalCorpus, users: Sequence[EvalUser], scenario: str) -> None:
         self.papers = [Paper(id=i, canonical_id=str(i), title=t, abstract=a)
@@ -115,7 +118,7 @@ class DigestRecommender:
         meaning = None
         if self.embeddings is not None and self.kw_meaning is not None:
             meaning = semantic.Semantic(self.embeddings[ids], self.kw_meaning,
-                                        [self.embeddings[lid] for lid in liked_ids])
+                                        [self.embeddings[lid] for lid in liked_ids], sentences=self.sentences)
         picks = [r.picks for r in rank_all(states, [self.papers[j] for j in ids], space, options, meaning=meaning)]
         self.train_seconds.append(t1 - t0)
         self.rank_seconds.append(time.perf_counter() - t1)

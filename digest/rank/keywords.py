@@ -16,7 +16,7 @@ words' BM25 once per distinct word, and each subscriber's sum is one sparse prod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +41,22 @@ BM25_K1 = 1.2  # the usual constants: term frequency saturates, long papers weig
 BM25_B = 0.75
 TITLE_TF = 2  # a word in the title counts as two in the abstract
 MATCHED_LEVEL = ABSTRACT_STEMS  # from this level on, "Matches: <keyword>" is true of the paper
+# A phrase that a large share of all papers hold tells little about which of them the reader wants
+# (the reason idf exists; the match levels alone ignored it): its levels count by its specificity,
+# from 1 for a phrase in at most SPECIFIC_SHARE of the stored papers down to GENERIC_FLOOR for one
+# in GENERIC_SHARE or more, on the log scale of idf. Single tags such as "networks" or "model"
+# (a tenth of CiteULike's papers) and "learning" on an arXiv cs day are the generic ones; a phrase a
+# researcher types ("superconducting qubits", "recommender systems") is far under 2%.
+# A paper that holds no phrase of the reader's has words-only evidence (BM25) toward the picks'
+# floor (min_score) only where it holds most of one phrase (more than GROUNDED_SHARE of its words)
+# or one of a phrase's specific words (in at most SPECIFIC_SHARE of the stored papers: "forecasting",
+# "protein", "qubits"). A shared common word ("design" of "protein design", "quantum" of "quantum
+# error correction", "time" of "time series forecasting") still orders papers, but cannot fill a
+# quiet day's digest with papers that hold nothing else of the reader's.
+GROUNDED_SHARE = 0.5
+SPECIFIC_SHARE = 0.02
+GENERIC_SHARE = 0.2
+GENERIC_FLOOR = 0.25
 
 
 class PhraseHits:
@@ -88,6 +104,7 @@ class KeywordScores:
     related: list[KeywordHits]  # [subscriber][paper] -> keywords sharing words, not whole
     phrases: np.ndarray  # subscribers x papers: the phrase-match part of scores (0: no keyword matched)
     words: np.ndarray  # subscribers x papers: the keywords' words in the paper (BM25, 0 to 1)
+    support: np.ndarray  # subscribers x papers: scores, less the words of papers not grounded (GROUNDED_SHARE)
 
 
 def _joined(toks: Sequence[str]) -> str:
@@ -169,19 +186,33 @@ class PaperIndex:
             both = np.intersect1d(both, ps, assume_unique=True)
         return both
 
-    def match_levels(self, phrases: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Per phrase and paper, its match level (uint8, phrases x papers: NONE ... TITLE), and
-        whether the paper shares at least one of the phrase's word stems."""
+    def match_levels(self, phrases: Sequence[str], specific: Callable[[Sequence[str]], np.ndarray] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+        """Per phrase and paper, its match level (uint8, phrases x papers: NONE ... TITLE), whether
+        the paper shares at least one of the phrase's word stems, and how much of the phrase it
+        holds (sparse, phrases x papers): the share of its words, or 1 or more where it holds a
+        word that specific(words) (a bool per word) says is specific enough to stand for it."""
         levels = np.zeros((len(phrases), self.n), dtype=np.uint8)
         shares = np.zeros((len(phrases), self.n), dtype=bool)
+        held_rows: list[np.ndarray] = []
+        held_cols: list[np.ndarray] = []
+        held_vals: list[np.ndarray] = []
         empty = np.zeros(0, dtype=np.int64)
         for ki, k in enumerate(phrases):
             ktoks = features.tokens(k)
             if not ktoks:
                 continue
             kstems = features.stems(ktoks)
-            for w in set(kstems):
-                shares[ki, self.postings.get(w, empty)] = True
+            standing = specific(ktoks) if specific is not None else np.zeros(len(ktoks), dtype=bool)
+            weight: dict[str, float] = {}
+            for stem, alone in zip(kstems, standing, strict=True):
+                weight[stem] = max(weight.get(stem, 0.0), 1.0 if alone else 0.0)
+            for w, alone in weight.items():
+                where = self.postings.get(w, empty)
+                shares[ki, where] = True
+                held_rows.append(np.full(where.size, ki, dtype=np.int64))
+                held_cols.append(where)
+                held_vals.append(np.full(where.size, alone + 1.0 / len(weight), dtype=np.float32))
             phrase, stemmed = _joined(ktoks), _joined(kstems)
             for pi in self._holding_all(kstems):
                 if phrase in self.title_text[pi]:
@@ -194,29 +225,59 @@ class PaperIndex:
                     levels[ki, pi] = ABSTRACT_STEMS
                 else:
                     levels[ki, pi] = ALL_WORDS
-        return levels, shares
+        held = sp.csr_matrix((np.concatenate(held_vals) if held_vals else np.zeros(0, dtype=np.float32),
+                              (np.concatenate(held_rows) if held_rows else empty,
+                               np.concatenate(held_cols) if held_cols else empty)),
+                             shape=(len(phrases), self.n), dtype=np.float32)  # duplicates summed
+        return levels, shares, held
 
 
-def phrase_scores(own: Sequence[Sequence[int]], levels: np.ndarray) -> np.ndarray:
+def specificity(phrases: Sequence[str], space: features.FeatureSpace) -> np.ndarray:
+    """Per phrase, 0 to 1: how rare it is among the stored papers (see SPECIFIC_SHARE). A phrase of
+    several words is as rare as its rarest pair of neighbouring words (the hashed bigrams' document
+    frequencies), a word as itself."""
+    out = np.ones(len(phrases), dtype=np.float32)
+    for i, k in enumerate(phrases):
+        toks = features.tokens(k)
+        if not toks:
+            continue
+        grams = toks if len(toks) == 1 else [f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)]
+        rarity = float(space.idf[features.unigram_columns(grams)].max()) - 1.0  # ln(share), about
+        low, high = -np.log(GENERIC_SHARE), -np.log(SPECIFIC_SHARE)
+        out[i] = np.clip(GENERIC_FLOOR + (1 - GENERIC_FLOOR) * (rarity - low) / (high - low), GENERIC_FLOOR, 1.0)
+    return out
+
+
+def phrase_scores(own: Sequence[Sequence[int]], levels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Per subscriber (own: the rows of levels that are its keywords) and paper: the best level's
-    value plus COVERAGE times the others'. Sparse until the end: a phrase occurs in few of the
-    day's papers, so the cost follows its hits, not subscribers x papers per keyword slot."""
-    n_subs, n_papers = len(own), levels.shape[1]
+    value plus COVERAGE times the others'; weights: per phrase, its specificity. Sparse until the
+    end: a phrase occurs in few of the day's papers, so the cost follows its hits, not subscribers x
+    papers per keyword slot."""
+    n_subs = len(own)
     values = sp.csr_matrix(LEVEL_VALUES[levels])  # phrases x papers, mostly zero
+    if weights is not None:
+        values = sp.csr_matrix(values.multiply(weights[:, None]), dtype=np.float32)
     rows = [i for i, mine in enumerate(own) for _ in mine]
     cols = [k for mine in own for k in mine]
     membership = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
                                shape=(n_subs, levels.shape[0]))
     total = membership @ values
-    best = sp.csr_matrix((n_subs, n_papers), dtype=np.float32)
+    best = best_of_own(own, values)
+    out: np.ndarray = ((1 - COVERAGE) * best + COVERAGE * total).toarray().astype(np.float32, copy=False)
+    return out
+
+
+def best_of_own(own: Sequence[Sequence[int]], values: sp.csr_matrix) -> sp.csr_matrix:
+    """Per subscriber and paper, the largest of values (phrases x papers) over the subscriber's own
+    rows: one sparse product per keyword slot."""
+    best = sp.csr_matrix((len(own), values.shape[1]), dtype=np.float32)
     longest = max((len(mine) for mine in own), default=0)
     for slot in range(longest):
         subs = [i for i, mine in enumerate(own) if len(mine) > slot]
         pick = sp.csr_matrix((np.ones(len(subs), dtype=np.float32), (subs, [own[i][slot] for i in subs])),
-                             shape=(n_subs, levels.shape[0]))
+                             shape=(len(own), values.shape[0]))
         best = best.maximum(pick @ values)
-    out: np.ndarray = ((1 - COVERAGE) * best + COVERAGE * total).toarray().astype(np.float32, copy=False)
-    return out
+    return best
 
 
 def score_keywords(
@@ -231,7 +292,7 @@ def score_keywords(
     if n_subs == 0 or n_papers == 0:
         empty = [KeywordHits(s.keywords, np.zeros((len(s.keywords), n_papers), dtype=bool)) for s in subscribers]
         zeros = np.zeros((n_subs, n_papers), dtype=np.float32)
-        return KeywordScores(zeros, empty, empty, zeros.copy(), zeros.copy())
+        return KeywordScores(zeros, empty, empty, zeros.copy(), zeros.copy(), zeros.copy())
 
     if space is None:
         space = features.FeatureSpace.from_texts([features.paper_text(p) for p in papers])
@@ -240,13 +301,15 @@ def score_keywords(
     own = [[kw_index[k] for k in sub.keywords] for sub in subscribers]
     index = paper_index if paper_index is not None else PaperIndex(papers)
     words = word_scores(subscribers, index, space)
-    levels, shares = index.match_levels(vocab)
-    phrases = phrase_scores(own, levels)
+    levels, shares, held = index.match_levels(vocab, lambda words: specificity(words, space) >= 1.0)
+    phrases = phrase_scores(own, levels, specificity(vocab, space))
+    grounded = (best_of_own(own, held) > GROUNDED_SHARE + 1e-6).toarray() | (phrases > 0)
     whole = levels >= MATCHED_LEVEL
     whole_hits, partial_hits = PhraseHits(whole), PhraseHits(shares & ~whole)
     matched = [KeywordHits(sub.keywords, whole_hits, r) for sub, r in zip(subscribers, own, strict=True)]
     related = [KeywordHits(sub.keywords, partial_hits, r) for sub, r in zip(subscribers, own, strict=True)]
-    return KeywordScores(phrases + WORDS_WEIGHT * words, matched, related, phrases, words)
+    scores = phrases + WORDS_WEIGHT * words
+    return KeywordScores(scores, matched, related, phrases, words, np.where(grounded, scores, phrases))
 
 
 def word_scores(subscribers: Sequence[Subscriber], index: PaperIndex, space: features.FeatureSpace) -> np.ndarray:
