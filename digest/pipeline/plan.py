@@ -18,7 +18,7 @@ from digest.pipeline.compact import compact, expand
 from digest.process.forked import fork_available, map_forked
 from digest.process.gcpause import paused_gc
 from digest.rank import features
-from digest.rank.encoder import TextEncoder
+from digest.rank.encoder import TextEncoder, is_sentence_encoder
 from digest.rank.ranker import SCORE_CHUNK, DayPapers, RankOptions, rank_all
 from digest.rank.semantic import Semantic
 from digest.store import learning
@@ -125,7 +125,8 @@ class Planner:
             liked = [[p for _, p in st.liked] for st in states]
             stored.ensure([p for mine in liked for p in mine])  # one read for the group, not one per reader
             meaning = Semantic(stored.papers(candidates), stored.keywords([st.subscriber for st in states]),
-                               [stored.papers(mine) for mine in liked])
+                               [stored.papers(mine) for mine in liked],
+                               sentences=is_sentence_encoder(stored.encoder))
         ranked = rank_all(states, candidates, space, rank_options, day, meaning)
         return [Planned(st.subscriber, r.picks, len(candidates), r.trending)
                 for st, r in zip(states, ranked, strict=True)]
