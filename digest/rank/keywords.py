@@ -203,16 +203,24 @@ class PaperIndex:
             if not ktoks:
                 continue
             kstems = features.stems(ktoks)
-            standing = specific(ktoks) if specific is not None else np.zeros(len(ktoks), dtype=bool)
-            weight: dict[str, float] = {}
-            for stem, alone in zip(kstems, standing, strict=True):
-                weight[stem] = max(weight.get(stem, 0.0), 1.0 if alone else 0.0)
-            for w, alone in weight.items():
-                where = self.postings.get(w, empty)
-                shares[ki, where] = True
-                held_rows.append(np.full(where.size, ki, dtype=np.int64))
-                held_cols.append(where)
-                held_vals.append(np.full(where.size, alone + 1.0 / len(weight), dtype=np.float32))
+            distinct = list(dict.fromkeys(kstems))
+            for w in distinct:
+                shares[ki, self.postings.get(w, empty)] = True
+            # What is held matters only where it can ground a paper the levels do not: a word of one
+            # alone is a level already, and so is all of two. So: a specific word of a longer phrase,
+            # and every word of a phrase of three or more (the rest are most of the day's postings).
+            if len(distinct) > 1:
+                standing = specific(ktoks) if specific is not None else np.zeros(len(ktoks), dtype=bool)
+                alone = {stem: False for stem in distinct}
+                for stem, sure in zip(kstems, standing, strict=True):
+                    alone[stem] = alone[stem] or bool(sure)
+                for w in distinct:
+                    if not (alone[w] or len(distinct) > 2):
+                        continue
+                    where = self.postings.get(w, empty)
+                    held_rows.append(np.full(where.size, ki, dtype=np.int64))
+                    held_cols.append(where)
+                    held_vals.append(np.full(where.size, float(alone[w]) + 1.0 / len(distinct), dtype=np.float32))
             phrase, stemmed = _joined(ktoks), _joined(kstems)
             for pi in self._holding_all(kstems):
                 if phrase in self.title_text[pi]:
