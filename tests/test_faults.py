@@ -35,8 +35,10 @@ from tests.drip_server import HEADERS_DRIP, DripServer
 from tests.smtp_server import SmtpServer, free_port
 
 FEED = Path(__file__).parent / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
-# Papers are ingested now, so the digest date is today (the candidates are the last few days' papers).
-TODAY = datetime.now(UTC).date()
+# The runs make tomorrow morning's digest: its candidates (the three days before it) hold the papers
+# ingested now whether or not the clock passes midnight between collecting the tests and ingesting
+# (today's date, fixed at collection, left them out when a CI run crossed midnight).
+TODAY = datetime.now(UTC).date() + timedelta(days=1)
 DATE = TODAY.isoformat()
 N = 8
 ADDRS = [f"reader{i}@example.org" for i in range(N)]
