@@ -45,10 +45,14 @@ with warnings.catch_warnings():  # Starlette announces a move from httpx to http
 ARXIV = Path(__file__).parent / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
 
 
+# Tomorrow morning's digest, fixed once: its candidates (the three days before it) hold the papers
+# ingested now even when the clock passes midnight during the tests, and every call names the same day.
+_DAY = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+
+
 def _today() -> str:
-    """The digest date of a run made now: the papers ingested now count for today's digest only
-    (a fixed date would leave them out once the clock passes it)."""
-    return datetime.now(UTC).date().isoformat()
+    """The digest date the tests' runs make."""
+    return _DAY
 
 
 class _FeedServer:
