@@ -2,7 +2,8 @@
 
 Every key can be overridden from the environment as DIGEST_<SECTION>__<KEY> (for example
 DIGEST_SMTP__PASSWORD or DIGEST_DIGEST__TOP_K); top-level keys as DIGEST_<KEY> (DIGEST_STATE_DIR).
-Environment values are read as YAML scalars, so "10" is a number and "true" a boolean.
+pydantic-settings reads the environment: a value is converted to the key's type ("10" a number,
+"true" a boolean), a whole section or the source list is given as JSON.
 """
 
 from __future__ import annotations
@@ -11,20 +12,31 @@ import os
 import re
 import zoneinfo
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from digest.addresses import AddressError, normalise_address
 from digest.errors import ConfigError
 
 ENV_PREFIX = "DIGEST_"
-# Variables that are not settings (the config file path itself, test switches). Any other DIGEST_
-# variable whose first part names no setting (DIGEST_CACHE_DIR, the eval cache) is left alone too.
-_ENV_NOT_SETTINGS = {"DIGEST_CONFIG", "DIGEST_REQUIRE_SERVICES", "DIGEST_TEST_POSTGRES_URL"}
+# A DIGEST_ variable whose first part names no setting (DIGEST_CONFIG, the eval cache's
+# DIGEST_CACHE_DIR, the tests' switches) is not read; one inside a section that names no key is refused.
+_ENV_DELIMITER = "__"
+# The YAML file's values while load_settings builds the Settings: the layer below the environment
+# (settings_customise_sources is a class method; this is how one call hands it a source).
+_file_values: ContextVar[Mapping[str, Any] | None] = ContextVar("digest_file_values", default=None)
 
 
 class _Section(BaseModel):
@@ -230,17 +242,19 @@ class DispatchSettings(_Section):
 
 class ModelSettings(_Section):
     # A sentence-transformers model name or local path (the embed extra), or "none": tf-idf only.
-    # The environment's DIGEST_MODEL__ENCODER is the default wherever settings are built (the test
-    # suite sets "none", so only the encoder's own tests rank by meaning).
-    encoder: str = Field(default_factory=lambda: os.environ.get("DIGEST_MODEL__ENCODER", "all-MiniLM-L6-v2"),
-                         min_length=1, max_length=500)
+    encoder: str = Field(default="all-MiniLM-L6-v2", min_length=1, max_length=500)
 
 
 def _default_sources() -> list[SourceSettings]:
     return [SourceSettings(name="sample-arxiv-cs", path="builtin:arxiv-cs-2024-11-28.xml", kind="arxiv_rss")]
 
 
-class Settings(_Section):
+class Settings(BaseSettings):
+    """Values given in code > the DIGEST_ environment > the YAML file (load_settings) > the defaults."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=_ENV_DELIMITER,
+                                      extra="forbid", frozen=True, case_sensitive=False)
+
     state_dir: str = "state"
     database: DatabaseSettings = DatabaseSettings()
     sources: list[SourceSettings] = Field(default_factory=_default_sources)
@@ -252,7 +266,17 @@ class Settings(_Section):
     feedback: FeedbackSettings = FeedbackSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     dispatch: DispatchSettings = DispatchSettings()
-    model: ModelSettings = Field(default_factory=ModelSettings)  # built per Settings: reads the environment then
+    model: ModelSettings = ModelSettings()
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # No .env file and no secrets directory: a deployment sets variables or writes the YAML file.
+        return init_settings, env_settings, InitSettingsSource(settings_cls, dict(_file_values.get() or {}))
 
     @field_validator("sources")
     @classmethod
@@ -279,44 +303,22 @@ class Settings(_Section):
         return Path(self.delivery.outbox_dir).expanduser() if self.delivery.outbox_dir else self.state_path / "outbox"
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_SETTINGS:
-            continue
-        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
-        if not path or path[0] not in Settings.model_fields:
-            continue
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        # Secrets and free text stay strings even when they look like numbers.
-        if path[-1] in {"password", "secret_key", "username", "from_addr", "from_name", "url", "cron"}:
-            value = raw
-        node = tree
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"config error: {name} conflicts with another DIGEST_ variable")
-            node = child
-        node[path[-1]] = value
-    return tree
-
-
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(dict(out[key]), value)
-        else:
-            out[key] = value
-    return out
+def _variable_for(loc: tuple[int | str, ...], environ: Mapping[str, str]) -> str | None:
+    """The DIGEST_ variable that set the value at loc (itself or a section above it), if one did."""
+    names = {name.upper() for name in environ}
+    for depth in range(len(loc), 0, -1):
+        name = ENV_PREFIX + _ENV_DELIMITER.join(str(p) for p in loc[:depth]).upper()
+        if name in names:
+            return name
+    return None
 
 
 def _describe(exc: ValidationError, origin: str) -> str:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    variable = _variable_for(tuple(err["loc"]), os.environ)
+    if variable is not None:
+        origin = f"{origin} + {variable}"
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     else:
@@ -332,40 +334,47 @@ def _describe(exc: ValidationError, origin: str) -> str:
     return f"config error in {origin}: {key}: {msg}{more}"
 
 
-def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings once. path None: DIGEST_CONFIG, else the embedded defaults."""
-    env = os.environ if environ is None else environ
-    if path is None and env.get("DIGEST_CONFIG"):
-        path = env["DIGEST_CONFIG"]
-    data: dict[str, Any] = {}
-    origin = "embedded defaults"
-    if path is not None:
-        origin = str(path)
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"config error: file not found: {p}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config error: cannot read {p}: {exc}") from None
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"config error: {p}{where}: not valid YAML") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config error: {p}: the top level must be a mapping of keys")
-        data = loaded
-    overrides = _env_overrides(env)
-    if overrides:
-        origin = f"{origin} + DIGEST_ environment"
+def _read_file(p: Path) -> dict[str, Any]:
     try:
-        return Settings.model_validate(_merge(data, overrides))
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config error: file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config error: cannot read {p}: {exc}") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config error: {p}{where}: not valid YAML") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config error: {p}: the top level must be a mapping of keys")
+    odd = [k for k in loaded if not isinstance(k, str)]
+    if odd:
+        raise ConfigError(f"config error in {p}: {odd[0]!r}: unknown key (keys are names)")
+    return loaded
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read the settings once: the file at path (None: DIGEST_CONFIG, else the embedded defaults),
+    then the DIGEST_ environment over it."""
+    if path is None and os.environ.get("DIGEST_CONFIG"):
+        path = os.environ["DIGEST_CONFIG"]
+    data = _read_file(Path(path)) if path is not None else {}
+    origin = str(path) if path is not None else "embedded defaults"
+    token = _file_values.set(data)
+    try:
+        return Settings()
     except ValidationError as exc:
         raise ConfigError(_describe(exc, origin)) from None
+    except SettingsError as exc:  # a section or the source list given as a variable that is not JSON
+        variable = re.search(r'field "([^"]+)"', str(exc))
+        named = f"{ENV_PREFIX}{variable.group(1).upper()}" if variable else "a DIGEST_ variable"
+        raise ConfigError(f"config error: {named}: not valid JSON for a section or list") from None
+    finally:
+        _file_values.reset(token)
 
 
 def masked_url(url: str) -> str:

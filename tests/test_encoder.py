@@ -71,7 +71,7 @@ def _paper(n: int, title: str, abstract: str) -> Paper:
 
 
 def _app(tmp_path: Path, db_url: str, encoder_name: str, keywords: Sequence[str] = ("protein folding",)) -> App:
-    s = Settings.model_validate({
+    s = Settings(**{
         "state_dir": str(tmp_path / "state"), "database": {"url": db_url}, "sources": [],
         "digest": {"top_k": 3, "diversity": 0.0, "min_score": 0.0, "trending_k": 0},
         "web": {"base_url": "https://d.example.org", "secret_key": "k" * 32},
@@ -216,11 +216,11 @@ def test_no_encoder_or_an_unknown_one_still_sends_the_digest(tmp_path: Path, sql
 def test_an_encoder_asked_for_without_the_extra_is_a_notice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(encoder, "installed", lambda: False)  # the fault: the extra is missing
     monkeypatch.delenv("DIGEST_MODEL__ENCODER", raising=False)  # the built-in default, not the suite's "none"
-    asked = Settings.model_validate({"sources": [], "model": {"encoder": "all-MiniLM-L6-v2"}})
+    asked = Settings(**{"sources": [], "model": {"encoder": "all-MiniLM-L6-v2"}})
     enc, notice = load_encoder(asked)
     # The bundled static vectors stand in, with one line that says so.
     assert isinstance(enc, StaticEncoder) and notice is not None and "pip install -e '.[embed]'" in notice
-    default = Settings.model_validate({"sources": []})
+    default = Settings(**{"sources": []})
     enc, notice = load_encoder(default)
     assert isinstance(enc, StaticEncoder) and notice is None  # the default falls back quietly
 

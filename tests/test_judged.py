@@ -127,7 +127,7 @@ def test_two_stars_and_a_dislike_keep_the_next_digest_on_the_readers_topic() -> 
     from digest.rank.select import LIKED_REASON_SIMILARITY
 
     judged = load_judged(FIXTURE)
-    settings = load_settings(None, environ={})
+    settings = load_settings(None)
     # The default install's meaning: the bundled static vectors (the suite's environment says none).
     settings = settings.model_copy(update={"model": settings.model.model_copy(update={"encoder": "static"})})
     result = few_stars(settings, judged)

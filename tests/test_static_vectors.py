@@ -72,7 +72,7 @@ def test_unreadable_vectors_are_a_notice_and_the_digest_ranks_on_tf_idf(tmp_path
 
 def test_the_default_install_ranks_a_paraphrase_with_no_shared_word_first(tmp_path: Path, sqlite_url: str) -> None:
     # No word of the keywords is in the target paper; tf-idf alone gives it nothing (test_encoder.py).
-    s = Settings.model_validate({
+    s = Settings(**{
         "state_dir": str(tmp_path / "state"), "database": {"url": sqlite_url}, "sources": [],
         "digest": {"top_k": 3, "diversity": 0.0, "min_score": 0.0, "trending_k": 0},
         "web": {"base_url": "https://d.example.org", "secret_key": "k" * 32},

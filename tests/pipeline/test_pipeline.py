@@ -24,7 +24,7 @@ NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 
 
 def _settings(tmp_path: Path, db_url: str, **digest: Any) -> Settings:
-    return Settings.model_validate({
+    return Settings(**{
         "state_dir": str(tmp_path / "state"),
         "database": {"url": db_url},
         "sources": [],

@@ -40,7 +40,7 @@ KEYWORDS = ["diffusion models", "image generation"]  # match papers of the bundl
 
 def make_settings(tmp_path: Path, db_url: str, smtp: SmtpServer | None, **schedule: Any) -> Settings:
     delivery = {"method": "smtp", "from_addr": "digest@example.org"} if smtp else {"method": "outbox"}
-    return Settings.model_validate({
+    return Settings(**{
         "state_dir": str(tmp_path / "state"),
         "database": {"url": db_url},
         "sources": [{"name": "sample", "path": "builtin:arxiv-cs-2024-11-28.xml", "kind": "arxiv_rss"}],

@@ -68,7 +68,7 @@ _START_AT_ONCE = """
 import sys, time
 from digest.wiring import secret_keys
 from digest.config import Settings
-settings = Settings.model_validate({"state_dir": sys.argv[1]})
+settings = Settings(**{"state_dir": sys.argv[1]})
 start = float(sys.argv[2])
 while time.time() < start:  # the processes ask for the key in the same instant
     pass

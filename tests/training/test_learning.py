@@ -40,7 +40,7 @@ def _paper(n: int, title: str, abstract: str | None = None) -> Paper:
 
 @pytest.fixture
 def app(tmp_path: Path, db_url: str) -> Any:
-    s = Settings.model_validate({
+    s = Settings(**{
         "state_dir": str(tmp_path / "state"), "database": {"url": db_url}, "sources": [],
         "digest": {"top_k": 3, "diversity": 0.0, "min_score": 0.0},
         "web": {"base_url": "https://d.example.org", "secret_key": "k" * 32},

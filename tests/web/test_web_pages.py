@@ -78,7 +78,7 @@ class Site:
 
 
 def settings_for(tmp_path: Path, db_url: str, **web: Any) -> Settings:
-    return Settings.model_validate({
+    return Settings(**{
         "state_dir": str(tmp_path / "state"),
         "database": {"url": db_url},
         "sources": [{"name": "arxiv-cs", "path": "builtin:arxiv-cs-2024-11-28.xml"},
