@@ -49,8 +49,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from digest.domain import Pick
@@ -202,9 +200,15 @@ def create_deliveries(conn: Connection, planned: Sequence[Planned], *, digest_da
         return {}
     # ON CONFLICT DO NOTHING ... RETURNING: the rows another run got to first come back as nothing.
     key = ["subscriber_id", "digest_date"]
+    # The dialects' insert builders are imported here: `digest status` and the other light commands
+    # read this module and never record a digest (the PostgreSQL one costs ~10 ms at start-up).
     if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
         unless_present: Any = sqlite_insert(deliveries).on_conflict_do_nothing(index_elements=key)
     elif conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
         unless_present = postgresql_insert(deliveries).on_conflict_do_nothing(index_elements=key)
     else:  # no portable "insert unless present": one at a time
         made = (create_delivery(conn, subscriber_id=p.subscriber_id, digest_date=digest_date, picks=p.picks,
