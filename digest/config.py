@@ -167,6 +167,8 @@ class WebSettings(_Section):
     secret_key: SecretStr | None = None
     # The subscribe page (double opt-in); false: only `digest subscribe` adds subscribers.
     signup_enabled: bool = True
+    # /search over every stored paper for anyone; false: only from a reader's manage page (their link).
+    public_search: bool = False
     # A sign-up not confirmed within this many hours is dropped; its link stops working.
     signup_expiry_hours: int = Field(default=48, ge=1, le=720)
     # Sign-ups accepted per IP and per address within signup_window_s; 0 turns that limit off.

@@ -22,6 +22,7 @@ from digest.web.feedback import FeedbackPages
 from digest.web.manage import ManagePages
 from digest.web.middleware import SecurityHeaders
 from digest.web.pages import SECURITY_HEADERS, PageError, Site, WebOptions, templates_environment, utc_now
+from digest.web.search import SearchPages
 from digest.web.signup import ConfirmationSender, SignupPages
 from digest.web.view import DigestView
 
@@ -104,11 +105,13 @@ def create_app(
     site = Site(engine, signer, now, templates_environment(templates_dir or opts.templates_dir), opts)
     web = _Service(site, health, metrics)
     signup = SignupPages(site, mailer)
+    manage = ManagePages(site, signup)
     endpoints: list[tuple[str, Callable[[Request], Any], list[str]]] = [
         ("/healthz", web.healthz, ["GET"]),
         *FeedbackPages(site, scanner_window_s).endpoints(),
         *signup.endpoints(),
-        *ManagePages(site, signup).endpoints(),
+        *manage.endpoints(),
+        *SearchPages(site, manage.reader_of).endpoints(),
         *DigestView(site).endpoints(),
     ]
     if metrics is not None:

@@ -53,6 +53,10 @@ class ManagePages:
             ("/manage/{token}/signout", self.sign_out, ["POST"]),
         ]
 
+    def reader_of(self, token: str) -> int:
+        """The subscriber a manage link belongs to; PageError when it is invalid or expired."""
+        return self._verify(token)
+
     # ---- helpers -----------------------------------------------------------------------------
     def _verify(self, token: str) -> int:
         invalid = PageError(400, "This manage link is not valid",
@@ -89,7 +93,7 @@ class ManagePages:
         return self.site.form_page(
             request, "manage.html.j2", status, address=mask_email(sub.email), sub=sub, values=values, errors=errors,
             notice=notice, starred=self._starred(sub.id), action=base, export_href=f"{base}/export",
-            delete_href=f"{base}/delete", signout_action=f"{base}/signout",
+            delete_href=f"{base}/delete", signout_action=f"{base}/signout", search_href=f"{base}/search",
             unsubscribe_href=self.site.paths.unsubscribe_url(sub.id),
             **form_context(self.site))
 

@@ -108,6 +108,7 @@ class WebOptions:
     limits: SignupLimits = field(default_factory=SignupLimits)
     manage_days: int = 30
     templates_dir: str | None = None
+    public_search: bool = False  # /search open to anyone; else only from a reader's manage page
 
 
 def templates_environment(templates_dir: str | None = None) -> jinja2.Environment:

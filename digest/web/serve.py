@@ -50,6 +50,7 @@ def web_options(settings: Settings) -> WebOptions:
                             window=timedelta(seconds=w.signup_window_s)),
         manage_days=w.manage_link_days,
         templates_dir=settings.digest.templates_dir,
+        public_search=w.public_search,
     )
 
 

@@ -1,0 +1,87 @@
+"""The search page: every stored paper, by its words (digest.store.search).
+
+Two doors to the same page: /search for anyone when web.public_search is on (else it is not found),
+and /manage/<token>/search for a reader, behind the signed link of their manage page. The query is
+free text of any length or content (the store cuts it to words); the page number is bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from digest.domain import Paper
+from digest.store.search import MAX_QUERY_CHARS, SearchPage, search_papers
+from digest.text import clean_text, safe_url
+from digest.web.pages import PageError, Site
+from digest.web.signup import Endpoint
+
+PER_PAGE = 20
+MAX_PAGES = 50  # deep pages cost the index more and no reader goes there: refine the words instead
+AUTHORS_SHOWN = 6
+ABSTRACT_CHARS = 400
+
+
+@dataclass(frozen=True)
+class ResultView:
+    title: str
+    url: str | None
+    authors: str
+    arxiv_id: str | None
+    published: str | None
+    abstract: str
+
+
+def result_view(paper: Paper) -> ResultView:
+    authors = list(paper.authors[:AUTHORS_SHOWN])
+    shown = ", ".join(clean_text(a, 200) for a in authors)
+    if len(paper.authors) > AUTHORS_SHOWN:
+        shown += f" and {len(paper.authors) - AUTHORS_SHOWN} more"
+    published = paper.published.date().isoformat() if paper.published else None
+    return ResultView(title=clean_text(paper.title, 500), url=safe_url(paper.url), authors=shown,
+                      arxiv_id=paper.arxiv_id, published=published, abstract=clean_text(paper.abstract, ABSTRACT_CHARS))
+
+
+class SearchPages:
+    def __init__(self, site: Site, reader_of: Callable[[str], int]) -> None:
+        self.site = site
+        self.reader_of = reader_of  # a manage token -> its subscriber id, or PageError
+
+    def endpoints(self) -> list[Endpoint]:
+        return [("/search", self.public, ["GET"]), ("/manage/{token}/search", self.reader, ["GET"])]
+
+    async def public(self, request: Request) -> Response:
+        if not self.site.options.public_search:
+            raise PageError(404)
+        return await run_in_threadpool(self._page, request, "/search")
+
+    async def reader(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        self.reader_of(token)
+        return await run_in_threadpool(self._page, request, f"/manage/{token}/search", f"/manage/{token}")
+
+    def _page(self, request: Request, path: str, back: str | None = None) -> Response:
+        q = request.query_params.get("q", "")[:MAX_QUERY_CHARS]  # what the store reads, and the links carry
+        page = _page_number(request.query_params.get("page", "1"))
+        found: SearchPage | None = None
+        if q.strip():
+            with self.site.engine.connect() as conn:
+                found = search_papers(conn, q, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+        results = [result_view(p) for p in found.papers] if found else []
+        more = found is not None and found.has_more and page < MAX_PAGES
+        return self.site.page(
+            "search.html.j2", action=path, q=q, page=page, results=results, searched=found is not None,
+            first=(page - 1) * PER_PAGE + 1, back=back,
+            previous_url=f"{path}?{urlencode({'q': q, 'page': page - 1})}" if page > 1 else None,
+            next_url=f"{path}?{urlencode({'q': q, 'page': page + 1})}" if more else None)
+
+
+def _page_number(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 4 or not 1 <= int(raw) <= MAX_PAGES:
+        raise PageError(400, "Not a page of results", f"Pages go from 1 to {MAX_PAGES}: refine the words instead.")
+    return int(raw)

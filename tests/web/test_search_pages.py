@@ -1,0 +1,121 @@
+"""The search page through Starlette's TestClient, on a real database (SQLite and PostgreSQL) holding
+a real arXiv day: the public door (web.public_search) and the reader's door behind the manage link."""
+
+from __future__ import annotations
+
+import html
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from digest.config import Settings
+from digest.ingest.sources import parse_feed
+from digest.signing.links import LinkBuilder
+from digest.signing.tokens import LinkSigner
+from digest.store import papers as paper_store
+from digest.store import subscribers as sub_store
+from digest.store.link_keys import StoredLinkKeys
+from digest.web.app import create_app
+from digest.web.serve import web_options
+from digest.wiring import App, secret_keys
+from tests.clock import Clock
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
+
+BASE = "https://digest.example.org"
+NOW = datetime(2026, 12, 5, 9, 0)
+FEED = Path(__file__).parent.parent / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
+DAY = parse_feed(FEED.read_bytes(), source_name="arxiv").papers
+GATE_PAPER = ("Demonstrating a universal logical gate set in error-detecting surface codes on a superconducting "
+              "quantum processor")
+
+
+class Search:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.clock = Clock(NOW)
+        signer = LinkSigner(secret_keys(app.settings))
+        self.links = LinkBuilder(BASE, signer, now=self.clock, key_of=StoredLinkKeys(app.engine))
+        self.client = TestClient(create_app(app.engine, signer, scanner_window_s=0, now=self.clock,
+                                            options=web_options(app.settings)), base_url=BASE)
+        with app.engine.begin() as conn:
+            sub, _ = sub_store.upsert_subscriber(conn, email="ada@example.org", keywords=["surface codes"], now=NOW)
+            paper_store.upsert_papers(conn, DAY, NOW)
+        self.manage = urlsplit(self.links.manage_url(sub.id)).path
+
+
+@pytest.fixture
+def open_site(tmp_path: Path, db_url: str) -> Iterator[Callable[[bool], Search]]:
+    apps: list[App] = []
+
+    def make(public: bool) -> Search:
+        app = App.open(Settings(**{
+            "state_dir": str(tmp_path / f"state-{len(apps)}"), "database": {"url": db_url}, "sources": [],
+            "web": {"base_url": BASE, "secret_key": "s" * 32, "public_search": public}}))
+        apps.append(app)
+        return Search(app)
+
+    yield make
+    for app in apps:
+        app.close()
+
+
+def _titles(page: str) -> list[str]:
+    return [html.unescape(re.sub(r"<[^>]+>", "", t)) for t in re.findall(r"<li>\s*<h2>(.*?)</h2>", page, re.S)]
+
+
+def test_a_reader_searches_from_the_manage_page_and_the_public_door_stays_shut(open_site: Callable[[bool], Search]
+                                                                             ) -> None:
+    s = open_site(False)
+    manage = s.client.get(s.manage)
+    assert manage.status_code == 200 and f'action="{s.manage}/search"' in manage.text
+    r = s.client.get(f"{s.manage}/search", params={"q": "superconducting quantum processor"})
+    assert r.status_code == 200
+    assert _titles(r.text)[0] == GATE_PAPER
+    assert f'href="{s.manage}"' in r.text  # back to the subscription
+    assert s.client.get("/search", params={"q": "quantum"}).status_code == 404
+
+
+def test_a_manage_link_that_expired_or_was_forged_searches_nothing(open_site: Callable[[bool], Search]) -> None:
+    s = open_site(False)
+    s.clock.now = NOW + timedelta(days=31)
+    expired = s.client.get(f"{s.manage}/search", params={"q": "quantum"})
+    assert expired.status_code == 410 and _titles(expired.text) == []
+    forged = LinkBuilder(BASE, LinkSigner(["another-secret-key-0123456789"]), now=s.clock).manage_url(1)
+    r = s.client.get(urlsplit(forged).path + "/search", params={"q": "quantum"})
+    assert r.status_code == 400 and _titles(r.text) == []
+
+
+def test_public_search_pages_through_the_results(open_site: Callable[[bool], Search]) -> None:
+    s = open_site(True)
+    empty = s.client.get("/search")
+    assert empty.status_code == 200 and 'name="q"' in empty.text and _titles(empty.text) == []
+    first = s.client.get("/search", params={"q": "learning"})
+    assert first.status_code == 200 and len(_titles(first.text)) == 20
+    assert 'rel="next"' in first.text and 'rel="prev"' not in first.text
+    second = s.client.get("/search", params={"q": "learning", "page": "2"})
+    assert 'rel="prev"' in second.text and '<ol class="results" start="21">' in second.text
+    assert not set(_titles(first.text)) & set(_titles(second.text))
+    none = s.client.get("/search", params={"q": "zanzibar moss cartography"})
+    assert none.status_code == 200 and "No paper holds all of these words" in none.text
+
+
+HOSTILE = ['"unclosed', "title:quantum OR", "NEAR(a b", "quantum " * 5000, "\u0000\u202e", "%", "' OR 1=1 --"]
+
+
+def test_any_query_answers_a_page_and_a_bad_page_number_a_400(open_site: Callable[[bool], Search]) -> None:
+    s = open_site(True)
+    for q in HOSTILE:
+        assert s.client.get("/search", params={"q": q}).status_code == 200, q
+    r = s.client.get("/search", params={"q": "<script>alert(1)</script> quantum"})
+    assert r.status_code == 200 and "<script>alert(1)" not in r.text and "&lt;script&gt;alert(1)" in r.text
+    for page in ("0", "-1", "abc", "51", "99999999999", "1.5", ""):
+        r = s.client.get("/search", params={"q": "learning", "page": page})
+        assert r.status_code == 400 and "Not a page of results" in r.text, page
