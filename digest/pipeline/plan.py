@@ -65,11 +65,7 @@ class Planner:
             candidates = paper_store.candidate_papers(
                 conn, since=since, until=until, include_replacements=self.include_replacements
             )
-            stats = learning.load_df(conn, features.N_FEATURES)
-        if stats is not None and stats[0] > 0:
-            space = features.FeatureSpace.from_stats(stats[1], stats[0], terms=StoredTerms(self.engine))
-        else:
-            space = features.FeatureSpace.from_texts([features.paper_text(p) for p in candidates])
+        space = feature_space(self.engine, candidates)
         # Papers are embedded once, lazily, in the run that first needs them (then read from the store).
         stored = StoredMeaning(self.engine, self.encoder) if self.encoder is not None and candidates else None
         rank_options = self.options
@@ -130,6 +126,16 @@ class Planner:
         ranked = rank_all(states, candidates, space, rank_options, day, meaning)
         return [Planned(st.subscriber, r.picks, len(candidates), r.trending)
                 for st, r in zip(states, ranked, strict=True)]
+
+
+def feature_space(engine: Engine, papers: Sequence[Paper]) -> features.FeatureSpace:
+    """The words' weights of every stored paper (their document frequencies), or of these papers
+    alone while nothing is stored yet."""
+    with engine.connect() as conn:
+        stats = learning.load_df(conn, features.N_FEATURES)
+    if stats is not None and stats[0] > 0:
+        return features.FeatureSpace.from_stats(stats[1], stats[0], terms=StoredTerms(engine))
+    return features.FeatureSpace.from_texts([features.paper_text(p) for p in papers])
 
 
 def _groups(subscribers: Sequence[Subscriber], processes: int) -> list[Sequence[Subscriber]]:

@@ -3,6 +3,9 @@
 Two doors to the same page: /search for anyone when web.public_search is on (else it is not found),
 and /manage/<token>/search for a reader, behind the signed link of their manage page. The query is
 free text of any length or content (the store cuts it to words); the page number is bounded.
+
+A reader may sort by their taste: the TASTE_POOL best text matches ordered by the digest's own
+scores for them (digest.pipeline.taste), paged from that pool.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from starlette.responses import Response
 
 from digest.domain import Paper
 from digest.store.search import MAX_QUERY_CHARS, SearchPage, search_papers
+from digest.store.subscribers import get_subscriber_by_id
 from digest.text import clean_text, safe_url
 from digest.web.pages import PageError, Site
 from digest.web.signup import Endpoint
 
 PER_PAGE = 20
+TASTE_POOL = 100  # text matches a reader's taste re-orders: scoring is per paper, so bounded
 MAX_PAGES = 50  # deep pages cost the index more and no reader goes there: refine the words instead
 AUTHORS_SHOWN = 6
 ABSTRACT_CHARS = 400
@@ -62,23 +67,42 @@ class SearchPages:
 
     async def reader(self, request: Request) -> Response:
         token = request.path_params["token"]
-        self.reader_of(token)
-        return await run_in_threadpool(self._page, request, f"/manage/{token}/search", f"/manage/{token}")
+        sid = self.reader_of(token)
+        return await run_in_threadpool(self._page, request, f"/manage/{token}/search", sid)
 
-    def _page(self, request: Request, path: str, back: str | None = None) -> Response:
+    def _page(self, request: Request, path: str, reader: int | None = None) -> Response:
         q = request.query_params.get("q", "")[:MAX_QUERY_CHARS]  # what the store reads, and the links carry
         page = _page_number(request.query_params.get("page", "1"))
+        by_taste = reader is not None and request.query_params.get("order") == "taste"
         found: SearchPage | None = None
         if q.strip():
-            with self.site.engine.connect() as conn:
-                found = search_papers(conn, q, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+            found = self._taste_page(reader, q, page) if by_taste and reader is not None else self._text_page(q, page)
         results = [result_view(p) for p in found.papers] if found else []
         more = found is not None and found.has_more and page < MAX_PAGES
+        keep = {"q": q, **({"order": "taste"} if by_taste else {})}
         return self.site.page(
             "search.html.j2", action=path, q=q, page=page, results=results, searched=found is not None,
-            first=(page - 1) * PER_PAGE + 1, back=back,
-            previous_url=f"{path}?{urlencode({'q': q, 'page': page - 1})}" if page > 1 else None,
-            next_url=f"{path}?{urlencode({'q': q, 'page': page + 1})}" if more else None)
+            first=(page - 1) * PER_PAGE + 1, back=f"/manage/{request.path_params['token']}" if reader else None,
+            can_sort=reader is not None, by_taste=by_taste, pool=TASTE_POOL,
+            previous_url=f"{path}?{urlencode({**keep, 'page': page - 1})}" if page > 1 else None,
+            next_url=f"{path}?{urlencode({**keep, 'page': page + 1})}" if more else None)
+
+    def _text_page(self, q: str, page: int) -> SearchPage:
+        with self.site.engine.connect() as conn:
+            return search_papers(conn, q, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+
+    def _taste_page(self, reader: int, q: str, page: int) -> SearchPage:
+        from digest.pipeline.taste import taste_scores  # numpy and the ranker: only when a reader asks
+
+        with self.site.engine.connect() as conn:
+            pool = search_papers(conn, q, limit=TASTE_POOL)
+            sub = get_subscriber_by_id(conn, reader)
+        if sub is None:
+            raise PageError(404, "Subscription not found", "This subscription no longer exists.")
+        scores = taste_scores(self.site.engine, sub, pool.papers)
+        ordered = [p for _, p in sorted(zip(scores, pool.papers, strict=True), key=lambda sp: -sp[0])]
+        start = (page - 1) * PER_PAGE
+        return SearchPage(pool.query, ordered[start:start + PER_PAGE], start, start + PER_PAGE < len(ordered))
 
 
 def _page_number(raw: str) -> int:

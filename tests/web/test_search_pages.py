@@ -119,3 +119,18 @@ def test_any_query_answers_a_page_and_a_bad_page_number_a_400(open_site: Callabl
     for page in ("0", "-1", "abc", "51", "99999999999", "1.5", ""):
         r = s.client.get("/search", params={"q": "learning", "page": page})
         assert r.status_code == 400 and "Not a page of results" in r.text, page
+
+
+def test_a_reader_sorts_the_matches_by_their_taste(open_site: Callable[[bool], Search]) -> None:
+    s = open_site(False)  # the reader's keywords: "surface codes"
+    text = s.client.get(f"{s.manage}/search", params={"q": "quantum"})
+    taste = s.client.get(f"{s.manage}/search", params={"q": "quantum", "order": "taste"})
+    assert taste.status_code == 200 and "ordered by your taste" in taste.text
+    by_text, by_taste = _titles(text.text), _titles(taste.text)
+    on_topic = {p.title for p in DAY if "surface code" in (p.title + " " + p.abstract).lower()}
+    assert sum(t in on_topic for t in by_taste[:5]) > sum(t in on_topic for t in by_text[:5])
+    assert by_taste[0] in on_topic
+    assert 'order=taste' in taste.text  # the next page keeps the order
+    # The public door has no reader: the order is the text match's whatever is asked.
+    public = open_site(True)
+    assert "ordered by your taste" not in public.client.get("/search", params={"q": "quantum", "order": "taste"}).text
