@@ -75,8 +75,11 @@ class SearchPages:
         page = _page_number(request.query_params.get("page", "1"))
         by_taste = reader is not None and request.query_params.get("order") == "taste"
         found: SearchPage | None = None
-        if q.strip():
-            found = self._taste_page(reader, q, page) if by_taste and reader is not None else self._text_page(q, page)
+        pool_full = False
+        if q.strip() and by_taste and reader is not None:
+            found, pool_full = self._taste_page(reader, q, page)
+        elif q.strip():
+            found = self._text_page(q, page)
         results = [result_view(p) for p in found.papers] if found else []
         more = found is not None and found.has_more and page < MAX_PAGES
         keep = {"q": q, **({"order": "taste"} if by_taste else {})}
@@ -84,6 +87,7 @@ class SearchPages:
             "search.html.j2", action=path, q=q, page=page, results=results, searched=found is not None,
             first=(page - 1) * PER_PAGE + 1, back=f"/manage/{request.path_params['token']}" if reader else None,
             can_sort=reader is not None, by_taste=by_taste, pool=TASTE_POOL,
+            pool_full=pool_full,
             previous_url=f"{path}?{urlencode({**keep, 'page': page - 1})}" if page > 1 else None,
             next_url=f"{path}?{urlencode({**keep, 'page': page + 1})}" if more else None)
 
@@ -91,7 +95,8 @@ class SearchPages:
         with self.site.engine.connect() as conn:
             return search_papers(conn, q, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
 
-    def _taste_page(self, reader: int, q: str, page: int) -> SearchPage:
+    def _taste_page(self, reader: int, q: str, page: int) -> tuple[SearchPage, bool]:
+        """The page of the pool ordered by taste, and whether more matched than the pool holds."""
         from digest.pipeline.taste import taste_scores  # numpy and the ranker: only when a reader asks
 
         with self.site.engine.connect() as conn:
@@ -102,7 +107,8 @@ class SearchPages:
         scores = taste_scores(self.site.engine, sub, pool.papers)
         ordered = [p for _, p in sorted(zip(scores, pool.papers, strict=True), key=lambda sp: -sp[0])]
         start = (page - 1) * PER_PAGE
-        return SearchPage(pool.query, ordered[start:start + PER_PAGE], start, start + PER_PAGE < len(ordered))
+        return SearchPage(pool.query, ordered[start:start + PER_PAGE], start, start + PER_PAGE < len(ordered)), \
+            pool.has_more
 
 
 def _page_number(raw: str) -> int:

@@ -2,8 +2,8 @@
 `digest serve` as a real process, with the mail going to a real SMTP server on 127.0.0.1:
 
 sign up (by keyboard alone, at phone width) -> the confirmation email -> confirm -> `digest run`
--> the manage link from the digest -> change keywords -> star a paper from the web view ->
-unsubscribe. Screenshots go to tests/artifacts/.
+-> the manage link from the digest -> change keywords -> search from the manage page, ordered by
+taste -> star a paper from the web view -> unsubscribe. Screenshots go to tests/artifacts/.
 
 Skips with a reason when Chromium or Playwright is missing, unless DIGEST_REQUIRE_SERVICES=1.
 """
@@ -127,9 +127,9 @@ def _fits_the_screen(page: Any) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
-def _shot(page: Any, name: str) -> None:
+def _shot(page: Any, name: str, *, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
 
 def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: dict[str, Any]) -> None:
@@ -204,6 +204,18 @@ def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: di
     _shot(page, "manage-phone")
     with engine.connect() as conn:
         assert conn.execute(select(subscribers.c.keywords)).scalar() == ["graph neural networks", "molecules"]
+
+    # 4b. From the manage page, search every paper by keyboard, then order the matches by taste.
+    page.get_by_label("Search every paper the digest has seen").fill("graph neural networks")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "Every paper the digest has seen" in page.inner_text("h1") and _fits_the_screen(page)
+    assert page.locator("ol.results li").count() > 0
+    page.get_by_label("My taste").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Search").click()
+    assert "ordered by your taste" in page.inner_text("main")
+    _shot(page, "search-phone", full_page=False)  # the first screen: twenty results make a long page
 
     # 5. The web view of the digest: star the first paper.
     desktop = browser.new_context(viewport={"width": 1100, "height": 900})
