@@ -23,7 +23,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-PURPOSES = frozenset({"unsubscribe", "open", "star", "dislike", "manage", "confirm", "view", "csrf"})
+PURPOSES = frozenset({"unsubscribe", "open", "star", "dislike", "manage", "confirm", "view", "csrf", "session"})
 
 # As itsdangerous's _CompactJSON: no spaces, non-ASCII kept (then UTF-8).
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)

@@ -111,7 +111,7 @@ def create_app(
         *FeedbackPages(site, scanner_window_s).endpoints(),
         *signup.endpoints(),
         *manage.endpoints(),
-        *SearchPages(site, manage.reader_of).endpoints(),
+        *SearchPages(site).endpoints(),
         *DigestView(site).endpoints(),
     ]
     if metrics is not None:

@@ -23,6 +23,7 @@ from digest.store import personal_data
 from digest.store import subscribers as sub_store
 from digest.store.papers import papers_by_ids
 from digest.text import clean_text, safe_url
+from digest.web import session
 from digest.web.forms import Form, first, form_values, parse_email, parse_preferences, subscriber_values
 from digest.web.pages import SECURITY_HEADERS, PageError, Site, is_int, mask_email, positive_int
 from digest.web.signup import Endpoint, SignupPages, form_context
@@ -52,10 +53,6 @@ class ManagePages:
             ("/manage/{token}/delete", self.delete, ["GET", "POST"]),
             ("/manage/{token}/signout", self.sign_out, ["POST"]),
         ]
-
-    def reader_of(self, token: str) -> int:
-        """The subscriber a manage link belongs to; PageError when it is invalid or expired."""
-        return self._verify(token)
 
     # ---- helpers -----------------------------------------------------------------------------
     def _verify(self, token: str) -> int:
@@ -90,12 +87,14 @@ class ManagePages:
     def _page(self, request: Request, token: str, sub: Subscriber, values: dict[str, Any], errors: dict[str, str],
               status: int = 200, notice: str | None = None) -> Response:
         base = f"/manage/{token}"
-        return self.site.form_page(
+        response = self.site.form_page(
             request, "manage.html.j2", status, address=mask_email(sub.email), sub=sub, values=values, errors=errors,
             notice=notice, starred=self._starred(sub.id), action=base, export_href=f"{base}/export",
-            delete_href=f"{base}/delete", signout_action=f"{base}/signout", search_href=f"{base}/search",
+            delete_href=f"{base}/delete", signout_action=f"{base}/signout", search_href="/search",
             unsubscribe_href=self.site.paths.unsubscribe_url(sub.id),
             **form_context(self.site))
+        session.start(request, response, self.site, sub.id)  # the reader's other pages need no link
+        return response
 
     def _back(self, token: str, done: str) -> Response:
         # Post/redirect/get: reloading the page does not send the form again.
@@ -196,11 +195,15 @@ class ManagePages:
             if not sub_store.renew_link_key(conn, sid, self.site.db_now()):
                 raise PageError(404, "Subscription not found", "This subscription no longer exists.")
         log.info("subscriber %s signed out all their links", sid)
-        return self.site.page("signed_out.html.j2")
+        response = self.site.page("signed_out.html.j2")
+        session.end(response)
+        return response
 
     def _delete(self, sid: int) -> Response:
         with self.site.engine.begin() as conn:
             if not personal_data.delete_subscriber(conn, sid):
                 raise PageError(404, "Subscription not found", "This subscription no longer exists.")
         log.info("subscriber %s deleted their data", sid)
-        return self.site.page("delete.html.j2", state="done")
+        response = self.site.page("delete.html.j2", state="done")
+        session.end(response)
+        return response

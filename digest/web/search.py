@@ -1,8 +1,8 @@
 """The search page: every stored paper, by its words (digest.store.search).
 
-Two doors to the same page: /search for anyone when web.public_search is on (else it is not found),
-and /manage/<token>/search for a reader, behind the signed link of their manage page. The query is
-free text of any length or content (the store cuts it to words); the page number is bounded.
+/search is open to anyone when web.public_search is on; otherwise only to a reader with a session
+(digest.web.session: they opened their manage link), and not found for the rest. The query is free
+text of any length or content (the store cuts it to words); the page number is bounded.
 
 A reader may sort by their taste: the TASTE_POOL best text matches ordered by the digest's own
 scores for them (digest.pipeline.taste), paged from that pool.
@@ -10,7 +10,6 @@ scores for them (digest.pipeline.taste), paged from that pool.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -22,6 +21,7 @@ from digest.domain import Paper
 from digest.store.search import MAX_QUERY_CHARS, SearchPage, search_papers
 from digest.store.subscribers import get_subscriber_by_id
 from digest.text import clean_text, safe_url
+from digest.web import session
 from digest.web.pages import PageError, Site
 from digest.web.signup import Endpoint
 
@@ -53,24 +53,21 @@ def result_view(paper: Paper) -> ResultView:
 
 
 class SearchPages:
-    def __init__(self, site: Site, reader_of: Callable[[str], int]) -> None:
+    def __init__(self, site: Site) -> None:
         self.site = site
-        self.reader_of = reader_of  # a manage token -> its subscriber id, or PageError
 
     def endpoints(self) -> list[Endpoint]:
-        return [("/search", self.public, ["GET"]), ("/manage/{token}/search", self.reader, ["GET"])]
+        return [("/search", self.search, ["GET"])]
 
-    async def public(self, request: Request) -> Response:
-        if not self.site.options.public_search:
-            raise PageError(404)
-        return await run_in_threadpool(self._page, request, "/search")
+    async def search(self, request: Request) -> Response:
+        return await run_in_threadpool(self._page, request)
 
-    async def reader(self, request: Request) -> Response:
-        token = request.path_params["token"]
-        sid = self.reader_of(token)
-        return await run_in_threadpool(self._page, request, f"/manage/{token}/search", sid)
-
-    def _page(self, request: Request, path: str, reader: int | None = None) -> Response:
+    def _page(self, request: Request) -> Response:
+        reader = session.reader(request, self.site)
+        if reader is None and not self.site.options.public_search:
+            raise PageError(404, "Search is for readers",
+                            "Open the manage link in your latest digest: you can search from that page.")
+        path = "/search"
         q = request.query_params.get("q", "")[:MAX_QUERY_CHARS]  # what the store reads, and the links carry
         page = _page_number(request.query_params.get("page", "1"))
         by_taste = reader is not None and request.query_params.get("order") == "taste"
@@ -85,7 +82,7 @@ class SearchPages:
         keep = {"q": q, **({"order": "taste"} if by_taste else {})}
         return self.site.page(
             "search.html.j2", action=path, q=q, page=page, results=results, searched=found is not None,
-            first=(page - 1) * PER_PAGE + 1, back=f"/manage/{request.path_params['token']}" if reader else None,
+            first=(page - 1) * PER_PAGE + 1, back=self.site.paths.manage_url(reader) if reader else None,
             can_sort=reader is not None, by_taste=by_taste, pool=TASTE_POOL,
             pool_full=pool_full,
             previous_url=f"{path}?{urlencode({**keep, 'page': page - 1})}" if page > 1 else None,

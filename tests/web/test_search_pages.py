@@ -71,26 +71,47 @@ def _titles(page: str) -> list[str]:
     return [html.unescape(re.sub(r"<[^>]+>", "", t)) for t in re.findall(r"<li>\s*<h2>(.*?)</h2>", page, re.S)]
 
 
-def test_a_reader_searches_from_the_manage_page_and_the_public_door_stays_shut(open_site: Callable[[bool], Search]
-                                                                             ) -> None:
+def test_a_reader_searches_after_opening_the_manage_link_and_strangers_do_not(open_site: Callable[[bool], Search]
+                                                                                ) -> None:
     s = open_site(False)
-    manage = s.client.get(s.manage)
-    assert manage.status_code == 200 and f'action="{s.manage}/search"' in manage.text
-    r = s.client.get(f"{s.manage}/search", params={"q": "superconducting quantum processor"})
+    stranger = s.client.get("/search", params={"q": "quantum"})
+    assert stranger.status_code == 404 and "Search is for readers" in stranger.text
+    manage = s.client.get(s.manage)  # the manage link starts the reader's session
+    assert manage.status_code == 200 and 'action="/search"' in manage.text
+    assert "httponly" in manage.headers["set-cookie"].lower() and "samesite=lax" in manage.headers["set-cookie"].lower()
+    r = s.client.get("/search", params={"q": "superconducting quantum processor"})
     assert r.status_code == 200
     assert _titles(r.text)[0] == GATE_PAPER
-    assert f'href="{s.manage}"' in r.text  # back to the subscription
+    back = re.search(r'href="(/manage/[^"]+)">Back to your subscription', r.text)
+    assert back is not None and s.client.get(html.unescape(back.group(1))).status_code == 200
+
+
+def test_a_session_ends_with_its_time_a_forged_cookie_or_signing_out(open_site: Callable[[bool], Search]) -> None:
+    s = open_site(False)
+    s.client.get(s.manage)
+    assert s.client.get("/search", params={"q": "quantum"}).status_code == 200
+    s.clock.now = NOW + timedelta(days=31)
+    assert s.client.get("/search", params={"q": "quantum"}).status_code == 404
+    expired = s.client.get(s.manage)  # the old link has expired too: no new session from it
+    assert expired.status_code == 410 and s.client.get("/search", params={"q": "quantum"}).status_code == 404
+    s.clock.now = NOW  # the first session would be valid again: replaced by a forged one
+    s.client.cookies.clear()
+    s.client.cookies.set("digest_reader", "eyJzIjoxfQ.forged.token")
+    assert s.client.get("/search", params={"q": "quantum"}).status_code == 404
+    s.client.get(s.manage)
+    assert s.client.get("/search", params={"q": "quantum"}).status_code == 200
+    page = s.client.get(s.manage)
+    signout = s.client.post(f"{s.manage}/signout", data={"csrf_token": _csrf(page.text)})
+    assert signout.status_code == 200
+    s.client.cookies.clear()
+    s.client.cookies.update(dict(page.cookies))  # the session cookie from before signing out, replayed
     assert s.client.get("/search", params={"q": "quantum"}).status_code == 404
 
 
-def test_a_manage_link_that_expired_or_was_forged_searches_nothing(open_site: Callable[[bool], Search]) -> None:
-    s = open_site(False)
-    s.clock.now = NOW + timedelta(days=31)
-    expired = s.client.get(f"{s.manage}/search", params={"q": "quantum"})
-    assert expired.status_code == 410 and _titles(expired.text) == []
-    forged = LinkBuilder(BASE, LinkSigner(["another-secret-key-0123456789"]), now=s.clock).manage_url(1)
-    r = s.client.get(urlsplit(forged).path + "/search", params={"q": "quantum"})
-    assert r.status_code == 400 and _titles(r.text) == []
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
 
 
 def test_public_search_pages_through_the_results(open_site: Callable[[bool], Search]) -> None:
@@ -123,8 +144,9 @@ def test_any_query_answers_a_page_and_a_bad_page_number_a_400(open_site: Callabl
 
 def test_a_reader_sorts_the_matches_by_their_taste(open_site: Callable[[bool], Search]) -> None:
     s = open_site(False)  # the reader's keywords: "surface codes"
-    text = s.client.get(f"{s.manage}/search", params={"q": "quantum"})
-    taste = s.client.get(f"{s.manage}/search", params={"q": "quantum", "order": "taste"})
+    s.client.get(s.manage)
+    text = s.client.get("/search", params={"q": "quantum"})
+    taste = s.client.get("/search", params={"q": "quantum", "order": "taste"})
     assert taste.status_code == 200 and "ordered by your taste" in taste.text
     by_text, by_taste = _titles(text.text), _titles(taste.text)
     on_topic = {p.title for p in DAY if "surface code" in (p.title + " " + p.abstract).lower()}
