@@ -25,6 +25,10 @@ MAX_PAGE = 100
 
 _WORD = re.compile(r"[^\W_]+")
 _ARXIV_ID = re.compile(r"^\s*(?:arxiv:)?(\d{4}\.\d{4,5}|[a-z.-]+/\d{7})(?:v\d+)?\s*$", re.IGNORECASE)
+# The text search configuration migration 0016 built the index with: digest_search where unaccent
+# could be set up, else english.
+_PG_CONFIG = ("coalesce((SELECT oid FROM pg_ts_config WHERE cfgname = 'digest_search'), "
+              "'english'::regconfig::oid)::regconfig")
 # SQLite's bm25() weights per column (title, abstract, authors, arxiv_id): as PostgreSQL's A/C/B/A.
 _SQLITE_RANK = "bm25(paper_search, 8.0, 1.0, 3.0, 8.0)"
 
@@ -60,6 +64,27 @@ def search_papers(conn: Connection, q: str, *, limit: int = 20, offset: int = 0)
     return SearchPage(" ".join(words), [by_id[i] for i in ids if i in by_id], offset, has_more)
 
 
+def related_ids(conn: Connection, words: list[str], *, exclude: int | None = None, limit: int = 200) -> list[int]:
+    """Papers holding any of these words, the most and rarest first (the index's relevance): the
+    candidates among which "similar papers" are measured. words: plain words (query_words)."""
+    words = [w for w in (w.lower() for w in words) if _WORD.fullmatch(w)][:MAX_WORDS * 2]
+    if not words:
+        return []
+    params: dict[str, Any] = {"limit": limit + 1}
+    if conn.dialect.name == "sqlite":
+        params["match"] = " OR ".join(f'"{w}"' for w in words)
+        sql = text(f"SELECT rowid FROM paper_search WHERE paper_search MATCH :match "
+                   f"ORDER BY {_SQLITE_RANK} LIMIT :limit")
+    elif conn.dialect.name == "postgresql":
+        params["words"] = " | ".join(words)  # plain words joined by OR: nothing else reaches to_tsquery
+        sql = text(f"SELECT id FROM papers, to_tsquery({_PG_CONFIG}, :words) AS query "
+                   "WHERE search_vector @@ query ORDER BY ts_rank_cd(search_vector, query) DESC LIMIT :limit")
+    else:
+        raise NotImplementedError(f"no full-text search on {conn.dialect.name}")
+    found = [int(r[0]) for r in conn.execute(sql.bindparams(bindparam("limit")), params)]
+    return [i for i in found if i != exclude][:limit]
+
+
 def _by_arxiv_id(conn: Connection, q: str) -> Paper | None:
     m = _ARXIV_ID.match(q)
     if m is None:
@@ -79,8 +104,7 @@ def _matching_ids(conn: Connection, words: list[str], limit: int, offset: int) -
         # plainto_tsquery ANDs the words and reads no operator; the configuration is the one the
         # index was built with (migration 0016: digest_search where unaccent could be set up).
         params["words"] = " ".join(words)
-        sql = text("SELECT id FROM papers, plainto_tsquery(coalesce((SELECT oid FROM pg_ts_config WHERE "
-                   "cfgname = 'digest_search'), 'english'::regconfig::oid)::regconfig, :words) AS query "
+        sql = text(f"SELECT id FROM papers, plainto_tsquery({_PG_CONFIG}, :words) AS query "
                    "WHERE search_vector @@ query ORDER BY ts_rank_cd(search_vector, query) DESC, id DESC "
                    "LIMIT :limit OFFSET :offset")
     else:

@@ -22,6 +22,7 @@ from digest.web.feedback import FeedbackPages
 from digest.web.manage import ManagePages
 from digest.web.middleware import SecurityHeaders
 from digest.web.pages import SECURITY_HEADERS, PageError, Site, WebOptions, templates_environment, utc_now
+from digest.web.paper import PaperPages
 from digest.web.search import SearchPages
 from digest.web.signup import ConfirmationSender, SignupPages
 from digest.web.view import DigestView
@@ -112,6 +113,7 @@ def create_app(
         *signup.endpoints(),
         *manage.endpoints(),
         *SearchPages(site).endpoints(),
+        *PaperPages(site).endpoints(),
         *DigestView(site).endpoints(),
     ]
     if metrics is not None:

@@ -23,6 +23,7 @@ from digest.store.subscribers import get_subscriber_by_id
 from digest.text import clean_text, safe_url
 from digest.web import session
 from digest.web.pages import PageError, Site
+from digest.web.paper import paper_path
 from digest.web.signup import Endpoint
 
 PER_PAGE = 20
@@ -35,6 +36,7 @@ ABSTRACT_CHARS = 400
 @dataclass(frozen=True)
 class ResultView:
     title: str
+    page: str  # the paper's own page here (digest.web.paper)
     url: str | None
     authors: str
     arxiv_id: str | None
@@ -48,7 +50,8 @@ def result_view(paper: Paper) -> ResultView:
     if len(paper.authors) > AUTHORS_SHOWN:
         shown += f" and {len(paper.authors) - AUTHORS_SHOWN} more"
     published = paper.published.date().isoformat() if paper.published else None
-    return ResultView(title=clean_text(paper.title, 500), url=safe_url(paper.url), authors=shown,
+    return ResultView(title=clean_text(paper.title, 500), page=paper_path(paper), url=safe_url(paper.url),
+                      authors=shown,
                       arxiv_id=paper.arxiv_id, published=published, abstract=clean_text(paper.abstract, ABSTRACT_CHARS))
 
 

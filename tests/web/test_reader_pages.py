@@ -1,5 +1,6 @@
-"""The search page through Starlette's TestClient, on a real database (SQLite and PostgreSQL) holding
-a real arXiv day: the public door (web.public_search) and the reader's door behind the manage link."""
+"""The reader's pages through Starlette's TestClient, on a real database (SQLite and PostgreSQL)
+holding a real arXiv day: search (open with web.public_search, else for readers with a session from
+their manage link), ordered by taste, and the paper pages with their similar papers and buttons."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import select
 
 from digest.config import Settings
 from digest.ingest.sources import parse_feed
@@ -20,6 +22,8 @@ from digest.signing.tokens import LinkSigner
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
 from digest.store.link_keys import StoredLinkKeys
+from digest.store.schema import events
+from digest.training import terms as term_store
 from digest.web.app import create_app
 from digest.web.serve import web_options
 from digest.wiring import App, secret_keys
@@ -47,7 +51,9 @@ class Search:
                                             options=web_options(app.settings)), base_url=BASE)
         with app.engine.begin() as conn:
             sub, _ = sub_store.upsert_subscriber(conn, email="ada@example.org", keywords=["surface codes"], now=NOW)
-            paper_store.upsert_papers(conn, DAY, NOW)
+            _, fresh = paper_store.upsert_papers(conn, DAY, NOW)
+            term_store.add_papers(conn, fresh, NOW)  # as ingest does: the words' weights similar papers use
+        self.reader_id = sub.id
         self.manage = urlsplit(self.links.manage_url(sub.id)).path
 
 
@@ -156,3 +162,63 @@ def test_a_reader_sorts_the_matches_by_their_taste(open_site: Callable[[bool], S
     # The public door has no reader: the order is the text match's whatever is asked.
     public = open_site(True)
     assert "ordered by your taste" not in public.client.get("/search", params={"q": "quantum", "order": "taste"}).text
+
+
+def _paper(ref: str) -> str:
+    return "/p/" + ref
+
+
+def test_a_paper_page_shows_the_paper_and_its_similar_papers(open_site: Callable[[bool], Search]) -> None:
+    s = open_site(True)
+    gate = next(p for p in DAY if p.title == GATE_PAPER)
+    assert gate.arxiv_id is not None
+    r = s.client.get(_paper(gate.arxiv_id))
+    assert r.status_code == 200 and html.escape(GATE_PAPER) in r.text
+    assert gate.authors[0] in html.unescape(r.text) and f"arXiv:{gate.arxiv_id}" in r.text
+    similar = re.findall(r'<li><span><a href="(/p/[^"]+)">(.*?)</a>', r.text.split('id="similar"')[1])
+    assert 1 <= len(similar) <= 8
+    assert any(w in html.unescape(t).lower() for _, t in similar for w in ("qubit", "quantum", "surface code"))
+    assert all(s.client.get(href).status_code == 200 for href, _ in similar[:3])
+    assert "Star" not in r.text  # no reader: no buttons
+    by_id = re.search(r'href="/p/(\d+)"', s.client.get("/search", params={"q": "reasoning"}).text)
+    assert by_id is None or s.client.get(_paper(by_id.group(1))).status_code == 200
+
+
+def test_unknown_or_odd_paper_addresses_are_404(open_site: Callable[[bool], Search]) -> None:
+    s = open_site(True)
+    for ref in ("2411.99999", "999999", "0", "../../etc/passwd", "<script>", "hep-th/9901001", "1" * 40, "%00"):
+        r = s.client.get(_paper(ref))
+        assert r.status_code == 404 and "<script>" not in r.text, ref
+    shut = open_site(False)
+    r = shut.client.get(_paper(DAY[0].arxiv_id or ""))
+    assert r.status_code == 404 and "Paper pages are for readers" in r.text
+
+
+def test_a_reader_stars_from_a_paper_page_and_a_forged_form_records_nothing(open_site: Callable[[bool], Search]
+                                                                         ) -> None:
+    s = open_site(False)
+    s.client.get(s.manage)
+    gate = next(p for p in DAY if p.title == GATE_PAPER)
+    page = s.client.get(_paper(gate.arxiv_id or ""))
+    assert page.status_code == 200 and "Less like this" in page.text
+    assert s.client.post(_paper(gate.arxiv_id or ""), data={"opinion": "star", "csrf_token": "forged"}
+                         ).status_code == 403
+    assert _opinions(s) == []
+    done = s.client.post(_paper(gate.arxiv_id or ""), data={"opinion": "star", "csrf_token": _csrf(page.text)},
+                         follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == _paper(gate.arxiv_id or "")
+    assert _opinions(s) == [("star", "web:paper")]
+    again = s.client.get(_paper(gate.arxiv_id or ""))
+    assert "&#9733; Starred" in again.text or "\u2605 Starred" in again.text
+    s.client.post(_paper(gate.arxiv_id or ""), data={"opinion": "dislike", "csrf_token": _csrf(again.text)})
+    assert _opinions(s) == [("dislike", "web:paper")]  # the latest opinion wins, as with the email's links
+    s.client.cookies.clear()
+    public = open_site(True)
+    r = public.client.post(_paper(gate.arxiv_id or ""), data={"opinion": "star", "csrf_token": "x"})
+    assert r.status_code == 403 and "Sign in first" in r.text
+
+
+def _opinions(s: Search) -> list[tuple[str, str]]:
+    with s.app.engine.connect() as conn:
+        return [(r.kind, r.origin) for r in conn.execute(select(events.c.kind, events.c.origin)
+                                                         .where(events.c.subscriber_id == s.reader_id))]
