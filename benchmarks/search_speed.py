@@ -10,6 +10,12 @@ through the papers table, so the index is built the way ingest builds it (SQLite
 Timed per query: digest.store.search.search_papers for the first page (20) and the fifth, median
 of 7 calls after one warm-up. Baseline: the same words matched with LIKE over title and abstract
 (what a search without an index does: every row read, every match found to be ranked), one call.
+
+Similar papers (digest.pipeline.similar, the paper page's list): the papers' term counts are stored
+as ingest stores them, then 25 papers spread over the store are looked up, each twice (the figure is
+the second call; the first call of the run also reads the word statistics from the database).
+Baseline: the same vectors' cosine of the paper against every stored paper (what the list costs
+without the index gathering candidates), for 3 of them.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import Engine, and_, func, insert, or_, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,9 +37,15 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.workload import parse_listings  # noqa: E402
 from digest.evaluate.data import load_citeulike  # noqa: E402
 from digest.identity import normalise_title  # noqa: E402
+from digest.pipeline.similar import similar_papers  # noqa: E402
+from digest.rank import features  # noqa: E402
+from digest.store import learning  # noqa: E402
+from digest.store import papers as paper_store  # noqa: E402
 from digest.store.engine import open_engine  # noqa: E402
 from digest.store.schema import papers  # noqa: E402
 from digest.store.search import query_words, search_papers  # noqa: E402
+from digest.training import terms as term_store  # noqa: E402
+from digest.training.terms import StoredTerms  # noqa: E402
 
 QUERIES = [
     "graph neural networks", "protein folding", "quantum error correction", "reinforcement learning",
@@ -99,7 +111,39 @@ def main() -> None:
                 firsts.append(first)
                 print(f"{q:34} {hits:7d} {first:10.1f} {fifth:10.1f} {scan_ms:13.1f} {scan_ms / first:6.1f}x")
         print(f"slowest first page {max(firsts):.1f} ms, median {statistics.median(firsts):.1f} ms")
+        _similar(engine)
         engine.dispose()
+
+
+def _similar(engine: Engine) -> None:
+    t0 = time.perf_counter()
+    with engine.connect() as conn:
+        stored = [paper_store.row_to_paper(r) for r in conn.execute(select(papers))]
+    with engine.begin() as conn:
+        term_store.add_papers(conn, stored, STORED_AT)
+    print(f"term counts of {len(stored):,} papers stored in {time.perf_counter() - t0:.1f} s")
+    sample = stored[:: max(1, len(stored) // 25)][:25]
+    times, found = [], []
+    for paper in sample:
+        similar_papers(engine, paper)
+        t1 = time.perf_counter()
+        found.append(len(similar_papers(engine, paper)))
+        times.append((time.perf_counter() - t1) * 1000)
+    print(f"similar papers: median {statistics.median(times):.1f} ms, slowest {max(times):.1f} ms, "
+          f"{statistics.mean(found):.1f} neighbours shown on average")
+    with engine.connect() as conn:
+        n_docs, df = learning.load_df(conn, features.N_FEATURES) or (0, None)
+    assert df is not None
+    space = features.FeatureSpace.from_stats(df, n_docs, terms=StoredTerms(engine))
+    scan = []
+    for paper in sample[:3]:
+        t1 = time.perf_counter()
+        vectors = space.paper_vectors(stored)
+        (vectors @ space.paper_vectors([paper]).T).toarray()
+        scan.append((time.perf_counter() - t1) * 1000)
+        space = features.FeatureSpace.from_stats(df, n_docs, terms=StoredTerms(engine))  # no cache between
+    print(f"  against every stored paper: median {statistics.median(scan):.0f} ms "
+          f"({statistics.median(scan) / statistics.median(times):.0f}x)")
 
 
 if __name__ == "__main__":
