@@ -16,7 +16,9 @@ from digest.store.deliveries import TRENDING_RANK_BASE, delivered_digest
 from digest.store.link_keys import StoredLinkKeys
 from digest.store.papers import papers_by_ids
 from digest.store.subscribers import get_subscriber_by_id
+from digest.web import session
 from digest.web.pages import PageError, Site, positive_int
+from digest.web.paper import paper_path
 from digest.web.signup import Endpoint
 
 ABSTRACT_CHARS = 1500  # more than the email: the page has room
@@ -36,6 +38,8 @@ class DigestView:
         data = self.site.signed("view", token, {"s": positive_int, "d": positive_int})
         sid, did = data["s"], data["d"]
         self.site.check_link_key(sid, data)
+        # The paper pages (similar papers) open to this reader's session, or to anyone when public.
+        browse = self.site.options.public_search or session.reader(request, self.site) == sid
         # Absolute links, as in the email (the renderer keeps http(s) links only), with the reader's
         # key read once for the page, not once for each of its fifty-odd links.
         key = self.keys(sid)
@@ -61,5 +65,6 @@ class DigestView:
             unsubscribe_url=None, keywords=sub.keywords)
         return self.site.page("view.html.j2", date_long=long_date(digest_date),
                               picks=self.renderer.pick_views(content), trending=self.renderer.trending_views(content),
-                              starred=starred, disliked=disliked, active=sub.active)
+                              starred=starred, disliked=disliked, active=sub.active,
+                              paper_pages={p.paper.id: paper_path(p.paper) for p in picks} if browse else {})
 

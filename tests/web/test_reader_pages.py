@@ -8,7 +8,7 @@ import html
 import re
 import warnings
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,13 +16,16 @@ import pytest
 from sqlalchemy import select
 
 from digest.config import Settings
+from digest.domain import Pick
 from digest.ingest.sources import parse_feed
 from digest.signing.links import LinkBuilder
 from digest.signing.tokens import LinkSigner
+from digest.store import deliveries as ledger
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
 from digest.store.link_keys import StoredLinkKeys
 from digest.store.schema import events
+from digest.store.search import search_papers
 from digest.training import terms as term_store
 from digest.web.app import create_app
 from digest.web.serve import web_options
@@ -222,3 +225,19 @@ def _opinions(s: Search) -> list[tuple[str, str]]:
     with s.app.engine.connect() as conn:
         return [(r.kind, r.origin) for r in conn.execute(select(events.c.kind, events.c.origin)
                                                          .where(events.c.subscriber_id == s.reader_id))]
+
+
+def test_the_web_view_links_each_pick_to_its_similar_papers_for_its_reader(open_site: Callable[[bool], Search]
+                                                                          ) -> None:
+    s = open_site(False)
+    with s.app.engine.begin() as conn:
+        gate = search_papers(conn, GATE_PAPER).papers[0]
+        d = ledger.create_delivery(conn, subscriber_id=s.reader_id, digest_date=date(2026, 12, 5),
+                                   picks=[Pick(gate, 0.9, reason="Matches: surface codes")], now=NOW)
+    assert d is not None
+    view = urlsplit(s.links.view_url(s.reader_id, d.id)).path
+    assert "Similar papers" not in s.client.get(view).text  # the view link alone opens no paper page
+    s.client.get(s.manage)
+    page = s.client.get(view).text
+    link = re.search(r'href="(/p/[^"#]+)#similar">Similar papers', page)
+    assert link is not None and s.client.get(link.group(1)).status_code == 200
