@@ -63,18 +63,24 @@ def read_library(path: str) -> list[Reference]:
         raise InputError(f"{path}: is a directory") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return parse_library(text, path)
+
+
+def parse_library(text: str, name: str) -> list[Reference]:
+    """The references of a library's text: arXiv ids (one per line, # comments) or BibTeX. name: the
+    file's name, for the messages."""
     if _ENTRY_START.search(text):
-        refs = parse_bibtex(text, path)
+        refs = parse_bibtex(text, name)
     else:
         refs = []
         for n, line in enumerate(text.splitlines(), 1):
             line = line.split("#", 1)[0].strip()
             if line:
-                refs.append(reference_from_id(line, f"{path} line {n}"))
+                refs.append(reference_from_id(line, f"{name} line {n}"))
     if not refs:
-        raise InputError(f"{path}: no arXiv ids or BibTeX entries found")
+        raise InputError(f"{name}: no arXiv ids or BibTeX entries found")
     if len(refs) > MAX_ENTRIES:
-        raise InputError(f"{path}: more than {MAX_ENTRIES} entries")
+        raise InputError(f"{name}: more than {MAX_ENTRIES} entries")
     return refs
 
 

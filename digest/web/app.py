@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from digest.signing.tokens import LinkSigner
 from digest.web.feedback import FeedbackPages
+from digest.web.library import IMPORT_MAX_BYTES, LibraryPages
 from digest.web.manage import ManagePages
 from digest.web.middleware import SecurityHeaders
 from digest.web.pages import SECURITY_HEADERS, PageError, Site, WebOptions, templates_environment, utc_now
@@ -107,6 +108,7 @@ def create_app(
     web = _Service(site, health, metrics)
     signup = SignupPages(site, mailer)
     manage = ManagePages(site, signup)
+    library = LibraryPages(site)
     endpoints: list[tuple[str, Callable[[Request], Any], list[str]]] = [
         ("/healthz", web.healthz, ["GET"]),
         *FeedbackPages(site, scanner_window_s).endpoints(),
@@ -114,12 +116,14 @@ def create_app(
         *manage.endpoints(),
         *SearchPages(site).endpoints(),
         *PaperPages(site).endpoints(),
+        *library.endpoints(),
         *DigestView(site).endpoints(),
     ]
     if metrics is not None:
         endpoints.append(("/metrics", web.metrics, ["GET"]))
     # The body limit sits on the routes, inside the middleware, so a 413 gets the security headers too.
     routes = [Route(p, e, methods=m, max_body_size=MAX_BODY_BYTES) for p, e, m in endpoints]
+    routes += [Route(p, e, methods=m, max_body_size=IMPORT_MAX_BYTES) for p, e, m in library.upload_endpoints()]
     app = Starlette(
         routes=routes,
         exception_handlers={PageError: web.on_page_error, HTTPException: web.on_http_error,

@@ -18,9 +18,11 @@ from sqlalchemy import select
 from digest.config import Settings
 from digest.domain import Pick
 from digest.ingest.sources import parse_feed
+from digest.library.references import parse_library
 from digest.signing.links import LinkBuilder
 from digest.signing.tokens import LinkSigner
 from digest.store import deliveries as ledger
+from digest.store import events as event_store
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
 from digest.store.link_keys import StoredLinkKeys
@@ -241,3 +243,84 @@ def test_the_web_view_links_each_pick_to_its_similar_papers_for_its_reader(open_
     page = s.client.get(view).text
     link = re.search(r'href="(/p/[^"#]+)#similar">Similar papers', page)
     assert link is not None and s.client.get(link.group(1)).status_code == 200
+
+
+def _star(s: Search, *papers: str) -> list[int]:
+    ids = []
+    with s.app.engine.begin() as conn:
+        for n, title in enumerate(papers):
+            paper = search_papers(conn, title).papers[0]
+            assert paper.id is not None
+            event_store.set_opinion(conn, subscriber_id=s.reader_id, paper_id=paper.id, kind="star", origin="test",
+                                    now=NOW + timedelta(minutes=n))
+            ids.append(paper.id)
+    return ids
+
+
+def _stars(s: Search) -> set[int]:
+    with s.app.engine.connect() as conn:
+        return {r.paper_id for r in conn.execute(select(events.c.paper_id).where(
+            events.c.subscriber_id == s.reader_id, events.c.kind == "star"))}
+
+
+def test_the_library_is_the_readers_own(open_site: Callable[[bool], Search]) -> None:
+    s = open_site(True)  # even with public search: a library is personal data
+    for path in ("/library", "/library/export.bib", "/library/arxiv-ids.txt"):
+        r = s.client.get(path)
+        assert r.status_code == 404 and "Your library opens from your digest" in r.text, path
+    r = s.client.post("/library/import", files={"file": ("x.txt", b"2411.00001\n")})
+    assert r.status_code == 404
+
+
+def test_a_reader_lists_removes_and_exports_their_stars(open_site: Callable[[bool], Search]) -> None:
+    s = open_site(False)
+    first, second = _star(s, GATE_PAPER, "Visual Adversarial Attack on Vision-Language Models for Autonomous Driving")
+    s.client.get(s.manage)
+    page = s.client.get("/library")
+    assert page.status_code == 200
+    titles = re.findall(r'<li><span><a href="/p/[^"]+">(.*?)</a>', page.text)
+    assert [html.unescape(t) for t in titles] == [
+        "Visual Adversarial Attack on Vision-Language Models for Autonomous Driving", GATE_PAPER]  # newest first
+    bib = s.client.get("/library/export.bib")
+    assert bib.status_code == 200 and "attachment" in bib.headers["content-disposition"]
+    refs = parse_library(bib.text, "export.bib")
+    with s.app.engine.connect() as conn:
+        stored = paper_store.papers_by_ids(conn, [first, second])
+    assert sorted(r.arxiv_id or "" for r in refs) == sorted(p.arxiv_id or "" for p in stored.values())
+    assert all(r.title and r.authors for r in refs)
+    ids = s.client.get("/library/arxiv-ids.txt").text.split()
+    assert ids == [stored[second].arxiv_id, stored[first].arxiv_id]
+    removed = s.client.post("/library", data={"paper": str(first), "csrf_token": _csrf(page.text)},
+                            follow_redirects=False)
+    assert removed.status_code == 303 and _stars(s) == {second}
+    assert "Removed from your library" in s.client.get(removed.headers["location"]).text
+    # The export reads back: importing it stars the removed paper again, and says what it did.
+    back = s.client.post("/library/import", data={"csrf_token": _csrf(page.text)},
+                         files={"file": ("export.bib", bib.content, "text/x-bibtex")})
+    assert back.status_code == 200 and "Starred 1 paper (1 were starred already)" in back.text
+    assert _stars(s) == {first, second}
+
+
+def test_an_import_that_cannot_be_read_changes_nothing(open_site: Callable[[bool], Search]) -> None:
+    s = open_site(False)
+    _star(s, GATE_PAPER)
+    s.client.get(s.manage)
+    token = _csrf(s.client.get("/library").text)
+    before = _stars(s)
+    bad = s.client.post("/library/import", data={"csrf_token": token},
+                        files={"file": ("notes.txt", b"these are my notes\nnot ids\n")})
+    assert bad.status_code == 400 and "The file was not imported: notes.txt line 1: not an arXiv id" in bad.text
+    broken = s.client.post("/library/import", data={"csrf_token": token},
+                           files={"file": ("lib.bib", b"@article{x, title = {unclosed\n")})
+    assert broken.status_code == 400 and "lib.bib line 1" in broken.text
+    forged = s.client.post("/library/import", data={"csrf_token": "forged"}, files={"file": ("a.txt", b"2411.1\n")})
+    assert forged.status_code == 403
+    huge = s.client.post("/library/import", data={"csrf_token": token},
+                         files={"file": ("big.txt", b"2411.00001\n" * 600_000)})
+    assert huge.status_code == 413
+    assert s.client.post("/library", data={"paper": "1"}).status_code == 403  # a form without its token
+    assert _stars(s) == before
+    partly = s.client.post("/library/import", data={"csrf_token": token},
+                           files={"file": ("ids.txt", f"{DAY[3].arxiv_id}\n2411.99999\n".encode())})
+    assert partly.status_code == 200 and "Starred 1 paper" in partly.text
+    assert "2411.99999 (not in the store" in partly.text
