@@ -130,7 +130,9 @@ def test_bad_subscribe_input_changes_nothing(env: dict[str, str]) -> None:
     _one_line_error(_run(env, "subscribe", "ada@example.org", "--keywords", " , ;"), "--keywords")
     _one_line_error(_run(env, "subscribe", "ada@example.org", "--keywords", "the, of"), "no searchable words")
     assert "sparse attention" in _run(env, "subscribers").output
-    _one_line_error(_run(env, "unsubscribe", "nobody@example.org"), "nobody@example.org")
+    unknown = _run(env, "unsubscribe", "nobody@example.org")
+    _one_line_error(unknown, "no subscriber nobody@example.org")
+    assert unknown.exit_code == 2
     _one_line_error(_run(env, "subscribe", "ada@example.org", "-k", "x ray", "--timezone", "Mars/Olympus"),
                     "--timezone", "Mars/Olympus")
     assert _run(env, "subscribe", "ada@example.org", "-k", "x ray", "--hour", "24").exit_code == 2
@@ -221,6 +223,9 @@ def test_preview_writes_html(env: dict[str, str], tmp_path: Path) -> None:
     r = _run(env, "preview", "ada@example.org", "--out", str(out))
     assert r.exit_code == 0 and str(out) in r.output
     assert "<html" in out.read_text().lower() and "language model" in out.read_text().lower()
+    unknown = _run(env, "preview", "Nobody@example.org")
+    _one_line_error(unknown, "no subscriber Nobody@example.org")
+    assert unknown.exit_code == 2  # bad input, as for unsubscribe and star
 
 
 def test_bad_config_is_one_line(tmp_path: Path) -> None:
