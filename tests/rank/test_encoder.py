@@ -36,7 +36,7 @@ pytestmark = pytest.mark.embed  # these tests use the configured encoder (see co
 
 DAY = date(2026, 11, 2)
 T0 = datetime(2026, 11, 2, 6, 0)
-FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+FEEDS = Path(__file__).parents[1] / "fixtures" / "feeds"
 
 TARGET = ("Predicting tertiary structure from sequence",
           "We infer the three-dimensional shape of amino acid chains from their residues with a deep network.")
