@@ -8,12 +8,9 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import click
 import pytest
@@ -24,6 +21,7 @@ from digest.cli import LAZY_COMMANDS, main
 from digest.store.engine import open_engine
 from digest.store.schema import sources
 from tests.address_cases import BAD_ADDRESSES
+from tests.http_server import LocalHttpServer, QuietHandler
 from tests.smtp_server import free_port
 
 FEEDS = Path(__file__).parents[1] / "fixtures" / "feeds"
@@ -331,18 +329,12 @@ def test_a_closed_pipe_ends_the_output_quietly(env: dict[str, str]) -> None:
 def http_404() -> Iterator[str]:
     """A local HTTP server that answers 404 to everything."""
 
-    class NotFound(BaseHTTPRequestHandler):
+    class NotFound(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server API)
             self.send_error(404)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/feed.xml"
-    server.shutdown()
-    server.server_close()
+    with LocalHttpServer(NotFound) as server:
+        yield f"{server.base}/feed.xml"
 
 
 def test_run_exits_1_naming_each_failing_source_and_status_shows_them(tmp_path: Path, db_url: str,
