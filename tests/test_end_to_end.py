@@ -8,12 +8,11 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import threading
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +35,7 @@ from digest.store.papers import papers_by_ids
 from digest.store.schema import deliveries, sources
 from digest.web.app import create_app
 from digest.wiring import secret_keys
+from tests.http_server import LocalHttpServer, QuietHandler
 from tests.smtp_server import SmtpServer, free_port
 
 with warnings.catch_warnings():  # Starlette announces a move from httpx to httpx2; the client works the same
@@ -55,44 +55,29 @@ def _today() -> str:
     return _DAY
 
 
+@dataclass
 class _FeedServer:
-    """Serves the arXiv sample with an ETag and answers 304 to a matching If-None-Match."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, str]] = []
-        body, outer = ARXIV.read_bytes(), self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
-                outer.requests.append(dict(self.headers))
-                if self.headers.get("If-None-Match") == '"v1"':
-                    self.send_response(304)
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rss+xml")
-                self.send_header("ETag", '"v1"')
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/rss/cs"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    url: str
+    requests: list[dict[str, str]]  # each request's headers
 
 
 @pytest.fixture
 def feed_server() -> Iterator[_FeedServer]:
-    server = _FeedServer()
-    yield server
-    server.close()
+    """Serves the arXiv sample with an ETag and answers 304 to a matching If-None-Match."""
+    requests: list[dict[str, str]] = []
+    body = ARXIV.read_bytes()
+
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            requests.append(dict(self.headers))
+            if self.headers.get("If-None-Match") == '"v1"':
+                self.send_response(304)
+                self.end_headers()
+                return
+            self.send_body(body, headers={"Content-Type": "application/rss+xml", "ETag": '"v1"'})
+
+    with LocalHttpServer(Handler) as server:
+        yield _FeedServer(f"{server.base}/rss/cs", requests)
 
 
 def _config(tmp_path: Path, db_url: str, feed_url: str, smtp_port: int) -> dict[str, str]:

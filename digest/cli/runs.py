@@ -197,9 +197,7 @@ def preview(obj: Context, email: str, date_: str | None, out: str | None) -> Non
     app = obj.app()
     try:
         with app.engine.connect() as conn:
-            sub = sub_store.get_subscriber(conn, addr)
-            if sub is None:
-                raise InputError(f"no subscriber {addr}")
+            sub = sub_store.require_subscriber(conn, addr)
             rows = ledger.recent_rows(conn, oldest_date(now), sub.id).get(sub.id, {})
         sched = app.settings.schedule
         defaults = DueDefaults(sched.timezone, sched.delivery_hour, timedelta(hours=sched.catch_up_hours))

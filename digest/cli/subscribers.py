@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import click
 
 from digest.cli.group import Context, main, pass_ctx
-from digest.errors import InputError
 
 # Heavy modules are imported inside the commands that use them (see group.py).
 if TYPE_CHECKING:
@@ -83,9 +82,7 @@ def _change_subscriber(obj: Context, email: str,
     app = obj.app()
     try:
         with app.engine.begin() as conn:
-            sub = sub_store.get_subscriber(conn, addr)
-            if sub is None:
-                raise InputError(f"no subscriber {addr}")
+            sub = sub_store.require_subscriber(conn, addr)
             changed = change(conn, sub, datetime.now(UTC).replace(tzinfo=None))
     finally:
         app.close()

@@ -14,7 +14,6 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from digest.domain import Paper
-from digest.errors import InputError
 from digest.library.references import Reference
 from digest.store import learning
 from digest.store import papers as paper_store
@@ -46,8 +45,7 @@ def import_stars(engine: Engine, email: str, refs: Sequence[Reference], *, now: 
     """Star the known papers among refs (stored ones; library entries with a title are stored from
     their own text); list the others. fetch_missing: arXiv ids not in the store are looked up with it."""
     with engine.connect() as conn:
-        if sub_store.get_subscriber(conn, email) is None:
-            raise InputError(f"no subscriber {email}")
+        sub_store.require_subscriber(conn, email)
     why_missing: dict[str, str] = {}
     fetched = 0
     if fetch_missing is not None and (wanted := missing_arxiv_ids(engine, refs)):

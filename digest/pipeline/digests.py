@@ -232,10 +232,8 @@ class DigestPipeline:
         already planned for that date (picks recorded, not sent yet) shows its recorded picks, as its
         send will; otherwise the picks are ranked as the run ranks them (plan)."""
         with self.engine.connect() as conn:
-            sub = sub_store.get_subscriber(conn, email_addr.strip())
-            row = ledger.get_delivery(conn, sub.id, digest_date) if sub is not None else None
-        if sub is None:
-            raise InputError(f"no subscriber {email_addr}")
+            sub = sub_store.require_subscriber(conn, email_addr.strip())
+            row = ledger.get_delivery(conn, sub.id, digest_date)
         if row is not None:
             b = self._stored(sub, row)
             return self.render(sub, b.picks, digest_date, b.candidates, row.id, b.trending), len(b.picks)

@@ -120,8 +120,13 @@ class Encoder:
 @functools.lru_cache(maxsize=2)
 def _load_model(target: str) -> Any:
     # One copy per process: the service, the web app and the tests reuse the loaded weights.
+    import tqdm
     from sentence_transformers import SentenceTransformer
 
+    # encode() opens a tqdm bar even with show_progress_bar=False, and tqdm then starts a monitor
+    # thread that outlives the bar (tqdm issue 1564): with two threads the run composes on a thread
+    # instead of forking (digest.mail.ahead). 0 is tqdm's switch for "no monitor thread".
+    tqdm.tqdm.monitor_interval = 0
     try:  # the weight-loading progress bar is noise in a daily job's output
         from transformers.utils import logging as hf_logging
 

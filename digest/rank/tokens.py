@@ -14,7 +14,7 @@ from typing import Any
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # scikit-learn's ENGLISH_STOP_WORDS (BSD-3-Clause; from the Glasgow Information Retrieval Group's list),
-# copied so that tokens need no scikit-learn; tests/test_rank.py checks that the two stay equal.
+# copied so that tokens need no scikit-learn; tests/rank/test_rank.py checks that the two stay equal.
 STOP_WORDS = frozenset((
     "a", "about", "above", "across", "after", "afterwards", "again", "against", "all", "almost", "alone", "along",
     "already", "also", "although", "always", "am", "among", "amongst", "amoungst", "amount", "an", "and",

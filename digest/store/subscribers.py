@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, insert, 
 
 from digest.addresses import address_key
 from digest.domain import Subscriber
+from digest.errors import InputError
 from digest.store.schema import subscribers
 
 
@@ -84,6 +85,14 @@ def get_subscriber(conn: Connection, email: str) -> Subscriber | None:
     """The subscriber with this address, whatever its case (the oldest, should two differ only in case)."""
     row = conn.execute(select(subscribers).where(_is(email)).order_by(subscribers.c.id)).first()
     return _to_subscriber(row) if row else None
+
+
+def require_subscriber(conn: Connection, email: str) -> Subscriber:
+    """get_subscriber, for an address the user gave: InputError naming it when no subscriber has it."""
+    sub = get_subscriber(conn, email)
+    if sub is None:
+        raise InputError(f"no subscriber {email}")
+    return sub
 
 
 def get_subscriber_by_id(conn: Connection, subscriber_id: int) -> Subscriber | None:

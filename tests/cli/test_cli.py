@@ -8,12 +8,9 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import click
 import pytest
@@ -24,6 +21,7 @@ from digest.cli import LAZY_COMMANDS, main
 from digest.store.engine import open_engine
 from digest.store.schema import sources
 from tests.address_cases import BAD_ADDRESSES
+from tests.http_server import LocalHttpServer, QuietHandler
 from tests.smtp_server import free_port
 
 FEEDS = Path(__file__).parents[1] / "fixtures" / "feeds"
@@ -130,7 +128,9 @@ def test_bad_subscribe_input_changes_nothing(env: dict[str, str]) -> None:
     _one_line_error(_run(env, "subscribe", "ada@example.org", "--keywords", " , ;"), "--keywords")
     _one_line_error(_run(env, "subscribe", "ada@example.org", "--keywords", "the, of"), "no searchable words")
     assert "sparse attention" in _run(env, "subscribers").output
-    _one_line_error(_run(env, "unsubscribe", "nobody@example.org"), "nobody@example.org")
+    unknown = _run(env, "unsubscribe", "nobody@example.org")
+    _one_line_error(unknown, "no subscriber nobody@example.org")
+    assert unknown.exit_code == 2
     _one_line_error(_run(env, "subscribe", "ada@example.org", "-k", "x ray", "--timezone", "Mars/Olympus"),
                     "--timezone", "Mars/Olympus")
     assert _run(env, "subscribe", "ada@example.org", "-k", "x ray", "--hour", "24").exit_code == 2
@@ -221,6 +221,9 @@ def test_preview_writes_html(env: dict[str, str], tmp_path: Path) -> None:
     r = _run(env, "preview", "ada@example.org", "--out", str(out))
     assert r.exit_code == 0 and str(out) in r.output
     assert "<html" in out.read_text().lower() and "language model" in out.read_text().lower()
+    unknown = _run(env, "preview", "Nobody@example.org")
+    _one_line_error(unknown, "no subscriber Nobody@example.org")
+    assert unknown.exit_code == 2  # bad input, as for unsubscribe and star
 
 
 def test_bad_config_is_one_line(tmp_path: Path) -> None:
@@ -326,18 +329,12 @@ def test_a_closed_pipe_ends_the_output_quietly(env: dict[str, str]) -> None:
 def http_404() -> Iterator[str]:
     """A local HTTP server that answers 404 to everything."""
 
-    class NotFound(BaseHTTPRequestHandler):
+    class NotFound(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server API)
             self.send_error(404)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/feed.xml"
-    server.shutdown()
-    server.server_close()
+    with LocalHttpServer(NotFound) as server:
+        yield f"{server.base}/feed.xml"
 
 
 def test_run_exits_1_naming_each_failing_source_and_status_shows_them(tmp_path: Path, db_url: str,

@@ -10,7 +10,6 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from digest.errors import FeedError
 from digest.ingest import transport
 from digest.ingest.fetch import SAMPLES_DIR, StopRequested, fetch
 from tests.drip_server import BODY_DRIP, HEADERS_DRIP, TLS_DRIP, DripServer
+from tests.http_server import LocalHttpServer, QuietHandler
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "feeds"
 FEED = (FIXTURES / "arxiv_rss_legacy_rdf_hep-ex_2018-05-23_excerpt.xml").read_bytes()
@@ -34,11 +34,8 @@ SETTINGS = FetchSettings(
 )
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     seen_headers: list[dict[str, str]] = []
-
-    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
-        pass
 
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -160,13 +157,8 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, list[list[str]]]
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with LocalHttpServer(Handler) as local:
+        yield local.base
 
 
 # --- HTTP ------------------------------------------------------------------------------------------
@@ -456,24 +448,16 @@ def test_https_to_the_vetted_address_keeps_the_name_for_sni_and_certificate(
     server_context.sni_callback = lambda _sock, sni, _ctx: asked.append(sni)  # type: ignore[assignment,misc]
     for name in ("feeds.test", "other.test"):
         asked.clear()
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
-        httpd.socket = server_context.wrap_socket(httpd.socket, server_side=True)
-        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-        thread.start()
-        url = f"https://{name}:{httpd.server_address[1]}/feed.xml"
-        try:
+        with LocalHttpServer(Handler, ssl_context=server_context) as server:
+            url = f"https://{name}:{server.port}/feed.xml"
             if name == "feeds.test":
                 got = fetch(url, settings=SETTINGS, ssl_context=client_context)
                 assert got.content == FEED and asked == ["feeds.test"]
-                assert Handler.seen_headers[-1]["Host"] == f"feeds.test:{httpd.server_address[1]}"
+                assert Handler.seen_headers[-1]["Host"] == f"feeds.test:{server.port}"
             else:  # the certificate is for feeds.test: checked against the name, not the pinned address
                 with pytest.raises(FeedError, match="certificate verify failed"):
                     fetch(url, settings=SETTINGS, ssl_context=client_context)
                 assert asked == ["other.test"]
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
     assert connects == ["127.0.0.1", "127.0.0.1"] and resolver.calls == ["feeds.test", "other.test"]
 
 

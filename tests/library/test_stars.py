@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -18,6 +16,7 @@ from digest.cli import main
 from digest.config import FetchSettings
 from digest.ingest.arxiv_lookup import lookup_ids
 from digest.store.schema import events, papers
+from tests.http_server import LocalHttpServer, QuietHandler
 from tests.smtp_server import free_port
 
 FEEDS = Path(__file__).parents[1] / "fixtures" / "feeds"
@@ -119,42 +118,26 @@ def test_malformed_library_files(env: dict[str, str], tmp_path: Path) -> None:
     assert r.exit_code == 2 and "missing.bib" in r.stderr
 
 
+@dataclass
 class _ArxivApi:
-    """A local stand-in for the arXiv API: answers every query with a real API response (100 entries)."""
-
-    def __init__(self) -> None:
-        self.queries: list[dict[str, list[str]]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
-                parts = urlsplit(self.path)
-                assert parts.path == "/api/query"
-                outer.queries.append(parse_qs(parts.query))
-                body = API_RESPONSE.read_bytes()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/atom+xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/query"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    url: str
+    queries: list[dict[str, list[str]]]  # each request's query, parsed
 
 
 @pytest.fixture
 def arxiv_api() -> Iterator[_ArxivApi]:
-    api = _ArxivApi()
-    yield api
-    api.close()
+    """A local stand-in for the arXiv API: answers every query with a real API response (100 entries)."""
+    queries: list[dict[str, list[str]]] = []
+
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            parts = urlsplit(self.path)
+            assert parts.path == "/api/query"
+            queries.append(parse_qs(parts.query))
+            self.send_body(API_RESPONSE.read_bytes(), headers={"Content-Type": "application/atom+xml"})
+
+    with LocalHttpServer(Handler) as server:
+        yield _ArxivApi(f"{server.base}/api/query", queries)
 
 
 def _with_api(env: dict[str, str], url: str) -> dict[str, str]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from digest.ingest.sources import parse_feed
 from digest.pipeline.collect import ingest_source
 from digest.store.engine import open_engine
 from digest.store.schema import papers
+from tests.http_server import LocalHttpServer, QuietHandler
 
 ARXIV = Path(__file__).parents[1] / "fixtures" / "feeds" / "arxiv_rss_new2024_multi-archive_2024-11-28.xml"
 NOW = datetime(2024, 11, 29, 6, 0)
@@ -93,21 +92,12 @@ def test_an_arxiv_look_alike_from_another_host_does_not_rewrite_it(engine: Engin
     assert real.arxiv_id
     body = _arxiv_look_alike(real.arxiv_id)
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_body(body)
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/rss/cs"
-    try:
+    with LocalHttpServer(Handler) as server:
+        url = f"{server.base}/rss/cs"
         ingest_source(engine, ARXIV_SOURCE, SETTINGS, NOW)
         # Detected as arXiv RSS from its content, but it came from 127.0.0.1, not arxiv.org.
         detected = ingest_source(engine, SourceSettings(name="mirror", url=url), SETTINGS, NOW)
@@ -116,6 +106,3 @@ def test_an_arxiv_look_alike_from_another_host_does_not_rewrite_it(engine: Engin
         # An operator who configures a source as arXiv's vouches for it: its listing is arXiv's word.
         vouched = ingest_source(engine, SourceSettings(name="mirror", url=url, kind="arxiv_rss"), SETTINGS, NOW)
         assert vouched.updated == 1 and _stored(engine, real.arxiv_id)[0] == PHISH
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

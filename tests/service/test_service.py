@@ -7,7 +7,6 @@ import subprocess
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +30,7 @@ from digest.store.schema import deliveries
 from digest.store.subscribers import upsert_subscriber
 from digest.wiring import App
 from tests.clock import Clock
+from tests.http_server import LocalHttpServer, QuietHandler
 from tests.smtp_server import SmtpServer
 
 KEY = "service-test-key-0123456789abcdef"
@@ -239,35 +239,18 @@ def test_the_start_up_wake_shows_in_healthz_at_once(tmp_path: Path, sqlite_url: 
         app.close()
 
 
-class _SlowFeed:
-    """A feed server that answers only after `delay` seconds; counts the requests per path."""
-
-    def __init__(self, delay: float) -> None:
-        self.paths: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
-                outer.paths.append(self.path)
-                time.sleep(delay)
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"<rss version='2.0'><channel><title>t</title></channel></rss>")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def test_stop_abandons_the_fetch_in_flight_and_the_wake_stops(tmp_path: Path, sqlite_url: str) -> None:
-    feed = _SlowFeed(delay=2)
+    paths: list[str] = []
+
+    class SlowFeed(QuietHandler):
+        """Answers only after 2 s; records the paths asked for."""
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            paths.append(self.path)
+            time.sleep(2)
+            self.send_body(b"<rss version='2.0'><channel><title>t</title></channel></rss>")
+
+    feed = LocalHttpServer(SlowFeed)
     settings = make_settings(tmp_path, sqlite_url, None).model_copy(update={
         "sources": [SourceSettings(name=n, url=f"{feed.base}/{n}", kind="rss") for n in ("one", "two")],
         "fetch": FetchSettings(allow_private=True, deadline_s=10, read_timeout_s=10),
@@ -277,7 +260,7 @@ def test_stop_abandons_the_fetch_in_flight_and_the_wake_stops(tmp_path: Path, sq
     try:
         assert service.start()
         deadline = time.monotonic() + 10
-        while not feed.paths:  # the wake at start-up is fetching the first source
+        while not paths:  # the wake at start-up is fetching the first source
             assert time.monotonic() < deadline
             time.sleep(0.05)
         started = time.monotonic()
@@ -288,7 +271,7 @@ def test_stop_abandons_the_fetch_in_flight_and_the_wake_stops(tmp_path: Path, sq
     finally:
         feed.close()
         app.close()
-    assert feed.paths == ["/one"] and took < 1.5, (feed.paths, took)
+    assert paths == ["/one"] and took < 1.5, (paths, took)
     assert fetched == {"one": None, "two": None}  # nothing recorded: both are fetched at the next wake
     assert not service.scheduling
 

@@ -1,5 +1,6 @@
-"""LinkSigner writes itsdangerous tokens itself: the same bytes as URLSafeTimedSerializer.dumps,
-verifiable by itsdangerous, and old tokens (signed by itsdangerous, any key of the list) still verify."""
+"""LinkSigner's tokens are URLSafeTimedSerializer's: the bytes dumps writes (uncompressed), read by
+plain itsdangerous; tokens itsdangerous signs (any key of the list, compressed or not) and links
+mailed by earlier versions still verify."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from digest.signing.tokens import PURPOSES, InvalidToken, LinkSigner
+from digest.signing.tokens import PURPOSES, SIGNED_AT, InvalidToken, LinkSigner
 
 KEYS = ["new-key-0123456789abcdef", "old-key-fedcba9876543210"]
 
@@ -62,6 +63,32 @@ def test_tokens_signed_by_itsdangerous_still_verify() -> None:
         for payload in ({"s": 12, "p": 345, "d": 6789}, {"s": 1111111111, "p": 1111111111, "d": 1111111111}):
             old = URLSafeTimedSerializer([key], salt="digest.open").dumps(payload)
             assert signer.verify("open", old) == payload
+
+
+# Signed by the code of 0c9822d (its own writer on itsdangerous's internals) at 1_764_400_000 with
+# KEYS[0], as they sit in mailboxes today. The first payload itsdangerous's dumps would compress
+# (".eJy..."); that writer never did.
+MAILED = [({"s": 1111111111, "p": 1111111111, "d": 1111111111},
+           "eyJzIjoxMTExMTExMTExLCJwIjoxMTExMTExMTExLCJkIjoxMTExMTExMTExfQ.aSqbgA.4kcitbKRk2wXIHwpqLjtPcn8QrI"),
+          ({"s": 12, "p": 345, "d": 6789, "k": "Zx_-9aBc"},
+           "eyJzIjoxMiwicCI6MzQ1LCJkIjo2Nzg5LCJrIjoiWnhfLTlhQmMifQ.aSqbgA.kmJnLsTBecHvq0lpGsWY-SA5kt0")]
+
+
+def test_links_mailed_by_earlier_versions_still_verify() -> None:
+    for signer in (LinkSigner(KEYS), LinkSigner(["newer-key-0000000000000000", *KEYS])):  # and after a rotation
+        for payload, token in MAILED:
+            assert signer.verify_link("open", token) == {**payload, SIGNED_AT: 1_764_400_000}
+    with pytest.raises(InvalidToken):
+        LinkSigner(KEYS[1:]).verify("open", MAILED[0][1])  # the key it was signed with is gone
+
+
+def test_a_token_serves_its_purpose_only() -> None:
+    signer = LinkSigner(KEYS)
+    for purpose in PURPOSES:
+        token = signer.sign(purpose, {"s": 1})
+        for other in PURPOSES - {purpose}:
+            with pytest.raises(InvalidToken):
+                signer.verify(other, token)
 
 
 def test_purpose_key_and_expiry_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:

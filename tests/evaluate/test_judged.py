@@ -20,7 +20,7 @@ from digest.evaluate.judged import (
     unjudged_pairs,
 )
 
-FIXTURE = Path(__file__).parent / "fixtures" / "judged"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "judged"
 
 
 def test_graded_ndcg_uses_every_judged_paper_for_the_ideal() -> None:

@@ -8,6 +8,7 @@ reason when the extra is not installed, unless DIGEST_REQUIRE_SERVICES=1 (CI ins
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.embed  # these tests use the configured encoder (see co
 
 DAY = date(2026, 11, 2)
 T0 = datetime(2026, 11, 2, 6, 0)
-FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+FEEDS = Path(__file__).parents[1] / "fixtures" / "feeds"
 
 TARGET = ("Predicting tertiary structure from sequence",
           "We infer the three-dimensional shape of amino acid chains from their residues with a deep network.")
@@ -179,6 +180,17 @@ def test_an_empty_abstract_is_embedded_from_its_title(minilm: encoder.Encoder) -
     assert abs(float(np.linalg.norm(vec)) - 1.0) < 1e-3
     assert float(vec @ minilm.encode(["protein folding"])[0]) > 0.5
     assert not minilm.encode([""]).any()  # nothing to embed: a zero vector, no error
+
+
+def test_encoding_leaves_no_thread_running(minilm: encoder.Encoder) -> None:
+    """A run composes in a forked process only while it has one thread (digest.mail.ahead): embedding
+    the day's papers must not leave one behind, as tqdm's monitor did."""
+    import tqdm  # comes with the embed extra
+
+    before = set(threading.enumerate())
+    minilm.encode(["protein folding", "bird migration"])
+    assert set(threading.enumerate()) <= before
+    assert not [t for t in threading.enumerate() if isinstance(t, tqdm.TMonitor)]
 
 
 def test_vectors_round_trip_through_float16() -> None:

@@ -22,7 +22,7 @@ from digest.evaluate.project import DigestRecommender
 from digest.evaluate.protocol import EvalCorpus, EvalUser, top_k
 from digest.evaluate.replay import ReplayLog, Split, history_size, make_split, replay
 
-CITEULIKE = Path(__file__).parents[2] / "shared" / "data" / "citeulike-a"
+CITEULIKE = Path(__file__).parents[3] / "shared" / "data" / "citeulike-a"
 
 # 12 topics x 20 papers: a topic's words are in 1/12 of the papers, under the recipe's max_df of 0.1.
 TOPICS = [
