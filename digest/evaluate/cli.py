@@ -155,6 +155,9 @@ def _factories(names: list[str], data: EvalData, seed: int, jobs: int,
 @click.option("--rankers", default=None, help="With --judged: comma list of digest, tfidf-keyword, minilm-keyword.")
 @click.option("--few-stars", is_flag=True, help="With --judged: the day-two protocol, with and without feedback.")
 @click.option("--stars-only", is_flag=True, help="With --few-stars: the two stars, no less-like-this.")
+@click.option("--rating", is_flag=True,
+              help="With --judged: the sign-up rating (a dozen papers of day 1 rated by the judgments), day 2 "
+                   "with and without it.")
 @click.option("--unjudged", "unjudged_path", type=click.Path(dir_okay=False),
               help="With --judged: write the top-10 papers nobody judged yet here (JSON lines), to judge.")
 @click.option("--show", is_flag=True, help="With --judged: print the digest's picks with their reason lines.")
@@ -164,7 +167,7 @@ def eval_command(citeulike: str | None, papers: str | None, interactions: str | 
                  min_items: int, days: int, k: int, seeds: tuple[str, ...], scenario: str,
                  recommenders: str | None, encoder_name: str, jobs: int | None, n_bootstrap: int,
                  json_path: str | None, plot_path: str | None, judged_dir: str | None, judgments: tuple[str, ...],
-                 rankers: str | None, few_stars: bool, stars_only: bool, unjudged_path: str | None,
+                 rankers: str | None, few_stars: bool, stars_only: bool, rating: bool, unjudged_path: str | None,
                  show: bool) -> None:
     """Offline evaluation: replay real users' likes day by day and compare recommenders.
 
@@ -177,7 +180,7 @@ def eval_command(citeulike: str | None, papers: str | None, interactions: str | 
     """
     if judged_dir is not None:
         _judged(judged_dir, encoder_name, judgments=judgments, rankers=rankers, few=few_stars,
-                stars_only=stars_only, unjudged_path=unjudged_path, json_path=json_path, show=show)
+                stars_only=stars_only, rating=rating, unjudged_path=unjudged_path, json_path=json_path, show=show)
         return
     started = time.perf_counter()
     seed_list = _ints(seeds, "--seed")

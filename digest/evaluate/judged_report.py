@@ -12,6 +12,7 @@ import click
 from digest.config import Settings
 from digest.errors import InputError
 from digest.evaluate.judged import JudgedSet, K, RankerScores, load_judged, unjudged_pairs
+from digest.evaluate.judged_rating import rating_lift, rating_table
 from digest.evaluate.judged_run import MINILM_KEYWORD, PROJECT, RANKERS, FewStars, few_stars, run_rankers
 from digest.rank import encoder as enc
 from digest.rank.encoder import TextEncoder
@@ -83,7 +84,7 @@ def _picks_text(picks: dict[str, Any], judged: JudgedSet, title: dict[str, str])
 
 def run_judged(settings: Settings, directory: str, *, judgments: Sequence[str], rankers: str | None,
                few: bool, stars_only: bool, unjudged_path: str | None, json_path: str | None,
-               show: bool) -> None:
+               show: bool, rating: bool = False) -> None:
     judged = load_judged(directory, judgments)
     names = ranker_names(rankers)
     n_judged = sum(len(v) for v in judged.qrels.values())
@@ -107,6 +108,15 @@ def run_judged(settings: Settings, directory: str, *, judgments: Sequence[str], 
         if show:
             click.echo("")
             click.echo(_picks_text({q: r.picks_with for q, r in result.per_query.items()}, judged, titles))
+    rated = None
+    if rating:
+        rated = rating_lift(settings, judged)
+        click.echo("")
+        click.echo("sign-up rating (day 2 after rating a dozen of day 1's papers vs without):")
+        click.echo(rating_table(rated))
+        if show:
+            click.echo("")
+            click.echo(_picks_text({q: r.picks_with for q, r in rated.per_query.items()}, judged, titles))
     if unjudged_path:
         pairs: dict[str, set[str]] = {}
         for ranking in lists.values():
@@ -136,6 +146,12 @@ def run_judged(settings: Settings, directory: str, *, judgments: Sequence[str], 
                 "per_query": {q: {"counts": r.counts, "stars": r.stars, "dislike": r.dislike,
                                   "with": vars(r.with_feedback), "without": vars(r.without)}
                               for q, r in result.per_query.items()}}
+        if rated is not None:
+            out["rating"] = {
+                "with": rated.mean("with_rating"), "without": rated.mean("without"), "worse": rated.worse(),
+                "per_query": {q: {"counts": r.counts, "wanted": r.wanted, "not_for_me": r.not_for_me,
+                                  "with": vars(r.with_rating), "without": vars(r.without)}
+                              for q, r in rated.per_query.items()}}
         Path(json_path).write_text(json.dumps(out, indent=1), encoding="utf-8")
 
 

@@ -15,16 +15,18 @@ from sqlalchemy import Engine
 
 from digest.domain import Paper, Subscriber
 from digest.pipeline.plan import feature_space
+from digest.rank.features import FeatureSpace
 from digest.rank.ranker import DayPapers, LikedPapers, RankOptions, score_all
 from digest.training.models import read_group, states_of
 
 
 def taste_scores(engine: Engine, subscriber: Subscriber, papers: Sequence[Paper],
-                 options: RankOptions | None = None) -> list[float]:
-    """One score per paper (higher: more to this reader's taste); papers must be stored (have ids)."""
+                 options: RankOptions | None = None, space: FeatureSpace | None = None) -> list[float]:
+    """One score per paper (higher: more to this reader's taste); papers must be stored (have ids).
+    space: the words' weights, when the caller has them already (feature_space)."""
     if not papers:
         return []
-    space = feature_space(engine, papers)
+    space = space or feature_space(engine, papers)
     states = states_of(read_group(engine, [subscriber]), [p.id for p in papers if p.id is not None])
     liked = LikedPapers.build([[p for _, p in st.liked] for st in states], space)
     disliked = LikedPapers.build([st.disliked for st in states], space) if states[0].disliked else None

@@ -24,6 +24,7 @@ from digest.web.manage import ManagePages
 from digest.web.middleware import SecurityHeaders
 from digest.web.pages import SECURITY_HEADERS, PageError, Site, WebOptions, templates_environment, utc_now
 from digest.web.paper import PaperPages
+from digest.web.rate import RatePages
 from digest.web.search import SearchPages
 from digest.web.signup import ConfirmationSender, SignupPages
 from digest.web.view import DigestView
@@ -117,6 +118,7 @@ def create_app(
         *SearchPages(site).endpoints(),
         *PaperPages(site).endpoints(),
         *library.endpoints(),
+        *RatePages(site).endpoints(),
         *DigestView(site).endpoints(),
     ]
     if metrics is not None:

@@ -25,6 +25,7 @@ from digest.store import consent as consent_store
 from digest.store import events as event_store
 from digest.store import signups
 from digest.store import subscribers as sub_store
+from digest.web import session
 from digest.web.consent import CONSENT_SHA256, CONSENT_TEXT, CONSENT_VERSION
 from digest.web.forms import (
     MAX_TOP_K,
@@ -228,7 +229,11 @@ class SignupPages:
                 wording=CONSENT_TEXT if same_wording else f"(wording version {signup.consent_version})")
         log.info("sign-up %s confirmed: subscriber %s %s", sid, sub.id, "created" if created else "updated")
         updated = before is not None and before.active and not isinstance(moving, int)
-        return self.site.page("confirm.html.j2", state="done", address=sub.email, prefs=prefs,
-                              moving=isinstance(moving, int), updated=updated,
-                              manage_href=self.site.paths.manage_url(sub.id))
+        response = self.site.page("confirm.html.j2", state="done", address=sub.email, prefs=prefs,
+                                  moving=isinstance(moving, int), updated=updated,
+                                  manage_href=self.site.paths.manage_url(sub.id))
+        # The confirmation proves the address as a manage link does: the reader's pages (the rating
+        # offered next) open without another link.
+        session.start(request, response, self.site, sub.id)
+        return response
 

@@ -324,3 +324,42 @@ def test_an_import_that_cannot_be_read_changes_nothing(open_site: Callable[[bool
                            files={"file": ("ids.txt", f"{DAY[3].arxiv_id}\n2411.99999\n".encode())})
     assert partly.status_code == 200 and "Starred 1 paper" in partly.text
     assert "2411.99999 (not in the store" in partly.text
+
+
+def _rated(s: Search) -> list[tuple[str, str]]:
+    with s.app.engine.connect() as conn:
+        return sorted((r.kind, r.origin) for r in conn.execute(select(events.c.kind, events.c.origin).where(
+            events.c.subscriber_id == s.reader_id)))
+
+
+def test_a_reader_rates_a_dozen_papers_and_is_not_asked_again(open_site: Callable[[bool], Search]) -> None:
+    s = open_site(False)
+    assert s.client.get("/rate").status_code == 404  # no session: no rating
+    s.client.get(s.manage)
+    page = s.client.get("/rate")
+    assert page.status_code == 200
+    ids = re.findall(r'name="rate-(\d+)" value="want"', page.text)
+    assert 8 <= len(ids) <= 12 and len(set(ids)) == len(ids)
+    titles = [html.unescape(t) for t in re.findall(r'<article>\s*<h2><a href="/p/[^"]+">(.*?)</a>', page.text)]
+    assert "surface code" in titles[0].lower()  # the best match first (the day's one new surface-code paper)
+    form = {f"rate-{i}": "skip" for i in ids}
+    form.update({f"rate-{ids[0]}": "want", f"rate-{ids[1]}": "want", f"rate-{ids[-1]}": "not"})
+    done = s.client.post("/rate", data={**form, "csrf_token": _csrf(page.text)})
+    assert done.status_code == 200 and "2 papers you want more of, 1 not for you" in done.text
+    assert _rated(s) == [("dislike", "web:rate"), ("star", "web:rate"), ("star", "web:rate")]
+    again = re.findall(r'name="rate-(\d+)" value="want"', s.client.get("/rate").text)
+    assert not {ids[0], ids[1], ids[-1]} & set(again)
+
+
+def test_a_rating_form_that_is_not_one_records_nothing(open_site: Callable[[bool], Search]) -> None:
+    s = open_site(False)
+    s.client.get(s.manage)
+    token = _csrf(s.client.get("/rate").text)
+    for form in ({"rate-abc": "want"}, {"rate-1": "maybe"}, {}, {f"rate-{i}": "want" for i in range(1, 40)},
+                 {"rate-0": "want"}):
+        r = s.client.post("/rate", data={**form, "csrf_token": token})
+        assert r.status_code == 400 and "Not a rating" in r.text, form
+    assert s.client.post("/rate", data={"rate-1": "want", "csrf_token": "forged"}).status_code == 403
+    unknown = s.client.post("/rate", data={"rate-99999999": "want", "csrf_token": token})
+    assert unknown.status_code == 200 and "0 papers you want more of" in unknown.text
+    assert _rated(s) == []
