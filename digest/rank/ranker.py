@@ -33,6 +33,12 @@ from digest.rank.semantic import Semantic
 # figures hardly move with them, the replay's warm figure needs the prior to give way.
 LIKE_WEIGHT = 1.0
 DISLIKE_WEIGHT = 0.6
+# A paper holding one of the reader's own phrases (in its title: fully) keeps this share of its score
+# against the push of papers waved away: "less like this" narrows the keywords, it does not erase
+# them. Without it, a new reader who rated a dozen papers "not for me" on a day with none on their
+# topic (the sign-up rating) lost the next day's papers titled with their very phrase, which shared
+# a common word with those ("systems" for "recommender systems").
+DISLIKE_SHIELD = 0.5
 MODEL_WEIGHT = 3.0
 MODEL_EVIDENCE = 5.0
 PRIOR_EVIDENCE = 5.0
@@ -220,11 +226,14 @@ class Scored:
 
 def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarray, near_disliked: np.ndarray | None,
                     n_evidence: np.ndarray, prior_support: np.ndarray | None = None,
-                    liked_support: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    liked_support: np.ndarray | None = None,
+                    own_phrase: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The keyword prior moved by the reader's feedback (see LIKE_WEIGHT and MODEL_WEIGHT), and the
     support. learned: the model's probabilities (0.5 where there is no model); near_disliked: None
     when no one in the group said "less like this"; prior_support and liked_support: the parts of the
-    prior and of near_liked that count toward the picks' floor (default: all of them). In place where
+    prior and of near_liked that count toward the picks' floor (default: all of them); own_phrase:
+    how fully each paper holds one of the reader's phrases (0 to 1), which shields it from part of
+    the push of papers waved away (DISLIKE_SHIELD). In place where
     it can: these are subscribers x papers arrays, and their temporaries were a tenth of the ranking's
     time."""
     f32 = np.float32
@@ -245,6 +254,8 @@ def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarr
         against = np.subtract(near_disliked, near_liked, dtype=f32)
         np.maximum(against, 0.0, out=against)
         against *= DISLIKE_WEIGHT
+        if own_phrase is not None:
+            against *= 1.0 - DISLIKE_SHIELD * np.clip(own_phrase, 0.0, 1.0)
         scores -= against
     scores += np.minimum(model, 0.0, out=model)
     return scores, support
@@ -283,7 +294,7 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
     liked_support = semantic.standing(nearest, semantic.MEANING_CHANCE)
     near_disliked = semantic.standing(disliked.to_day(day.similarity).nearest) if disliked is not None else None
     scores, support = feedback_scores(prior, learned, near_liked, near_disliked, evidence(states), prior_support,
-                                      liked_support)
+                                      liked_support, ks.phrases)
     if options.popularity_weight > 0:
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)
         if votes.max(initial=0) > 0:
