@@ -1,9 +1,11 @@
 """End to end in a real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) against
 `digest serve` as a real process, with the mail going to a real SMTP server on 127.0.0.1:
 
-sign up (by keyboard alone, at phone width) -> the confirmation email -> confirm -> `digest run`
--> the manage link from the digest -> change keywords -> search from the manage page, ordered by
-taste -> star a paper from the web view -> unsubscribe. Screenshots go to tests/artifacts/.
+sign up (by keyboard alone, at phone width) -> the confirmation email -> confirm -> rate a dozen
+papers -> `digest run`: none of the papers rated "not for me" in the digest, a pick liked for a
+paper rated "want these" -> the manage link from the digest -> change keywords -> search from the
+manage page, ordered by taste -> a paper page: its similar papers, star it -> the library, export
+it -> star a paper from the web view -> unsubscribe. Screenshots go to tests/artifacts/.
 
 Skips with a reason when Chromium or Playwright is missing, unless DIGEST_REQUIRE_SERVICES=1.
 """
@@ -140,6 +142,11 @@ def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: di
     requests: list[str] = []
     page.on("request", lambda req: requests.append(req.url))
 
+    # 0. Today's listing is in the store before anyone signs up (the rating page shows it).
+    ingest = subprocess.run([sys.executable, "-m", "digest.cli", "ingest"], env=server["env"], capture_output=True,
+                            text=True, timeout=300)
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+
     # 1. Sign up with the keyboard alone, at phone width.
     page.goto(f"{base}/subscribe")
     assert _fits_the_screen(page)
@@ -187,11 +194,29 @@ def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: di
             ADDRESS, ["large language models", "reasoning"], 3, "Europe/Berlin", False)
         assert conn.execute(select(consents.c.confirm_ip)).scalar() == "127.0.0.1"
 
+    # 2b. Offered on the confirm page: rate a dozen papers; two are wanted, the rest not for me.
+    with page.expect_navigation():
+        page.get_by_role("link", name="Rate a few papers").click()
+    assert "Rate a few papers" in page.inner_text("h1") and _fits_the_screen(page)
+    shown = [t.strip() for t in page.locator("article h2").all_inner_texts()]
+    assert len(shown) == 12
+    wanted, not_for_me = shown[:2], shown[2:]
+    for i in range(12):
+        page.locator('input[value="want"]' if i < 2 else 'input[value="not"]').nth(i).check()
+    page.evaluate("window.scrollTo(0, 0)")
+    _shot(page, "rate-phone", full_page=False)  # the top of the page: the first papers, rated
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save my ratings").click()
+    assert "2 papers you want more of, 10 not for you" in page.inner_text("main")
+
     # 3. The daily run (ingest, rank, send) mails the digest to the test SMTP server.
     run = subprocess.run([sys.executable, "-m", "digest.cli", "run"], env=server["env"], capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     digest_mail = _mail_to(smtp, "Your paper digest")
+    digest_text = " ".join(digest_mail.get_body(("plain",)).get_content().split())  # type: ignore[union-attr]
+    assert not [t for t in not_for_me if " ".join(t.split()) in digest_text]
+    assert any(f"Like the paper you starred: {' '.join(t.split())[:30]}" in digest_text for t in wanted), digest_text
     assert digest_mail["List-Unsubscribe"].startswith(f"<{base}/unsubscribe/")
 
     # 4. The manage link from the email: change the keywords.
@@ -217,6 +242,21 @@ def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: di
     assert "ordered by your taste" in page.inner_text("main")
     _shot(page, "search-phone", full_page=False)  # the first screen: twenty results make a long page
 
+    # 4c. A result's own page: its similar papers, and a star from there; then the library and its export.
+    with page.expect_navigation():
+        page.locator("ol.results h2 a").first.click()
+    starred_title = page.inner_text("h1")
+    assert page.locator("#similar").count() == 1 and _fits_the_screen(page)
+    with page.expect_navigation():
+        page.get_by_role("button", name="\u2605 Star").click()
+    assert "Starred" in page.inner_text("main")
+    page.goto(f"{base}/library")
+    assert starred_title in page.inner_text("main")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="BibTeX").click()
+    bib = Path(download.value.path()).read_text(encoding="utf-8")
+    assert bib.count("@misc{") >= 3  # the two rated "want these" and the one starred from its page
+
     # 5. The web view of the digest: star the first paper.
     desktop = browser.new_context(viewport={"width": 1100, "height": 900})
     view = desktop.new_page()
@@ -227,7 +267,8 @@ def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: di
         view.get_by_role("link", name="\u2605 Star").first.click()
     assert "Starred:" in view.inner_text("h1")
     with engine.connect() as conn:
-        assert conn.execute(select(events.c.origin).where(events.c.kind == "star")).scalar() == "web:star"
+        origins = set(conn.execute(select(events.c.origin).where(events.c.kind == "star")).scalars())
+        assert origins == {"web:rate", "web:paper", "web:star"}  # the rating, the paper page, the web view
     desktop.close()
 
     # 6. Unsubscribe from the page the List-Unsubscribe link opens.
