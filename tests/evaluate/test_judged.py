@@ -145,3 +145,19 @@ def test_two_stars_and_a_dislike_keep_the_next_digest_on_the_readers_topic() -> 
         star = titles[pick.reason.split("Like the paper you starred: ", 1)[1]]
         a, b = (Paper(canonical_id=x, title=by_id[x].title, abstract=by_id[x].abstract) for x in (pick.paper_id, star))
         assert float((space.paper_vectors([a]) @ space.paper_vectors([b]).T).toarray()[0, 0]) >= LIKED_REASON_SIMILARITY
+
+
+def test_the_rating_protocol_rates_a_dozen_by_the_judgments_and_scores_day_two(tmp_path: Path) -> None:
+    out = tmp_path / "judged.json"
+    result = CliRunner().invoke(main, ["eval", "--judged", str(FIXTURE), "--rankers", "digest", "--rating",
+                                       "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "sign-up rating" in result.output and "after rating" in result.output
+    rating = json.loads(out.read_text())["rating"]
+    qrels = json.loads((FIXTURE / "qrels.json").read_text())
+    for q, r in rating["per_query"].items():
+        shown = r["wanted"] + r["not_for_me"]
+        assert 0 < len(shown) <= 12 and len(set(shown)) == len(shown)
+        assert all(qrels[q].get(p, 0) > 0 for p in r["wanted"])  # "want these": judged relevant, no other
+        assert all(qrels[q].get(p, 0) == 0 for p in r["not_for_me"])
+    assert any(r["wanted"] for r in rating["per_query"].values())
