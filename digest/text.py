@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from urllib.parse import quote, urlsplit
 
 URL_MAX = 2_000
@@ -43,6 +44,14 @@ def clean_text(value: object, limit: int | None = None) -> str:
         return ""
     text = one_line(value)
     return text if limit is None else bound(text, limit)
+
+
+def author_line(authors: Sequence[str], shown: int, limit: int = 400) -> str:
+    """The first `shown` names as display text, then "and N more"."""
+    line = ", ".join(clean_text(a, 200) for a in authors[:shown])
+    if len(authors) > shown:
+        line += f" and {len(authors) - shown} more"
+    return clean_text(line, limit)
 
 
 def safe_url(value: str | None) -> str | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from digest.config import Settings
 from digest.evaluate.judged import JudgedSet, K, QueryScore, score
 from digest.evaluate.judged_pipeline import DAY_GAP, DAY_ONE, JudgedPick, JudgedPipeline
+from digest.evaluate.judged_run import DayTwo
 from digest.pipeline.rating import papers_to_rate
 
 
@@ -19,24 +20,13 @@ class RatingQuery:
     counts: bool  # day 2 has a paper judged relevant to it: its nDCG means something
     wanted: list[str]
     not_for_me: list[str]
-    with_rating: QueryScore
+    with_feedback: QueryScore  # day 2 after the rating
     without: QueryScore
     picks_with: list[JudgedPick] = field(default_factory=list)
 
 
-@dataclass
-class RatingLift:
-    per_query: dict[str, RatingQuery]
-
-    def counted(self) -> dict[str, RatingQuery]:
-        return {q: r for q, r in self.per_query.items() if r.counts}
-
-    def mean(self, which: str) -> float:
-        values = [getattr(r, which).ndcg for r in self.counted().values()]
-        return sum(values) / len(values) if values else 0.0
-
-    def worse(self, by: float = 0.10) -> list[str]:
-        return [q for q, r in self.counted().items() if r.with_rating.ndcg < r.without.ndcg - by]
+class RatingLift(DayTwo[RatingQuery]):
+    pass
 
 
 def rating_lift(settings: Settings, judged: JudgedSet, k: int = K) -> RatingLift:
@@ -62,7 +52,8 @@ def rating_lift(settings: Settings, judged: JudgedSet, k: int = K) -> RatingLift
     for q in judged.queries:
         grades = {pid: g for pid, g in judged.qrels[q].items() if pid in second_ids}
         out[q] = RatingQuery(counts=any(g > 0 for g in grades.values()), wanted=rated[q][0],
-                             not_for_me=rated[q][1], with_rating=score([p.paper_id for p in days[True][q]], grades, k),
+                             not_for_me=rated[q][1],
+                             with_feedback=score([p.paper_id for p in days[True][q]], grades, k),
                              without=score([p.paper_id for p in days[False][q]], grades, k),
                              picks_with=days[True][q])
     return RatingLift(out)
@@ -71,13 +62,8 @@ def rating_lift(settings: Settings, judged: JudgedSet, k: int = K) -> RatingLift
 def rating_table(result: RatingLift) -> str:
     lines = [f"{'query':<6} {'counts':>6} {'with':>7} {'without':>8} {'diff':>7}  want / not for me"]
     for q, r in result.per_query.items():
-        diff = r.with_rating.ndcg - r.without.ndcg
-        lines.append(f"{q:<6} {'yes' if r.counts else 'no':>6} {r.with_rating.ndcg:>7.3f} {r.without.ndcg:>8.3f} "
+        diff = r.with_feedback.ndcg - r.without.ndcg
+        lines.append(f"{q:<6} {'yes' if r.counts else 'no':>6} {r.with_feedback.ndcg:>7.3f} {r.without.ndcg:>8.3f} "
                      f"{diff:>+7.3f}  {len(r.wanted)} / {len(r.not_for_me)}")
-    with_, without = result.mean("with_rating"), result.mean("without")
-    ratio = with_ / without if without > 0 else float("nan")
-    worse = result.worse()
-    lines.append(f"day 2 nDCG@10 over the {len(result.counted())} queries that count: after rating {with_:.3f}, "
-                 f"without {without:.3f}, ratio {ratio:.2f}x; more than 0.10 worse: "
-                 f"{len(worse)}{' (' + ', '.join(worse) + ')' if worse else ''}")
+    lines.append(result.summary("after rating"))
     return "\n".join(lines)

@@ -54,19 +54,13 @@ def ranker_table(scores: dict[str, RankerScores], judged: JudgedSet) -> str:
 
 
 def few_stars_table(result: FewStars, judged: JudgedSet) -> str:
-    counted = result.counted()
     lines = [f"{'query':<6} {'counts':>6} {'with':>7} {'without':>8} {'diff':>7}  stars / less like this"]
     for q, r in result.per_query.items():
         diff = r.with_feedback.ndcg - r.without.ndcg
         marks = ", ".join(r.stars) + (f" / {r.dislike}" if r.dislike else "")
         lines.append(f"{q:<6} {'yes' if r.counts else 'no':>6} {r.with_feedback.ndcg:>7.3f} {r.without.ndcg:>8.3f} "
                      f"{diff:>+7.3f}  {marks}")
-    with_, without = result.mean("with_feedback"), result.mean("without")
-    ratio = with_ / without if without > 0 else float("nan")
-    worse = result.worse()
-    lines.append(f"day 2 nDCG@10 over the {len(counted)} queries that count: with the feedback {with_:.3f}, "
-                 f"without {without:.3f}, ratio {ratio:.2f}x; more than 0.10 worse: "
-                 f"{len(worse)}{' (' + ', '.join(worse) + ')' if worse else ''}")
+    lines.append(result.summary("with the feedback"))
     return "\n".join(lines)
 
 
@@ -148,9 +142,9 @@ def run_judged(settings: Settings, directory: str, *, judgments: Sequence[str], 
                               for q, r in result.per_query.items()}}
         if rated is not None:
             out["rating"] = {
-                "with": rated.mean("with_rating"), "without": rated.mean("without"), "worse": rated.worse(),
+                "with": rated.mean("with_feedback"), "without": rated.mean("without"), "worse": rated.worse(),
                 "per_query": {q: {"counts": r.counts, "wanted": r.wanted, "not_for_me": r.not_for_me,
-                                  "with": vars(r.with_rating), "without": vars(r.without)}
+                                  "with": vars(r.with_feedback), "without": vars(r.without)}
                               for q, r in rated.per_query.items()}}
         Path(json_path).write_text(json.dumps(out, indent=1), encoding="utf-8")
 

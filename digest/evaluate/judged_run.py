@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -88,11 +89,22 @@ class FewStarsQuery:
     picks_without: list[JudgedPick] = field(default_factory=list)
 
 
-@dataclass
-class FewStars:
-    per_query: dict[str, FewStarsQuery]
+class DayTwoQuery(Protocol):
+    counts: bool
+    with_feedback: QueryScore
+    without: QueryScore
 
-    def counted(self) -> dict[str, FewStarsQuery]:
+
+Q = TypeVar("Q", bound=DayTwoQuery)
+
+
+@dataclass
+class DayTwo(Generic[Q]):
+    """Day 2 with and without some feedback on day 1, per query (few stars, the sign-up rating)."""
+
+    per_query: dict[str, Q]
+
+    def counted(self) -> dict[str, Q]:
         return {q: r for q, r in self.per_query.items() if r.counts}
 
     def mean(self, which: str) -> float:
@@ -102,6 +114,19 @@ class FewStars:
 
     def worse(self, by: float = 0.10) -> list[str]:
         return [q for q, r in self.counted().items() if r.with_feedback.ndcg < r.without.ndcg - by]
+
+    def summary(self, after: str) -> str:
+        """The line under a day-two table: the means over the queries that count, their ratio, the worse."""
+        with_, without = self.mean("with_feedback"), self.mean("without")
+        ratio = with_ / without if without > 0 else float("nan")
+        worse = self.worse()
+        return (f"day 2 nDCG@10 over the {len(self.counted())} queries that count: {after} {with_:.3f}, "
+                f"without {without:.3f}, ratio {ratio:.2f}x; more than 0.10 worse: "
+                f"{len(worse)}{' (' + ', '.join(worse) + ')' if worse else ''}")
+
+
+class FewStars(DayTwo[FewStarsQuery]):
+    pass
 
 
 def few_stars(settings: Settings, judged: JudgedSet, k: int = K, dislike: bool = True) -> FewStars:

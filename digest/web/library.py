@@ -94,11 +94,8 @@ class LibraryPages:
 
     # ---- helpers -----------------------------------------------------------------------------
     def _reader(self, request: Request) -> int:
-        reader = session.reader(request, self.site)
-        if reader is None:
-            raise PageError(404, "Your library opens from your digest",
-                            "Open the manage link in your latest digest: then your library opens here.")
-        return reader
+        return session.required(request, self.site, "Your library opens from your digest",
+                                "Open the manage link in your latest digest: then your library opens here.")
 
     def _starred(self, reader: int) -> list[Paper]:
         with self.site.engine.connect() as conn:

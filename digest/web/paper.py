@@ -64,11 +64,8 @@ class PaperPages:
         return await run_in_threadpool(self._page, request, reader, paper)
 
     def _reader(self, request: Request) -> int | None:
-        reader = session.reader(request, self.site)
-        if reader is None and not self.site.options.public_search:
-            raise PageError(404, "Paper pages are for readers",
-                            "Open the manage link in your latest digest: then paper pages open for you.")
-        return reader
+        return session.reader_or_public(request, self.site, "Paper pages are for readers",
+                                        "Open the manage link in your latest digest: then paper pages open for you.")
 
     def _find(self, ref: str) -> Paper:
         ref = ref.strip().lower()

@@ -18,7 +18,7 @@ from digest.domain import Paper
 from digest.store import events as event_store
 from digest.store.papers import papers_by_ids
 from digest.store.subscribers import get_subscriber_by_id
-from digest.text import clean_text, safe_url
+from digest.text import author_line, clean_text, safe_url
 from digest.web import session
 from digest.web.forms import Form
 from digest.web.pages import PageError, Site
@@ -42,8 +42,7 @@ class ToRate:
 
 
 def to_rate(p: Paper) -> ToRate:
-    authors = ", ".join(p.authors[:6]) + (f" and {len(p.authors) - 6} more" if len(p.authors) > 6 else "")
-    return ToRate(p.id or 0, clean_text(p.title, 500), paper_path(p), safe_url(p.url), clean_text(authors, 400),
+    return ToRate(p.id or 0, clean_text(p.title, 500), paper_path(p), safe_url(p.url), author_line(p.authors, 6),
                   clean_text(p.abstract, ABSTRACT_CHARS))
 
 
@@ -81,11 +80,8 @@ class RatePages:
         return await run_in_threadpool(self._page, request, reader)
 
     def _reader(self, request: Request) -> int:
-        reader = session.reader(request, self.site)
-        if reader is None:
-            raise PageError(404, "Rating opens from your digest",
-                            "Open the link of your confirmation or of your latest digest's manage page.")
-        return reader
+        return session.required(request, self.site, "Rating opens from your digest",
+                                "Open the link of your confirmation or of your latest digest's manage page.")
 
     def _page(self, request: Request, reader: int) -> Response:
         from digest.pipeline.rating import papers_to_rate  # numpy and the ranker: only on this page

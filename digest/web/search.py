@@ -20,7 +20,7 @@ from starlette.responses import Response
 from digest.domain import Paper
 from digest.store.search import MAX_QUERY_CHARS, SearchPage, search_papers
 from digest.store.subscribers import get_subscriber_by_id
-from digest.text import clean_text, safe_url
+from digest.text import author_line, clean_text, safe_url
 from digest.web import session
 from digest.web.pages import PageError, Site
 from digest.web.paper import paper_path
@@ -45,10 +45,7 @@ class ResultView:
 
 
 def result_view(paper: Paper) -> ResultView:
-    authors = list(paper.authors[:AUTHORS_SHOWN])
-    shown = ", ".join(clean_text(a, 200) for a in authors)
-    if len(paper.authors) > AUTHORS_SHOWN:
-        shown += f" and {len(paper.authors) - AUTHORS_SHOWN} more"
+    shown = author_line(paper.authors, AUTHORS_SHOWN)
     published = paper.published.date().isoformat() if paper.published else None
     return ResultView(title=clean_text(paper.title, 500), page=paper_path(paper), url=safe_url(paper.url),
                       authors=shown,
@@ -66,10 +63,8 @@ class SearchPages:
         return await run_in_threadpool(self._page, request)
 
     def _page(self, request: Request) -> Response:
-        reader = session.reader(request, self.site)
-        if reader is None and not self.site.options.public_search:
-            raise PageError(404, "Search is for readers",
-                            "Open the manage link in your latest digest: you can search from that page.")
+        reader = session.reader_or_public(request, self.site, "Search is for readers",
+                                          "Open the manage link in your latest digest: you can search from that page.")
         path = "/search"
         q = request.query_params.get("q", "")[:MAX_QUERY_CHARS]  # what the store reads, and the links carry
         page = _page_number(request.query_params.get("page", "1"))

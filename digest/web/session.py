@@ -47,5 +47,22 @@ def reader(request: Request, site: Site) -> int | None:
     return int(data["s"])
 
 
+def required(request: Request, site: Site, heading: str, message: str) -> int:
+    """The reader of this session; else a 404 page with heading and message (pages of their own data)."""
+    found = reader(request, site)
+    if found is None:
+        raise PageError(404, heading, message)
+    return found
+
+
+def reader_or_public(request: Request, site: Site, heading: str, message: str) -> int | None:
+    """The reader of this session, or None when web.public_search opens the page to anyone; else a
+    404 page with heading and message."""
+    found = reader(request, site)
+    if found is None and not site.options.public_search:
+        raise PageError(404, heading, message)
+    return found
+
+
 def end(response: Response) -> None:
     response.delete_cookie(COOKIE, path="/")
