@@ -43,7 +43,7 @@ class TrainingSet:
     positive_weights: np.ndarray
     negatives: sp.csr_matrix
     negative_weights: np.ndarray
-    evidence: int  # explicit feedback behind it (stars, clicks, dislikes): sets the model's say
+    evidence: int  # explicit feedback behind it (stars, clicks): sets the model's say
 
 
 @dataclass(frozen=True)
