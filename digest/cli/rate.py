@@ -35,7 +35,7 @@ def rate(obj: Context, email: str) -> None:
     from digest.store import events as event_store
     from digest.store import subscribers as sub_store
     from digest.subscribe_input import normalise_email
-    from digest.text import clean_text
+    from digest.text import author_line, clean_text
 
     addr = normalise_email(email)
     app = obj.app()
@@ -55,8 +55,7 @@ def rate(obj: Context, email: str) -> None:
             click.echo("")
             click.echo(click.style(f"{n}/{len(papers)}  {clean_text(paper.title, 300)}", bold=True))
             if paper.authors:
-                click.echo(clean_text(", ".join(paper.authors[:6]) + (" et al." if len(paper.authors) > 6 else ""),
-                                      300))
+                click.echo(author_line(paper.authors, 6, 300))
             if paper.abstract:
                 click.echo(textwrap.fill(clean_text(paper.abstract, ABSTRACT_CHARS), width=100))
             answer = questionary.select("Your rating:", choices=choices, use_shortcuts=True).ask()

@@ -23,7 +23,7 @@ from digest.library.stars import StarImport, import_stars
 from digest.store import events as event_store
 from digest.store.papers import papers_by_ids
 from digest.store.subscribers import get_subscriber_by_id
-from digest.text import clean_text, safe_url
+from digest.text import author_line, clean_text, safe_url
 from digest.web import csrf, session
 from digest.web.forms import first
 from digest.web.pages import SECURITY_HEADERS, PageError, Site, csrf_error
@@ -124,7 +124,7 @@ class LibraryPages:
 
     def _page(self, request: Request, reader: int, notice: str | None, result: StarImport | str | None) -> Response:
         entries = [Entry(p.id or 0, clean_text(p.title, 500), paper_path(p), safe_url(p.url),
-                         clean_text(", ".join(p.authors[:4]) + (" et al." if len(p.authors) > 4 else ""), 300))
+                         author_line(p.authors, 4, 300))
                    for p in self._starred(reader)]
         imported = result if isinstance(result, StarImport) else None
         return self.site.form_page(
