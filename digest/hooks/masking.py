@@ -30,6 +30,11 @@ def mask_url(url: str) -> str:
     return f"{parts.scheme.lower()}://{host}{port}/{MASK}"
 
 
+def channel_label(kind: str, url: str, room_id: str | None) -> str:
+    """What may be shown of a channel: its kind, scheme and host, and a Matrix room (not a secret)."""
+    return f"{kind} {mask_url(url)}" + (f" room {room_id}" if room_id else "")
+
+
 def secret_parts(url: str, token: str | None = None) -> list[str]:
     """The strings that must never be shown: the URL, its path and query, the token."""
     out = [url.strip()]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from digest.errors import InputError
-from digest.hooks.masking import mask_url
+from digest.hooks.masking import channel_label, mask_url
 from digest.ingest.transport import Budget, DeadlineExceeded, Refused, ip_literal, refusal, resolve, vet
 
 KINDS = ("slack", "discord", "matrix", "json")
@@ -46,10 +46,6 @@ class HookSpec:
     def label(self) -> str:
         """What may be shown of it: the kind, the scheme and host, the Matrix room (not a secret)."""
         return channel_label(self.kind, self.url, self.room_id)
-
-
-def channel_label(kind: str, url: str, room_id: str | None) -> str:
-    return f"{kind} {mask_url(url)}" + (f" room {room_id}" if room_id else "")
 
 
 def infer_kind(url: str) -> str | None:
