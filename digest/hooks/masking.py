@@ -51,9 +51,10 @@ def secret_parts(url: str, token: str | None = None) -> list[str]:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
+    """text without the secrets: a URL shown as its scheme and host, anything else as ***."""
     for secret in secrets:
         if secret and secret in text:
-            text = text.replace(secret, MASK)
+            text = text.replace(secret, mask_url(secret) if "://" in secret else MASK)
     return text
 
 
