@@ -23,6 +23,10 @@ from digest.store.schema import channels, deliveries, subscribers
 MAX_PER_SUBSCRIBER = 5
 
 
+class TooMany(InputError):
+    """A subscriber has MAX_PER_SUBSCRIBER channels already."""
+
+
 @dataclass(frozen=True)
 class Channel:
     id: int
@@ -62,7 +66,7 @@ def add(conn: Connection, subscriber_id: int, *, kind: str, url: str, room_id: s
                 return get(conn, c.id) or c, False
             return c, False
     if len(mine) >= MAX_PER_SUBSCRIBER:
-        raise InputError(f"at most {MAX_PER_SUBSCRIBER} chat channels per subscriber; remove one first")
+        raise TooMany(f"at most {MAX_PER_SUBSCRIBER} chat channels per subscriber; remove one first")
     new_id = conn.execute(channels.insert().values(
         subscriber_id=subscriber_id, kind=kind, url=url, room_id=room_id, token=token, consecutive_failures=0,
         created_at=now).returning(channels.c.id)).scalar_one()
