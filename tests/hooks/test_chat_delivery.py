@@ -189,6 +189,19 @@ def test_matrix_puts_one_transaction_per_digest_with_the_token(
     app.close()
 
 
+def test_a_matrix_alias_is_looked_up_in_the_directory(tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer,
+                                                       hooks: HookRecorder) -> None:
+    app = _app(tmp_path, sqlite_url, smtp_server)
+    _add(app, hooks.base, kind="matrix", room="#papers:example.org", token=TOKEN)
+    hooks.script("/_matrix/client/v3/directory", Reply(200, body=b'{"room_id": "!real:example.org"}'))
+    hooks.script("/_matrix/client/v3/rooms", Reply(200, body=b'{"event_id": "$e"}'))
+    assert [o.status for o in app.pipeline().run(DAY, NOW).chat] == ["sent"]
+    lookup, put = hooks.at("/_matrix")
+    assert lookup.method == "GET" and unquote(lookup.path).endswith("/directory/room/#papers:example.org")
+    assert put.method == "PUT" and unquote(put.path).startswith("/_matrix/client/v3/rooms/!real:example.org/send/")
+    app.close()
+
+
 def test_a_channel_failing_day_after_day_is_paused_and_the_email_goes_on(
         tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer, hooks: HookRecorder,
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -222,6 +235,7 @@ def test_a_channel_failing_day_after_day_is_paused_and_the_email_goes_on(
     assert "Paused chat channels" in status.output and "ada@example.org  channel 1 slack http://127.0.0.1:" in status.output
     assert "digest channel resume ada@example.org 1" in status.output
     listed = CliRunner().invoke(main, ["channel", "list", "ada@example.org"], env=env)
+    assert "HTTP Request: POST http://127.0.0.1:" in caplog.text and "/***" in caplog.text  # httpx's, masked
     # The secret never shows: not in the logs, status, the stored errors, the list.
     for text in (caplog.text, status.output, stored or "", *errors, listed.output):
         assert SECRET_PATH not in text and "s3cr3t" not in text, text
