@@ -7,9 +7,18 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
-from digest.store import consent, signups
 from digest.hooks.masking import channel_label
-from digest.store.schema import channels, consents, deliveries, delivery_items, events, papers, subscriber_models, subscribers
+from digest.store import consent, signups
+from digest.store.schema import (
+    channels,
+    consents,
+    deliveries,
+    delivery_items,
+    events,
+    papers,
+    subscriber_models,
+    subscribers,
+)
 
 
 def _plain(value: Any) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -36,7 +37,7 @@ SECRET = "/api/webhooks/123/tOkEnPaRt"
     ("https://127.0.0.1", {"kind": "matrix", "room": "room", "token": "t"}, "!id:server or #alias:server", "room"),
     ("https://127.0.0.1", {"kind": "matrix", "room": "!r:x.org"}, "access token", "token"),
 ])
-def test_unusable_channels_are_refused_in_one_line(url: str, kw: dict[str, str], needle: str, field: str) -> None:
+def test_unusable_channels_are_refused_in_one_line(url: str, kw: dict[str, Any], needle: str, field: str) -> None:
     with pytest.raises(HookInputError) as caught:
         check_hook(url, allow_private=True, **kw)
     assert needle in str(caught.value) and "\n" not in str(caught.value) and caught.value.field == field

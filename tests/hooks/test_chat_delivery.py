@@ -47,7 +47,7 @@ PAPERS = [
 
 
 def _settings(tmp_path: Path, db_url: str, smtp: SmtpServer, **hooks: Any) -> Settings:
-    return Settings(**{
+    data: dict[str, Any] = {
         "state_dir": str(tmp_path / "state"),
         "database": {"url": db_url},
         "sources": [],
@@ -57,7 +57,8 @@ def _settings(tmp_path: Path, db_url: str, smtp: SmtpServer, **hooks: Any) -> Se
         "smtp": {"host": smtp.host, "port": smtp.port, "security": "none", "timeout_s": 5},
         "fetch": {"allow_private": True},
         "webhooks": {"timeout_s": 1.0, **hooks},
-    })
+    }
+    return Settings(**data)
 
 
 @pytest.fixture
@@ -232,7 +233,8 @@ def test_a_channel_failing_day_after_day_is_paused_and_the_email_goes_on(
     env = {"DIGEST_STATE_DIR": str(tmp_path / "state"), "DIGEST_DATABASE__URL": sqlite_url}
     status = CliRunner().invoke(main, ["status"], env=env)
     assert status.exit_code == 0, status.output
-    assert "Paused chat channels" in status.output and "ada@example.org  channel 1 slack http://127.0.0.1:" in status.output
+    assert "Paused chat channels" in status.output
+    assert "ada@example.org  channel 1 slack http://127.0.0.1:" in status.output
     assert "digest channel resume ada@example.org 1" in status.output
     listed = CliRunner().invoke(main, ["channel", "list", "ada@example.org"], env=env)
     assert "HTTP Request: POST http://127.0.0.1:" in caplog.text and "/***" in caplog.text  # httpx's, masked

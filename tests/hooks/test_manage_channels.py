@@ -35,9 +35,9 @@ NOW = datetime(2026, 11, 29, 9, 0, 0)
 
 @pytest.fixture
 def page(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[App, TestClient, str]]:
-    app = App.open(Settings(**{"state_dir": str(tmp_path / "state"), "database": {"url": sqlite_url},
-                               "sources": [], "web": {"base_url": BASE, "secret_key": "s" * 32},
-                               "fetch": {"allow_private": True}}))
+    data: dict[str, Any] = {"state_dir": str(tmp_path / "state"), "database": {"url": sqlite_url}, "sources": [],
+                            "web": {"base_url": BASE, "secret_key": "s" * 32}, "fetch": {"allow_private": True}}
+    app = App.open(Settings(**data))
     with app.engine.begin() as conn:
         sub, _ = sub_store.upsert_subscriber(conn, email="ada@example.org", keywords=["sparse attention"], now=NOW)
     clock = Clock(NOW)
