@@ -145,19 +145,11 @@ class DigestPipeline:
         by_id = {s.id: s for s in subs}
         # Chat rows made by an earlier run: sent, retried or given up on as the email's are.
         chat_rows = [r for r in day_rows if r.channel != ledger.EMAIL and r.subscriber_id in by_id]
-        chat_send, report.chat = self._triage_chat(chat_rows, by_id, now_db, dry_run)
+        chat_send, report.chat = self._found(chat_rows, by_id, now_db, dry_run, chat=True)
 
         to_rank = [s for s in subs if existing[s.id] is None]
-        to_send: list[Batch] = []
-        for sub in subs:
-            row = existing[sub.id]
-            if row is None:
-                continue
-            outcome = self._triage(sub, row, now_db, dry_run)
-            if outcome is None:
-                to_send.append(self._stored(sub, row))
-            else:
-                report.outcomes.append(outcome)
+        to_send, found = self._found([r for s in subs if (r := existing[s.id]) is not None], by_id, now_db, dry_run)
+        report.outcomes.extend(found)
 
         # A restart with every row already planned skips ranking altogether.
         to_record: list[Planned] = []
@@ -226,25 +218,18 @@ class DigestPipeline:
             receiving = {s.id: s for s in sub_store.list_subscribers(conn, receiving_only=True)}
         chat_rows = [r for r in rows if r.channel != ledger.EMAIL]
         rows = [r for r in rows if r.channel == ledger.EMAIL]
-        chat_send, outcomes = self._triage_chat(chat_rows, receiving, now_db, dry_run=False)
-        batch: list[Batch] = []
-        for row in rows:
-            sub = receiving.get(row.subscriber_id)
-            if sub is None:
-                continue
-            outcome = self._triage(sub, row, now_db, dry_run=False)
-            if outcome is None:
-                batch.append(self._stored(sub, row))
-            else:
-                outcomes.append(outcome)
+        chat_send, chat_found = self._found(chat_rows, receiving, now_db, dry_run=False, chat=True)
+        batch, outcomes = self._found(rows, receiving, now_db, dry_run=False)
+        outcomes += chat_found
         sent = Sender(self.engine, self.transport_factory, self.policy).send(
             [self._job(b, now) for b in batch], Clock(now_db), stop)
         chat = self.chat.send(chat_send, now_db, stop, settle=[r.channel for r in chat_rows])
         return outcomes + sent.outcomes + chat
 
-    def _triage_chat(self, rows: Sequence[ledger.Delivery], subs: dict[int, Subscriber], now: datetime,
-                     dry_run: bool) -> tuple[list[Batch], list[SubscriberOutcome]]:
-        """Chat rows found in the ledger: those to send now, and the outcomes of the others."""
+    def _found(self, rows: Sequence[ledger.Delivery], subs: dict[int, Subscriber], now: datetime, dry_run: bool,
+               chat: bool = False) -> tuple[list[Batch], list[SubscriberOutcome]]:
+        """Rows found in the ledger (of these subscribers): those to send now, and the outcomes of the
+        others (chat: told by their channel)."""
         to_send: list[Batch] = []
         outcomes: list[SubscriberOutcome] = []
         for row in rows:
@@ -255,7 +240,7 @@ class DigestPipeline:
             if outcome is None:
                 to_send.append(self._stored(sub, row))
             else:
-                outcomes.append(self.chat.label(outcome, row))
+                outcomes.append(self.chat.label(outcome, row) if chat else outcome)
         return to_send, outcomes
 
     def _job(self, b: Batch, now: datetime) -> Job:
