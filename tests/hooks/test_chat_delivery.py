@@ -190,6 +190,26 @@ def test_matrix_puts_one_transaction_per_digest_with_the_token(
     app.close()
 
 
+def test_a_redirect_is_never_followed_and_a_private_address_is_refused_at_send_time(
+        tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer, hooks: HookRecorder) -> None:
+    app = _app(tmp_path, sqlite_url, smtp_server)
+    _add(app, hooks.url("/moved"), kind="json")
+    hooks.script("/moved", Reply(302, location="http://169.254.169.254/latest/meta-data"))
+    (chat,) = app.pipeline().run(DAY, NOW).chat
+    assert chat.status == "failed" and "HTTP 302" in chat.detail and "not followed" in chat.detail
+    assert len(hooks.received) == 1
+    app.close()
+    # The operator turned fetch.allow_private off since: the endpoint on 127.0.0.1 is refused, not posted to.
+    loose = _settings(tmp_path, sqlite_url, smtp_server)
+    strict = App.open(loose.model_copy(update={"fetch": loose.fetch.model_copy(update={"allow_private": False})}))
+    with strict.engine.begin() as conn:
+        paper_store.upsert_papers(conn, [_p(20, "Sparse attention again", "sparse attention")],
+                                  NOW.replace(tzinfo=None) + timedelta(hours=20))
+    (chat,) = strict.pipeline().run(DAY + timedelta(days=1), NOW + timedelta(days=1)).chat
+    assert chat.status == "failed" and "refusing 127.0.0.1" in chat.detail and len(hooks.received) == 1
+    strict.close()
+
+
 def test_a_matrix_alias_is_looked_up_in_the_directory(tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer,
                                                        hooks: HookRecorder) -> None:
     app = _app(tmp_path, sqlite_url, smtp_server)
