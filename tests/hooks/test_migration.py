@@ -24,8 +24,9 @@ def test_0020_keeps_the_ledger_and_keys_it_per_channel(db_url: str) -> None:
         migrate(engine, "0016")
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO subscribers (email, keywords, exclude, active, paused, cadence, "
-                              "hard_bounces, created_at, updated_at, trending, legacy_links) VALUES ('ada@example.org', '[\"x\"]', "
-                              "'[]', true, false, 'daily', 0, :t, :t, true, false)"), {"t": NOW})
+                              "hard_bounces, created_at, updated_at, trending, legacy_links) VALUES "
+                              "('ada@example.org', '[\"x\"]', '[]', true, false, 'daily', 0, :t, :t, true, false)"),
+                         {"t": NOW})
             sid = conn.execute(text("SELECT id FROM subscribers")).scalar_one()
             conn.execute(text("INSERT INTO deliveries (subscriber_id, digest_date, status, n_picks, attempts, "
                               "ambiguous, created_at, updated_at) VALUES (:s, :d, 'sent', 1, 1, 0, :t, :t)"),
