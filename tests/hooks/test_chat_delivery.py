@@ -171,7 +171,9 @@ def test_a_hang_times_out_and_is_retried(tmp_path: Path, sqlite_url: str, smtp_s
 
 
 def test_matrix_puts_one_transaction_per_digest_with_the_token(
-        tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer, hooks: HookRecorder) -> None:
+        tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer, hooks: HookRecorder,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     app = _app(tmp_path, sqlite_url, smtp_server)
     _add(app, hooks.base, kind="matrix", room="!room:example.org", token=TOKEN)
     hooks.script("/_matrix", Reply(hang=True), Reply(200, body=b'{"event_id": "$e"}'))
@@ -187,6 +189,9 @@ def test_matrix_puts_one_transaction_per_digest_with_the_token(
     assert body["msgtype"] == "m.notice" and "Sparse attention for long documents" in body["body"]
     assert body["format"] == "org.matrix.custom.html"
     assert "&lt;kernels&gt;" in body["formatted_body"] and "<kernels>" not in body["formatted_body"]
+    with app.engine.connect() as conn:
+        stored = [r.last_error or "" for r in conn.execute(select(deliveries))]
+    assert TOKEN not in caplog.text and not any(TOKEN in e for e in stored)
     app.close()
 
 
@@ -262,3 +267,22 @@ def test_a_channel_failing_day_after_day_is_paused_and_the_email_goes_on(
     for text in (caplog.text, status.output, stored or "", *errors, listed.output):
         assert SECRET_PATH not in text and "s3cr3t" not in text, text
     app.close()
+
+
+def test_digest_run_shows_each_channel_and_the_policy_caps_retry_after(tmp_path: Path, hooks: HookRecorder) -> None:
+    from digest.cli import main
+    from digest.pipeline.send import DeliveryPolicy
+
+    env = {"DIGEST_CONFIG": "", "DIGEST_STATE_DIR": str(tmp_path / "state"), "DIGEST_FETCH__ALLOW_PRIVATE": "true",
+           "DIGEST_WEB__SECRET_KEY": "k" * 32}
+    run = CliRunner().invoke
+    assert run(main, ["subscribe", "ada@example.org", "-k", "diffusion models"], env=env).exit_code == 0
+    assert run(main, ["channel", "add", "ada@example.org", hooks.url("/ok"), "--kind", "json"], env=env).exit_code == 0
+    hooks.script("/ok", Reply(503, retry_after="30"))
+    r = run(main, ["run"], env=env)
+    assert r.exit_code == 1  # a digest is left to retry
+    line = next(x for x in r.output.splitlines() if " via " in x)
+    assert line.startswith("  ada@example.org via json http://127.0.0.1:") and "/***: temp failed" in line
+    assert "HTTP 503" in line and "1 to retry; chat: 0 sent, 0 failed" in r.output
+    capped = DeliveryPolicy(retry_backoff_max_s=600).next_attempt(1, NOW, retry_after_s=86400)
+    assert capped == NOW + timedelta(seconds=600)
