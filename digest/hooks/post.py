@@ -87,7 +87,8 @@ class HookTransport:
                 return self._post(client, spec, message, deadline, trace, outcome)
         except (FeedError, Refused) as exc:
             temporary = "cannot resolve" in str(exc)
-            return outcome(Status.TEMP_FAILED if temporary else Status.FAILED, one_line(str(exc), 300))
+            why = one_line(str(exc), 300).removeprefix(f"{spec.label}: ")  # check_url names the channel too
+            return outcome(Status.TEMP_FAILED if temporary else Status.FAILED, why)
         except (DeadlineExceeded, httpx.TimeoutException, httpx.TransportError) as exc:
             why = (f"no answer within {self.timeout_s:g}s" if isinstance(exc, DeadlineExceeded | httpx.TimeoutException)
                    else f"network error ({type(exc).__name__})")
