@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from digest.config import FetchSettings
-from digest.domain import OutgoingMessage, Subscriber, SubscriberOutcome
+from digest.domain import OutgoingMessage, SubscriberOutcome
 from digest.hooks.formats import FORMATS
 from digest.hooks.post import HookTransport
 from digest.hooks.spec import HookSpec
@@ -106,7 +106,3 @@ class Chat:
                 log.warning("chat channel %s (%s) paused after %d failed digests in a row; last: %s", after.id,
                             after.label, after.consecutive_failures, after.last_error)
 
-
-def chat_batch(sub: Subscriber, row: ledger.Delivery, b: Batch) -> Batch:
-    """The chat row of a digest, with the picks of its email row's batch."""
-    return Batch(sub, row, b.picks, b.candidates, b.trending)

@@ -8,6 +8,7 @@ triage.py: rows a run finds already there; digest.store.deliveries: the states a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Collection, Sequence
@@ -22,7 +23,7 @@ from digest.domain import OutgoingMessage, Pick, Status, Subscriber, SubscriberO
 from digest.errors import InputError
 from digest.mail.render import DigestRenderer, RenderedDigest
 from digest.mail.transport import Transport
-from digest.pipeline.chat import Chat, ChatOptions, chat_batch
+from digest.pipeline.chat import Chat, ChatOptions
 from digest.pipeline.messages import Batch, Messages, stored_batch
 from digest.pipeline.plan import Planned, Planner
 from digest.pipeline.report import RunReport
@@ -188,7 +189,7 @@ class DigestPipeline:
                 else:
                     b = Batch(item.subscriber, new_row, item.picks, item.candidates, item.trending)
                     to_send.append(b)
-                    chat_send += [chat_batch(item.subscriber, r, b) for r in made_chat.get(item.subscriber.id, [])]
+                    chat_send += [dataclasses.replace(b, row=r) for r in made_chat.get(item.subscriber.id, [])]
 
         if dry_run:
             report.outcomes.extend(SubscriberOutcome(b.sub.email, Status.WOULD_SEND, len(b.picks)) for b in to_send)
