@@ -206,11 +206,10 @@ class Sender:
                 after = ledger.get_by_id(conn, row.id)
                 if after is not None and after.status == Status.FAILED:
                     status, detail = Status.FAILED, after.last_error or detail
-            if job.channel != "email":  # a chat message says nothing of the address
-                pass
-            elif status == Status.SENT:
+            mailed = job.channel == "email"  # a chat message says nothing of the address
+            if mailed and status == Status.SENT:
                 sub_store.clear_bounces(conn, job.subscriber_id)
-            elif res.bounce:
+            elif mailed and res.bounce:
                 detail = f"hard bounce: {detail}"
                 if sub_store.record_bounce(conn, job.subscriber_id, now, self.policy.max_hard_bounces):
                     detail += f"; {job.email} suspended after {self.policy.max_hard_bounces} hard bounces"
