@@ -74,6 +74,9 @@ def test_a_bad_webhook_is_a_field_error_and_a_good_one_is_added_and_removed(page
     after = client.get(r.headers["location"])
     assert "Chat channel added" in after.text and "slack http://127.0.0.1:9/***" in after.text
     assert "SECRET" not in after.text
+    export = client.get(f"{url}/export")
+    assert export.json()["chat_channels"][0]["channel"] == "slack http://127.0.0.1:9/***"
+    assert "SECRET" not in export.text  # the export names the channel, never its secret
     r = client.post(f"{url}/channels/remove", data={"channel": "1", **csrf_of(after)}, follow_redirects=False)
     assert r.status_code == 303 and _stored(app) == 0
     assert client.post(f"{url}/channels/remove", data={"channel": "1"}).status_code == 403  # no CSRF token
