@@ -161,6 +161,13 @@ class FetchSettings(_Section):
         return v
 
 
+class WebhookSettings(_Section):
+    # Chat channels (Slack, Discord, Matrix, JSON): each post's whole deadline (connect, send, answer).
+    timeout_s: float = Field(default=15.0, gt=0, le=300)
+    # A channel whose digests failed this many times in a row is paused (`digest status` lists it).
+    pause_after_failures: int = Field(default=3, ge=1, le=100)
+
+
 class WebSettings(_Section):
     base_url: str = "http://localhost:8000"
     # None: a random key generated once and kept in <state_dir>/secret_key.
@@ -264,6 +271,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = DeliverySettings()
     smtp: SmtpSettings = SmtpSettings()
     fetch: FetchSettings = FetchSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     web: WebSettings = WebSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     schedule: ScheduleSettings = ScheduleSettings()

@@ -145,6 +145,7 @@ class DeliveryOutcome:
     detail: str = ""
     location: str | None = None  # outbox file path, when delivered to the outbox
     bounce: bool = False  # a permanent refusal of the recipient address itself (a hard bounce)
+    retry_after_s: float | None = None  # the server asked to be tried again no sooner (HTTP Retry-After)
 
 
 @dataclass(frozen=True)
@@ -156,3 +157,4 @@ class SubscriberOutcome:
     n_picks: int = 0
     detail: str = ""
     location: str | None = None
+    channel: str = "email"  # or a chat channel's masked label (digest.hooks)

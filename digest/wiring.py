@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from digest.mail.confirm import ConfirmationMailer
     from digest.mail.render import DigestRenderer
     from digest.mail.transport import Transport
+    from digest.pipeline.chat import ChatOptions
     from digest.pipeline.digests import DigestPipeline
     from digest.pipeline.send import DeliveryPolicy
     from digest.rank.encoder import TextEncoder
@@ -133,7 +134,14 @@ class App:
             policy=self.delivery_policy(force_outbox=force_outbox),
             encoder=self.encoder(),
             rank_processes=self.settings.dispatch.rank_processes,
+            chat=self.chat_options(),
         )
+
+    def chat_options(self) -> ChatOptions:
+        from digest.pipeline.chat import ChatOptions
+
+        hooks = self.settings.webhooks
+        return ChatOptions(self.settings.fetch, timeout_s=hooks.timeout_s, pause_after=hooks.pause_after_failures)
 
     def delivery_policy(self, *, force_outbox: bool = False) -> DeliveryPolicy:
         from digest.pipeline.send import DeliveryPolicy

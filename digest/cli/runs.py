@@ -80,6 +80,9 @@ def _print_run(report: RunReport) -> None:
         where = f"  -> {o.location}" if o.location else ""
         detail = f"  ({o.detail})" if o.detail and o.status not in ("sent",) else ""
         click.echo(f"  {o.email}: {o.status.replace('_', ' ')}, {o.n_picks} picks{detail}{where}")
+    for o in report.chat:
+        detail = f"  ({o.detail})" if o.detail and o.status != "sent" else ""
+        click.echo(f"  {o.email} via {o.channel}: {o.status.replace('_', ' ')}{detail}")
     c = report.counts()
     click.echo(
         f"Digest {report.digest_date}: {c['candidates']} new papers considered, "
@@ -87,6 +90,7 @@ def _print_run(report: RunReport) -> None:
         + f", {c['already_sent']} already sent, {c['quiet']} quiet, {c['failed']} failed, "
         f"{report.to_retry or 0} to retry"
         + (", stopped early on request" if report.stopped else "")
+        + (f"; chat: {c['chat_sent']} sent, {c['chat_failed']} failed" if report.chat else "")
     )
 
 
@@ -151,7 +155,8 @@ def run(obj: Context, date_: str | None, dry_run: bool, only: str | None, no_ing
     if report.error:
         fail(report.error)
     # A dry run attempts nothing, so what is left to retry is not its failure.
-    if report.count("failed") or (report.to_retry and not report.dry_run) or failures(sources):
+    chat_failed = any(o.status == "failed" for o in report.chat)
+    if report.count("failed") or chat_failed or (report.to_retry and not report.dry_run) or failures(sources):
         sys.exit(1)
 
 
@@ -171,7 +176,8 @@ def retry(obj: Context) -> None:
         app.close()
     for o in outcomes:
         detail = f"  ({o.detail})" if o.detail and o.status != "sent" else ""
-        click.echo(f"  {o.email}: {o.status.replace('_', ' ')}{detail}")
+        via = f" via {o.channel}" if o.channel != "email" else ""
+        click.echo(f"  {o.email}{via}: {o.status.replace('_', ' ')}{detail}")
     sent = sum(o.status == "sent" for o in outcomes)
     click.echo(f"Retried {len(outcomes)} digest(s): {sent} sent, {len(left)} to retry")
     if any(o.status in ("failed", "temp_failed", "unknown") for o in outcomes):

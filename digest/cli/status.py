@@ -23,6 +23,7 @@ FAILURES_SHOWN = 20  # undelivered digests listed by `digest status`
 def status(obj: Context, limit: int) -> None:
     """Show the recent daily runs and what they did."""
     from digest.service.leadership import SCHEDULER
+    from digest.store import channels as channel_store
     from digest.store import deliveries as ledger
     from digest.store import lease, runs
 
@@ -35,6 +36,10 @@ def status(obj: Context, limit: int) -> None:
             # Asked of the ledger now, as `digest run` and `digest retry` ask it.
             left = Counter(r.digest_date for r in ledger.to_retry(conn, now))
             failed = ledger.failures(conn, {r["digest_date"] for r in rows}, limit=FAILURES_SHOWN + 1)
+            paused = channel_store.paused(conn)
+            hook_ids = [ledger.hook_id(f.channel) for f in failed]
+            labels = {c.ledger_name: c.label
+                      for c in channel_store.by_ids(conn, [i for i in hook_ids if i is not None]).values()}
     finally:
         app.close()
     click.echo(_scheduler_line(held, now))
@@ -59,9 +64,17 @@ def status(obj: Context, limit: int) -> None:
     if failed:
         click.echo("Not delivered:")
     for f in failed[:FAILURES_SHOWN]:
-        click.echo(f"  digest {f.digest_date}  {f.email}: {f.reason}")
+        via = "" if f.channel == ledger.EMAIL else f" via {labels.get(f.channel, 'a removed chat channel')}"
+        click.echo(f"  digest {f.digest_date}  {f.email}{via}: {f.reason}")
     if len(failed) > FAILURES_SHOWN:
         click.echo(f"  ... and more (the first {FAILURES_SHOWN} are shown)")
+    if paused:
+        click.echo("Paused chat channels (the email and other channels go on):")
+    for p in paused:
+        c = p.channel
+        click.echo(f"  {p.email}  channel {c.id} {c.label}: paused {c.paused_at:%Y-%m-%d %H:%M} UTC after "
+                   f"{c.consecutive_failures} failed digests; last: {c.last_error}; "
+                   f"`digest channel resume {p.email} {c.id}` after fixing it")
 
 
 def _fetched(counts: dict[str, int]) -> int:

@@ -37,7 +37,7 @@ from digest.ingest.transport import (
 )
 from digest.text import one_line
 
-__all__ = ["SAMPLES_DIR", "FetchResult", "StopRequested", "fetch"]
+__all__ = ["SAMPLES_DIR", "FetchResult", "StopRequested", "check_url", "fetch", "guarded_client", "timeouts"]
 
 log = logging.getLogger(__name__)
 
@@ -150,27 +150,17 @@ def _fetch_http(
     shown = _short(location)
     deadline = time.monotonic() + settings.deadline_s
     resolved_here = transport is not None
-    if transport is None:
-        transport = GuardedTransport(Budget(deadline, stop), allow_private=settings.allow_private,
-                                     ssl_context=ssl_context)
     headers = {"User-Agent": settings.user_agent, "Accept-Encoding": "gzip"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    # Redirects are followed by hand so that every hop is checked; trust_env=False so that no
-    # proxy from the environment resolves names where our address check cannot see them.
-    with httpx.Client(transport=transport, follow_redirects=False, trust_env=False) as client:
+    # Redirects are followed by hand so that every hop is checked.
+    with guarded_client(settings, deadline, stop=stop, ssl_context=ssl_context, transport=transport) as client:
         url = location
         for _hop in range(MAX_REDIRECTS + 1):
-            _check_url(url, settings, shown, resolve_names=resolved_here)
-            remaining = _remaining(deadline, settings, shown)
-            timeout = httpx.Timeout(
-                connect=min(settings.connect_timeout_s, remaining),
-                read=min(settings.read_timeout_s, remaining),
-                write=min(settings.read_timeout_s, remaining),
-                pool=min(settings.connect_timeout_s, remaining),
-            )
+            check_url(url, settings, shown, resolve_names=resolved_here)
+            timeout = timeouts(settings, _remaining(deadline, settings, shown))
             try:
                 with client.stream("GET", url, headers=headers, timeout=timeout) as resp:
                     if resp.status_code in _REDIRECT_CODES and resp.headers.get("location"):
@@ -190,6 +180,27 @@ def _fetch_http(
             except httpx.InvalidURL as exc:  # also raised for a malformed Location header
                 raise FeedError(f"{shown}: invalid URL or redirect target ({_short(str(exc))})") from None
     raise FeedError(f"{shown}: more than {MAX_REDIRECTS} redirects")
+
+
+def guarded_client(settings: FetchSettings, deadline: float, *, stop: threading.Event | None = None,
+                   ssl_context: ssl.SSLContext | None = None,
+                   transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """An httpx client for untrusted hosts (feeds, webhooks): every connection through GuardedTransport
+    (vetted addresses only, the deadline on every socket operation), no redirect followed by itself,
+    and trust_env=False so that no proxy from the environment resolves names where the address check
+    cannot see them. transport: the caller's own (tests, special networks) instead."""
+    if transport is None:
+        transport = GuardedTransport(Budget(deadline, stop), allow_private=settings.allow_private,
+                                     ssl_context=ssl_context)
+    return httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+
+
+def timeouts(settings: FetchSettings, remaining: float) -> httpx.Timeout:
+    """The per-operation timeouts of the settings, none past what is left of the deadline."""
+    return httpx.Timeout(connect=min(settings.connect_timeout_s, remaining),
+                         read=min(settings.read_timeout_s, remaining),
+                         write=min(settings.read_timeout_s, remaining),
+                         pool=min(settings.connect_timeout_s, remaining))
 
 
 def _finish(
@@ -259,7 +270,7 @@ def _remaining(deadline: float, settings: FetchSettings, shown: str) -> float:
     return left
 
 
-def _check_url(url: str, settings: FetchSettings, shown: str, *, resolve_names: bool) -> None:
+def check_url(url: str, settings: FetchSettings, shown: str, *, resolve_names: bool) -> None:
     """Refuse non-http(s) schemes and refused IP literals. A host name is vetted where it is resolved: by
     the transport at connect time (resolve_names False), or here for a transport given by the caller."""
     try:

@@ -8,6 +8,7 @@ triage.py: rows a run finds already there; digest.store.deliveries: the states a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Collection, Sequence
@@ -17,10 +18,12 @@ from datetime import date, datetime
 from sqlalchemy import Engine
 
 from digest.addresses import address_key
+from digest.config import FetchSettings
 from digest.domain import OutgoingMessage, Pick, Status, Subscriber, SubscriberOutcome, naive_utc
 from digest.errors import InputError
 from digest.mail.render import DigestRenderer, RenderedDigest
 from digest.mail.transport import Transport
+from digest.pipeline.chat import Chat, ChatOptions
 from digest.pipeline.messages import Batch, Messages, stored_batch
 from digest.pipeline.plan import Planned, Planner
 from digest.pipeline.report import RunReport
@@ -64,9 +67,11 @@ class DigestPipeline:
         policy: DeliveryPolicy | None = None,
         encoder: TextEncoder | None = None,
         rank_processes: int = 1,
+        chat: ChatOptions | None = None,
     ) -> None:
         """encoder: a sentence encoder (the embed extra); None ranks on tf-idf alone.
-        rank_processes: groups of subscribers ranked in this many forked processes (1: here)."""
+        rank_processes: groups of subscribers ranked in this many forked processes (1: here).
+        chat: how chat channels are posted to (None: the fetch defaults, private addresses refused)."""
         self.engine = engine
         self.policy = policy or DeliveryPolicy()
         self.transport_factory = transport_factory
@@ -79,6 +84,7 @@ class DigestPipeline:
             lookback_days=options.lookback_days, include_replacements=options.include_replacements,
             encoder=encoder, rank_processes=rank_processes)
         self.messages = Messages(renderer, links, from_addr=from_addr, from_name=from_name)
+        self.chat = Chat(engine, self.messages, self.policy, chat or ChatOptions(FetchSettings()))
 
     @property
     def encoder(self) -> TextEncoder | None:
@@ -134,20 +140,17 @@ class DigestPipeline:
         subs = self.active_subscribers(only, subscriber_ids)
         with self.engine.connect() as conn:
             # One query for the day's rows, not one per subscriber.
-            on_date = {row.subscriber_id: row for row in ledger.deliveries_for_date(conn, digest_date)}
+            day_rows = ledger.deliveries_for_date(conn, digest_date, channel=None)
+        on_date = {row.subscriber_id: row for row in day_rows if row.channel == ledger.EMAIL}
         existing = {s.id: on_date.get(s.id) for s in subs}
+        by_id = {s.id: s for s in subs}
+        # Chat rows made by an earlier run: sent, retried or given up on as the email's are.
+        chat_rows = [r for r in day_rows if r.channel != ledger.EMAIL and r.subscriber_id in by_id]
+        chat_send, report.chat = self._found(chat_rows, by_id, now_db, dry_run, chat=True)
 
         to_rank = [s for s in subs if existing[s.id] is None]
-        to_send: list[Batch] = []
-        for sub in subs:
-            row = existing[sub.id]
-            if row is None:
-                continue
-            outcome = self._triage(sub, row, now_db, dry_run)
-            if outcome is None:
-                to_send.append(self._stored(sub, row))
-            else:
-                report.outcomes.append(outcome)
+        to_send, found = self._found([r for s in subs if (r := existing[s.id]) is not None], by_id, now_db, dry_run)
+        report.outcomes.extend(found)
 
         # A restart with every row already planned skips ranking altogether.
         to_record: list[Planned] = []
@@ -168,19 +171,25 @@ class DigestPipeline:
                 to_record.append(item)
         # Recorded in chunks, one transaction each: a crash loses at most a chunk of plans, which
         # the next run makes again; nothing of it was sent.
+        hooks = self.chat.channels_for([i.subscriber.id for i in to_record])
         for start in range(0, len(to_record), RECORD_CHUNK):
             chunk = to_record[start:start + RECORD_CHUNK]
             with self.engine.begin() as conn:
                 rows = ledger.create_deliveries(
                     conn, [ledger.Planned(i.subscriber.id, i.picks, i.trending) for i in chunk],
                     digest_date=digest_date, now=now_db)
+                # Each chat channel's row, in the same transaction: a digest is planned for all or none.
+                made_chat = {sid: ledger.add_channels(conn, rows[sid], hooks[sid], now_db)
+                             for sid in hooks if sid in rows}
             for item in chunk:
                 new_row = rows.get(item.subscriber.id)
                 if new_row is None:  # another run got there first
                     report.outcomes.append(
                         SubscriberOutcome(item.subscriber.email, Status.IN_PROGRESS, len(item.picks)))
                 else:
-                    to_send.append(Batch(item.subscriber, new_row, item.picks, item.candidates, item.trending))
+                    b = Batch(item.subscriber, new_row, item.picks, item.candidates, item.trending)
+                    to_send.append(b)
+                    chat_send += [dataclasses.replace(b, row=r) for r in made_chat.get(item.subscriber.id, [])]
 
         if dry_run:
             report.outcomes.extend(SubscriberOutcome(b.sub.email, Status.WOULD_SEND, len(b.picks)) for b in to_send)
@@ -190,6 +199,7 @@ class DigestPipeline:
         sent = Sender(self.engine, self.transport_factory, self.policy).send(
             [self._job(b, now) for b in to_send], Clock(now_db), stop, progress)
         report.outcomes.extend(sent.outcomes)
+        report.chat += self.chat.send(chat_send, now_db, stop, settle=[r.channel for r in chat_rows])
         report.stopped = report.stopped or sent.stopped
         deferred = [o for o in sent.outcomes if o.status == "deferred"]
         if sent.paused:
@@ -207,20 +217,32 @@ class DigestPipeline:
         with self.engine.connect() as conn:
             rows = ledger.to_retry(conn, now_db, due_only=True)
             receiving = {s.id: s for s in sub_store.list_subscribers(conn, receiving_only=True)}
-        outcomes: list[SubscriberOutcome] = []
-        batch: list[Batch] = []
-        for row in rows:
-            sub = receiving.get(row.subscriber_id)
-            if sub is None:
-                continue
-            outcome = self._triage(sub, row, now_db, dry_run=False)
-            if outcome is None:
-                batch.append(self._stored(sub, row))
-            else:
-                outcomes.append(outcome)
+        chat_rows = [r for r in rows if r.channel != ledger.EMAIL]
+        rows = [r for r in rows if r.channel == ledger.EMAIL]
+        chat_send, chat_found = self._found(chat_rows, receiving, now_db, dry_run=False, chat=True)
+        batch, outcomes = self._found(rows, receiving, now_db, dry_run=False)
+        outcomes += chat_found
         sent = Sender(self.engine, self.transport_factory, self.policy).send(
             [self._job(b, now) for b in batch], Clock(now_db), stop)
-        return outcomes + sent.outcomes
+        chat = self.chat.send(chat_send, now_db, stop, settle=[r.channel for r in chat_rows])
+        return outcomes + sent.outcomes + chat
+
+    def _found(self, rows: Sequence[ledger.Delivery], subs: dict[int, Subscriber], now: datetime, dry_run: bool,
+               chat: bool = False) -> tuple[list[Batch], list[SubscriberOutcome]]:
+        """Rows found in the ledger (of these subscribers): those to send now, and the outcomes of the
+        others (chat: told by their channel)."""
+        to_send: list[Batch] = []
+        outcomes: list[SubscriberOutcome] = []
+        for row in rows:
+            sub = subs.get(row.subscriber_id)
+            if sub is None:
+                continue
+            outcome = self._triage(sub, row, now, dry_run)
+            if outcome is None:
+                to_send.append(self._stored(sub, row))
+            else:
+                outcomes.append(self.chat.label(outcome, row) if chat else outcome)
+        return to_send, outcomes
 
     def _job(self, b: Batch, now: datetime) -> Job:
         return Job(row=b.row, subscriber_id=b.sub.id, email=b.sub.email, n_picks=len(b.picks),

@@ -55,7 +55,14 @@ class Messages:
         self, sub: Subscriber, picks: Sequence[Pick], digest_date: date, candidates: int,
         delivery_id: int | None = None, trending: Sequence[Pick] = (),
     ) -> RenderedDigest:
-        content = DigestContent(
+        return self.renderer.render(self.content(sub, picks, digest_date, candidates, delivery_id, trending))
+
+    def content(
+        self, sub: Subscriber, picks: Sequence[Pick], digest_date: date, candidates: int,
+        delivery_id: int | None = None, trending: Sequence[Pick] = (),
+    ) -> DigestContent:
+        """What a digest shows, its links signed for this subscriber and ledger row (email and chat alike)."""
+        return DigestContent(
             trending=tuple(trending),
             trending_links=tuple(self.links.pick_links(sub.id, p.paper, delivery_id) for p in trending),
             to_addr=sub.email,
@@ -69,7 +76,6 @@ class Messages:
             manage_url=self.links.manage_url(sub.id),
             view_url=self.links.view_url(sub.id, delivery_id) if delivery_id is not None else None,
         )
-        return self.renderer.render(content)
 
     def compose(self, b: Batch, now: datetime) -> OutgoingMessage:
         sub, row = b.sub, b.row

@@ -20,6 +20,7 @@ class RunReport:
     error: str | None = None  # the run could not finish its work (delivery paused: relay down)
     stopped: bool = False  # a stop was requested; what was not sent waits for the next run
     to_retry: int | None = None  # the date's rows still to retry after the run (ledger.to_retry)
+    chat: list[SubscriberOutcome] = field(default_factory=list)  # the chat channels' messages (digest.hooks)
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -32,6 +33,8 @@ class RunReport:
         out["subscribers"] = len(self.outcomes)
         if self.to_retry is not None:
             out["to_retry"] = self.to_retry
+        for status in ("sent", "failed") if self.chat else ():
+            out[f"chat_{status}"] = sum(1 for o in self.chat if o.status == status)
         return out
 
 

@@ -51,10 +51,11 @@ class DeliveryPolicy:
     rate_per_s: float = 0.0
     max_consecutive_errors: int = 5
 
-    def next_attempt(self, attempts: int, now: datetime) -> datetime:
-        """When a row that has failed `attempts` times may be tried again: exponential backoff."""
-        delay = min(self.retry_backoff_s * 2 ** max(attempts - 1, 0), self.retry_backoff_max_s)
-        return now + timedelta(seconds=delay)
+    def next_attempt(self, attempts: int, now: datetime, retry_after_s: float | None = None) -> datetime:
+        """When a row that has failed `attempts` times may be tried again: exponential backoff, or what
+        the server asked for (retry_after_s, HTTP Retry-After), within retry_backoff_max_s either way."""
+        delay = self.retry_backoff_s * 2 ** max(attempts - 1, 0) if retry_after_s is None else retry_after_s
+        return now + timedelta(seconds=min(max(delay, 0.0), self.retry_backoff_max_s))
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Job:
     email: str
     n_picks: int
     compose: Callable[[], OutgoingMessage]
+    channel: str = "email"  # a chat channel's masked label: no bounce bookkeeping, shown in its outcome
 
 
 @dataclass
@@ -161,10 +163,11 @@ class Sender:
         except ValueError as exc:  # an address the composer refuses: this one fails, the rest go
             with self._step() as conn:
                 ledger.finish(conn, row.id, status="failed", now=clock(), detail=str(exc))
-            return SubscriberOutcome(job.email, Status.FAILED, job.n_picks, f"invalid address: {exc}"), Relay.SILENT
+            return (SubscriberOutcome(job.email, Status.FAILED, job.n_picks, f"invalid address: {exc}",
+                                      channel=job.channel), Relay.SILENT)
         with self._step() as conn:
             if not ledger.claim(conn, row.id, clock(), self.holder, msg.message_id):
-                return SubscriberOutcome(job.email, Status.IN_PROGRESS, job.n_picks), Relay.SILENT
+                return SubscriberOutcome(job.email, Status.IN_PROGRESS, job.n_picks, channel=job.channel), Relay.SILENT
 
         def handover() -> None:
             with self._step() as conn:
@@ -176,7 +179,8 @@ class Sender:
             # No session at all: nothing went out, the row goes back as it was for the next run.
             with self._step() as conn:
                 ledger.release(conn, row.id, clock(), self.holder, detail=str(exc))
-            return SubscriberOutcome(job.email, Status.DEFERRED, job.n_picks, str(exc)), Relay.ERROR
+            deferred = SubscriberOutcome(job.email, Status.DEFERRED, job.n_picks, str(exc), channel=job.channel)
+            return deferred, Relay.ERROR
         except BaseException:
             with self._step() as conn:
                 ledger.release(conn, row.id, clock(), self.holder)
@@ -193,7 +197,7 @@ class Sender:
                 if status == Status.TEMP_FAILED:  # past the deadline: give up (an unknown one may have arrived)
                     status, detail = Status.FAILED, f"gave up after {attempts} attempts: {detail}"
             else:
-                next_at = self.policy.next_attempt(attempts, now)
+                next_at = self.policy.next_attempt(attempts, now, res.retry_after_s)
         with self._step() as conn:
             if not ledger.finish(conn, row.id, status=status, now=now, detail=detail, location=res.location,
                                  next_attempt_at=next_at, holder=self.holder):
@@ -202,15 +206,16 @@ class Sender:
                 after = ledger.get_by_id(conn, row.id)
                 if after is not None and after.status == Status.FAILED:
                     status, detail = Status.FAILED, after.last_error or detail
-            if status == Status.SENT:
+            mailed = job.channel == "email"  # a chat message says nothing of the address
+            if mailed and status == Status.SENT:
                 sub_store.clear_bounces(conn, job.subscriber_id)
-            elif res.bounce:
+            elif mailed and res.bounce:
                 detail = f"hard bounce: {detail}"
                 if sub_store.record_bounce(conn, job.subscriber_id, now, self.policy.max_hard_bounces):
                     detail += f"; {job.email} suspended after {self.policy.max_hard_bounces} hard bounces"
                     log.warning("%s suspended after %d hard bounces", job.email, self.policy.max_hard_bounces)
-        return SubscriberOutcome(job.email, status, job.n_picks, detail, res.location)
+        return SubscriberOutcome(job.email, status, job.n_picks, detail, res.location, channel=job.channel)
 
 
 def _deferred(job: Job, why: str) -> SubscriberOutcome:
-    return SubscriberOutcome(job.email, Status.DEFERRED, job.n_picks, why)
+    return SubscriberOutcome(job.email, Status.DEFERRED, job.n_picks, why, channel=job.channel)

@@ -44,6 +44,7 @@ from sqlalchemy import (
     case,
     func,
     insert,
+    literal,
     null,
     or_,
     select,
@@ -67,6 +68,17 @@ GAVE_UP_AMBIGUOUS = (f"not sent again: {MAX_AMBIGUOUS} attempts were cut off aft
                      "before the relay's reply, so it may have arrived")
 # Items ranked from here on are the "trending today" block, not picks.
 TRENDING_RANK_BASE = 100
+# The channel of an email row; a chat message's is hook_channel(its channels.id) (migration 0020).
+EMAIL = "email"
+
+
+def hook_channel(channel_id: int) -> str:
+    return f"hook:{channel_id}"
+
+
+def hook_id(channel: str) -> int | None:
+    """The channels.id a ledger channel names, or None for email."""
+    return int(channel.removeprefix("hook:")) if channel.startswith("hook:") else None
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,7 @@ class Delivery:
     claimed_by: str | None = None
     data_started_at: datetime | None = None
     ambiguous: int = 0
+    channel: str = EMAIL
 
 
 @dataclass(frozen=True)
@@ -114,12 +127,14 @@ def _row(m: Any) -> Delivery:
         claimed_by=m["claimed_by"],
         data_started_at=m["data_started_at"],
         ambiguous=m["ambiguous"] or 0,
+        channel=m["channel"],
     )
 
 
-def get_delivery(conn: Connection, subscriber_id: int, digest_date: date) -> Delivery | None:
+def get_delivery(conn: Connection, subscriber_id: int, digest_date: date, channel: str = EMAIL) -> Delivery | None:
     row = conn.execute(
-        select(deliveries).where(deliveries.c.subscriber_id == subscriber_id, deliveries.c.digest_date == digest_date)
+        select(deliveries).where(deliveries.c.subscriber_id == subscriber_id, deliveries.c.digest_date == digest_date,
+                                 deliveries.c.channel == channel)
     ).first()
     return _row(row._mapping) if row else None
 
@@ -199,7 +214,7 @@ def create_deliveries(conn: Connection, planned: Sequence[Planned], *, digest_da
     if not planned:
         return {}
     # ON CONFLICT DO NOTHING ... RETURNING: the rows another run got to first come back as nothing.
-    key = ["subscriber_id", "digest_date"]
+    key = ["subscriber_id", "digest_date", "channel"]
     # The dialects' insert builders are imported here: `digest status` and the other light commands
     # read this module and never record a digest (the PostgreSQL one costs ~10 ms at start-up).
     if conn.dialect.name == "sqlite":
@@ -236,6 +251,31 @@ def create_deliveries(conn: Connection, planned: Sequence[Planned], *, digest_da
         conn.execute(insert(events), shown)
     rows = conn.execute(select(deliveries).where(deliveries.c.id.in_(list(id_of.values())))).all() if id_of else []
     return {r.subscriber_id: _row(r._mapping) for r in rows}
+
+
+def add_channels(conn: Connection, first: Delivery, channels: Sequence[str], now: datetime) -> list[Delivery]:
+    """Rows for the other channels of a digest just recorded (first: its row), each with a copy of its
+    picks, so every channel carries the same picks and its own state; the impressions stay with the
+    first row (shown once, whatever the channels). A channel that has its row already is left out."""
+    made = []
+    for channel in channels:
+        try:
+            with conn.begin_nested():
+                new_id = conn.execute(insert(deliveries).values(
+                    subscriber_id=first.subscriber_id, digest_date=first.digest_date, channel=channel,
+                    status="pending", n_picks=first.n_picks, attempts=0, ambiguous=0, created_at=now, updated_at=now,
+                ).returning(deliveries.c.id)).scalar_one()
+        except IntegrityError:
+            continue
+        copied = [delivery_items.c.rank, delivery_items.c.paper_id, delivery_items.c.score, delivery_items.c.matched,
+                  delivery_items.c.reason]
+        conn.execute(insert(delivery_items).from_select(
+            ["delivery_id", "rank", "paper_id", "score", "matched", "reason"],
+            select(literal(new_id), *copied).where(delivery_items.c.delivery_id == first.id)))
+        row = get_by_id(conn, new_id)
+        if row is not None:
+            made.append(row)
+    return made
 
 
 def _ranked(picks: Sequence[Pick], trending: Sequence[Pick]) -> list[tuple[int, Pick]]:
@@ -422,8 +462,12 @@ def to_retry(conn: Connection, now: datetime, *, digest_date: date | None = None
     return [r for r in rows if r.status != "sending" or is_abandoned(r, now)]
 
 
-def deliveries_for_date(conn: Connection, digest_date: date) -> list[Delivery]:
-    rows = conn.execute(select(deliveries).where(deliveries.c.digest_date == digest_date).order_by(deliveries.c.id))
+def deliveries_for_date(conn: Connection, digest_date: date, channel: str | None = EMAIL) -> list[Delivery]:
+    """The date's rows of one channel (None: of every channel)."""
+    q = select(deliveries).where(deliveries.c.digest_date == digest_date)
+    if channel is not None:
+        q = q.where(deliveries.c.channel == channel)
+    rows = conn.execute(q.order_by(deliveries.c.id))
     return [_row(r._mapping) for r in rows]
 
 
@@ -447,10 +491,12 @@ class Failure:
     digest_date: date
     email: str
     reason: str
+    channel: str = EMAIL
 
 
 def recent_rows(conn: Connection, since: date, subscriber_id: int | None = None) -> dict[int, dict[date, str]]:
-    """subscriber id -> {digest date: status} for the digest dates from since on (one subscriber's, or all)."""
+    """subscriber id -> {digest date: status} for the digest dates from since on (one subscriber's, or all).
+    Where a date has a row per channel, an unfinished one speaks for the date: it is not done yet."""
     q = (select(deliveries.c.subscriber_id, deliveries.c.digest_date, deliveries.c.status)
          .where(deliveries.c.digest_date >= since))
     if subscriber_id is not None:
@@ -458,7 +504,8 @@ def recent_rows(conn: Connection, since: date, subscriber_id: int | None = None)
     rows = conn.execute(q)
     out: dict[int, dict[date, str]] = defaultdict(dict)
     for sub_id, digest_date, status in rows:
-        out[sub_id][digest_date] = status
+        if out[sub_id].get(digest_date, FINAL_STATES[0]) in FINAL_STATES:
+            out[sub_id][digest_date] = status
     return dict(out)
 
 
@@ -473,9 +520,9 @@ def failures(conn: Connection, digest_dates: Collection[date], *, limit: int) ->
     if not digest_dates:
         return []
     rows = conn.execute(
-        select(deliveries.c.digest_date, subscribers.c.email, deliveries.c.last_error)
+        select(deliveries.c.digest_date, subscribers.c.email, deliveries.c.last_error, deliveries.c.channel)
         .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
         .where(deliveries.c.status == "failed", deliveries.c.digest_date.in_(list(digest_dates)))
         .order_by(deliveries.c.digest_date.desc(), subscribers.c.email).limit(limit)
     )
-    return [Failure(d, str(e), r or "(no reason recorded)") for d, e, r in rows]
+    return [Failure(d, str(e), r or "(no reason recorded)", c) for d, e, r, c in rows]

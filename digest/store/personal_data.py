@@ -7,8 +7,18 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
+from digest.hooks.masking import channel_label
 from digest.store import consent, signups
-from digest.store.schema import consents, deliveries, delivery_items, events, papers, subscriber_models, subscribers
+from digest.store.schema import (
+    channels,
+    consents,
+    deliveries,
+    delivery_items,
+    events,
+    papers,
+    subscriber_models,
+    subscribers,
+)
 
 
 def _plain(value: Any) -> Any:
@@ -44,7 +54,8 @@ def export_subscriber(conn: Connection, subscriber_id: int) -> dict[str, Any] | 
             .join(papers, papers.c.id == delivery_items.c.paper_id)
             .where(delivery_items.c.delivery_id == d.id).order_by(delivery_items.c.rank)
         )
-        sent.append({"digest_date": _plain(d.digest_date), "status": d.status, "sent_at": _plain(d.sent_at),
+        sent.append({"digest_date": _plain(d.digest_date), "channel": d.channel, "status": d.status,
+                     "sent_at": _plain(d.sent_at),
                      "papers": [{"rank": i.rank, "paper": i.canonical_id, "title": i.title, "reason": i.reason,
                                  **_source(i.title_latex)} for i in items]})
     return {
@@ -53,6 +64,11 @@ def export_subscriber(conn: Connection, subscriber_id: int) -> dict[str, Any] | 
         "events": [{"kind": e.kind, "paper": e.canonical_id, "title": e.title, **_source(e.title_latex),
                     "origin": e.origin, "flagged": bool(e.flagged), "at": _plain(e.created_at)} for e in evs],
         "deliveries": sent,
+        # A webhook URL and token are credentials: the export names the channel by its host only.
+        "chat_channels": [{"id": c.id, "kind": c.kind, "channel": channel_label(c.kind, c.url, c.room_id),
+                           "created_at": _plain(c.created_at), "paused_at": _plain(c.paused_at)}
+                          for c in conn.execute(select(channels).where(channels.c.subscriber_id == subscriber_id)
+                                                .order_by(channels.c.id))],
         "pending_signups": [{"created_at": _plain(s.created_at), "confirmed_at": _plain(s.confirmed_at),
                              "ip": s.ip, "preferences": s.preferences}
                             for s in signups.list_for_email(conn, str(row.email))],
@@ -70,6 +86,7 @@ def delete_subscriber(conn: Connection, subscriber_id: int) -> bool:
     conn.execute(delete(delivery_items).where(delivery_items.c.delivery_id.in_(mine)))
     conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == subscriber_id))
     conn.execute(delete(subscriber_models).where(subscriber_models.c.subscriber_id == subscriber_id))
+    conn.execute(delete(channels).where(channels.c.subscriber_id == subscriber_id))
     conn.execute(delete(consents).where(consents.c.subscriber_id == subscriber_id))
     signups.delete_for_email(conn, str(email))
     conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id))

@@ -120,8 +120,27 @@ deliveries = Table(
     Column("claimed_by", String(200)),  # host:pid:token of the process holding it in "sending"
     Column("data_started_at", DateTime),  # DATA began on the current attempt: a crash after it is ambiguous
     Column("ambiguous", Integer, nullable=False, default=0),  # attempts that may or may not have arrived
-    UniqueConstraint("subscriber_id", "digest_date", name="uq_deliveries_subscriber_date"),
+    # "email", or "hook:<channels.id>" for a chat message (migration 0020): one row per channel and date.
+    Column("channel", String(40), nullable=False, default="email", server_default="email"),
+    UniqueConstraint("subscriber_id", "digest_date", "channel", name="uq_deliveries_subscriber_date_channel"),
     sqlite_autoincrement=True,  # ids in links are never handed out again (migration 0014)
+)
+
+# A subscriber's chat webhooks (digest/hooks/): url and token are secrets, never shown unmasked.
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),  # slack | discord | matrix | json
+    Column("url", Text, nullable=False),  # the webhook URL, or the Matrix homeserver
+    Column("room_id", String(300)),  # Matrix only: !id:server or #alias:server
+    Column("token", Text),  # Matrix only: the access token
+    Column("paused_at", DateTime),  # after too many failed digests in a row; resumed by hand
+    Column("consecutive_failures", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_error", Text),  # masked
+    Column("created_at", DateTime, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 delivery_items = Table(

@@ -24,6 +24,7 @@ from digest.store import subscribers as sub_store
 from digest.store.papers import papers_by_ids
 from digest.text import clean_text, safe_url
 from digest.web import session
+from digest.web.channels import KIND_CHOICES, ChannelForms
 from digest.web.forms import Form, first, form_values, parse_email, parse_preferences, subscriber_values
 from digest.web.pages import SECURITY_HEADERS, PageError, Site, is_int, mask_email, positive_int
 from digest.web.signup import Endpoint, SignupPages, form_context
@@ -34,6 +35,8 @@ NOTICES = {
     "paused": "Paused. No digest is sent until you resume.",
     "resumed": "Resumed. The digest comes again at your chosen time.",
     "unstarred": "Removed from your starred papers.",
+    "channel": "Chat channel added: your next digest goes there too.",
+    "unchannel": "Chat channel removed.",
     "address": "Saved. We sent a confirmation link to the new address; until it is confirmed, the digest goes "
                "to the current one.",
 }
@@ -43,6 +46,7 @@ class ManagePages:
     def __init__(self, site: Site, signup: SignupPages) -> None:
         self.site = site
         self.signup = signup  # an address change is confirmed like a sign-up
+        self.channels = ChannelForms(site)
 
     def endpoints(self) -> list[Endpoint]:
         return [
@@ -52,6 +56,8 @@ class ManagePages:
             ("/manage/{token}/export", self.export, ["GET"]),
             ("/manage/{token}/delete", self.delete, ["GET", "POST"]),
             ("/manage/{token}/signout", self.sign_out, ["POST"]),
+            ("/manage/{token}/channels", self.add_channel, ["POST"]),
+            ("/manage/{token}/channels/remove", self.remove_channel, ["POST"]),
         ]
 
     # ---- helpers -----------------------------------------------------------------------------
@@ -85,14 +91,15 @@ class ManagePages:
                  "url": safe_url(found[pid].url) or safe_url(found[pid].pdf_url)} for pid in ids if pid in found]
 
     def _page(self, request: Request, token: str, sub: Subscriber, values: dict[str, Any], errors: dict[str, str],
-              status: int = 200, notice: str | None = None) -> Response:
+              status: int = 200, notice: str | None = None, hook_values: dict[str, str] | None = None) -> Response:
         base = f"/manage/{token}"
         response = self.site.form_page(
             request, "manage.html.j2", status, address=mask_email(sub.email), sub=sub, values=values, errors=errors,
             notice=notice, starred=self._starred(sub.id), action=base, export_href=f"{base}/export",
             delete_href=f"{base}/delete", signout_action=f"{base}/signout", search_href="/search",
             unsubscribe_href=self.site.paths.unsubscribe_url(sub.id),
-            **form_context(self.site))
+            channels=self.channels.listed(sub.id), hook_values=hook_values or self.channels.values(),
+            hook_kinds=KIND_CHOICES, **form_context(self.site))
         session.start(request, response, self.site, sub.id)  # the reader's other pages need no link
         return response
 
@@ -134,6 +141,25 @@ class ManagePages:
                 event_store.forget_model(conn, sid)  # the keyword profile is part of the model
         log.info("subscriber %s changed their settings", sid)
         return self._back(token, "address" if moving else "saved")
+
+    async def add_channel(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        sid = self._verify(token)
+        form = await self.site.read_form(request)
+        errors = await run_in_threadpool(self.channels.add, sid, form)
+        if not errors:
+            return self._back(token, "channel")
+        sub = await run_in_threadpool(self._subscriber, sid)
+        values = subscriber_values(sub, self.site.options.defaults)
+        return await run_in_threadpool(self._page, request, token, sub, values, errors, 400, None,
+                                       self.channels.values(form))
+
+    async def remove_channel(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        sid = self._verify(token)
+        form = await self.site.read_form(request)
+        await run_in_threadpool(self.channels.remove, sid, form)
+        return self._back(token, "unchannel")
 
     async def pause(self, request: Request) -> Response:
         token = request.path_params["token"]

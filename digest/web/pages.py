@@ -109,6 +109,7 @@ class WebOptions:
     manage_days: int = 30
     templates_dir: str | None = None
     public_search: bool = False  # /search open to anyone; else only from a reader's manage page
+    webhooks_allow_private: bool = False  # chat channels on private addresses (fetch.allow_private: tests)
 
 
 def templates_environment(templates_dir: str | None = None) -> jinja2.Environment:

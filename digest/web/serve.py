@@ -51,6 +51,7 @@ def web_options(settings: Settings) -> WebOptions:
         manage_days=w.manage_link_days,
         templates_dir=settings.digest.templates_dir,
         public_search=w.public_search,
+        webhooks_allow_private=settings.fetch.allow_private,
     )
 
 
