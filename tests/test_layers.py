@@ -16,12 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent / "digest"
 # Bottom up. A module belongs to the first unit (package or module, by dotted prefix) that names it.
 LAYERS: list[list[str]] = [
     ["digest.domain", "digest.errors", "digest.text", "digest.identity", "digest.process", "digest.addresses",
-     "digest.secret_key", "digest.__init__"],
+     "digest.secret_key", "digest.__init__", "digest.hooks.masking"],
     ["digest.config"],
     ["digest.store", "digest.rank", "digest.ingest", "digest.mail", "digest.signing"],
     # Data migrations convert stored text with the code of their day (0012: digest.ingest.latex).
+    # Chat channels: checking and posting a webhook use the feeds' guarded transport and the mail's
+    # subject; hiding their secrets is pure text, used by the store too.
     ["digest.pipeline", "digest.training", "digest.library", "digest.subscribe_input", "digest.wiring",
-     "digest.store.migrations"],
+     "digest.store.migrations", "digest.hooks"],
     ["digest.dispatch", "digest.daily", "digest.service", "digest.web", "digest.evaluate"],
     ["digest.cli", "digest.__main__"],
 ]
