@@ -40,6 +40,7 @@ class Paper:
     title_latex: str | None = None
     abstract_latex: str | None = None
     authors_latex: tuple[str, ...] | None = None
+    comment: str | None = None  # the arXiv API's comment ("12 pages; code at https://..."), where a source has it
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ import re
 GIST_CHARS = 300  # a line or two in the email
 
 # Words that end in a period without ending the sentence.
-_ABBREVIATIONS = frozenset(
-    "e.g i.e et al etc fig figs eq eqs ref refs sec cf vs resp approx no nos dr prof mr ms st ca viz "
-    "al eqn eqns tab thm lem def prop cor ch vol pp ed eds dept univ inc ltd jr sr".split()
-)
+_ABBREVIATIONS = frozenset({
+    "al", "etc", "fig", "figs", "eq", "eqs", "eqn", "eqns", "ref", "refs", "sec", "cf", "vs", "resp", "approx",
+    "no", "nos", "dr", "prof", "mr", "ms", "st", "ca", "viz", "tab", "thm", "lem", "def", "prop", "cor", "ch",
+    "vol", "pp", "ed", "eds", "dept", "univ", "inc", "ltd", "jr", "sr",
+})
 # A candidate boundary: end punctuation, optional closing quote or bracket, whitespace, then what can
 # open a sentence (a capital, a digit, a bracket, a quote or TeX math).
 _BOUNDARY = re.compile(r"([.!?])[\"')\]]*\s+(?=[\"'(\[$\\]?[A-Z0-9])")
@@ -75,8 +76,8 @@ def sentences(text: str) -> list[str]:
             word = _LAST_WORD.search(text[start:end])
             if word is not None:
                 last = word.group(1)
-                if last.lower() in _ABBREVIATIONS or (len(last) == 1 and last.isupper()):
-                    continue  # "et al. Smith", "J. Smith": the sentence goes on
+                if last.lower() in _ABBREVIATIONS or len(last) == 1:
+                    continue  # "et al. Smith", "J. Smith", "e.g. Monte Carlo": the sentence goes on
         piece = text[start:end].strip()
         if piece:
             out.append(piece)

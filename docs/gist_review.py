@@ -72,7 +72,7 @@ VERDICTS: dict[str, tuple[str, str]] = {
     "2505.05162": ("yes", ""),
     "2107.07364": ("yes", ""),
     "2009.01554": ("yes", ""),
-    "2507.16734": ("yes", ""),
+    "2507.16734": ("no", "the setting studied; the result, a lower bound, comes later"),
     "2302.13198": ("yes", ""),
     "1408.2674": ("yes", ""),
     "1912.05434": ("yes", ""),

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 KINDS = ("auto", "arxiv_rss", "arxiv_api", "hf_daily", "rss")
 MAX_ENTRIES = 20_000
 TITLE_MAX, ABSTRACT_MAX = 500, 10_000
+COMMENT_MAX = 1_000  # "12 pages, 5 figures; code: https://..." is far less
 AUTHORS_MAX, AUTHOR_MAX = 100, 200
 CATEGORIES_MAX, CATEGORY_MAX = 20, 64
 
@@ -125,6 +126,7 @@ def _entry_paper(entry: Mapping[str, Any], kind: str, source: str, fallback_date
     announce: str | None = None
     doi: str | None = None
     authors: list[str]
+    comment: str | None = None
     if kind == "arxiv_rss":
         legacy = _LEGACY_TITLE.match(feed_text(raw_title, TITLE_MAX * 2))
         legacy_id = None
@@ -150,6 +152,7 @@ def _entry_paper(entry: Mapping[str, Any], kind: str, source: str, fallback_date
         if isinstance(primary, Mapping):
             categories.insert(0, _s(primary.get("term")))
         authors = _split_names(names, arxiv=False)
+        comment = feed_text(_s(entry.get("arxiv_comment")), COMMENT_MAX) or None
     else:
         doi = _entry_doi(entry, link, guid)
         arxiv_url = next((u for u in (link, guid) if _ARXIV_URL.match(u)), "")
@@ -173,6 +176,7 @@ def _entry_paper(entry: Mapping[str, Any], kind: str, source: str, fallback_date
         categories=categories,
         published=_when(entry) or fallback_date,
         announce=announce,
+        comment=comment,
     )
 
 
@@ -190,6 +194,7 @@ def _paper(
     published: datetime | None,
     announce: str | None,
     upvotes: int | None = None,
+    comment: str | None = None,
 ) -> Paper:
     arxiv_id, version = found if found else (None, None)
     if arxiv_id:
@@ -214,6 +219,7 @@ def _paper(
         announce_type=announce,
         upvotes=upvotes,
         source=source,
+        comment=comment,
     )
     # arXiv's titles, abstracts and names are the authors' LaTeX source: shown and ranked as text.
     return latex.readable_paper(paper) if arxiv_id else paper

@@ -22,8 +22,10 @@ from typing import Any
 import jinja2
 
 import digest
+from digest.code_links import paper_links
 from digest.domain import DigestContent, Pick, PickLinks
 from digest.errors import ConfigError
+from digest.gist import gist
 from digest.text import clean_text, safe_url
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,9 @@ class PickView:
     pick: Pick  # the raw pick, for operator templates that want more
     star_url: str | None = None  # signed feedback links (digest.signing.links), http(s) only
     dislike_url: str | None = None
+    gist: str = ""  # the sentence saying what the paper does (digest.gist); "" where the abstract opens with it
+    code_url: str | None = None  # found in the abstract or comment (digest.code_links)
+    data_url: str | None = None
 
 
 def bundled_templates_dir() -> Path:
@@ -131,6 +136,13 @@ def _paper_texts(title: str, authors: tuple[str, ...], abstract: str, abstract_c
     return clean_text(title) or "(untitled)", format_authors(authors), shorten_abstract(abstract, abstract_chars)
 
 
+def _gist_shown(abstract: str, shown: str) -> str:
+    """The gist, unless the abstract as shown opens with it (saying it twice tells nothing)."""
+    line = clean_text(gist(abstract))
+    opening = shown.removesuffix("\u2026")
+    return "" if not line or opening.startswith(line[:80]) or line.startswith(opening) else line
+
+
 class DigestRenderer:
     """Builds the Jinja2 environment once; render() is then cheap and thread-safe."""
 
@@ -179,6 +191,7 @@ class DigestRenderer:
                 reason = "Matches: " + ", ".join(clean_text(m) for m in pick.matched)
             title, authors, abstract = _paper_texts(paper.title, tuple(paper.authors), paper.abstract,
                                                     self.abstract_chars)
+            found = paper_links(paper.abstract, paper.comment or "")
             views.append(PickView(
                 number=i + 1,
                 title=title,
@@ -190,6 +203,9 @@ class DigestRenderer:
                 pick=pick,
                 star_url=safe_url(links.star_url),
                 dislike_url=safe_url(links.dislike_url),
+                gist=_gist_shown(paper.abstract, abstract),
+                code_url=found.code,
+                data_url=found.data,
             ))
         return views
 

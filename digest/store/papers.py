@@ -46,6 +46,7 @@ def row_to_paper(row: Row[Any]) -> Paper:
         title_latex=m["title_latex"],
         abstract_latex=m["abstract_latex"],
         authors_latex=tuple(m["authors_latex"]) if m["authors_latex"] is not None else None,
+        comment=m.get("comment"),
     )
 
 
@@ -88,12 +89,14 @@ def _changes(row: Row[Any], p: Paper, arxiv_authority: bool) -> dict[str, Any]:
             out.update(abstract=p.abstract, abstract_latex=p.abstract_latex)
         if p.authors:
             out.update(authors=list(p.authors), authors_latex=_listed(p.authors_latex))
+        if p.comment:
+            out["comment"] = p.comment
     # Fill in what the stored copy lacks (a journal feed without abstracts, then arXiv with one).
     if not m["abstract"] and p.abstract and "abstract" not in out:
         out.update(abstract=p.abstract, abstract_latex=p.abstract_latex)
     if not m["authors"] and p.authors and "authors" not in out:
         out.update(authors=list(p.authors), authors_latex=_listed(p.authors_latex))
-    for key in ("doi", "arxiv_id", "url", "pdf_url", "published"):
+    for key in ("doi", "arxiv_id", "url", "pdf_url", "published", "comment"):
         if m[key] is None and getattr(p, key) is not None:
             out[key] = getattr(p, key)
     if p.upvotes is not None and p.upvotes != m["upvotes"]:
@@ -133,6 +136,7 @@ def upsert_papers(conn: Connection, batch: Iterable[Paper], now: datetime, *,
                 "published": p.published.replace(tzinfo=None) if p.published else None,
                 "first_announce": p.announce_type,
                 "upvotes": p.upvotes,
+                "comment": p.comment,
                 "source": p.source,
                 "first_seen_at": now,
                 "updated_at": now,

@@ -65,6 +65,7 @@ papers = Table(
     Column("title_latex", Text),
     Column("abstract_latex", Text),
     Column("authors_latex", JSON),
+    Column("comment", Text),  # the arXiv API's comment: where code and data links often are
     sqlite_autoincrement=True,  # ids in links are never handed out again (migration 0014)
 )
 
