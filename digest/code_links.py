@@ -36,7 +36,13 @@ _CLOSERS = {")": "(", "]": "[", "}": "{"}
 _PROJECT_CUE = re.compile(r"(?:project|web) ?(?:page|site)|homepage|website|demo|videos? (?:are|is) "
                           r"available|more (?:results|details|visuali[sz]ations)", re.I)
 
-_CODE_HOSTS = ("github.com", "gitlab.com", "bitbucket.org", "codeberg.org", "sourceforge.net", "gitee.com")
+# What the words just before a link on another site say it is: "code and data are at ..." is code
+# (the site of a project holds both), "our dataset is at ..." data.
+_CODE_CUE = re.compile(r"\b(?:code|codes|implementation|source|repository|software|toolkit|library)\b", re.I)
+_DATA_CUE = re.compile(r"\b(?:data|dataset|datasets|corpus|corpora)\b", re.I)
+
+_CODE_HOSTS = ("github.com", "gitlab.com", "bitbucket.org", "codeberg.org", "sourceforge.net", "gitee.com",
+               "anonymous.4open.science")
 _DATA_HOSTS = ("zenodo.org", "figshare.com", "osf.io", "dataverse.harvard.edu", "data.mendeley.com")
 
 
@@ -90,6 +96,12 @@ def _kind(url: str, before: str) -> str | None:
         return None
     if host.endswith(_CODE_HOSTS):
         return "code" if path else None
+    if host in ("doi.org", "dx.doi.org", "arxiv.org") or host.endswith(".doi.org"):
+        return None  # a paper
+    if _CODE_CUE.search(before):
+        return "code"
+    if _DATA_CUE.search(before):
+        return "data"
     if host.endswith(".github.io") or _PROJECT_CUE.search(before):
         return "project"
     return None

@@ -15,7 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from digest.code_links import paper_links
 from digest.domain import Paper
+from digest.gist import gist
 from digest.store import events as event_store
 from digest.store.papers import row_to_paper
 from digest.store.schema import papers
@@ -99,9 +101,11 @@ class PaperPages:
             opinion = "star" if "star" in kinds else "dislike" if "dislike" in kinds else None
         authors = [clean_text(a, 200) for a in paper.authors[:AUTHORS_SHOWN]]
         more = len(paper.authors) - len(authors)
+        found = paper_links(paper.abstract, paper.comment or "")
         return self.site.form_page(
             request, "paper.html.j2", title=clean_text(paper.title, 500), authors=authors, more_authors=more,
             abstract=clean_text(paper.abstract), arxiv_id=paper.arxiv_id, url=safe_url(paper.url),
-            pdf_url=safe_url(paper.pdf_url), categories=[clean_text(c, 64) for c in paper.categories],
+            pdf_url=safe_url(paper.pdf_url), code_url=found.code, data_url=found.data,
+            gist=gist(paper.abstract), categories=[clean_text(c, 64) for c in paper.categories],
             published=paper.published.date().isoformat() if paper.published else None,
             similar=near, reader=reader is not None, opinion=opinion, action=paper_path(paper))

@@ -19,7 +19,7 @@ REPO = "https://github.com/iiis-ai/TemplateMath"
 
 
 @pytest.mark.parametrize(("text", "code", "data"), [
-    # A real abstract's closing sentences (arXiv 2411.17713 of the bundled listing).
+    # A real abstract's closing sentences (arXiv 2411.18104 of the bundled listing).
     ("The TemplateMath Part I: TemplateGSM dataset is publicly available at "
      "https://huggingface.co/datasets/math-ai/TemplateGSM. The code is available at "
      "https://github.com/iiis-ai/TemplateMath.", REPO, "https://huggingface.co/datasets/math-ai/TemplateGSM"),
@@ -34,7 +34,14 @@ REPO = "https://github.com/iiis-ai/TemplateMath"
     ("Project page: https://lab.example.org/proj/.", "https://lab.example.org/proj/", None),
     ("More at https://someone.github.io/thing/.", "https://someone.github.io/thing/", None),
     ("A demo: https://huggingface.co/spaces/org/demo", "https://huggingface.co/spaces/org/demo", None),
+    # Other sites, by what the sentence says they hold (real abstracts of the 2024-11-28 listing).
+    ("We release our datasets at https://acl.mit.edu/SOS-Match/.", None, "https://acl.mit.edu/SOS-Match/"),
+    ("We make the code and data publicly available at https://pages.cs.huji.ac.il/adiyoss-lab/salmon/.",
+     "https://pages.cs.huji.ac.il/adiyoss-lab/salmon/", None),
+    ("Code is at https://anonymous.4open.science/r/EFSA-645E.", "https://anonymous.4open.science/r/EFSA-645E",
+     None),
     ("As in https://en.wikipedia.org/wiki/Graph_(math).", None, None),  # a link, not code or data
+    ("Published as https://doi.org/10.1000/xyz (code: see the paper).", None, None),
     ("We cite https://arxiv.org/abs/2401.00001.", None, None),
 ])
 def test_links_found_with_care(text: str, code: str | None, data: str | None) -> None:
