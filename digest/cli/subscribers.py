@@ -94,12 +94,14 @@ def _change_subscriber(obj: Context, email: str,
 @pass_ctx
 def subscribers(obj: Context, show_all: bool) -> None:
     """List the subscribers and their keywords."""
+    from digest.store import channels as channel_store
     from digest.store import subscribers as sub_store
 
     app = obj.app()
     try:
         with app.engine.connect() as conn:
             subs = sub_store.list_subscribers(conn, active_only=not show_all)
+            chats = channel_store.active_by_subscriber(conn, paused_too=True)
     finally:
         app.close()
     if not subs:
@@ -111,6 +113,9 @@ def subscribers(obj: Context, show_all: bool) -> None:
         state += "  [paused]" if s.paused and s.active else ""
         state += f"  [suspended: {s.hard_bounces} hard bounces; digest resume to retry]" if s.suspended else ""
         excl = f"  (exclude: {', '.join(s.exclude)})" if s.exclude else ""
+        # The kind only: the URL is a secret (`digest channel list` shows it masked).
+        chat = ", ".join(c.kind + (" [paused]" if c.paused_at else "") for c in chats.get(s.id, []))
+        excl += f"  (chat: {chat})" if chat else ""
         when = f"{s.cadence} {s.delivery_hour if s.delivery_hour is not None else sched.delivery_hour:02d}:00 " \
                f"{s.timezone or sched.timezone}"
         click.echo(f"{s.email}  top_k={s.top_k or app.settings.digest.top_k}  {when}  {', '.join(s.keywords)}"

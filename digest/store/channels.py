@@ -83,9 +83,12 @@ def list_for(conn: Connection, subscriber_id: int) -> list[Channel]:
     return [_channel(r._mapping) for r in rows]
 
 
-def active_by_subscriber(conn: Connection, subscriber_ids: list[int] | None = None) -> dict[int, list[Channel]]:
-    """The channels not paused, by subscriber (of these subscribers, or all)."""
-    q = select(channels).where(channels.c.paused_at.is_(None)).order_by(channels.c.id)
+def active_by_subscriber(conn: Connection, subscriber_ids: list[int] | None = None,
+                         *, paused_too: bool = False) -> dict[int, list[Channel]]:
+    """The channels not paused (or every one: paused_too), by subscriber (of these subscribers, or all)."""
+    q = select(channels).order_by(channels.c.id)
+    if not paused_too:
+        q = q.where(channels.c.paused_at.is_(None))
     if subscriber_ids is not None:
         q = q.where(channels.c.subscriber_id.in_(subscriber_ids))
     out: dict[int, list[Channel]] = {}

@@ -162,6 +162,8 @@ def test_channel_commands(env: dict[str, str]) -> None:
     assert listed.output.splitlines() == ["1  slack http://127.0.0.1:9/***",
                                           "2  matrix http://127.0.0.1:9/*** room #r:example.org"]
     assert "SECRETPATH" not in listed.output and "syt_TOKEN" not in listed.output
+    everyone = run(main, ["subscribers"], env=env)  # the kinds beside the subscriber, never the URLs
+    assert "(chat: slack, matrix)" in everyone.output and "127.0.0.1" not in everyone.output
     gone = run(main, ["channel", "remove", "ada@example.org", "1"], env=env)
     assert gone.exit_code == 0 and _stored(env) == 1
     missing = run(main, ["channel", "remove", "ada@example.org", "7"], env=env)
