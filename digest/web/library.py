@@ -20,15 +20,13 @@ from digest.errors import InputError
 from digest.library.export import arxiv_ids, bibtex
 from digest.library.references import parse_library
 from digest.library.stars import StarImport, import_stars
-from digest.store import events as event_store
-from digest.store.papers import papers_by_ids
 from digest.store.subscribers import get_subscriber_by_id
 from digest.text import author_line, clean_text, safe_url
 from digest.web import csrf, session
-from digest.web.forms import first
 from digest.web.pages import SECURITY_HEADERS, PageError, Site, csrf_error
 from digest.web.paper import paper_path
 from digest.web.signup import Endpoint
+from digest.web.starred import paper_to_remove, starred_papers, unstar
 
 IMPORT_MAX_BYTES = 5_000_000  # a BibTeX library of a few thousand entries
 UNMATCHED_SHOWN = 20
@@ -60,12 +58,8 @@ class LibraryPages:
     async def library(self, request: Request) -> Response:
         reader = await run_in_threadpool(self._reader, request)
         if request.method == "POST":
-            form = await self.site.read_form(request)
-            try:
-                paper_id = int(first(form, "paper"))
-            except ValueError:
-                raise PageError(400, "Nothing to remove", "The form named no paper.") from None
-            await run_in_threadpool(self._remove, reader, paper_id)
+            paper_id = paper_to_remove(await self.site.read_form(request))
+            await run_in_threadpool(unstar, self.site.engine, reader, paper_id)
             return RedirectResponse("/library?done=removed", status_code=303)
         notice = NOTICES.get(request.query_params.get("done", ""))
         return await run_in_threadpool(self._page, request, reader, notice, None)
@@ -98,17 +92,7 @@ class LibraryPages:
                                 "Open the manage link in your latest digest: then your library opens here.")
 
     def _starred(self, reader: int) -> list[Paper]:
-        with self.site.engine.connect() as conn:
-            stars = [e for e in event_store.list_events(conn, reader, kinds=["star"])
-                     if not e.flagged and e.paper_id is not None]
-            stars.sort(key=lambda e: (e.created_at, e.id), reverse=True)
-            ids = list(dict.fromkeys(e.paper_id for e in stars if e.paper_id is not None))
-            found = papers_by_ids(conn, ids)
-        return [found[i] for i in ids if i in found]
-
-    def _remove(self, reader: int, paper_id: int) -> None:
-        with self.site.engine.begin() as conn:
-            event_store.remove_events(conn, subscriber_id=reader, paper_id=paper_id, kind="star")
+        return starred_papers(self.site.engine, reader)
 
     def _import(self, reader: int, name: str, data: bytes) -> StarImport | str:
         """The import's outcome, or the one line saying why the file was refused (nothing starred)."""

@@ -21,13 +21,13 @@ from digest.signing.links import epoch
 from digest.store import events as event_store
 from digest.store import personal_data
 from digest.store import subscribers as sub_store
-from digest.store.papers import papers_by_ids
 from digest.text import clean_text, safe_url
 from digest.web import session
 from digest.web.channels import KIND_CHOICES, ChannelForms
 from digest.web.forms import Form, first, form_values, parse_email, parse_preferences, subscriber_values
 from digest.web.pages import SECURITY_HEADERS, PageError, Site, is_int, mask_email, positive_int
 from digest.web.signup import Endpoint, SignupPages, form_context
+from digest.web.starred import paper_to_remove, starred_papers, unstar
 
 log = logging.getLogger(__name__)
 NOTICES = {
@@ -83,12 +83,8 @@ class ManagePages:
         return sub
 
     def _starred(self, sid: int) -> list[dict[str, Any]]:
-        with self.site.engine.connect() as conn:
-            stars = event_store.list_events(conn, sid, kinds=["star"])
-            ids = list(dict.fromkeys(e.paper_id for e in stars if not e.flagged and e.paper_id is not None))
-            found = papers_by_ids(conn, ids)
-        return [{"id": pid, "title": clean_text(found[pid].title) or "(untitled)",
-                 "url": safe_url(found[pid].url) or safe_url(found[pid].pdf_url)} for pid in ids if pid in found]
+        return [{"id": p.id, "title": clean_text(p.title) or "(untitled)",
+                 "url": safe_url(p.url) or safe_url(p.pdf_url)} for p in starred_papers(self.site.engine, sid)]
 
     def _page(self, request: Request, token: str, sub: Subscriber, values: dict[str, Any], errors: dict[str, str],
               status: int = 200, notice: str | None = None, hook_values: dict[str, str] | None = None) -> Response:
@@ -177,17 +173,9 @@ class ManagePages:
     async def unstar(self, request: Request) -> Response:
         token = request.path_params["token"]
         sid = self._verify(token)
-        form = await self.site.read_form(request)
-        try:
-            paper_id = int(first(form, "paper"))
-        except ValueError:
-            raise PageError(400, "Nothing to remove", "The form named no paper.") from None
-        await run_in_threadpool(self._unstar, sid, paper_id)
+        paper_id = paper_to_remove(await self.site.read_form(request))
+        await run_in_threadpool(unstar, self.site.engine, sid, paper_id)
         return self._back(token, "unstarred")
-
-    def _unstar(self, sid: int, paper_id: int) -> None:
-        with self.site.engine.begin() as conn:
-            event_store.remove_events(conn, subscriber_id=sid, paper_id=paper_id, kind="star")
 
     def export(self, request: Request) -> Response:
         sid = self._verify(request.path_params["token"])
