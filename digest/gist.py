@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import re
 
+from digest.text import cut_at_word
+
 GIST_CHARS = 300  # a line or two in the email
 
 # Words that end in a period without ending the sentence.
@@ -25,22 +27,21 @@ _ABBREVIATIONS = frozenset({
 _BOUNDARY = re.compile(r"([.!?])[\"')\]]*\s+(?=[\"'(\[$\\]?[A-Z0-9])")
 _LAST_WORD = re.compile(r"([A-Za-z]+)\.?$")
 
+# Who does something in a contribution: the authors, or their paper; then an optional adverb.
+_WHO = (r"\b(?:we|this (?:paper|work|letter|article|study|note|manuscript|thesis)|the present (?:paper|work|study)|"
+        r"here,? we|in this (?:paper|work|letter|article|study|note),? we)"
+        r"(?: (?:first|then|also|further|hence|therefore|thus|here|now|newly|formally|systematically|"
+        r"comprehensively|experimentally|theoretically|numerically))? ")
 # Signs of the paper's own contribution, strongest first; a sentence's score is its best sign.
 _CONTRIBUTION = [
-    (3.0, re.compile(r"\b(?:we|this (?:paper|work|letter|article|study|note|manuscript|thesis)|the present "
-                     r"(?:paper|work|study)|here,? we|in this (?:paper|work|letter|article|study|note),? we)"
-                     r"(?: (?:first|then|also|further|hence|therefore|thus|here|now|newly|formally|"
-                     r"systematically|comprehensively|experimentally|theoretically|numerically))?"
-                     r" (?:propose|present|introduce|develop|design|devise|construct|formulate|establish|"
+    (3.0, re.compile(_WHO + r"(?:propose|present|introduce|develop|design|devise|construct|formulate|establish|"
                      r"prove|derive|put forward|offer|build|create|release|contribute|report|unveil|"
                      r"describe a|describe an|provide a|provide an|proposes|presents|introduces|develops|"
                      r"designs|establishes|proves|derives|reports)\b", re.I)),
     (2.5, re.compile(r"\b(?:to (?:address|tackle|overcome|bridge|fill|solve|close) (?:this|these|the|such)"
                      r".{0,60}?,? we|we (?:call|term|dub|name) |(?:aims?|goal is|purpose of this \w+ is|"
                      r"objective of this \w+ is) to \w+)", re.I)),
-    (2.0, re.compile(r"\b(?:we|this (?:paper|work|letter|article|study)|here,? we|in this (?:paper|work|"
-                     r"letter|article|study),? we)(?: (?:first|also|further|then|here|now))? (?:show|"
-                     r"demonstrate|find|study|investigate|explore|examine|analy[sz]e|consider|"
+    (2.0, re.compile(_WHO + r"(?:show|demonstrate|find|study|investigate|explore|examine|analy[sz]e|consider|"
                      r"characteri[sz]e|evaluate|measure|compute|calculate|obtain|identify|reveal|"
                      r"discuss|argue|extend|generalize|generalise|apply|use|employ|perform|conduct|"
                      r"focus|address|tackle|revisit|shows|demonstrates|studies|investigates|explores|"
@@ -112,13 +113,4 @@ def gist(abstract: str, limit: int = GIST_CHARS) -> str:
     best_score, _, best = max(scored)
     if best_score <= 0:
         best = next((s for s in found if _OWN_WORK.search(s)), found[0])
-    return _cut(best, limit)
-
-
-def _cut(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: limit + 1]
-    space = cut.rfind(" ")
-    cut = cut[:space] if space > limit // 2 else text[:limit]
-    return cut.rstrip(" ,;:") + "\u2026"
+    return cut_at_word(best, limit)

@@ -38,6 +38,17 @@ def bound(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def cut_at_word(text: str, limit: int) -> str:
+    """At most limit characters cut between words, then an ellipsis when anything was cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1]
+    space = cut.rfind(" ")
+    # A single huge "word" (a formula, a URL) would leave nothing: cut it hard instead.
+    cut = cut[:space] if space > limit // 2 else text[:limit]
+    return cut.rstrip(" ,;:.-\u2013\u2014([{") + "\u2026"
+
+
 def clean_text(value: object, limit: int | None = None) -> str:
     """Untrusted text to display text: one line (above), at most limit characters. Not text: ""."""
     if not isinstance(value, str) or not value:

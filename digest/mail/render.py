@@ -26,7 +26,7 @@ from digest.code_links import paper_links
 from digest.domain import DigestContent, Pick, PickLinks
 from digest.errors import ConfigError
 from digest.gist import gist
-from digest.text import clean_text, safe_url
+from digest.text import clean_text, cut_at_word, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +80,7 @@ def bundled_templates_dir() -> Path:
 
 def shorten_abstract(text: str, limit: int) -> str:
     """At most ``limit`` characters cut at a word boundary, then an ellipsis when anything was cut."""
-    text = clean_text(text)
-    if len(text) <= limit:
-        return text
-    cut = text[: limit + 1]
-    space = cut.rfind(" ")
-    # A single huge "word" (a formula, a URL) would leave nothing: cut it hard instead.
-    cut = cut[:space] if space > limit // 2 else text[:limit]
-    return cut.rstrip(" ,;:.-\u2013\u2014([{") + "\u2026"
+    return cut_at_word(clean_text(text), limit)
 
 
 def format_authors(authors: Iterable[str], limit: int = MAX_AUTHORS) -> str:
