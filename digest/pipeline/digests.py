@@ -144,6 +144,8 @@ class DigestPipeline:
             if row is None:
                 continue
             outcome = self._triage(sub, row, now_db, dry_run)
+            if outcome is None and not sub.email_enabled:  # unsent when the reader turned email off
+                outcome = self._keep_for_feed(sub, row, now_db, dry_run)
             if outcome is None:
                 to_send.append(self._stored(sub, row))
             else:
@@ -163,7 +165,8 @@ class DigestPipeline:
             if not picks and self.options.quiet_day == "skip":
                 report.outcomes.append(SubscriberOutcome(sub.email, Status.QUIET, 0, "no new paper matched"))
             elif dry_run:
-                report.outcomes.append(SubscriberOutcome(sub.email, Status.WOULD_SEND, len(picks)))
+                report.outcomes.append(SubscriberOutcome(sub.email, Status.WOULD_SEND, len(picks)) if sub.email_enabled
+                                       else _feed_only(sub, len(picks), "dry run: would be recorded for the feed"))
             else:
                 to_record.append(item)
         # Recorded in chunks, one transaction each: a crash loses at most a chunk of plans, which
@@ -172,13 +175,16 @@ class DigestPipeline:
             chunk = to_record[start:start + RECORD_CHUNK]
             with self.engine.begin() as conn:
                 rows = ledger.create_deliveries(
-                    conn, [ledger.Planned(i.subscriber.id, i.picks, i.trending) for i in chunk],
+                    conn, [ledger.Planned(i.subscriber.id, i.picks, i.trending, mail=i.subscriber.email_enabled)
+                           for i in chunk],
                     digest_date=digest_date, now=now_db)
             for item in chunk:
                 new_row = rows.get(item.subscriber.id)
                 if new_row is None:  # another run got there first
                     report.outcomes.append(
                         SubscriberOutcome(item.subscriber.email, Status.IN_PROGRESS, len(item.picks)))
+                elif new_row.status == Status.RECORDED:  # feed only: recorded, never mailed
+                    report.outcomes.append(_feed_only(item.subscriber, len(item.picks)))
                 else:
                     to_send.append(Batch(item.subscriber, new_row, item.picks, item.candidates, item.trending))
 
@@ -222,6 +228,20 @@ class DigestPipeline:
             [self._job(b, now) for b in batch], Clock(now_db), stop)
         return outcomes + sent.outcomes
 
+    def _keep_for_feed(self, sub: Subscriber, row: ledger.Delivery, now: datetime,
+                       dry_run: bool) -> SubscriberOutcome | None:
+        """The outcome for an unsent row of a reader who turned email off: settled, never mailed (None:
+        another run holds it)."""
+        if dry_run:
+            return _feed_only(sub, row.n_picks, "dry run: would be kept for the feed, not mailed")
+        with self.engine.begin() as conn:
+            became = ledger.keep_for_feed(conn, row.id, now)
+        if became is None:
+            return SubscriberOutcome(sub.email, Status.IN_PROGRESS, row.n_picks)
+        log.info("delivery %s to %s: email turned off, now %s", row.id, sub.email, became)
+        detail = ledger.EMAIL_TURNED_OFF if became == Status.RECORDED else ledger.EMAIL_TURNED_OFF_AMBIGUOUS
+        return SubscriberOutcome(sub.email, Status(became), row.n_picks, detail)
+
     def _job(self, b: Batch, now: datetime) -> Job:
         return Job(row=b.row, subscriber_id=b.sub.id, email=b.sub.email, n_picks=len(b.picks),
                    compose=lambda: self._message(b, now))
@@ -240,6 +260,11 @@ class DigestPipeline:
         item = self.plan([sub], digest_date, now)[0]
         return self.render(sub, item.picks, digest_date, item.candidates, trending=item.trending), len(item.picks)
 
+
+
+def _feed_only(sub: Subscriber, n_picks: int, detail: str = "feed only: recorded for the feed, not mailed"
+               ) -> SubscriberOutcome:
+    return SubscriberOutcome(sub.email, Status.RECORDED, n_picks, detail)
 
 
 def _tell(progress: Callable[[SubscriberOutcome], None] | None, outcomes: Sequence[SubscriberOutcome]) -> None:
