@@ -27,7 +27,6 @@ class FeedEntry:
     title: str
     authors: tuple[str, ...]
     link: str | None  # the paper (the signed, tracked open link, as in the email)
-    pdf_link: str | None
     updated: datetime
     content_html: str  # autoescaped HTML from the web templates
 
@@ -84,10 +83,10 @@ def atom_document(head: FeedHead, entries: Sequence[FeedEntry]) -> bytes:
         for name in item.authors[:MAX_ENTRY_AUTHORS]:
             if xml_text(name):
                 fe.author({"name": xml_text(name)})
+        # One link only: feedgen 1.0 writes an entry's links without their rel and type, so a second
+        # one (the PDF) would be a second rel="alternate", which Atom forbids. The PDF is in the content.
         if item.link:
-            fe.link(href=item.link, rel="alternate", type="text/html")
-        if item.pdf_link:
-            fe.link(href=item.pdf_link, rel="related", type="application/pdf", title="PDF")
+            fe.link(href=item.link, rel="alternate")
         fe.content(xml_text(item.content_html), type="html")
     data: bytes = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
     return data

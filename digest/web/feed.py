@@ -31,6 +31,7 @@ from digest.store import deliveries as ledger
 from digest.store import subscribers as sub_store
 from digest.store.link_keys import StoredLinkKeys
 from digest.store.papers import last_updated, papers_by_ids
+from digest.text import clean_text
 from digest.web.atom import ATOM_TYPE, FeedEntry, FeedHead, atom_document, entry_id, feed_id
 from digest.web.pages import PageError, Site, is_str, positive_int
 from digest.web.ratelimit import RecentRequests
@@ -156,7 +157,7 @@ class FeedPages:
             assert paper.id is not None
             out.append(FeedEntry(
                 id=entry_id(self.site.options.base_url, sub.id, d.digest_date, paper.id),
-                title=view.title, authors=tuple(paper.authors), link=view.open_url, pdf_link=view.pdf_url,
+                title=view.title, authors=tuple(clean_text(a, 200) for a in paper.authors), link=view.open_url,
                 # A second apart by rank: readers that sort by date keep the digest's order.
                 updated=d.created_at - timedelta(seconds=view.number - 1),
                 content_html=template.render(p=view, date_long=when)))
