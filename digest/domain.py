@@ -59,6 +59,7 @@ class Subscriber:
     hard_bounces: int = 0  # consecutive permanent refusals of the address
     suspended: bool = False  # too many hard bounces: sent nothing until resumed
     trending: bool = True  # show the "trending today" block (the reader may turn it off)
+    email_enabled: bool = True  # False: "feed only", digests are recorded for the feed and not mailed
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ class Status(StrEnum):
     ALREADY_SENT = "already_sent"
     IN_PROGRESS = "in_progress"
     WOULD_SEND = "would_send"
+    # A ledger state too: a digest recorded for the reader's feed and never mailed (email turned off).
+    RECORDED = "recorded"
 
 
 @dataclass(frozen=True)

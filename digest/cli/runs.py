@@ -87,6 +87,7 @@ def _print_run(report: RunReport) -> None:
     click.echo(
         f"Digest {report.digest_date}: {c['candidates']} new papers considered, "
         + (f"{c['would_send']} would be sent (dry run)" if report.dry_run else f"{c['sent']} sent")
+        + (f", {c['recorded']} for feeds only" if c["recorded"] else "")
         + f", {c['already_sent']} already sent, {c['quiet']} quiet, {c['failed']} failed, "
         f"{report.to_retry or 0} to retry"
         + (", stopped early on request" if report.stopped else "")

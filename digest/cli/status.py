@@ -54,7 +54,9 @@ def status(obj: Context, limit: int) -> None:
         else:
             click.echo(
                 f"{r['started_at']:%Y-%m-%d %H:%M} UTC  digest {r['digest_date']}  {r['status']}: "
-                f"{c.get('sent', 0)} sent, {c.get('failed', 0)} failed, {left[r['digest_date']]} to retry, "
+                f"{c.get('sent', 0)} sent"
+                + (f", {c['recorded']} for feeds only" if c.get("recorded") else "")
+                + f", {c.get('failed', 0)} failed, {left[r['digest_date']]} to retry, "
                 f"{c.get('quiet', 0)} quiet, {c.get('candidates', 0)} papers"
                 + (f", {c['sources_failed']} of {_fetched(c)} source(s) failed" if c.get("sources_failed") else "")
             )

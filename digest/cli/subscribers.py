@@ -1,4 +1,4 @@
-"""Subscribers from the command line: subscribe, unsubscribe, pause, resume, list."""
+"""Subscribers from the command line: subscribe, unsubscribe, pause, resume, list, their feed's address."""
 
 from __future__ import annotations
 
@@ -30,9 +30,13 @@ if TYPE_CHECKING:
 @click.option("--cadence", type=click.Choice(["daily", "weekly"]), default=None, help="How often (default: daily).")
 @click.option("--trending/--no-trending", default=None,
               help='Show the "trending today" block: upvoted papers that touch these interests (default: on).')
+@click.option("--email/--no-email", "mail", default=None,
+              help="Mail the digest (default), or --no-email: feed only, each digest is recorded for the private "
+                   "feed (digest feed-url EMAIL) and not mailed.")
 @pass_ctx
 def subscribe(obj: Context, email: str, keywords: str | None, exclude: str | None, top_k: int | None,
-              tz: str | None, hour: int | None, cadence: str | None, trending: bool | None) -> None:
+              tz: str | None, hour: int | None, cadence: str | None, trending: bool | None,
+              mail: bool | None) -> None:
     """Subscribe EMAIL (or update an existing subscription) with interest keywords.
 
     An update changes only the options given; the others keep what the subscriber had."""
@@ -50,7 +54,7 @@ def subscribe(obj: Context, email: str, keywords: str | None, exclude: str | Non
                 kws = parse_keywords(None)  # a new subscriber: the error says how to give them
             sub, created = sub_store.upsert_subscriber(
                 conn, email=addr, keywords=kws, exclude=excl, top_k=top_k, timezone=zone, delivery_hour=hour,
-                cadence=cadence, trending=trending, now=datetime.now(UTC).replace(tzinfo=None),
+                cadence=cadence, trending=trending, email_enabled=mail, now=datetime.now(UTC).replace(tzinfo=None),
             )
     finally:
         app.close()
@@ -58,7 +62,8 @@ def subscribe(obj: Context, email: str, keywords: str | None, exclude: str | Non
     sched = app.settings.schedule
     hour_shown = sched.delivery_hour if sub.delivery_hour is None else sub.delivery_hour
     click.echo(f"{verb} {sub.email}: {', '.join(sub.keywords)} ({sub.top_k or app.settings.digest.top_k} picks, "
-               f"{sub.cadence} at {hour_shown:02d}:00 {sub.timezone or sched.timezone})")
+               f"{sub.cadence} at {hour_shown:02d}:00 {sub.timezone or sched.timezone})"
+               + ("; feed only, no email" if not sub.email_enabled else ""))
 
 
 @main.command()
@@ -112,6 +117,7 @@ def subscribers(obj: Context, show_all: bool) -> None:
         state = "" if s.active else "  [unsubscribed]"
         state += "  [paused]" if s.paused and s.active else ""
         state += f"  [suspended: {s.hard_bounces} hard bounces; digest resume to retry]" if s.suspended else ""
+        state += "  [feed only]" if not s.email_enabled else ""
         excl = f"  (exclude: {', '.join(s.exclude)})" if s.exclude else ""
         # The kind only: the URL is a secret (`digest channel list` shows it masked).
         chat = ", ".join(c.kind + (" [paused]" if c.paused_at else "") for c in chats.get(s.id, []))
@@ -151,3 +157,30 @@ def resume(obj: Context, email: str) -> None:
     _set_paused(obj, email, False)
 
 
+@main.command("feed-url")
+@click.argument("email")
+@click.option("--new", "renew", is_flag=True, help="Give the feed a new address first: the old one stops working.")
+@pass_ctx
+def feed_url(obj: Context, email: str, renew: bool) -> None:
+    """Print EMAIL's private Atom feed address (their picks of the last 14 days), for a feed reader."""
+    from digest.store import subscribers as sub_store
+    from digest.subscribe_input import normalise_email
+
+    addr = normalise_email(email)
+    app = obj.app()
+    try:
+        with app.engine.begin() as conn:
+            sub = sub_store.require_subscriber(conn, addr)
+            now = datetime.now(UTC).replace(tzinfo=None)
+            key = sub_store.renew_feed_key(conn, sub.id, now) if renew else sub_store.feed_key(conn, sub.id)
+            if key is None:  # a row written by hand, without a key: it gets one
+                key = sub_store.renew_feed_key(conn, sub.id, now)
+        assert key is not None
+        url = app.links().feed_url(sub.id, key)
+    finally:
+        app.close()
+    if renew:
+        click.echo(f"{addr}: a new feed address; the old one no longer works.", err=True)
+    if not sub.active:
+        click.echo(f"{addr} is unsubscribed: the feed answers 410 until they subscribe again.", err=True)
+    click.echo(url)

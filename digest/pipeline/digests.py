@@ -166,7 +166,8 @@ class DigestPipeline:
             if not picks and self.options.quiet_day == "skip":
                 report.outcomes.append(SubscriberOutcome(sub.email, Status.QUIET, 0, "no new paper matched"))
             elif dry_run:
-                report.outcomes.append(SubscriberOutcome(sub.email, Status.WOULD_SEND, len(picks)))
+                report.outcomes.append(SubscriberOutcome(sub.email, Status.WOULD_SEND, len(picks)) if sub.email_enabled
+                                       else _feed_only(sub, len(picks), "dry run: would be recorded for the feed"))
             else:
                 to_record.append(item)
         # Recorded in chunks, one transaction each: a crash loses at most a chunk of plans, which
@@ -176,7 +177,8 @@ class DigestPipeline:
             chunk = to_record[start:start + RECORD_CHUNK]
             with self.engine.begin() as conn:
                 rows = ledger.create_deliveries(
-                    conn, [ledger.Planned(i.subscriber.id, i.picks, i.trending) for i in chunk],
+                    conn, [ledger.Planned(i.subscriber.id, i.picks, i.trending, mail=i.subscriber.email_enabled)
+                           for i in chunk],
                     digest_date=digest_date, now=now_db)
                 # Each chat channel's row, in the same transaction: a digest is planned for all or none.
                 made_chat = {sid: ledger.add_channels(conn, rows[sid], hooks[sid], now_db)
@@ -188,7 +190,11 @@ class DigestPipeline:
                         SubscriberOutcome(item.subscriber.email, Status.IN_PROGRESS, len(item.picks)))
                 else:
                     b = Batch(item.subscriber, new_row, item.picks, item.candidates, item.trending)
-                    to_send.append(b)
+                    if new_row.status == Status.RECORDED:  # feed only: recorded, never mailed
+                        report.outcomes.append(_feed_only(item.subscriber, len(item.picks)))
+                    else:
+                        to_send.append(b)
+                    # The chat channels get the digest whether or not it is mailed.
                     chat_send += [dataclasses.replace(b, row=r) for r in made_chat.get(item.subscriber.id, [])]
 
         if dry_run:
@@ -238,11 +244,27 @@ class DigestPipeline:
             if sub is None:
                 continue
             outcome = self._triage(sub, row, now, dry_run)
+            if outcome is None and not chat and not sub.email_enabled:  # unsent when the reader turned email off
+                outcome = self._keep_for_feed(sub, row, now, dry_run)
             if outcome is None:
                 to_send.append(self._stored(sub, row))
             else:
                 outcomes.append(self.chat.label(outcome, row) if chat else outcome)
         return to_send, outcomes
+
+    def _keep_for_feed(self, sub: Subscriber, row: ledger.Delivery, now: datetime,
+                       dry_run: bool) -> SubscriberOutcome | None:
+        """The outcome for an unsent row of a reader who turned email off: settled, never mailed (None:
+        another run holds it)."""
+        if dry_run:
+            return _feed_only(sub, row.n_picks, "dry run: would be kept for the feed, not mailed")
+        with self.engine.begin() as conn:
+            became = ledger.keep_for_feed(conn, row.id, now)
+        if became is None:
+            return SubscriberOutcome(sub.email, Status.IN_PROGRESS, row.n_picks)
+        log.info("delivery %s to %s: email turned off, now %s", row.id, sub.email, became)
+        detail = ledger.EMAIL_TURNED_OFF if became == Status.RECORDED else ledger.EMAIL_TURNED_OFF_AMBIGUOUS
+        return SubscriberOutcome(sub.email, Status(became), row.n_picks, detail)
 
     def _job(self, b: Batch, now: datetime) -> Job:
         return Job(row=b.row, subscriber_id=b.sub.id, email=b.sub.email, n_picks=len(b.picks),
@@ -262,6 +284,11 @@ class DigestPipeline:
         item = self.plan([sub], digest_date, now)[0]
         return self.render(sub, item.picks, digest_date, item.candidates, trending=item.trending), len(item.picks)
 
+
+
+def _feed_only(sub: Subscriber, n_picks: int, detail: str = "feed only: recorded for the feed, not mailed"
+               ) -> SubscriberOutcome:
+    return SubscriberOutcome(sub.email, Status.RECORDED, n_picks, detail)
 
 
 def _tell(progress: Callable[[SubscriberOutcome], None] | None, outcomes: Sequence[SubscriberOutcome]) -> None:

@@ -27,7 +27,7 @@ class RunReport:
 
     def counts(self) -> dict[str, int]:
         keys = ("sent", "failed", "temp_failed", "unknown", "deferred", "quiet", "already_sent", "in_progress",
-                "would_send")
+                "would_send", "recorded")
         out = {k: self.count(k) for k in keys}
         out["candidates"] = self.candidates
         out["subscribers"] = len(self.outcomes)

@@ -25,7 +25,7 @@ from digest.wiring import App
 
 log = logging.getLogger(__name__)
 # Outcomes that mean a run did something worth a line in `digest status`.
-_WORTH_RECORDING = {"sent", "failed", "temp_failed", "unknown", "quiet"}
+_WORTH_RECORDING = {"sent", "failed", "temp_failed", "unknown", "quiet", "recorded"}
 
 
 def utc_now() -> datetime:

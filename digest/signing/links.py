@@ -3,7 +3,7 @@
 Tokens carry opaque ids only: subscriber id, paper id, delivery id. The web app resolves the
 paper's stored URL by id, so a link can never be turned into a redirect to somewhere else.
 Manage and confirmation links carry their expiry ("e", Unix seconds) inside the signed payload, so
-the web app checks it against its own clock.
+the web app checks it against its own clock; the feed's address carries the reader's feed key ("f").
 """
 
 from __future__ import annotations
@@ -68,6 +68,11 @@ class LinkBuilder:
     def view_url(self, subscriber_id: int, delivery_id: int) -> str:
         """The digest in a browser; like the feedback links it does not expire."""
         return self._url("view", "view", {"s": subscriber_id, "d": delivery_id})
+
+    def feed_url(self, subscriber_id: int, feed_key: str) -> str:
+        """The reader's private Atom feed. It does not expire (feed readers poll for ever): a new feed
+        key ("new feed address") or a new link key ("sign out all my links") retires it."""
+        return self._url("feed", "feed", {"s": subscriber_id, "f": feed_key}) + ".atom"
 
     def confirm_url(self, signup_id: int, nonce: str, expires_at: datetime) -> str:
         return self._url("confirm", "confirm", {"g": signup_id, "n": nonce, "e": epoch(expires_at)})

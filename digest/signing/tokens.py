@@ -19,7 +19,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer, base64_encode
 
-PURPOSES = frozenset({"unsubscribe", "open", "star", "dislike", "manage", "confirm", "view", "csrf", "session"})
+PURPOSES = frozenset({"unsubscribe", "open", "star", "dislike", "manage", "confirm", "view", "csrf", "session", "feed"})
 
 # The JSON itsdangerous's URL-safe serializers write: no spaces, non-ASCII kept (then UTF-8).
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)

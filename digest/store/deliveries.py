@@ -13,6 +13,10 @@ runs never both send it and a crash leaves at most one row of that process in "s
                                        reader gets at most one duplicate; the attempt that makes it
                                        MAX_AMBIGUOUS turns the row to failed with that reason.
 
+A reader who turned email off ("feed only") gets rows created as "recorded": the picks are kept for
+their feed, and the row is final at once, never claimed, sent or retried. A row still unsent when
+the reader turns email off is settled the same way by the next run (keep_for_feed).
+
 A row left in "sending" by a process that died is taken over: back to pending when DATA had not
 begun on that attempt (nothing can have arrived: safe to send), else to unknown (ambiguous). The
 claimer is known dead when it ran on this host and its pid is gone; otherwise only once the row is
@@ -56,7 +60,7 @@ from digest.domain import Pick
 from digest.process import owner
 from digest.store.schema import deliveries, delivery_items, events, subscribers
 
-FINAL_STATES = ("sent", "failed")
+FINAL_STATES = ("sent", "failed", "recorded")  # recorded: for the feed only, never mailed
 CLAIMABLE_STATES = ("pending", "temp_failed", "unknown")
 UNFINISHED_STATES = (*CLAIMABLE_STATES, "sending")
 # A row left in "sending" this long ago belongs to a run that died: it may be taken over.
@@ -141,9 +145,10 @@ def get_delivery(conn: Connection, subscriber_id: int, digest_date: date, channe
 
 def create_delivery(
     conn: Connection, *, subscriber_id: int, digest_date: date, picks: Sequence[Pick], now: datetime,
-    trending: Sequence[Pick] = (),
+    trending: Sequence[Pick] = (), mail: bool = True,
 ) -> Delivery | None:
-    """Record the chosen picks and their impressions. None if another run created the row first."""
+    """Record the chosen picks and their impressions (mail False: "recorded", for the feed only).
+    None if another run created the row first."""
     try:
         with conn.begin_nested():
             delivery_id = conn.execute(
@@ -151,7 +156,7 @@ def create_delivery(
                 .values(
                     subscriber_id=subscriber_id,
                     digest_date=digest_date,
-                    status="pending",
+                    status=_first_status(mail),
                     n_picks=len(picks),
                     attempts=0,
                     ambiguous=0,
@@ -204,6 +209,11 @@ class Planned:
     subscriber_id: int
     picks: Sequence[Pick]
     trending: Sequence[Pick] = ()
+    mail: bool = True  # False: the reader reads the feed only; the row is "recorded", never sent
+
+
+def _first_status(mail: bool) -> str:
+    return "pending" if mail else "recorded"
 
 
 def create_deliveries(conn: Connection, planned: Sequence[Planned], *, digest_date: date,
@@ -227,11 +237,12 @@ def create_deliveries(conn: Connection, planned: Sequence[Planned], *, digest_da
         unless_present = postgresql_insert(deliveries).on_conflict_do_nothing(index_elements=key)
     else:  # no portable "insert unless present": one at a time
         made = (create_delivery(conn, subscriber_id=p.subscriber_id, digest_date=digest_date, picks=p.picks,
-                                now=now, trending=p.trending) for p in planned)
+                                now=now, trending=p.trending, mail=p.mail) for p in planned)
         return {row.subscriber_id: row for row in made if row is not None}
     stmt = unless_present.returning(deliveries.c.id, deliveries.c.subscriber_id)
     created = conn.execute(stmt, [
-        {"subscriber_id": p.subscriber_id, "digest_date": digest_date, "status": "pending", "n_picks": len(p.picks),
+        {"subscriber_id": p.subscriber_id, "digest_date": digest_date, "status": _first_status(p.mail),
+         "n_picks": len(p.picks),
          "attempts": 0, "ambiguous": 0, "created_at": now, "updated_at": now} for p in planned
     ]).all()
     id_of = {r.subscriber_id: r.id for r in created}
@@ -416,6 +427,26 @@ def expire(conn: Connection, delivery_id: int, now: datetime, detail: str) -> bo
     return res.rowcount == 1
 
 
+# Why a row that was never mailed is settled when its reader has turned email off.
+EMAIL_TURNED_OFF = "email turned off before it was sent: kept for the feed"
+EMAIL_TURNED_OFF_AMBIGUOUS = ("not sent again: email turned off (an earlier attempt was cut off after the message "
+                              "was handed over, so it may have arrived)")
+
+
+def keep_for_feed(conn: Connection, delivery_id: int, now: datetime) -> str | None:
+    """Settle an unsent row of a reader who turned email off: "recorded" when nothing of it can have
+    arrived (pending, temp_failed), "failed" when an attempt may have (unknown). Its new status; None
+    when it was not waiting to be sent (final already, or held by a sending process)."""
+    done = {"updated_at": now, "next_attempt_at": None, "claimed_by": None}
+    for status, was, why in (("recorded", ("pending", "temp_failed"), EMAIL_TURNED_OFF),
+                             ("failed", ("unknown",), EMAIL_TURNED_OFF_AMBIGUOUS)):
+        res = conn.execute(update(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.status.in_(was))
+                           .values(status=status, last_error=why, **done))
+        if res.rowcount == 1:
+            return status
+    return None
+
+
 def triage(row: Delivery, now: datetime, retry_for: timedelta) -> str:
     """What a run should do with an existing row: sent | failed | in_progress | abandoned | expired |
     exhausted (ambiguous MAX_AMBIGUOUS times: to be failed, never sent again) | not_due | send."""
@@ -440,7 +471,7 @@ def get_by_id(conn: Connection, delivery_id: int) -> Delivery | None:
 def _to_retry_filter(digest_date: date | None, subscriber_ids: Collection[int] | None) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = [
         deliveries.c.status.in_(UNFINISHED_STATES), subscribers.c.active.is_(True), subscribers.c.paused.is_(False),
-        subscribers.c.suspended_at.is_(None)]
+        subscribers.c.suspended_at.is_(None), subscribers.c.email_enabled.is_(True)]
     if digest_date is not None:
         clauses.append(deliveries.c.digest_date == digest_date)
     if subscriber_ids is not None:
@@ -450,8 +481,9 @@ def _to_retry_filter(digest_date: date | None, subscriber_ids: Collection[int] |
 
 def to_retry(conn: Connection, now: datetime, *, digest_date: date | None = None,
              subscriber_ids: Collection[int] | None = None, due_only: bool = False) -> list[Delivery]:
-    """The rows still to retry: not final, of a subscriber still receiving (not unsubscribed, paused or
-    suspended), and not held by a live sending process. The next run for their date, or `digest retry`
+    """The rows still to retry: not final, of a subscriber still receiving email (not unsubscribed,
+    paused, suspended or feed only: the next run for its date settles a feed-only reader's row), and
+    not held by a live sending process. The next run for their date, or `digest retry`
     once due (due_only: only those), sends or settles every one of them: resends it, fails it at its
     deadline or at MAX_AMBIGUOUS. The one answer `digest run`, `digest retry` and `digest status` give."""
     q = (select(deliveries).join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
@@ -484,6 +516,35 @@ def delivered_digest(conn: Connection, subscriber_id: int, delivery_id: int) -> 
     if found is None:
         return None
     return found, stored_picks(conn, delivery_id)
+
+
+@dataclass(frozen=True)
+class RecordedDigest:
+    """One of a reader's recorded digests, whatever became of its email: what their feed shows."""
+
+    id: int
+    digest_date: date
+    created_at: datetime
+    picks: tuple[StoredPick, ...]  # the picks only, by rank (the trending block is not theirs)
+
+
+def recorded_digests(conn: Connection, subscriber_id: int, since: date) -> list[RecordedDigest]:
+    """This subscriber's digests dated since or later, newest first, with their picks."""
+    rows = conn.execute(
+        select(deliveries.c.id, deliveries.c.digest_date, deliveries.c.created_at, delivery_items.c.rank,
+               delivery_items.c.paper_id, delivery_items.c.score, delivery_items.c.matched, delivery_items.c.reason)
+        .select_from(deliveries.outerjoin(delivery_items, and_(delivery_items.c.delivery_id == deliveries.c.id,
+                                                               delivery_items.c.rank < TRENDING_RANK_BASE)))
+        .where(deliveries.c.subscriber_id == subscriber_id, deliveries.c.digest_date >= since)
+        .order_by(deliveries.c.digest_date.desc(), deliveries.c.id.desc(), delivery_items.c.rank)
+    ).all()
+    heads: dict[int, Any] = {}
+    picks: dict[int, list[StoredPick]] = defaultdict(list)
+    for r in rows:
+        heads.setdefault(r.id, r)
+        if r.paper_id is not None:
+            picks[r.id].append(StoredPick(r.rank, r.paper_id, r.score, tuple(r.matched or ()), r.reason))
+    return [RecordedDigest(i, h.digest_date, h.created_at, tuple(picks[i])) for i, h in heads.items()]
 
 
 @dataclass(frozen=True)

@@ -182,6 +182,14 @@ def papers_by_ids(conn: Connection, ids: Sequence[int]) -> dict[int, Paper]:
     return {r.id: row_to_paper(r) for r in rows}
 
 
+def last_updated(conn: Connection, ids: Sequence[int]) -> datetime | None:
+    """When the latest of these papers last changed (a corrected title or abstract): None for none."""
+    if not ids:
+        return None
+    found = conn.execute(select(func.max(papers.c.updated_at)).where(papers.c.id.in_(list(ids)))).scalar()
+    return found if isinstance(found, datetime) else None
+
+
 def paper_texts(conn: Connection, ids: Sequence[int]) -> dict[int, Paper]:
     """Papers by id with their text only (title, abstract): what features, training and reason
     lines need, without decoding the authors and categories of thousands of liked papers."""

@@ -37,8 +37,8 @@ def export_subscriber(conn: Connection, subscriber_id: int) -> dict[str, Any] | 
     row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
     if row is None:
         return None
-    # The link key is a credential, not data about the reader: an export file must not carry it.
-    sub = {k: _plain(v) for k, v in row._mapping.items() if k not in ("id", "link_key", "legacy_links")}
+    # The link and feed keys are credentials, not data about the reader: an export file must not carry them.
+    sub = {k: _plain(v) for k, v in row._mapping.items() if k not in ("id", "link_key", "legacy_links", "feed_key")}
     evs = conn.execute(
         select(events.c.kind, events.c.origin, events.c.flagged, events.c.created_at, papers.c.canonical_id,
                papers.c.title, papers.c.title_latex)

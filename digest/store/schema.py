@@ -95,6 +95,11 @@ subscribers = Table(
     Column("link_key", String(32), default=lambda: secrets.token_urlsafe(12)),
     # Rows from before link keys: their links mailed without one keep working until they sign out.
     Column("legacy_links", Boolean, nullable=False, default=False),
+    # Carried in the private feed's signed address ("f"): a new one ("new feed address") kills the old
+    # address only (migration 0022). A row without one has no feed.
+    Column("feed_key", String(32), default=lambda: secrets.token_urlsafe(12)),
+    # Off: "feed only", the daily run records the digest for the feed and mails nothing.
+    Column("email_enabled", Boolean, nullable=False, default=True),
     sqlite_autoincrement=True,  # ids in links are never handed out again (migration 0014)
 )
 # Addresses are looked up ignoring case. Not unique: rows that differ only in case from before that
@@ -107,7 +112,8 @@ deliveries = Table(
     Column("id", Integer, primary_key=True),
     Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
     Column("digest_date", Date, nullable=False),
-    # pending -> sending -> sent | failed | temp_failed | unknown (see store/deliveries.py).
+    # pending -> sending -> sent | failed | temp_failed | unknown; recorded: kept for the feed, never
+    # mailed (the reader turned email off; see store/deliveries.py).
     Column("status", String(20), nullable=False),
     Column("message_id", String(300)),
     Column("n_picks", Integer, nullable=False, default=0),

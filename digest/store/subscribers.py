@@ -39,6 +39,7 @@ def _to_subscriber(row: Row[Any]) -> Subscriber:
         hard_bounces=m["hard_bounces"] or 0,
         suspended=m["suspended_at"] is not None,
         trending=bool(m["trending"]) if m["trending"] is not None else True,
+        email_enabled=bool(m["email_enabled"]) if m["email_enabled"] is not None else True,
     )
 
 
@@ -55,6 +56,7 @@ def upsert_subscriber(
     cadence: str | None = None,
     sources: list[str] | None = None,
     trending: bool | None = None,
+    email_enabled: bool | None = None,
 ) -> tuple[Subscriber, bool]:
     """Subscribe (or re-subscribe and update) an address. Returns the subscriber and whether it is new.
 
@@ -64,14 +66,15 @@ def upsert_subscriber(
     values: dict[str, Any] = {"active": True, "unsubscribed_at": None, "updated_at": now}
     for key, value in (("keywords", keywords), ("top_k", top_k), ("exclude", exclude), ("timezone", timezone),
                        ("delivery_hour", delivery_hour), ("cadence", cadence), ("sources", sources),
-                       ("trending", trending)):
+                       ("trending", trending), ("email_enabled", email_enabled)):
         if value is not None:
             values[key] = value
     if row is None:
         if keywords is None:
             raise ValueError("a new subscriber needs keywords")
         values.setdefault("exclude", [])
-        conn.execute(insert(subscribers).values(email=email, created_at=now, link_key=new_link_key(), **values))
+        conn.execute(insert(subscribers).values(email=email, created_at=now, link_key=new_link_key(),
+                                                feed_key=new_link_key(), **values))
         created = True
     else:
         conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(**values))  # the address as stored
@@ -227,3 +230,29 @@ def renew_link_key(conn: Connection, subscriber_id: int, now: datetime) -> bool:
     done = conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id)
                         .values(link_key=new_link_key(), legacy_links=False, updated_at=now))
     return bool(done.rowcount)
+
+
+def set_email_enabled(conn: Connection, subscriber_id: int, enabled: bool, now: datetime) -> bool:
+    """Email on, or off ("feed only": the digest is recorded for the feed and not mailed). False if it
+    was so already or the subscriber is unknown."""
+    res = conn.execute(
+        update(subscribers)
+        .where(subscribers.c.id == subscriber_id, subscribers.c.email_enabled.is_(not enabled))
+        .values(email_enabled=enabled, updated_at=now)
+    )
+    return res.rowcount > 0
+
+
+# ---- the private feed's key (see schema: subscribers.feed_key) ----------------------------------------
+def feed_key(conn: Connection, subscriber_id: int) -> str | None:
+    """The key in this subscriber's feed address; None when the row is gone or has none."""
+    found = conn.execute(select(subscribers.c.feed_key).where(subscribers.c.id == subscriber_id)).scalar()
+    return str(found) if found else None
+
+
+def renew_feed_key(conn: Connection, subscriber_id: int, now: datetime) -> str | None:
+    """A new feed address: the old one answers 410 from now on. The new key; None for an unknown id."""
+    key = new_link_key()
+    done = conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id)
+                        .values(feed_key=key, updated_at=now))
+    return key if done.rowcount else None

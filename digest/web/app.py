@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from digest.signing.tokens import LinkSigner
+from digest.web.feed import FeedPages
 from digest.web.feedback import FeedbackPages
 from digest.web.library import IMPORT_MAX_BYTES, LibraryPages
 from digest.web.manage import ManagePages
@@ -74,7 +75,7 @@ class _Service:
 
     async def on_page_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PageError)
-        return self.error_page(exc.status, exc.heading, exc.message)
+        return self.error_page(exc.status, exc.heading, exc.message, exc.headers)
 
     async def on_http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -120,6 +121,7 @@ def create_app(
         *library.endpoints(),
         *RatePages(site).endpoints(),
         *DigestView(site).endpoints(),
+        *FeedPages(site).endpoints(),
     ]
     if metrics is not None:
         endpoints.append(("/metrics", web.metrics, ["GET"]))

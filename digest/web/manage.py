@@ -1,5 +1,6 @@
 """The manage page, reached from the signed, expiring link in every digest: edit the subscription,
-pause or resume, see and remove starred papers, export the data as JSON, delete it all.
+pause or resume, email or feed only, see and remove starred papers, export the data as JSON, delete it
+all; the private feed's address and a new one.
 
 The link's token (purpose "manage", with its expiry inside) is the reader's only credential, so an
 expired or altered one gets a clear 4xx page and changes nothing. Forms carry the CSRF token too.
@@ -24,6 +25,7 @@ from digest.store import subscribers as sub_store
 from digest.text import clean_text, safe_url
 from digest.web import session
 from digest.web.channels import KIND_CHOICES, ChannelForms
+from digest.web.feed import FEED_DAYS, feed_address
 from digest.web.forms import Form, first, form_values, parse_email, parse_preferences, subscriber_values
 from digest.web.pages import SECURITY_HEADERS, PageError, Site, is_int, mask_email, positive_int
 from digest.web.signup import Endpoint, SignupPages, form_context
@@ -37,6 +39,9 @@ NOTICES = {
     "unstarred": "Removed from your starred papers.",
     "channel": "Chat channel added: your next digest goes there too.",
     "unchannel": "Chat channel removed.",
+    "feed": "A new feed address: the old one no longer works. Put this one in your feed reader.",
+    "email_on": "Email is on: your next digest comes by email, and to your feed.",
+    "email_off": "Feed only: no more email. Your picks go on in your feed.",
     "address": "Saved. We sent a confirmation link to the new address; until it is confirmed, the digest goes "
                "to the current one.",
 }
@@ -58,6 +63,8 @@ class ManagePages:
             ("/manage/{token}/signout", self.sign_out, ["POST"]),
             ("/manage/{token}/channels", self.add_channel, ["POST"]),
             ("/manage/{token}/channels/remove", self.remove_channel, ["POST"]),
+            ("/manage/{token}/feed", self.new_feed_address, ["POST"]),
+            ("/manage/{token}/email", self.email_choice, ["POST"]),
         ]
 
     # ---- helpers -----------------------------------------------------------------------------
@@ -93,6 +100,7 @@ class ManagePages:
             request, "manage.html.j2", status, address=mask_email(sub.email), sub=sub, values=values, errors=errors,
             notice=notice, starred=self._starred(sub.id), action=base, export_href=f"{base}/export",
             delete_href=f"{base}/delete", signout_action=f"{base}/signout", search_href="/search",
+            feed_url=feed_address(self.site, sub.id), feed_days=FEED_DAYS,
             unsubscribe_href=self.site.paths.unsubscribe_url(sub.id),
             channels=self.channels.listed(sub.id), hook_values=hook_values or self.channels.values(),
             hook_kinds=KIND_CHOICES, **form_context(self.site))
@@ -212,6 +220,37 @@ class ManagePages:
         response = self.site.page("signed_out.html.j2")
         session.end(response)
         return response
+
+    async def new_feed_address(self, request: Request) -> Response:
+        """A new feed key: the old feed address answers 410 (someone else has it, or it was shared)."""
+        token = request.path_params["token"]
+        sid = self._verify(token)
+        await self.site.read_form(request)  # CSRF
+        await run_in_threadpool(self._new_feed_key, sid)
+        return self._back(token, "feed")
+
+    def _new_feed_key(self, sid: int) -> None:
+        with self.site.engine.begin() as conn:
+            if sub_store.renew_feed_key(conn, sid, self.site.db_now()) is None:
+                raise PageError(404, "Subscription not found", "This subscription no longer exists.")
+        log.info("subscriber %s took a new feed address", sid)
+
+    async def email_choice(self, request: Request) -> Response:
+        """Email on, or feed only (the digests are still recorded, for the feed)."""
+        token = request.path_params["token"]
+        sid = self._verify(token)
+        form = await self.site.read_form(request)
+        return await run_in_threadpool(self._set_email, request, token, sid, first(form, "email"))
+
+    def _set_email(self, request: Request, token: str, sid: int, choice: str) -> Response:
+        sub = self._subscriber(sid)
+        if choice not in ("on", "off"):
+            errors = {"email_channel": "Choose email, or the feed only."}
+            return self._page(request, token, sub, subscriber_values(sub, self.site.options.defaults), errors, 400)
+        with self.site.engine.begin() as conn:
+            sub_store.set_email_enabled(conn, sid, choice == "on", self.site.db_now())
+        log.info("subscriber %s turned email %s", sid, choice)
+        return self._back(token, f"email_{choice}")
 
     def _delete(self, sid: int) -> Response:
         with self.site.engine.begin() as conn:

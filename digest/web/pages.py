@@ -83,10 +83,12 @@ def client_ip(request: Request) -> str:
 class PageError(Exception):
     """Stops a request with a short error page."""
 
-    def __init__(self, status: int, heading: str | None = None, message: str | None = None) -> None:
+    def __init__(self, status: int, heading: str | None = None, message: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         default = STATUS_TEXT.get(status, STATUS_TEXT[500])
         super().__init__(heading or default[0])
         self.status = status
+        self.headers = headers or {}  # such as a 429's Retry-After
         self.heading = heading or default[0]
         self.message = message or default[1]
 

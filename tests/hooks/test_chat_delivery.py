@@ -286,3 +286,17 @@ def test_digest_run_shows_each_channel_and_the_policy_caps_retry_after(tmp_path:
     assert "HTTP 503" in line and "1 to retry; chat: 0 sent, 0 failed" in r.output
     capped = DeliveryPolicy(retry_backoff_max_s=600).next_attempt(1, NOW, retry_after_s=86400)
     assert capped == NOW + timedelta(seconds=600)
+
+
+def test_a_feed_only_reader_still_gets_the_chat_message_and_no_email(
+        tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer, hooks: HookRecorder) -> None:
+    app = _app(tmp_path, sqlite_url, smtp_server)
+    _add(app, hooks.url(SECRET_PATH), kind="slack")
+    with app.engine.begin() as conn:
+        sub = sub_store.require_subscriber(conn, "ada@example.org")
+        sub_store.set_email_enabled(conn, sub.id, False, NOW.replace(tzinfo=None))
+    report = app.pipeline().run(DAY, NOW)
+    assert [o.status for o in report.chat] == ["sent"] and len(hooks.at("/services")) == 1
+    assert report.count("sent") == 0 and smtp_server.handler.messages == []
+    assert sorted((r.channel, r.status) for r in _rows(app)) == [("email", "recorded"), ("hook:1", "sent")]
+    app.close()
