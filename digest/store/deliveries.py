@@ -535,7 +535,9 @@ def recorded_digests(conn: Connection, subscriber_id: int, since: date) -> list[
                delivery_items.c.paper_id, delivery_items.c.score, delivery_items.c.matched, delivery_items.c.reason)
         .select_from(deliveries.outerjoin(delivery_items, and_(delivery_items.c.delivery_id == deliveries.c.id,
                                                                delivery_items.c.rank < TRENDING_RANK_BASE)))
-        .where(deliveries.c.subscriber_id == subscriber_id, deliveries.c.digest_date >= since)
+        # The email's rows only: a chat channel's row holds a copy of the same picks.
+        .where(deliveries.c.subscriber_id == subscriber_id, deliveries.c.digest_date >= since,
+               deliveries.c.channel == EMAIL)
         .order_by(deliveries.c.digest_date.desc(), deliveries.c.id.desc(), delivery_items.c.rank)
     ).all()
     heads: dict[int, Any] = {}

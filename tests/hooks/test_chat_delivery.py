@@ -299,4 +299,7 @@ def test_a_feed_only_reader_still_gets_the_chat_message_and_no_email(
     assert [o.status for o in report.chat] == ["sent"] and len(hooks.at("/services")) == 1
     assert report.count("sent") == 0 and smtp_server.handler.messages == []
     assert sorted((r.channel, r.status) for r in _rows(app)) == [("email", "recorded"), ("hook:1", "sent")]
+    with app.engine.connect() as conn:  # the feed shows the digest once, not once more per chat channel
+        from digest.store.deliveries import recorded_digests
+        assert len(recorded_digests(conn, sub.id, DAY)) == 1
     app.close()
