@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer, base64_encode
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer, base64_encode
 
 PURPOSES = frozenset({"unsubscribe", "open", "star", "dislike", "manage", "confirm", "view", "csrf", "session", "feed"})
 
@@ -25,6 +25,18 @@ PURPOSES = frozenset({"unsubscribe", "open", "star", "dislike", "manage", "confi
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 SIGNED_AT = "@signed"  # set by verify_link; never a payload key (those are single letters)
+
+# Addresses a reader keeps rather than clicks once: the same payload signs to the same token, so the
+# feed address a feed reader was given is the one the manage page and `digest feed-url` show again.
+# Their payload carries the key that retires them (the feed key), so the signing time tells nothing.
+STABLE_PURPOSES = frozenset({"feed"})
+
+
+class _UndatedSigner(TimestampSigner):
+    """A timestamp signer whose stamp is always 0: tokens read as any other, and never expire by age."""
+
+    def get_timestamp(self) -> int:
+        return 0
 
 
 class InvalidToken(Exception):
@@ -38,8 +50,10 @@ class LinkSigner:
             raise ValueError("at least one secret key is needed")
         # itsdangerous signs with the LAST key of its list and accepts them all; ours lists the newest first.
         oldest_first = list(reversed(keys))
-        self._serializers = {purpose: URLSafeTimedSerializer(oldest_first, salt=f"digest.{purpose}")
-                             for purpose in PURPOSES}
+        self._serializers = {
+            purpose: URLSafeTimedSerializer(oldest_first, salt=f"digest.{purpose}",
+                                            signer=_UndatedSigner if purpose in STABLE_PURPOSES else TimestampSigner)
+            for purpose in PURPOSES}
         self._signers = {purpose: serializer.make_signer() for purpose, serializer in self._serializers.items()}
 
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
