@@ -60,6 +60,7 @@ class Subscriber:
     suspended: bool = False  # too many hard bounces: sent nothing until resumed
     trending: bool = True  # show the "trending today" block (the reader may turn it off)
     email_enabled: bool = True  # False: "feed only", digests are recorded for the feed and not mailed
+    authors: tuple[str, ...] = ()  # followed authors, as the reader wrote them: their papers are always sent
 
 
 @dataclass(frozen=True)

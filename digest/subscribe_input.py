@@ -6,6 +6,7 @@ import re
 import zoneinfo
 
 from digest.addresses import AddressError, normalise_address
+from digest.author_names import parse_followed
 from digest.errors import InputError
 from digest.rank.tokens import tokens
 
@@ -38,6 +39,17 @@ def parse_keywords(text: str | None, *, option: str = "--keywords", required: bo
     if len(out) > MAX_KEYWORDS:
         raise InputError(f"{option}: at most {MAX_KEYWORDS} keywords (got {len(out)})")
     return out
+
+
+def parse_authors(text: str | None, *, option: str = "--authors") -> list[str]:
+    """'Yann LeCun, Welling, M.' -> ['Yann LeCun', 'Welling, M.'] (digest.author_names splits and
+    checks them); an empty text is no authors, so a reader can stop following all of them."""
+    if text is None or not text.strip():
+        return []
+    try:
+        return list(parse_followed(text))
+    except ValueError as exc:
+        raise InputError(f"{option}: {exc}") from None
 
 
 def parse_timezone(name: str, *, option: str = "--timezone") -> str:

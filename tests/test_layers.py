@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent / "digest"
 # Bottom up. A module belongs to the first unit (package or module, by dotted prefix) that names it.
 LAYERS: list[list[str]] = [
     ["digest.domain", "digest.errors", "digest.text", "digest.identity", "digest.process", "digest.addresses",
-     "digest.secret_key", "digest.__init__", "digest.hooks.masking", "digest.gist", "digest.code_links"],
+     "digest.secret_key", "digest.__init__", "digest.hooks.masking", "digest.gist", "digest.code_links",
+     "digest.author_names"],
     ["digest.config"],
     ["digest.store", "digest.rank", "digest.ingest", "digest.mail", "digest.signing"],
     # Data migrations convert stored text with the code of their day (0012: digest.ingest.latex).

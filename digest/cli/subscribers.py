@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from digest.cli.group import Context, main, pass_ctx
+from digest.errors import InputError
 
 # Heavy modules are imported inside the commands that use them (see group.py).
 if TYPE_CHECKING:
@@ -30,32 +31,56 @@ if TYPE_CHECKING:
 @click.option("--cadence", type=click.Choice(["daily", "weekly"]), default=None, help="How often (default: daily).")
 @click.option("--trending/--no-trending", default=None,
               help='Show the "trending today" block: upvoted papers that touch these interests (default: on).')
+@click.option("--authors", default=None,
+              help='Authors to follow, comma-separated: "Yann LeCun, M. Welling" (or "Welling, Max; LeCun, Y."). '
+                   'Their new papers are always in the digest; "" follows none.')
+@click.option("--webhook", default=None, metavar="URL",
+              help="Also post each digest to this chat webhook (Slack, Discord or JSON, read from the host; "
+                   "Matrix and the rest: digest channel add). Checked before anything is stored.")
 @click.option("--email/--no-email", "mail", default=None,
               help="Mail the digest (default), or --no-email: feed only, each digest is recorded for the private "
                    "feed (digest feed-url EMAIL) and not mailed.")
 @pass_ctx
 def subscribe(obj: Context, email: str, keywords: str | None, exclude: str | None, top_k: int | None,
               tz: str | None, hour: int | None, cadence: str | None, trending: bool | None,
-              mail: bool | None) -> None:
+              mail: bool | None, authors: str | None, webhook: str | None) -> None:
     """Subscribe EMAIL (or update an existing subscription) with interest keywords.
 
     An update changes only the options given; the others keep what the subscriber had."""
     from digest.store import subscribers as sub_store
-    from digest.subscribe_input import normalise_email, parse_keywords, parse_timezone
+    from digest.subscribe_input import normalise_email, parse_authors, parse_keywords, parse_timezone
 
     addr = normalise_email(email)
     kws = parse_keywords(keywords) if keywords is not None else None
     excl = parse_keywords(exclude, option="--exclude", required=False) if exclude is not None else None
     zone = parse_timezone(tz) if tz is not None else None
+    followed = parse_authors(authors) if authors is not None else None
+    hook = None
+    if webhook is not None:
+        from digest.hooks.spec import check_hook
+
+        fetch = obj.settings.fetch
+        try:  # a URL that cannot be used changes nothing: checked before the database is opened
+            hook = check_hook(webhook, kind=None, room=None, token=None, allow_private=fetch.allow_private,
+                              resolve_timeout_s=fetch.connect_timeout_s)
+        except InputError as exc:
+            raise InputError(f"--webhook: {exc}") from None
     app = obj.app()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    channel = None
     try:
         with app.engine.begin() as conn:
             if kws is None and sub_store.get_subscriber(conn, addr) is None:
                 kws = parse_keywords(None)  # a new subscriber: the error says how to give them
             sub, created = sub_store.upsert_subscriber(
                 conn, email=addr, keywords=kws, exclude=excl, top_k=top_k, timezone=zone, delivery_hour=hour,
-                cadence=cadence, trending=trending, email_enabled=mail, now=datetime.now(UTC).replace(tzinfo=None),
+                cadence=cadence, trending=trending, email_enabled=mail, authors=followed, now=now,
             )
+            if hook is not None:
+                from digest.store import channels as channel_store
+
+                channel, _ = channel_store.add(conn, sub.id, kind=hook.kind, url=hook.url, room_id=None, token=None,
+                                               now=now)
     finally:
         app.close()
     verb = "Subscribed" if created else "Updated"
@@ -63,7 +88,9 @@ def subscribe(obj: Context, email: str, keywords: str | None, exclude: str | Non
     hour_shown = sched.delivery_hour if sub.delivery_hour is None else sub.delivery_hour
     click.echo(f"{verb} {sub.email}: {', '.join(sub.keywords)} ({sub.top_k or app.settings.digest.top_k} picks, "
                f"{sub.cadence} at {hour_shown:02d}:00 {sub.timezone or sched.timezone})"
-               + ("; feed only, no email" if not sub.email_enabled else ""))
+               + ("; feed only, no email" if not sub.email_enabled else "")
+               + (f"; follows {', '.join(sub.authors)}" if sub.authors else "")
+               + (f"; chat channel {channel.id}: {channel.label}" if channel is not None else ""))
 
 
 @main.command()
@@ -122,6 +149,7 @@ def subscribers(obj: Context, show_all: bool) -> None:
         # The kind only: the URL is a secret (`digest channel list` shows it masked).
         chat = ", ".join(c.kind + (" [paused]" if c.paused_at else "") for c in chats.get(s.id, []))
         excl += f"  (chat: {chat})" if chat else ""
+        excl += f"  (follows: {', '.join(s.authors)})" if s.authors else ""
         when = f"{s.cadence} {s.delivery_hour if s.delivery_hour is not None else sched.delivery_hour:02d}:00 " \
                f"{s.timezone or sched.timezone}"
         click.echo(f"{s.email}  top_k={s.top_k or app.settings.digest.top_k}  {when}  {', '.join(s.keywords)}"

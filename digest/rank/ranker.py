@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from digest.domain import Paper, Pick, Subscriber
-from digest.rank import learner, semantic
+from digest.rank import followed, learner, semantic
 from digest.rank.features import FeatureSpace
 from digest.rank.keywords import KeywordScores, PaperIndex, score_keywords
 from digest.rank.select import LikedWords, PaperSimilarity, mentions_any, select_group
@@ -329,9 +329,18 @@ def _rank_group(states: Sequence[SubscriberState], day: DayPapers, space: Featur
     liked = LikedPapers.build([[p for _, p in st.liked] for st in states], space)
     disliked = LikedPapers.build([st.disliked for st in states], space) if any(st.disliked for st in states) else None
     scored = score_all(states, day, space, options, liked, disliked, meaning)
-    picks = select_all(states, day, options, scored, liked)
-    return [Ranked(mine, trending_block(st, r, mine, day, scored.support, options.trending_k))
-            for r, (st, mine) in enumerate(zip(states, picks, strict=True))]
+    # Papers by followed authors are sent whatever their score; the picks are chosen from the others.
+    authors = followed.DayAuthors(day.papers) if any(st.subscriber.authors for st in states) else None
+    follows = [followed.followed_picks(day.papers, authors.papers_by(st.subscriber.authors), scored.scores[r],
+                                       scored.keywords.matched[r], st.shown, st.subscriber.exclude, day.index)
+               if authors is not None and st.subscriber.authors else [] for r, st in enumerate(states)]
+    taken = [{p.paper.id for p in f if p.paper.id is not None} for f in follows]
+    picks = select_all(states, day, options, scored, liked, taken)
+    out = []
+    for r, (st, mine, theirs) in enumerate(zip(states, picks, follows, strict=True)):
+        chosen = followed.with_followed(mine, theirs) if theirs else mine
+        out.append(Ranked(chosen, trending_block(st, r, chosen, day, scored.support, options.trending_k)))
+    return out
 
 
 def trending_block(state: SubscriberState, row: int, picks: Sequence[Pick], day: DayPapers, support: np.ndarray,
@@ -354,8 +363,9 @@ def trending_block(state: SubscriberState, row: int, picks: Sequence[Pick], day:
 
 
 def select_all(states: Sequence[SubscriberState], day: DayPapers, options: RankOptions, scored: Scored,
-               liked: LikedPapers) -> list[list[Pick]]:
-    """The group's picks from its scores (score_all), with reason lines from the liked papers."""
+               liked: LikedPapers, taken: Sequence[set[int]] = ()) -> list[list[Pick]]:
+    """The group's picks from its scores (score_all), with reason lines from the liked papers.
+    taken: per subscriber, paper ids already in their digest (by followed authors), not picked again."""
     # Reason lines name a liked paper by tf-idf closeness, with or without an encoder: its cosines
     # are on one scale for every text (the encoders' are not: the static vectors' all sit high).
     closeness = LikedWords(liked.rows, cosines=liked.to_day(day.similarity).cosines, vectors=liked.vectors,
@@ -364,7 +374,8 @@ def select_all(states: Sequence[SubscriberState], day: DayPapers, options: RankO
         day.papers, scored.scores, scored.keywords.matched, scored.keywords.related, support=scored.support,
         meaning=scored.meaning,
         top_k=[st.subscriber.top_k or options.top_k for st in states], min_score=options.min_score,
-        shown=[st.shown for st in states], exclude=[st.subscriber.exclude for st in states],
+        shown=[st.shown | taken[r] if taken and taken[r] else st.shown for r, st in enumerate(states)],
+        exclude=[st.subscriber.exclude for st in states],
         similarity=day.similarity, diversity=options.diversity, liked=[st.liked for st in states],
         liked_similarity=closeness, explore=options.explore, index=day.index,
     )

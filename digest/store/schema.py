@@ -100,6 +100,8 @@ subscribers = Table(
     Column("feed_key", String(32), default=lambda: secrets.token_urlsafe(12)),
     # Off: "feed only", the daily run records the digest for the feed and mails nothing.
     Column("email_enabled", Boolean, nullable=False, default=True),
+    # Names of authors the reader follows, as written (migration 0023); None or []: none.
+    Column("authors", JSON),
     sqlite_autoincrement=True,  # ids in links are never handed out again (migration 0014)
 )
 # Addresses are looked up ignoring case. Not unique: rows that differ only in case from before that

@@ -40,6 +40,7 @@ def _to_subscriber(row: Row[Any]) -> Subscriber:
         suspended=m["suspended_at"] is not None,
         trending=bool(m["trending"]) if m["trending"] is not None else True,
         email_enabled=bool(m["email_enabled"]) if m["email_enabled"] is not None else True,
+        authors=tuple(m["authors"] or ()),
     )
 
 
@@ -57,6 +58,7 @@ def upsert_subscriber(
     sources: list[str] | None = None,
     trending: bool | None = None,
     email_enabled: bool | None = None,
+    authors: list[str] | None = None,
 ) -> tuple[Subscriber, bool]:
     """Subscribe (or re-subscribe and update) an address. Returns the subscriber and whether it is new.
 
@@ -66,7 +68,7 @@ def upsert_subscriber(
     values: dict[str, Any] = {"active": True, "unsubscribed_at": None, "updated_at": now}
     for key, value in (("keywords", keywords), ("top_k", top_k), ("exclude", exclude), ("timezone", timezone),
                        ("delivery_hour", delivery_hour), ("cadence", cadence), ("sources", sources),
-                       ("trending", trending), ("email_enabled", email_enabled)):
+                       ("trending", trending), ("email_enabled", email_enabled), ("authors", authors)):
         if value is not None:
             values[key] = value
     if row is None:
@@ -145,13 +147,14 @@ def update_preferences(
     sources: list[str],
     now: datetime,
     trending: bool = True,
+    authors: list[str] | None = None,
 ) -> bool:
     """Replace everything a subscriber chose (the manage page). False if there is no such subscriber."""
     res = conn.execute(
         update(subscribers)
         .where(subscribers.c.id == subscriber_id)
         .values(keywords=keywords, exclude=exclude, top_k=top_k, timezone=timezone, delivery_hour=delivery_hour,
-                cadence=cadence, sources=sources, trending=trending, updated_at=now)
+                cadence=cadence, sources=sources, trending=trending, authors=authors or [], updated_at=now)
     )
     return res.rowcount > 0
 

@@ -7,14 +7,14 @@ refuses is refused here too. Each error is keyed by its field, to be shown next 
 from __future__ import annotations
 
 import zoneinfo
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from digest.addresses import AddressError, normalise_address
 from digest.domain import Subscriber
 from digest.errors import InputError
-from digest.subscribe_input import parse_keywords, parse_timezone
+from digest.subscribe_input import parse_authors, parse_keywords, parse_timezone
 
 MAX_TOP_K = 50
 CADENCES = ("daily", "weekly")
@@ -39,6 +39,7 @@ class Preferences:
     delivery_hour: int
     cadence: str
     trending: bool = True  # the "trending today" block beside the picks
+    authors: list[str] = field(default_factory=list)  # followed authors, as written
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,7 +49,8 @@ class Preferences:
         return cls(keywords=list(data["keywords"]), exclude=list(data.get("exclude") or []),
                    sources=list(data.get("sources") or []), top_k=int(data["top_k"]),
                    timezone=str(data["timezone"]), delivery_hour=int(data["delivery_hour"]),
-                   cadence=str(data.get("cadence") or "daily"), trending=bool(data.get("trending", True)))
+                   cadence=str(data.get("cadence") or "daily"), trending=bool(data.get("trending", True)),
+                   authors=list(data.get("authors") or []))
 
 
 @lru_cache(maxsize=1)
@@ -121,13 +123,19 @@ def parse_preferences(form: Form, defaults: FormDefaults, errors: dict[str, str]
         zone = parse_timezone(first(form, "timezone"), option="Timezone")
     except InputError:
         errors["timezone"] = "Unknown timezone: choose one from the list, such as Europe/Berlin."
+    authors: list[str] = []
+    try:
+        authors = parse_authors(first(form, "authors"), option="Authors")
+    except InputError as exc:
+        errors["authors"] = _message(exc, "Authors")
     cadence = first(form, "cadence")
     if cadence not in CADENCES:
         errors["cadence"] = "Choose daily or weekly."
     if errors or top_k is None or hour is None:
         return None
     # A checkbox: sent when ticked, absent when not.
-    return Preferences(keywords, exclude, sources, top_k, zone, hour, cadence, first(form, "trending") == "on")
+    return Preferences(keywords, exclude, sources, top_k, zone, hour, cadence, first(form, "trending") == "on",
+                       authors)
 
 
 def form_values(form: Form) -> dict[str, Any]:
@@ -136,6 +144,7 @@ def form_values(form: Form) -> dict[str, Any]:
         "email": first(form, "email")[:254],
         "keywords": first(form, "keywords")[:3000],
         "exclude": first(form, "exclude")[:3000],
+        "authors": first(form, "authors")[:3000],
         "sources": [s[:200] for s in form.get("sources", [])][:50],
         "top_k": first(form, "top_k")[:4],
         "delivery_hour": first(form, "delivery_hour")[:4],
@@ -146,7 +155,7 @@ def form_values(form: Form) -> dict[str, Any]:
 
 
 def default_values(defaults: FormDefaults) -> dict[str, Any]:
-    return {"email": "", "keywords": "", "exclude": "", "sources": list(defaults.sources),
+    return {"email": "", "keywords": "", "exclude": "", "authors": "", "sources": list(defaults.sources),
             "top_k": str(defaults.top_k), "delivery_hour": str(defaults.delivery_hour),
             "timezone": defaults.timezone, "cadence": "daily", "trending": True}
 
@@ -156,6 +165,7 @@ def subscriber_values(sub: Subscriber, defaults: FormDefaults) -> dict[str, Any]
         "email": sub.email,
         "keywords": ", ".join(sub.keywords),
         "exclude": ", ".join(sub.exclude),
+        "authors": "; ".join(sub.authors),  # ";": a name written "Welling, M." keeps its comma
         "sources": list(sub.sources or defaults.sources),
         "top_k": str(sub.top_k or defaults.top_k),
         "delivery_hour": str(sub.delivery_hour if sub.delivery_hour is not None else defaults.delivery_hour),

@@ -140,7 +140,7 @@ class ManagePages:
             sub_store.update_preferences(
                 conn, sid, keywords=prefs.keywords, exclude=prefs.exclude, top_k=prefs.top_k,
                 timezone=prefs.timezone, delivery_hour=prefs.delivery_hour, cadence=prefs.cadence,
-                sources=prefs.sources, trending=prefs.trending, now=self.site.db_now())
+                sources=prefs.sources, trending=prefs.trending, authors=prefs.authors, now=self.site.db_now())
             if (list(sub.keywords), list(sub.exclude)) != (prefs.keywords, prefs.exclude):
                 event_store.forget_model(conn, sid)  # the keyword profile is part of the model
         log.info("subscriber %s changed their settings", sid)

@@ -216,7 +216,7 @@ class SignupPages:
             sub, created = sub_store.upsert_subscriber(
                 conn, email=signup.email, keywords=prefs.keywords, exclude=prefs.exclude, top_k=prefs.top_k,
                 timezone=prefs.timezone, delivery_hour=prefs.delivery_hour, cadence=prefs.cadence,
-                sources=prefs.sources, trending=prefs.trending, now=now)
+                sources=prefs.sources, trending=prefs.trending, authors=prefs.authors, now=now)
             if before is not None and not isinstance(moving, int):
                 sub_store.set_paused(conn, sub.id, False, now)  # signing up again means: send it
                 if (before.keywords, before.exclude) != (sub.keywords, sub.exclude):

@@ -168,3 +168,21 @@ def test_channel_commands(env: dict[str, str]) -> None:
     assert gone.exit_code == 0 and _stored(env) == 1
     missing = run(main, ["channel", "remove", "ada@example.org", "7"], env=env)
     assert missing.exit_code == 2 and "has no chat channel 7" in missing.output
+
+
+def test_a_webhook_given_when_subscribing_is_checked_before_anything_is_stored(env: dict[str, str]) -> None:
+    run = CliRunner().invoke
+    bad = run(main, ["subscribe", "ada@example.org", "-k", "sparse attention", "--webhook",
+                     "http://169.254.169.254/x/SECRETPATH"], env=env)
+    assert bad.exit_code == 2 and bad.output.count("\n") == 1 and bad.output.startswith("error: --webhook: webhook URL")
+    assert "SECRETPATH" not in bad.output
+    assert "No subscribers yet" in run(main, ["subscribers"], env=env).output and _stored(env) == 0
+
+    ok = run(main, ["subscribe", "ada@example.org", "-k", "sparse attention", "--webhook",
+                    "http://127.0.0.1:9/SECRETPATH"], env=env)
+    assert ok.exit_code == 0 and "; chat channel 1: json http://127.0.0.1:9/***" in ok.output
+    assert "SECRETPATH" not in ok.output and _stored(env) == 1
+    # The same URL again is the channel there is; an update keeps the subscription as it was.
+    again = run(main, ["subscribe", "ada@example.org", "--webhook", "http://127.0.0.1:9/SECRETPATH"], env=env)
+    assert again.exit_code == 0 and "chat channel 1:" in again.output and _stored(env) == 1
+    assert "(chat: json)" in run(main, ["subscribers"], env=env).output

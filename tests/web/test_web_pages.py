@@ -171,6 +171,25 @@ def test_double_opt_in(site: Site) -> None:
     assert site.count(consents) == 1 and site.count(subscribers) == 1
 
 
+def test_followed_authors_from_the_signup_form_to_the_manage_page(site: Site) -> None:
+    client = site.client()
+    assert signup(client, authors="Welling, Max; Yann LeCun").status_code == 200
+    page = client.get(confirm_path(site.confirmations()[0]))
+    done = client.post(confirm_path(site.confirmations()[0]), data=csrf_of(page))
+    assert done.status_code == 200 and site.subscriber().authors == ("Welling, Max", "Yann LeCun")
+    manage = re.search(r'href="(/manage/[^"]+)"', done.text)
+    assert manage is not None
+    url = manage.group(1)
+    page = client.get(url)
+    # Shown as it will be read back: a semicolon keeps "Welling, Max" one name.
+    assert '<label for="authors">' in page.text and 'value="Welling, Max; Yann LeCun"' in page.text
+    refused = client.post(url, data={**GOOD, "authors": "Welling", **csrf_of(page)})
+    assert refused.status_code == 400 and 'id="authors-error"' in refused.text
+    assert 'value="Welling"' in refused.text and site.subscriber().authors == ("Welling, Max", "Yann LeCun")
+    saved = client.post(url, data={**GOOD, "authors": "", **csrf_of(page)}, follow_redirects=False)
+    assert saved.status_code == 303 and site.subscriber().authors == ()
+
+
 def test_forged_and_expired_confirmation_links(site: Site) -> None:
     client = site.client()
     signup(client)
@@ -202,6 +221,8 @@ def test_a_reused_signup_id_cannot_be_confirmed_with_an_old_nonce(site: Site) ->
     ({"delivery_hour": "25"}, "delivery_hour", "Choose an hour"),
     ({"top_k": "0"}, "top_k", "Choose a number of papers"),
     ({"cadence": "hourly"}, "cadence", "Choose daily or weekly"),
+    ({"authors": "Welling"}, "authors", "give a first name or initial too"),
+    ({"authors": "Max Welling, M."}, "authors", "M."),
     ({"sources": ["nope"]}, "sources", "Choose sources from the list"),
     ({"sources": None}, "sources", "Choose at least one source"),
     ({"consent": None}, "consent", "Tick the box"),
