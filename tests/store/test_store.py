@@ -364,3 +364,32 @@ def test_migration_0013_keeps_every_reader_on_the_trending_block_and_the_address
         assert "ix_subscribers_email_lower" in names
     finally:
         engine.dispose()
+
+
+def test_migration_0023_adds_followed_authors_and_goes_down_keeping_the_subscriber(db_url: str) -> None:
+    from sqlalchemy import inspect
+
+    engine = create_db_engine(db_url)
+    try:
+        migrate(engine, "0022")
+        with engine.begin() as conn:  # a subscriber from before: follows no one
+            conn.execute(text("INSERT INTO subscribers (email, keywords, exclude, cadence, paused, hard_bounces, "
+                              "trending, active, legacy_links, email_enabled, created_at, updated_at) VALUES "
+                              "('ada@example.org', '[\"graphs\"]', '[]', 'daily', false, 0, true, true, false, true, "
+                              "'2026-12-01', '2026-12-01')"))
+        migrate(engine)
+        with engine.begin() as conn:
+            sub = sub_store.get_subscriber(conn, "ada@example.org")
+            assert sub is not None and sub.authors == () and sub.keywords == ("graphs",)
+            sub_store.upsert_subscriber(conn, email="ada@example.org", keywords=None, authors=["Max Welling"],
+                                        now=datetime(2026, 12, 5))
+            assert sub_store.get_subscriber(conn, "ada@example.org").authors == ("Max Welling",)  # type: ignore[union-attr]
+        with engine.begin() as conn:
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0022")
+        assert "authors" not in {c["name"] for c in inspect(engine).get_columns("subscribers")}
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT keywords FROM subscribers")).scalar() is not None
+    finally:
+        engine.dispose()
