@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -23,8 +22,8 @@ MAX_NAMES = 50
 MAX_NAME_CHARS = 100
 
 # Letters NFKD does not take apart into a base letter and a mark.
-_UNFOLDED = str.maketrans({"ß": "ss", "ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "æ": "ae", "Æ": "ae", "œ": "oe",
-                           "Œ": "oe", "đ": "d", "Đ": "d", "ð": "d", "þ": "th", "ı": "i", "ħ": "h"})
+_UNFOLDED = str.maketrans({"ß": "ss", "ø": "o", "ł": "l", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d", "þ": "th",
+                           "ı": "i", "ħ": "h"})
 _PARTICLES = frozenset({"van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "du", "la", "le", "ter",
                         "ten", "af", "zu", "bin", "ibn", "al", "el", "st", "mac"})
 _AFFILIATION = re.compile(r"\s*[(\[][^()\[\]]*[)\]]\s*$")  # "Jane Doe (MIT)"
@@ -34,19 +33,36 @@ _AFFILIATION = re.compile(r"\s*[(\[][^()\[\]]*[)\]]\s*$")  # "Jane Doe (MIT)"
 class AuthorKey:
     surname: str  # folded letters, no spaces or hyphens: "lecun" for "Le Cun", "LeCun" and "LECUN"
     given: tuple[str, ...]  # folded given names in order; one letter for an initial
+    # Per given name: joined to the next by a hyphen ("Jian-Peng", "J.-P."): one name in two parts,
+    # so "Jian Wang" is not "Jian-Peng Wang", while "Max Welling" is "Max A. Welling".
+    joined: tuple[bool, ...] = ()
 
 
 def fold(text: str) -> str:
     """Lowercase ASCII letters and digits, accents and the marks between letters dropped, spaces kept."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_UNFOLDED))
+    decomposed = unicodedata.normalize("NFKD", text.lower().translate(_UNFOLDED))
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    plain = re.sub(r"['’`´]", "", plain.lower())  # O'Brien is OBrien
-    return re.sub(r"[^0-9a-z\u0080-\uffff]+", " ", plain).strip()
+    plain = re.sub(r"['’`´]", "", plain)  # O'Brien is OBrien
+    # Letters and digits of any script; hyphens of every kind, stray marks of a mis-decoded feed
+    # ("Ã©"), dots and commas are word breaks.
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in plain).split())
 
 
-def _given(parts: str) -> tuple[str, ...]:
-    # "J.-P." and "Jean-Pierre" are two given names, as are "N.C" and "P.M."
-    return tuple(fold(re.sub(r"[.\-‐]", " ", parts)).split())
+def _given(parts: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+    """Given names and whether each is hyphen-joined to the next: "J.-P." and "Jean-Pierre" are two
+    parts of one name, "N.C" and "P.M." two initials."""
+    names: list[str] = []
+    joined: list[bool] = []
+    for m in re.finditer(r"[^\s.\-‐]+|[\-‐]", parts):
+        if m.group(0) in "-‐":
+            if joined:
+                joined[-1] = True
+            continue
+        word = "".join(fold(m.group(0)).split())  # one name, whatever marks a garbled feed left inside it
+        if word:
+            names.append(word)
+            joined.append(False)
+    return tuple(names), tuple(joined)
 
 
 @lru_cache(maxsize=65536)
@@ -56,10 +72,16 @@ def author_key(name: str) -> AuthorKey | None:
     if not text or len(text) > MAX_NAME_CHARS * 2:
         return None
     parsed = HumanName(text)
-    surname = "".join(fold(parsed.last).split())
+    last, given_text = parsed.last, f"{parsed.first} {parsed.middle}"
+    if not parsed.first and parsed.suffix and text.count(",") == 1:
+        # "Dede, Cem", "Rabin, Md Rafiqul", "Neves, V.": given names that look like a suffix (CEM,
+        # M.D., the numeral V) are taken for one; surname first, they are the given names.
+        last, given_text = text.split(",")
+    surname = "".join(fold(last).split())
     if not surname or not any(ch.isalpha() for ch in surname):
         return None
-    return AuthorKey(surname, _given(f"{parsed.first} {parsed.middle}"))
+    given, joined = _given(given_text)
+    return AuthorKey(surname, given, joined)
 
 
 def same_person(followed: AuthorKey, written: AuthorKey) -> bool:
@@ -68,8 +90,14 @@ def same_person(followed: AuthorKey, written: AuthorKey) -> bool:
         return False
     if "".join(followed.given) == "".join(written.given):  # "Zhongjian" and "Zhong-Jian"
         return True
-    return all(a[0] == b[0] if len(a) == 1 or len(b) == 1 else a == b
-               for a, b in zip(followed.given, written.given, strict=False))
+    if not all(a[0] == b[0] if len(a) == 1 or len(b) == 1 else a == b
+               for a, b in zip(followed.given, written.given, strict=False)):
+        return False
+    # The shorter list may stop before the other's middle names, not inside a hyphenated name,
+    # unless it ends in an initial ("Z. Liu" for Zhong-Jian Liu).
+    short, long_ = sorted((followed, written), key=lambda k: len(k.given))
+    n = len(short.given)
+    return n == len(long_.given) or len(short.given[-1]) == 1 or not long_.joined[n - 1]
 
 
 def _bare_surname(part: str) -> bool:
@@ -122,25 +150,3 @@ def _checked(name: str) -> AuthorKey:
     if key is None or len(key.surname) < 2:
         raise ValueError(f'author "{shown}": give a surname too, e.g. "M. Welling"')
     return key
-
-
-class FollowedAuthors:
-    """A reader's followed names, to test a paper's author list against."""
-
-    def __init__(self, names: Sequence[str]) -> None:
-        self.by_surname: dict[str, list[tuple[str, AuthorKey]]] = {}
-        for name in names:
-            key = author_key(name)
-            if key is not None and key.given:
-                self.by_surname.setdefault(key.surname, []).append((name, key))
-
-    def match(self, paper_authors: Sequence[str]) -> str | None:
-        """The followed name (as the reader wrote it) that one of these authors is; None if none is."""
-        for written in paper_authors:
-            key = author_key(written)
-            if key is None:
-                continue
-            for name, followed in self.by_surname.get(key.surname, ()):
-                if same_person(followed, key):
-                    return name
-        return None
