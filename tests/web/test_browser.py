@@ -156,6 +156,8 @@ def test_sign_up_confirm_digest_manage_star_unsubscribe(browser: Any, server: di
     page.keyboard.press("Tab")
     page.keyboard.type("large language models, reasoning")
     page.keyboard.press("Tab")  # exclude: left empty
+    page.keyboard.press("Tab")  # authors to follow: left empty
+    assert page.evaluate("document.activeElement.id") == "authors"
     page.keyboard.press("Tab")  # sources: arxiv-new (checked)
     page.keyboard.press("Tab")  # sources: sample (checked)
     page.keyboard.press("Tab")  # papers per digest
