@@ -26,8 +26,8 @@ def test_a_followed_authors_papers_head_the_digest_with_their_label(
     made = _cli(env, "subscribe", "ada@example.org", "--keywords", "diffusion models",
                 "--authors", "Vindas-Melendez, Andres R.; A. Cardenas-Avendano")
     assert made.exit_code == 0, made.output
-    assert "follows Vindas-Melendez, Andres R., A. Cardenas-Avendano" in made.output
-    assert "(follows: Vindas-Melendez, Andres R., A. Cardenas-Avendano)" in _cli(env, "subscribers").output
+    assert "follows Vindas-Melendez, Andres R.; A. Cardenas-Avendano" in made.output
+    assert "(follows: Vindas-Melendez, Andres R.; A. Cardenas-Avendano)" in _cli(env, "subscribers").output
     assert _cli(env, "subscribe", "alan@example.org", "--keywords", "diffusion models").exit_code == 0
 
     run = _cli(env, "run", "--date", _today())

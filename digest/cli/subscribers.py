@@ -89,7 +89,7 @@ def subscribe(obj: Context, email: str, keywords: str | None, exclude: str | Non
     click.echo(f"{verb} {sub.email}: {', '.join(sub.keywords)} ({sub.top_k or app.settings.digest.top_k} picks, "
                f"{sub.cadence} at {hour_shown:02d}:00 {sub.timezone or sched.timezone})"
                + ("; feed only, no email" if not sub.email_enabled else "")
-               + (f"; follows {', '.join(sub.authors)}" if sub.authors else "")
+               + (f"; follows {'; '.join(sub.authors)}" if sub.authors else "")
                + (f"; chat channel {channel.id}: {channel.label}" if channel is not None else ""))
 
 
@@ -149,7 +149,7 @@ def subscribers(obj: Context, show_all: bool) -> None:
         # The kind only: the URL is a secret (`digest channel list` shows it masked).
         chat = ", ".join(c.kind + (" [paused]" if c.paused_at else "") for c in chats.get(s.id, []))
         excl += f"  (chat: {chat})" if chat else ""
-        excl += f"  (follows: {', '.join(s.authors)})" if s.authors else ""
+        excl += f"  (follows: {'; '.join(s.authors)})" if s.authors else ""
         when = f"{s.cadence} {s.delivery_hour if s.delivery_hour is not None else sched.delivery_hour:02d}:00 " \
                f"{s.timezone or sched.timezone}"
         click.echo(f"{s.email}  top_k={s.top_k or app.settings.digest.top_k}  {when}  {', '.join(s.keywords)}"

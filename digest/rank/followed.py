@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from digest.author_names import AuthorKey, author_key, same_person
+from digest.author_names import AuthorKey, author_key, same_person, surnames
 from digest.domain import Paper, Pick
 from digest.rank.keywords import PaperIndex
 from digest.rank.select import Hits, excluded_papers
@@ -32,8 +32,9 @@ class DayAuthors:
         for c, paper in enumerate(papers):
             for name in paper.authors:
                 key = author_key(name)
-                if key is not None:
-                    self.by_surname.setdefault(key.surname, []).append((c, key))
+                if key is not None and key.given:
+                    for surname in surnames(key):
+                        self.by_surname.setdefault(surname, []).append((c, key))
 
     def papers_by(self, followed: Sequence[str]) -> dict[int, str]:
         """Column of each paper with a followed author -> the name as the reader wrote it (the first
@@ -43,9 +44,10 @@ class DayAuthors:
             key = author_key(name)
             if key is None:
                 continue
-            for c, written in self.by_surname.get(key.surname, ()):
-                if c not in out and same_person(key, written):
-                    out[c] = name
+            for surname in surnames(key):
+                for c, written in self.by_surname.get(surname, ()):
+                    if c not in out and same_person(key, written):
+                        out[c] = name
         return out
 
 
