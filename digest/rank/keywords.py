@@ -244,12 +244,22 @@ def specificity(phrases: Sequence[str], space: features.FeatureSpace) -> np.ndar
     """Per phrase, 0 to 1: how rare it is among the stored papers (see SPECIFIC_SHARE). A phrase of
     several words is as rare as its rarest pair of neighbouring words (the hashed bigrams' document
     frequencies), a word as itself."""
+    return _specificity([features.tokens(k) for k in phrases], space)
+
+
+def word_specificity(words: Sequence[str], space: features.FeatureSpace) -> np.ndarray:
+    """Per word of a phrase, already made tokens (features.tokens), its specificity. Not tokenised
+    again: the plural "systems" is the token "system", which, tokenised again, is a stop word and
+    would read as a word no paper holds, the rarest there is."""
+    return _specificity([[w] for w in words], space)
+
+
+def _specificity(phrases: Sequence[Sequence[str]], space: features.FeatureSpace) -> np.ndarray:
     out = np.ones(len(phrases), dtype=np.float32)
-    for i, k in enumerate(phrases):
-        toks = features.tokens(k)
+    for i, toks in enumerate(phrases):
         if not toks:
             continue
-        grams = toks if len(toks) == 1 else [f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)]
+        grams = list(toks) if len(toks) == 1 else [f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)]
         rarity = float(space.idf[features.unigram_columns(grams)].max()) - 1.0  # ln(share), about
         low, high = -np.log(GENERIC_SHARE), -np.log(SPECIFIC_SHARE)
         out[i] = np.clip(GENERIC_FLOOR + (1 - GENERIC_FLOOR) * (rarity - low) / (high - low), GENERIC_FLOOR, 1.0)
@@ -309,7 +319,7 @@ def score_keywords(
     own = [[kw_index[k] for k in sub.keywords] for sub in subscribers]
     index = paper_index if paper_index is not None else PaperIndex(papers)
     words = word_scores(subscribers, index, space)
-    levels, shares, held = index.match_levels(vocab, lambda words: specificity(words, space) >= 1.0)
+    levels, shares, held = index.match_levels(vocab, lambda words: word_specificity(words, space) >= 1.0)
     phrases = phrase_scores(own, levels, specificity(vocab, space))
     grounded = (best_of_own(own, held) > GROUNDED_SHARE + 1e-6).toarray() | (phrases > 0)
     whole = levels >= MATCHED_LEVEL

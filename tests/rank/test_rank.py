@@ -310,6 +310,18 @@ def test_a_quiet_day_is_not_filled_with_papers_sharing_one_common_word() -> None
     assert picks == ["Deep generative protein design", "How proteins fold"]
 
 
+def test_a_common_word_that_is_a_stop_word_in_the_singular_grounds_nothing() -> None:
+    """"recommender systems": "systems" is the token "system", a stop word on its own; it was taken
+    for the rarest word there is, and filled a quiet day with Lotka-Volterra and Nash systems."""
+    systems = [(f"Stability of {what} systems", f"We study {what} systems and their stability.")
+               for what in ("Lotka-Volterra", "Nash", "hierarchical triple", "Lur'e", "non-reciprocal", "computer",
+                            "AI judge", "power")]
+    papers = _day(systems + [("Sequential recommender systems with language models", "We recommend items."),
+                             ("Recommender models for news", "A recommender trained on clicks.")])
+    picks = _picks(papers, "recommender systems")
+    assert picks == ["Sequential recommender systems with language models", "Recommender models for news"]
+
+
 def test_a_phrase_most_papers_hold_weighs_less_than_a_specific_one() -> None:
     """Keywords "learning, graph coloring": "learning" is in a tenth of the day's titles, so a paper
     that names graph coloring in its abstract comes before one that merely says "learning"."""
