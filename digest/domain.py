@@ -126,6 +126,7 @@ class Status(StrEnum):
     ALREADY_SENT = "already_sent"
     IN_PROGRESS = "in_progress"
     WOULD_SEND = "would_send"
+    PAUSED = "paused"  # a dry run's chat channel that is paused: a run posts nothing to it
     # A ledger state too: a digest recorded for the reader's feed and never mailed (email turned off).
     RECORDED = "recorded"
 

@@ -91,8 +91,16 @@ def _print_run(report: RunReport) -> None:
         + f", {c['already_sent']} already sent, {c['quiet']} quiet, {c['failed']} failed, "
         f"{report.to_retry or 0} to retry"
         + (", stopped early on request" if report.stopped else "")
-        + (f"; chat: {c['chat_sent']} sent, {c['chat_failed']} failed" if report.chat else "")
+        + (_chat_summary(report) if report.chat else "")
     )
+
+
+def _chat_summary(report: RunReport) -> str:
+    if report.dry_run:
+        would = sum(o.status == "would_send" for o in report.chat)
+        return f"; chat: {would} would be sent, {sum(o.status == 'paused' for o in report.chat)} paused"
+    c = report.counts()
+    return f"; chat: {c['chat_sent']} sent, {c['chat_failed']} failed"
 
 
 def _daily(app: App, *, digest_date: date, now: datetime, only: str | None, dry_run: bool,

@@ -3,8 +3,9 @@
 
 pylatexenc does the conversion. Around it: text without markup is returned as it is; text the converter
 would mangle (a bare % starts a comment, & is a table column, ~ a tie) is escaped first; URLs are left
-alone; input is bounded; and whatever goes wrong (malformed or hostile markup, a converter error, an
-output that lost the words) gives the text back unchanged. It never raises.
+alone, and so are those of \\url{URL} (the URL) and \\href{URL}{text} ("text (URL)"), which pylatexenc
+would turn into "<URL>" or fail on; input is bounded; and whatever goes wrong (malformed or hostile
+markup, a converter error, an output that lost the words) gives the text back unchanged. It never raises.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ MAX_CHARS = 20_000  # longer text is left as it is: an abstract is bounded to 10
 MAX_DEPTH = 40  # braces nested deeper than this are not markup a title or an abstract needs
 # Markup worth converting: a command (\alpha, \"u, \%), inline math, or braces.
 _MARKUP = re.compile(r"\\[A-Za-z]+|\\[^A-Za-z\s]|\$[^$]+\$|[{}]")
-_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+# A link is not markup: %20 is no comment, ~ no tie. \url and \href are matched before a bare URL so
+# that the URL inside their braces is not taken with the closing brace. Their text may hold markup
+# ("{\it et al}. \textbf{24}"): two levels of braces.
+_BRACED = r"(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*"
+_LINK = re.compile(r"\\url\s*\{\s*(?P<url>[^{}\s]+)\s*\}"
+                   r"|\\href\s*\{\s*(?P<href>[^{}\s]+)\s*\}\s*\{(?P<text>" + _BRACED + r")\}"
+                   r"|https?://[^\s{}]+", re.IGNORECASE)
+_INNER_URL = re.compile(r"\\url\s*\{\s*([^{}\s]+)\s*\}")
+# Inside \url and \href a URL's %, #, &, _ and ~ may be written escaped.
+_URL_ESCAPE = re.compile(r"\\([%#&_~$])")
 _MATH = re.compile(r"\$[^$]*\$")
 # A subscript of digits in math is part of a formula (Pb$_{0.64}$, H$_2$O): no "_" in the text.
 _NUMERIC_SUB = re.compile(r"_\{\s*([0-9][0-9.,]*)\s*\}|_([0-9])")
@@ -36,9 +46,14 @@ _COMMAND_NAME = re.compile(r"\\[A-Za-z]+")
 @cache
 def _converter() -> Any:
     # Imported on first use: most commands never convert any text.
-    from pylatexenc.latex2text import LatexNodes2Text
+    from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
 
-    return LatexNodes2Text(math_mode="text", strict_latex_spaces=False)
+    # pylatexenc 2.11 drops \texttt{...} with its text ("\texttt{github.com/x/y}" comes out empty), and
+    # writes a \url to_text did not take as a link ("\url{}") in angle brackets.
+    context = get_default_latex_context_db()
+    context.add_context_category("digest", prepend=True, macros=[
+        MacroTextSpec("texttt", discard=False), MacroTextSpec("url", simplify_repl="%s")])
+    return LatexNodes2Text(math_mode="text", strict_latex_spaces=False, latex_context=context)
 
 
 def has_markup(text: str) -> bool:
@@ -52,17 +67,21 @@ def to_text(text: str) -> str:
         return text
     try:
         pieces = []
+        source = []  # what the text says, to check the output kept its words: a link's URL once
         last = 0
-        for url in _URL.finditer(text):  # a URL is not markup: %20 is no comment, ~ no tie
-            pieces.append(_convert(text[last:url.start()]))
-            pieces.append(url.group(0))
-            last = url.end()
+        for link in _LINK.finditer(text):
+            pieces.append(_convert(text[last:link.start()]))
+            readable, said = _link_text(link)
+            pieces.append(readable)
+            source += [text[last:link.start()], said]
+            last = link.end()
         pieces.append(_convert(text[last:]))
+        source.append(text[last:])
         out = " ".join("".join(pieces).split())
     except Exception as exc:  # noqa: BLE001 - malformed markup must never stop an ingest
         log.debug("LaTeX left as it is (%s: %s): %.80r", type(exc).__name__, exc, text)
         return text
-    return out if _kept_the_words(text, out) else text
+    return out if _kept_the_words(" ".join(source), out) else text
 
 
 def readable_paper(paper: Paper) -> Paper:
@@ -83,10 +102,31 @@ def _convert(part: str) -> str:
     part = _BARE_SPECIAL.sub(r"\\\1", part)
     part = _LONE_TILDE.sub(r"\\textasciitilde{}", part)
     converted: str = _converter().latex_to_text(part)
-    # Keep the spaces at the edges: the pieces around a URL are joined as they were.
-    lead = " " if part[:1].isspace() else ""
-    trail = " " if part[-1:].isspace() else ""
+    # Keep the spaces at the edges: the pieces around a URL are joined as they were. A space the
+    # converter kept counts too: "\texttt{https://x.org} and" reads "https://x.org and".
+    lead = " " if part[:1].isspace() or converted[:1].isspace() else ""
+    trail = " " if part[-1:].isspace() or converted[-1:].isspace() else ""
     return lead + converted.strip() + trail
+
+
+def _link_text(link: re.Match[str]) -> tuple[str, str]:
+    """A link as it reads: the URL; for \\href, its text and the URL after it, or the URL alone when
+    the text is the URL itself ("\\href{https://github.com/x/y}{https://github.com/x/y}"). And the
+    source it stands for, with that URL once."""
+    if link.group("url") is not None:
+        return _URL_ESCAPE.sub(r"\1", link.group("url")), link.group(0)
+    if link.group("href") is None:
+        return link.group(0), link.group(0)
+    url = _URL_ESCAPE.sub(r"\1", link.group("href"))
+    # "\href{URL}{\url{URL}}" is seen too: the inner \url is its URL, not pylatexenc's "<URL>".
+    text = _convert(_INNER_URL.sub(lambda m: _URL_ESCAPE.sub(r"\1", m.group(1)), link.group("text"))).strip()
+    if not text or _bare(text) == _bare(url):
+        return url, url
+    return f"{text} ({url})", link.group(0)
+
+
+def _bare(url: str) -> str:
+    return url.lower().removeprefix("https://").removeprefix("http://").removeprefix("www.").rstrip("/")
 
 
 def _too_deep(text: str) -> bool:

@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from digest.config import FetchSettings
-from digest.domain import OutgoingMessage, SubscriberOutcome
+from digest.domain import OutgoingMessage, Status, Subscriber, SubscriberOutcome
 from digest.hooks.formats import FORMATS
 from digest.hooks.post import HookTransport
 from digest.hooks.spec import HookSpec
@@ -63,6 +63,31 @@ class Chat:
         with self.engine.connect() as conn:
             found = channel_store.get(conn, channel_id) if channel_id is not None else None
         return dataclasses.replace(outcome, channel=found.label if found else row.channel)
+
+    def would_post(self, planned: Sequence[tuple[Subscriber, int]], found: Sequence[Batch]) -> list[SubscriberOutcome]:
+        """A dry run's chat messages, told by their channel's masked label and never posted: for each
+        digest a run would make (subscriber, picks), one to each of the subscriber's channels, or
+        "paused" for a paused one (a run makes it no message); and the chat rows found in the ledger
+        that a run would send (found)."""
+        with self.engine.connect() as conn:
+            # All of them, few as they are (channels_for): a paused one too, to say it gets nothing.
+            mine = channel_store.active_by_subscriber(conn, paused_too=True) if planned else {}
+            by_id = channel_store.by_ids(conn, [i for b in found if (i := ledger.hook_id(b.row.channel)) is not None])
+        out: list[SubscriberOutcome] = []
+        for sub, n_picks in planned:
+            for c in mine.get(sub.id, []):
+                if c.paused_at is None:
+                    out.append(SubscriberOutcome(sub.email, Status.WOULD_SEND, n_picks, channel=c.label))
+                else:
+                    out.append(SubscriberOutcome(
+                        sub.email, Status.PAUSED, n_picks, channel=c.label,
+                        detail=f"since {c.paused_at:%Y-%m-%d %H:%M} UTC, not posted to; "
+                               f"digest channel resume {sub.email} {c.id}"))
+        for b in found:
+            to = by_id.get(ledger.hook_id(b.row.channel) or 0)
+            if to is not None and to.paused_at is None:  # as send(): a removed or paused channel gets nothing
+                out.append(SubscriberOutcome(b.sub.email, Status.WOULD_SEND, len(b.picks), channel=to.label))
+        return out
 
     def send(self, batches: Sequence[Batch], now: datetime, stop: threading.Event | None = None,
              settle: Collection[str] = ()) -> list[SubscriberOutcome]:

@@ -154,6 +154,7 @@ class DigestPipeline:
 
         # A restart with every row already planned skips ranking altogether.
         to_record: list[Planned] = []
+        would_get: list[tuple[Subscriber, int]] = []  # a dry run's digests: their chat channels are told
         planned = self.plan(to_rank, digest_date, now, stop) if to_rank else []
         if stop is not None and stop.is_set() and len(planned) < len(to_rank):  # the rest wait for the next run
             ranked = {p.subscriber.id for p in planned}
@@ -167,7 +168,9 @@ class DigestPipeline:
                 report.outcomes.append(SubscriberOutcome(sub.email, Status.QUIET, 0, "no new paper matched"))
             elif dry_run:
                 report.outcomes.append(SubscriberOutcome(sub.email, Status.WOULD_SEND, len(picks)) if sub.email_enabled
-                                       else _feed_only(sub, len(picks), "dry run: would be recorded for the feed"))
+                                       else _feed_only(sub, len(picks), "dry run: would be recorded for the feed, "
+                                                                        "not mailed"))
+                would_get.append((sub, len(picks)))
             else:
                 to_record.append(item)
         # Recorded in chunks, one transaction each: a crash loses at most a chunk of plans, which
@@ -199,6 +202,7 @@ class DigestPipeline:
 
         if dry_run:
             report.outcomes.extend(SubscriberOutcome(b.sub.email, Status.WOULD_SEND, len(b.picks)) for b in to_send)
+            report.chat += self.chat.would_post(would_get, chat_send)
             _tell(progress, report.outcomes)
             return report
         _tell(progress, report.outcomes)

@@ -15,12 +15,13 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from digest.cli import LAZY_COMMANDS, main
 from digest.store.engine import open_engine
-from digest.store.schema import sources
+from digest.store.schema import channels, deliveries, sources
 from tests.address_cases import BAD_ADDRESSES
+from tests.hook_server import HookRecorder
 from tests.http_server import LocalHttpServer, QuietHandler
 from tests.smtp_server import free_port
 
@@ -405,3 +406,43 @@ def test_preview_shows_the_next_digest_with_the_picks_its_run_sends(env: dict[st
     assert r.exit_code == 0 and "ada@example.org: sent, 4 picks" in r.output, r.output
     sent = Path(r.output.split("-> ", 1)[1].split()[0]).with_suffix(".html")
     assert _pick_titles(sent.read_text()) == previewed
+
+
+def test_a_dry_run_names_the_chat_channels_masked_and_posts_nothing(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'state' / 'digest.db'}"
+    env = {"DIGEST_CONFIG": "", "DIGEST_STATE_DIR": str(tmp_path / "state"), "DIGEST_DATABASE__URL": db,
+           "DIGEST_FETCH__ALLOW_PRIVATE": "true", "DIGEST_SOURCES": json.dumps([{"name": "arxiv", "path": str(ARXIV)}])}
+    slack_path, json_path = "/services/T000/B000/s3cr3tSlackPath", "/hooks/s3cr3tJsonPath"
+    with HookRecorder() as hooks:
+        assert _run(env, "subscribe", "ada@example.org", "-k", "diffusion models").exit_code == 0
+        assert _run(env, "subscribe", "grace@example.org", "-k", "large language models", "--no-email").exit_code == 0
+        for who, path, kind in (("ada", slack_path, "slack"), ("ada", json_path, "json"), ("grace", json_path, "json")):
+            added = _run(env, "channel", "add", f"{who}@example.org", hooks.url(path), "--kind", kind)
+            assert added.exit_code == 0, added.output
+        engine = open_engine(db)
+        with engine.begin() as conn:  # ada's json channel kept failing: paused
+            conn.execute(update(channels).where(channels.c.id == 2).values(
+                paused_at=datetime(2026, 12, 1, 6, 0), consecutive_failures=3, last_error="HTTP 404"))
+
+        r = _run(env, "run", "--dry-run", "--date", _today())
+        assert r.exit_code == 0, r.output
+        host = hooks.url("").removesuffix("/")
+        lines = r.output.splitlines()
+        assert "  ada@example.org: would send, 10 picks" in lines
+        assert "  grace@example.org: recorded, 10 picks  (dry run: would be recorded for the feed, not mailed)" in lines
+        assert f"  ada@example.org via slack {host}/***: would send" in lines
+        assert (f"  ada@example.org via json {host}/***: paused  (since 2026-12-01 06:00 UTC, not posted to; "
+                "digest channel resume ada@example.org 2)") in lines
+        assert f"  grace@example.org via json {host}/***: would send" in lines  # feed only: the chat still gets it
+        assert "1 would be sent (dry run), 1 for feeds only" in r.output
+        assert r.output.rstrip().endswith("; chat: 2 would be sent, 1 paused")
+        assert "s3cr3t" not in r.output + r.stderr  # the secret part of a webhook URL never shows
+        # Nothing posted, mailed or recorded: no ledger row, no outbox file, the channels as they were.
+        assert hooks.received == []
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(deliveries)).scalar_one() == 0
+            assert [(c.paused_at is not None, c.consecutive_failures) for c in conn.execute(
+                select(channels).order_by(channels.c.id))] == [(False, 0), (True, 3), (False, 0)]
+        engine.dispose()
+        outbox = tmp_path / "state" / "outbox"
+        assert not outbox.exists() or not any(outbox.iterdir())

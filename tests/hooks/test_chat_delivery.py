@@ -156,6 +156,21 @@ def test_a_failing_endpoint_is_given_up_at_the_deadline(tmp_path: Path, sqlite_u
     app.close()
 
 
+def test_a_dry_run_tells_a_chat_message_left_to_retry_and_posts_nothing(
+        tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer, hooks: HookRecorder) -> None:
+    app = _app(tmp_path, sqlite_url, smtp_server)
+    _add(app, hooks.url(SECRET_PATH), kind="slack")
+    hooks.script("/services", Reply(500, body=b"oops"))
+    assert [o.status for o in app.pipeline().run(DAY, NOW).chat] == ["temp_failed"]
+    before = [(r.status, r.attempts) for r in _rows(app)]
+    # Its retry time has come: a run would post it again; a dry run only says so, by the masked label.
+    dry = app.pipeline().run(DAY, NOW + timedelta(minutes=5), dry_run=True)
+    assert [(o.status, o.channel) for o in dry.chat] == [("would_send", f"slack {hooks.base}/***")]
+    assert dry.count("already_sent") == 1  # the email went out the first time
+    assert len(hooks.at("/services")) == 1 and [(r.status, r.attempts) for r in _rows(app)] == before
+    app.close()
+
+
 def test_a_hang_times_out_and_is_retried(tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer,
                                          hooks: HookRecorder) -> None:
     app = _app(tmp_path, sqlite_url, smtp_server)

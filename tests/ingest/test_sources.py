@@ -394,7 +394,7 @@ def test_latex_in_arxiv_text_is_made_readable_and_its_source_kept() -> None:
     assert sum(p.title_latex is None for p in plain) > 80
 
 
-@pytest.mark.parametrize("text", ["{" * 5000 + "x", "\\begin{" * 1000, "\\href{https://x.org}{code}",
+@pytest.mark.parametrize("text", ["{" * 5000 + "x", "\\begin{" * 1000, "\\href{https://x.org}{code",
                                   "\\end{document} lost words", "$" * 3001, "a" * 30_000 + "\\'e",
                                   "\\newcommand{\\x}{ab} text", "\\newcommand{\\x}{"])
 def test_malformed_or_huge_latex_never_raises_and_falls_back_to_the_source(text: str) -> None:
@@ -404,3 +404,42 @@ def test_malformed_or_huge_latex_never_raises_and_falls_back_to_the_source(text:
     assert isinstance(out, str) and len(out) <= len(text)
     if text.startswith(("{", "\\begin", "\\href", "\\end", "a" * 100, "\\newcommand")):
         assert out == text  # nothing readable would come of it: the source is shown
+
+
+# Real abstracts' closing sentences (the 2024-11-28 listing): links written as LaTeX commands.
+@pytest.mark.parametrize(("source", "readable"), [
+    ("The source code is publicly available at \\url{https://github.com/ch9397/FixedWing-MonoPPO}.",
+     "The source code is publicly available at https://github.com/ch9397/FixedWing-MonoPPO."),
+    ("The experiment code is open-sourced at \\href{https://github.com/Kanyooo/EEG-DCNet}{here}.",
+     "The experiment code is open-sourced at here (https://github.com/Kanyooo/EEG-DCNet)."),
+    # The link's text is the URL: it is said once.
+    ("open-sourced for further exploration: \\href{https://github.com/MaeChd/SurrogateVarStabe}"
+     "{https://github.com/MaeChd/SurrogateVarStabe}",
+     "open-sourced for further exploration: https://github.com/MaeChd/SurrogateVarStabe"),
+    ("made available at \\href{https://eduardzamfir.github.io/moceir/}{\\texttt{eduardzamfir.github.io/MoCE-IR/}}",
+     "made available at eduardzamfir.github.io/MoCE-IR/ (https://eduardzamfir.github.io/moceir/)"),
+    ("in every bipartition [\\href{https://iopscience.iop.org/article/10.1088/1367-2630/ac9e14}{Shi {\\it et al}. "
+     "New J. Phys. \\textbf{24}, 113-025 (2022)}]. However,",
+     "in every bipartition [Shi et al. New J. Phys. 24, 113-025 (2022) "
+     "(https://iopscience.iop.org/article/10.1088/1367-2630/ac9e14)]. However,"),
+    ("presented at ``Escola de Cosmologia e Gravita\\c{c}\\~ao\" \\url{https://cosmosecontexto.org.br/ecg-inscricoes}"
+     " and webcast at \\url{https://shorturl.at/2ZSI7} -- in Portuguese",
+     "presented at “Escola de Cosmologia e Gravitação\" https://cosmosecontexto.org.br/ecg-inscricoes"
+     " and webcast at https://shorturl.at/2ZSI7 – in Portuguese"),
+    # A URL's %, ~ and escaped _ and # are the URL's, not a comment, a tie or markup.
+    ("Data: \\url{https://x.org/a%20b~c} and \\href{https://x.org/d\\_e\\#f}{the \\emph{tables}}.",
+     "Data: https://x.org/a%20b~c and the tables (https://x.org/d_e#f)."),
+])
+def test_latex_links_read_as_their_urls(source: str, readable: str) -> None:
+    from digest.ingest.latex import to_text
+
+    assert to_text(source) == readable
+
+
+def test_links_in_the_bundled_listing_are_readable(multi: ParsedFeed) -> None:
+    papers = by_id(multi)
+    assert papers["arxiv:2411.18363"].abstract.endswith("Code is available at https://github.com/IDEA-Research/ChatRex.")
+    assert "\\url" in (papers["arxiv:2411.18363"].abstract_latex or "")
+    # No abstract is left with pylatexenc's "<URL>" or a \url's closing brace.
+    for paper in multi.papers:
+        assert "<http" not in paper.abstract and not re.search(r"https?://[^\s]*\}", paper.abstract)

@@ -92,3 +92,27 @@ def test_the_email_and_its_text_part_show_code_and_data_buttons() -> None:
     assert "Code:\n    https://github.com/a/b" in out.text and "Data:\n    https://zenodo.org/records/9" in out.text
     # The gist: the sentence saying what the paper does, above the abstract.
     assert ">We propose Xnet.</p>" in out.html and "In one line: We propose Xnet." in out.text
+
+
+def test_a_latex_link_in_an_arxiv_abstract_gives_the_code_button() -> None:
+    # An arXiv API entry whose abstract ends as 2411.18363's does, with its link in \url{...}.
+    entry = (
+        "<entry><id>http://arxiv.org/abs/2411.18363v1</id><title>ChatRex: Taming Multimodal LLM for Joint "
+        "Perception and Understanding</title><updated>2024-11-27T14:11:06Z</updated>"
+        '<link href="https://arxiv.org/abs/2411.18363v1" rel="alternate" type="text/html"/>'
+        "<summary>Perception and understanding are two pillars of computer vision. Code is available at "
+        "\\url{https://github.com/IDEA-Research/ChatRex}.</summary>"
+        '<category term="cs.CV" scheme="http://arxiv.org/schemas/atom"/><published>2024-11-27T14:11:06Z</published>'
+        "<author><name>Qing Jiang</name></author></entry>"
+    )
+    data = ('<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+            f'xmlns:arxiv="http://arxiv.org/schemas/atom"><title>arXiv Query</title>{entry}</feed>').encode()
+    (paper,) = parse_feed(data, source_name="arxiv-api").papers
+    assert paper.abstract.endswith("Code is available at https://github.com/IDEA-Research/ChatRex.")
+    assert paper_links(paper.abstract, paper.comment or "").code == "https://github.com/IDEA-Research/ChatRex"
+    out = DigestRenderer().render(DigestContent(
+        to_addr="ada@example.org", digest_date=date(2024, 11, 28), picks=(Pick(paper, 0.9, (), "Matches: x"),),
+        links=(PickLinks(paper.url, paper.pdf_url or paper.url),), unsubscribe_url="https://example.org/u",
+        keywords=("x",)))
+    assert 'href="https://github.com/IDEA-Research/ChatRex"' in out.html and ">Code</a>" in out.html
+    assert "<>" not in out.text and "ChatRex}" not in out.text
