@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from digest.author_names import AuthorKey, author_key, same_person, surnames
+from digest.author_names import FollowedAuthors, author_key, surnames
 from digest.domain import Paper, Pick
 from digest.rank.keywords import PaperIndex
 from digest.rank.select import Hits, excluded_papers
@@ -24,31 +24,29 @@ REASON = "By an author you follow"
 
 
 class DayAuthors:
-    """The day's papers by their authors' surnames: a reader's followed names are looked up in a
-    few entries, not matched against every author of the day."""
+    """The day's papers by their authors' surnames: a reader's followed names are tried on the few
+    papers that hold one of their surnames, not on every author of the day."""
 
     def __init__(self, papers: Sequence[Paper]) -> None:
-        self.by_surname: dict[str, list[tuple[int, AuthorKey]]] = {}
+        self.papers = papers
+        self.by_surname: dict[str, set[int]] = {}
         for c, paper in enumerate(papers):
             for name in paper.authors:
                 key = author_key(name)
                 if key is not None and key.given:
                     for surname in surnames(key):
-                        self.by_surname.setdefault(surname, []).append((c, key))
+                        self.by_surname.setdefault(surname, set()).add(c)
 
     def papers_by(self, followed: Sequence[str]) -> dict[int, str]:
-        """Column of each paper with a followed author -> the name as the reader wrote it (the first
-        of their list that matches)."""
-        out: dict[int, str] = {}
-        for name in followed:
-            key = author_key(name)
-            if key is None:
-                continue
-            for surname in surnames(key):
-                for c, written in self.by_surname.get(surname, ()):
-                    if c not in out and same_person(key, written):
-                        out[c] = name
-        return out
+        """Column of each paper with a followed author -> the name as the reader wrote it
+        (FollowedAuthors.match: the followed name of its first author who is followed)."""
+        keys = [key for key in map(author_key, followed) if key is not None]
+        cols = {c for key in keys for surname in surnames(key) for c in self.by_surname.get(surname, ())}
+        if not cols:
+            return {}
+        matcher = FollowedAuthors(followed)
+        found = {c: matcher.match(self.papers[c].authors) for c in sorted(cols)}
+        return {c: name for c, name in found.items() if name is not None}
 
 
 def followed_picks(papers: Sequence[Paper], by: dict[int, str], scores: np.ndarray,

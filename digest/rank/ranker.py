@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -63,6 +64,11 @@ class DayPapers:
     index: PaperIndex
     similarity: PaperSimilarity
     popular: Sequence[int]  # the papers with upvotes, most first: the "trending" block's candidates
+
+    @cached_property
+    def authors(self) -> followed.DayAuthors:
+        """The day's authors by surname, made once for every group that has readers following someone."""
+        return followed.DayAuthors(self.papers)
 
     @classmethod
     def build(cls, papers: Sequence[Paper], space: FeatureSpace) -> DayPapers:
@@ -330,10 +336,9 @@ def _rank_group(states: Sequence[SubscriberState], day: DayPapers, space: Featur
     disliked = LikedPapers.build([st.disliked for st in states], space) if any(st.disliked for st in states) else None
     scored = score_all(states, day, space, options, liked, disliked, meaning)
     # Papers by followed authors are sent whatever their score; the picks are chosen from the others.
-    authors = followed.DayAuthors(day.papers) if any(st.subscriber.authors for st in states) else None
-    follows = [followed.followed_picks(day.papers, authors.papers_by(st.subscriber.authors), scored.scores[r],
+    follows = [followed.followed_picks(day.papers, day.authors.papers_by(st.subscriber.authors), scored.scores[r],
                                        scored.keywords.matched[r], st.shown, st.subscriber.exclude, day.index)
-               if authors is not None and st.subscriber.authors else [] for r, st in enumerate(states)]
+               if st.subscriber.authors else [] for r, st in enumerate(states)]
     taken = [{p.paper.id for p in f if p.paper.id is not None} for f in follows]
     picks = select_all(states, day, options, scored, liked, taken)
     out = []
