@@ -21,7 +21,7 @@ __all__ = ["stems", "tokens"]  # re-exported: the tokenizer lives in digest.rank
 N_FEATURES = 2**20
 # Which features a text hashes to. Bump it with any change to the tokens, the n-grams or paper_text:
 # stored term counts and document frequencies of another set are then rebuilt (digest.store.terms).
-FEATURE_SET = 1
+FEATURE_SET = 2  # 2: science words kept out of the stop list, plurals of stop words dropped
 
 
 def _analyse(text: str) -> list[str]:

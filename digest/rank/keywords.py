@@ -249,8 +249,9 @@ def specificity(phrases: Sequence[str], space: features.FeatureSpace) -> np.ndar
 
 def word_specificity(words: Sequence[str], space: features.FeatureSpace) -> np.ndarray:
     """Per word of a phrase, already made tokens (features.tokens), its specificity. Not tokenised
-    again: the plural "systems" is the token "system", which, tokenised again, is a stop word and
-    would read as a word no paper holds, the rarest there is."""
+    again: a token is not always its own token (the plural fold can apply twice), and one dropped on
+    the second pass reads as a word no paper holds, the rarest there is ("systems" did, while the
+    singular "system" was a stop word)."""
     return _specificity([[w] for w in words], space)
 
 

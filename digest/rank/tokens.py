@@ -1,5 +1,6 @@
 """Words to tokens, the same for a subscriber's keywords and a paper's text: lower-cased words with
-hyphens split, English stop words dropped and a light plural fold ("models" -> "model").
+hyphens split, English stop words dropped (in the singular too) and a light plural fold ("models" ->
+"model").
 
 Kept apart from the feature space (digest.rank.features) so that checking a keyword on `digest
 subscribe` does not load numpy, scipy and scikit-learn.
@@ -15,7 +16,7 @@ from typing import Any
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # scikit-learn's ENGLISH_STOP_WORDS (BSD-3-Clause; from the Glasgow Information Retrieval Group's list),
 # copied so that tokens need no scikit-learn; tests/rank/test_rank.py checks that the two stay equal.
-STOP_WORDS = frozenset((
+GENERAL_STOP_WORDS = frozenset((
     "a", "about", "above", "across", "after", "afterwards", "again", "against", "all", "almost", "alone", "along",
     "already", "also", "although", "always", "am", "among", "amongst", "amoungst", "amount", "an", "and",
     "another", "any", "anyhow", "anyone", "anything", "anyway", "anywhere", "are", "around", "as", "at", "back",
@@ -44,6 +45,15 @@ STOP_WORDS = frozenset((
     "which", "while", "whither", "who", "whoever", "whole", "whom", "whose", "why", "will", "with", "within",
     "without", "would", "yet", "you", "your", "yours", "yourself", "yourselves",
 ))
+# Words of that general-English list that name things in science, kept: dropped, "recommender
+# systems", "thin films", "top quark", "side-channel attacks" and "fire detection" lost the word
+# that makes them, and a paper titled "A Recommender System" did not match "recommender systems"
+# ("system" was dropped, the plural "systems" kept). How common they are is left to idf.
+SCIENCE_WORDS = frozenset((
+    "system", "thin", "thick", "top", "bottom", "side", "front", "back", "fire", "bill", "mill", "interest",
+    "full", "empty",
+))
+STOP_WORDS = GENERAL_STOP_WORDS - SCIENCE_WORDS
 
 
 def _fold(word: str) -> str:
@@ -61,7 +71,10 @@ def _normalised(word: str) -> str:
     few thousand words, and folding each occurrence again was most of the cost of hashing it."""
     if word in STOP_WORDS or len(word) <= 1:
         return ""
-    return _fold(word.split("'")[0])
+    folded = _fold(word.split("'")[0])
+    # A plural whose singular is a stop word ("shows", "names") is dropped as the singular is: the
+    # two forms of a word must be the same token or none.
+    return "" if folded in STOP_WORDS else folded
 
 
 def tokens(text: str) -> list[str]:

@@ -273,12 +273,42 @@ def test_unigram_columns_are_the_vectorizers_own() -> None:
     assert unigram_columns(words).tolist() == [int(term_counts([w]).indices[0]) for w in words]
 
 
-def test_the_light_tokenizer_keeps_scikit_learns_stop_words() -> None:
+def test_the_light_tokenizer_keeps_scikit_learns_stop_words_but_the_science_words() -> None:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    from digest.rank.tokens import STOP_WORDS
+    from digest.rank.tokens import GENERAL_STOP_WORDS, SCIENCE_WORDS, STOP_WORDS
 
-    assert frozenset(ENGLISH_STOP_WORDS) == STOP_WORDS
+    assert frozenset(ENGLISH_STOP_WORDS) == GENERAL_STOP_WORDS
+    assert SCIENCE_WORDS <= GENERAL_STOP_WORDS
+    assert STOP_WORDS == GENERAL_STOP_WORDS - SCIENCE_WORDS
+
+
+def test_a_word_and_its_plural_are_one_token_or_none() -> None:
+    from digest.rank.tokens import tokens
+
+    assert tokens("A Recommender System") == tokens("recommender systems") == ["recommender", "system"]
+    assert tokens("thin films on the top quark side") == ["thin", "film", "top", "quark", "side"]
+    assert tokens("it shows names") == tokens("we show the name") == []
+
+
+def test_a_phrase_matches_a_title_holding_it_in_the_singular() -> None:
+    """"recommender systems" is in "A Recommender System for News" (the singular "system" was a stop
+    word, the plural not, so the phrase did not match the title it names)."""
+    from digest.rank.features import FeatureSpace, paper_text
+    from digest.rank.ranker import RankOptions, SubscriberState, rank_all
+
+    papers = _day([("A Recommender System for News", "We rank articles for readers."),
+                   ("Thin film growth by sputtering", "Films of oxides on silicon."),
+                   ("Film criticism at scale", "Reviews of films by critics.")])
+    space = FeatureSpace.from_texts([paper_text(p) for p in papers])
+    ranked = rank_all([SubscriberState(_sub("recommender systems")), SubscriberState(_sub("thin films"))], papers,
+                      space, RankOptions(top_k=10, min_score=0.1))
+    first, second = ranked[0].picks, ranked[1].picks
+    assert first[0].paper.title == "A Recommender System for News"
+    assert "Matches: recommender systems" in first[0].reason
+    assert second[0].paper.title == "Thin film growth by sputtering"
+    assert "Matches: thin films" in second[0].reason
+    assert "Matches" not in " ".join(p.reason for p in second[1:])
 
 
 def _day(extra: list[tuple[str, str]]) -> list[Paper]:
@@ -310,8 +340,8 @@ def test_a_quiet_day_is_not_filled_with_papers_sharing_one_common_word() -> None
     assert picks == ["Deep generative protein design", "How proteins fold"]
 
 
-def test_a_common_word_that_is_a_stop_word_in_the_singular_grounds_nothing() -> None:
-    """"recommender systems": "systems" is the token "system", a stop word on its own; it was taken
+def test_the_common_word_of_a_phrase_grounds_nothing() -> None:
+    """"recommender systems": "systems" (then a stop word in the singular, tokenised twice) was taken
     for the rarest word there is, and filled a quiet day with Lotka-Volterra and Nash systems."""
     systems = [(f"Stability of {what} systems", f"We study {what} systems and their stability.")
                for what in ("Lotka-Volterra", "Nash", "hierarchical triple", "Lur'e", "non-reciprocal", "computer",
