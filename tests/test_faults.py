@@ -345,7 +345,10 @@ def test_rate_limit_spaces_the_messages(tmp_path: Path, sqlite_url: str, smtp_se
     assert _cli(env, "run", "--date", DATE, "--no-ingest").exit_code == 0
     times = [m.at for m in smtp_server.handler.messages]
     assert len(times) == 4
-    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.18  # 5 a second, a little jitter
+    # 5 a second: the sends start 0.2 s apart; the server sees them with each message's own delay,
+    # which under load varies by tens of ms (one gap of 0.168 s was seen), so the span of the four
+    # is checked: three intervals, less that jitter (unpaced, the four arrive within ~0.05 s).
+    assert times[-1] - times[0] >= 0.45
     assert smtp_server.handler.connections == 1  # still one connection for the batch
 
 
