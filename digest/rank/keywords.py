@@ -48,11 +48,12 @@ MATCHED_LEVEL = ABSTRACT_STEMS  # from this level on, "Matches: <keyword>" is tr
 # (a tenth of CiteULike's papers) and "learning" on an arXiv cs day are the generic ones; a phrase a
 # researcher types ("superconducting qubits", "recommender systems") is far under 2%.
 # A paper that holds no phrase of the reader's has words-only evidence (BM25) toward the picks'
-# floor (min_score) only where it holds most of one phrase (more than GROUNDED_SHARE of its words)
-# or one of a phrase's specific words (in at most SPECIFIC_SHARE of the stored papers: "forecasting",
-# "protein", "qubits"). A shared common word ("design" of "protein design", "quantum" of "quantum
-# error correction", "time" of "time series forecasting") still orders papers, but cannot fill a
-# quiet day's digest with papers that hold nothing else of the reader's.
+# floor (min_score) only where it holds most of one phrase (more than GROUNDED_SHARE of its words,
+# held in pairs as the phrase has them) or one of a phrase's specific words (in at most
+# SPECIFIC_SHARE of the stored papers: "forecasting", "protein", "qubits"). A shared common word
+# ("design" of "protein design", "quantum" of "quantum error correction", "time" of "time series
+# forecasting") still orders papers, but cannot fill a quiet day's digest with papers that hold
+# nothing else of the reader's.
 GROUNDED_SHARE = 0.5
 SPECIFIC_SHARE = 0.02
 GENERIC_SHARE = 0.2
@@ -186,12 +187,26 @@ class PaperIndex:
             both = np.intersect1d(both, ps, assume_unique=True)
         return both
 
+    def _held_in_pairs(self, kstems: Sequence[str]) -> dict[int, set[str]]:
+        """Per paper, the words of a phrase (its stems) that it holds two in a row as the phrase has
+        them ("error correction" of "quantum error correction"): part of the phrase, in its order.
+        The same words apart say less ("quantum" and "corrections" in a paper on loop quantum
+        gravity)."""
+        out: dict[int, set[str]] = {}
+        for a, b in zip(kstems, kstems[1:], strict=False):
+            pair = f" {a} {b} "
+            for pi in self._holding_all([a, b]).tolist():
+                if pair in self.title_stems[pi] or pair in self.body_stems[pi]:
+                    out.setdefault(pi, set()).update((a, b))
+        return out
+
     def match_levels(self, phrases: Sequence[str], specific: Callable[[Sequence[str]], np.ndarray] | None = None
                      ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
         """Per phrase and paper, its match level (uint8, phrases x papers: NONE ... TITLE), whether
         the paper shares at least one of the phrase's word stems, and how much of the phrase it
-        holds (sparse, phrases x papers): the share of its words, or 1 or more where it holds a
-        word that specific(words) (a bool per word) says is specific enough to stand for it."""
+        holds (sparse, phrases x papers): the share of its words held in pairs as the phrase has
+        them (phrases of three words or more), or 1 or more where it holds a word that
+        specific(words) (a bool per word) says is specific enough to stand for it."""
         levels = np.zeros((len(phrases), self.n), dtype=np.uint8)
         shares = np.zeros((len(phrases), self.n), dtype=bool)
         held_rows: list[np.ndarray] = []
@@ -207,20 +222,25 @@ class PaperIndex:
             for w in distinct:
                 shares[ki, self.postings.get(w, empty)] = True
             # What is held matters only where it can ground a paper the levels do not: a word of one
-            # alone is a level already, and so is all of two. So: a specific word of a longer phrase,
-            # and every word of a phrase of three or more (the rest are most of the day's postings).
+            # alone is a level already, and so is all of two. So: a specific word of a longer phrase
+            # anywhere, and the words of a phrase of three or more that the paper holds in a row as
+            # the phrase has them (the rest are most of the day's postings).
             if len(distinct) > 1:
                 standing = specific(ktoks) if specific is not None else np.zeros(len(ktoks), dtype=bool)
                 alone = {stem: False for stem in distinct}
                 for stem, sure in zip(kstems, standing, strict=True):
                     alone[stem] = alone[stem] or bool(sure)
                 for w in distinct:
-                    if not (alone[w] or len(distinct) > 2):
-                        continue
-                    where = self.postings.get(w, empty)
-                    held_rows.append(np.full(where.size, ki, dtype=np.int64))
-                    held_cols.append(where)
-                    held_vals.append(np.full(where.size, float(alone[w]) + 1.0 / len(distinct), dtype=np.float32))
+                    if alone[w]:
+                        where = self.postings.get(w, empty)
+                        held_rows.append(np.full(where.size, ki, dtype=np.int64))
+                        held_cols.append(where)
+                        held_vals.append(np.ones(where.size, dtype=np.float32))
+                if len(distinct) > 2:
+                    for pi, words in self._held_in_pairs(kstems).items():
+                        held_rows.append(np.array([ki], dtype=np.int64))
+                        held_cols.append(np.array([pi], dtype=np.int64))
+                        held_vals.append(np.array([len(words) / len(distinct)], dtype=np.float32))
             phrase, stemmed = _joined(ktoks), _joined(kstems)
             for pi in self._holding_all(kstems):
                 if phrase in self.title_text[pi]:

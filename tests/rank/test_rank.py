@@ -340,6 +340,22 @@ def test_a_quiet_day_is_not_filled_with_papers_sharing_one_common_word() -> None
     assert picks == ["Deep generative protein design", "How proteins fold"]
 
 
+def test_most_of_a_long_phrase_grounds_a_paper_only_held_in_its_order() -> None:
+    """"quantum error correction": a paper on error correction codes holds "error correction" as the
+    phrase has it and may fill a quiet day; one on quantum corrections to black hole tunneling holds
+    "quantum" and "correction" too, apart, and is about something else."""
+    common = ([(f"Bias correction for {x}", f"A correction of {x} estimates.") for x in "abcdef"]
+              + [(f"Quantum dots in {x}", f"Quantum confinement in {x}.") for x in "abcdef"]
+              + [(f"Measurement error in {x}", f"The error of {x} gauges.") for x in "abcdef"])
+    papers = _day(common + [("Quantum corrections to black hole tunneling",
+                             "We compute quantum corrections to the tunneling rate of a black hole."),
+                            ("Decoding convolutional codes over rings",
+                             "An error correction scheme for convolutional codes over finite rings.")])
+    picks = _picks(papers, "quantum error correction")
+    assert "Decoding convolutional codes over rings" in picks
+    assert "Quantum corrections to black hole tunneling" not in picks
+
+
 def test_the_common_word_of_a_phrase_grounds_nothing() -> None:
     """"recommender systems": "systems" (then a stop word in the singular, tokenised twice) was taken
     for the rarest word there is, and filled a quiet day with Lotka-Volterra and Nash systems."""
