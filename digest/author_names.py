@@ -351,8 +351,13 @@ class FollowedAuthors:
             key = author_key(name)
             if key is None or not key.given:
                 continue  # parse_followed rejects these; a stored list from before a rule change skips them
-            for surname in {r.surname for r in _readings(key)}:
+            for surname in surnames(key):
                 self._index.setdefault(surname, []).append((position, name, key))
+
+    @property
+    def surnames(self) -> frozenset[str]:
+        """Every surname a followed name may be read with: the papers worth matching hold one."""
+        return frozenset(self._index)
 
     def match(self, paper_authors: Sequence[str]) -> str | None:
         """The followed name, as the subscriber wrote it, of the first paper author who is a followed

@@ -40,11 +40,8 @@ class DayAuthors:
     def papers_by(self, followed: Sequence[str]) -> dict[int, str]:
         """Column of each paper with a followed author -> the name as the reader wrote it
         (FollowedAuthors.match: the followed name of its first author who is followed)."""
-        keys = [key for key in map(author_key, followed) if key is not None]
-        cols = {c for key in keys for surname in surnames(key) for c in self.by_surname.get(surname, ())}
-        if not cols:
-            return {}
         matcher = FollowedAuthors(followed)
+        cols = {c for surname in matcher.surnames for c in self.by_surname.get(surname, ())}
         found = {c: matcher.match(self.papers[c].authors) for c in sorted(cols)}
         return {c: name for c, name in found.items() if name is not None}
 

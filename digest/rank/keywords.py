@@ -236,11 +236,11 @@ class PaperIndex:
                         held_rows.append(np.full(where.size, ki, dtype=np.int64))
                         held_cols.append(where)
                         held_vals.append(np.ones(where.size, dtype=np.float32))
-                if len(distinct) > 2:
-                    for pi, words in self._held_in_pairs(kstems).items():
-                        held_rows.append(np.array([ki], dtype=np.int64))
-                        held_cols.append(np.array([pi], dtype=np.int64))
-                        held_vals.append(np.array([len(words) / len(distinct)], dtype=np.float32))
+                pairs = self._held_in_pairs(kstems) if len(distinct) > 2 else {}
+                if pairs:
+                    held_rows.append(np.full(len(pairs), ki, dtype=np.int64))
+                    held_cols.append(np.fromiter(pairs, dtype=np.int64, count=len(pairs)))
+                    held_vals.append(np.array([len(w) / len(distinct) for w in pairs.values()], dtype=np.float32))
             phrase, stemmed = _joined(ktoks), _joined(kstems)
             for pi in self._holding_all(kstems):
                 if phrase in self.title_text[pi]:
