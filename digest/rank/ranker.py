@@ -285,9 +285,10 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
         # Models trained with the encoder have weights on the embedding dims after the tf-idf ones.
         learned = learner.model_scores([s.model for s in states], day.similarity.transposed,
                                        dense=semantic.EMBED_SCALE * meaning.papers)
-        standing = semantic.meaning_scores(meaning)
-        prior = ks.scores + semantic.MEANING_WEIGHT * standing
-        prior_support = ks.support + semantic.MEANING_WEIGHT * standing
+        weighed = semantic.meaning_scores(meaning)
+        standing = weighed.standing
+        prior = ks.scores + weighed.order
+        prior_support = ks.support + weighed.support
     # How far each paper stands out, among the day's, in closeness to the reader's nearest liked
     # paper. In meaning with a sentence encoder: in the CiteULike-a replay (seed 3, MiniLM) it found
     # more of what readers saved later than tf-idf closeness (nDCG@10 cold 0.223 -> 0.241, warm 0.340

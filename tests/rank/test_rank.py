@@ -10,6 +10,7 @@ from digest.domain import Paper, Subscriber
 from digest.rank.features import tokens
 from digest.rank.keywords import score_keywords
 from digest.rank.select import PaperSimilarity, select_picks
+from digest.rank.semantic import Semantic
 
 CORPUS = [
     Paper(id=1, canonical_id="a", title="Sparse attention for long documents",
@@ -378,3 +379,40 @@ def test_a_phrase_most_papers_hold_weighs_less_than_a_specific_one() -> None:
     papers = _day(learning + [("Colouring sparse graphs quickly", "An algorithm for graph coloring in linear time.")])
     picks = _picks(papers, "learning", "graph coloring")
     assert picks[0] == "Colouring sparse graphs quickly"
+
+
+def _meaning(papers: list[Paper], closeness: dict[str, float], sentences: bool) -> Semantic:
+    """Encoder vectors with chosen cosines to the keyword query: the listed titles get theirs, the
+    rest spread evenly around 0 (mean 0, deviation 0.05)."""
+    from digest.rank.semantic import Semantic, unit_rows
+
+    spread = np.linspace(-0.08, 0.08, len(papers))
+    cos = np.array([closeness.get(p.title, spread[i]) for i, p in enumerate(papers)])
+    rng = np.random.default_rng(0)
+    rest = unit_rows(rng.normal(size=(len(papers), 7)))
+    vectors = np.hstack([cos[:, None], np.sqrt(1 - cos[:, None] ** 2) * rest]).astype(np.float32)
+    query = np.zeros((1, 8), dtype=np.float32)
+    query[0, 0] = 1.0
+    return Semantic(vectors, query, [np.zeros((0, 8), dtype=np.float32)], sentences=sentences)
+
+
+@pytest.mark.parametrize("sentences", [True, False])
+def test_a_sentence_encoder_orders_by_meaning_yet_a_quiet_day_stays_quiet(sentences: bool) -> None:
+    """With a sentence encoder, a paper a little closer in meaning than the day's others (1.5
+    deviations out) is ranked above them, though it shares no word with the keywords; it still does
+    not enter the digest on its own (the floor keeps the strict rule), and the bundled static
+    vectors' closeness that little counts for nothing."""
+    from digest.rank.features import FeatureSpace, paper_text
+    from digest.rank.ranker import RankOptions, SubscriberState, rank_all
+
+    papers = _day([("Deep generative protein design", "We generate binders."),
+                   ("Enzymes made to order", "Catalysts engineered from scratch for new reactions.")])
+    space = FeatureSpace.from_texts([paper_text(p) for p in papers])
+    meaning = _meaning(papers, {"Deep generative protein design": 0.3, "Enzymes made to order": 0.09}, sentences)
+    state = [SubscriberState(_sub("protein design"))]
+    everything = rank_all(state, papers, space, RankOptions(top_k=3, min_score=-1.0, diversity=0.0), meaning=meaning)
+    order = [p.paper.title for p in everything[0].picks]
+    assert order[0] == "Deep generative protein design"
+    assert ("Enzymes made to order" in order[1:]) is sentences
+    digest = rank_all(state, papers, space, RankOptions(top_k=10, min_score=0.1), meaning=meaning)
+    assert [p.paper.title for p in digest[0].picks] == ["Deep generative protein design"]
