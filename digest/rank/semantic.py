@@ -94,18 +94,29 @@ def uses_embedding(indices: np.ndarray) -> bool:
     return bool(indices.size and int(indices.max()) >= N_FEATURES)
 
 
-def standing(cos: np.ndarray, chance: float = 0.0) -> np.ndarray:
-    """Each row's cosines as standard deviations above the row's mean, less chance (what unrelated
-    papers reach), from 0 to 1 (MEANING_SPREAD deviations more and above). The deviation has a floor,
-    so a day of a few near-identical papers does not blow small differences up; on a day of n papers
-    no paper can stand more than (n - 1) / sqrt(n) deviations out, so chance is at most half that."""
-    n = cos.shape[1]
-    if n > 1:
-        chance = min(chance, 0.5 * (n - 1) / np.sqrt(n))
+def deviations(cos: np.ndarray) -> np.ndarray:
+    """Each row's cosines as standard deviations above the row's mean. The deviation has a floor, so
+    a day of a few near-identical papers does not blow small differences up."""
     mean = cos.mean(axis=1, keepdims=True)
     spread = np.maximum(cos.std(axis=1, keepdims=True), 0.05)
-    out: np.ndarray = np.clip(((cos - mean) / spread - chance) / MEANING_SPREAD, 0.0, 1.0).astype(np.float32)
+    out: np.ndarray = (cos - mean) / spread
     return out
+
+
+def past_chance(devs: np.ndarray, chance: float) -> np.ndarray:
+    """Deviations (deviations()) less chance (what unrelated papers reach), from 0 to 1
+    (MEANING_SPREAD deviations more and above). On a day of n papers no paper can stand more than
+    (n - 1) / sqrt(n) deviations out, so chance is at most half that."""
+    n = devs.shape[1]
+    if n > 1:
+        chance = min(chance, 0.5 * (n - 1) / np.sqrt(n))
+    out: np.ndarray = np.clip((devs - chance) / MEANING_SPREAD, 0.0, 1.0).astype(np.float32)
+    return out
+
+
+def standing(cos: np.ndarray, chance: float = 0.0) -> np.ndarray:
+    """Each row's cosines as deviations above the row's mean, past chance, from 0 to 1."""
+    return past_chance(deviations(cos), chance)
 
 
 @dataclass(frozen=True)
@@ -119,15 +130,14 @@ class Meaning:
 
 def meaning_scores(sem: Semantic) -> Meaning:
     """How far each paper stands out in meaning for each reader's keyword query, weighed for the
-    order and for the floor (see SENTENCE_ORDER_WEIGHT)."""
-    cos = sem.keywords @ sem.papers.T
-    has = (np.linalg.norm(sem.keywords, axis=1) > 0)[:, None]
-    strict = np.where(has, standing(cos, MEANING_CHANCE), 0.0).astype(np.float32)
+    order and for the floor (see SENTENCE_ORDER_WEIGHT). A reader without a keyword vector has a
+    zero row: every paper stands at the mean, so at 0."""
+    devs = deviations(sem.keywords @ sem.papers.T)  # once: the floor's and the order's rules share it
+    strict = past_chance(devs, MEANING_CHANCE)
     support = MEANING_WEIGHT * strict
     if not sem.sentences:
         return Meaning(support, support, strict)
-    order = np.where(has, SENTENCE_ORDER_WEIGHT * standing(cos, SENTENCE_ORDER_CHANCE), 0.0).astype(np.float32)
-    return Meaning(order, support, strict)
+    return Meaning(SENTENCE_ORDER_WEIGHT * past_chance(devs, SENTENCE_ORDER_CHANCE), support, strict)
 
 
 

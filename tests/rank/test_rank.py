@@ -10,7 +10,7 @@ from digest.domain import Paper, Subscriber
 from digest.rank.features import tokens
 from digest.rank.keywords import score_keywords
 from digest.rank.select import PaperSimilarity, select_picks
-from digest.rank.semantic import Semantic
+from digest.rank.semantic import Semantic, unit_rows
 
 CORPUS = [
     Paper(id=1, canonical_id="a", title="Sparse attention for long documents",
@@ -384,8 +384,6 @@ def test_a_phrase_most_papers_hold_weighs_less_than_a_specific_one() -> None:
 def _meaning(papers: list[Paper], closeness: dict[str, float], sentences: bool) -> Semantic:
     """Encoder vectors with chosen cosines to the keyword query: the listed titles get theirs, the
     rest spread evenly around 0 (mean 0, deviation 0.05)."""
-    from digest.rank.semantic import Semantic, unit_rows
-
     spread = np.linspace(-0.08, 0.08, len(papers))
     cos = np.array([closeness.get(p.title, spread[i]) for i, p in enumerate(papers)])
     rng = np.random.default_rng(0)
