@@ -122,17 +122,25 @@ def _rows_to_csr(row: np.ndarray, ind: np.ndarray, val: np.ndarray, shape: tuple
     return sp.csr_matrix((val, ind, indptr), shape=shape)
 
 
-def weight_matrix(models: Sequence[LinearModel | None], n_features: int) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Stack the models into one sparse matrix (subscribers x features) and an intercept vector.
-    Weights beyond the space (embedding dims of a model trained with an encoder now off) drop."""
-    row, ind, val, intercepts = _stacked(models)
-    inside = ind < n_features
-    return _rows_to_csr(row[inside], ind[inside], val[inside], (len(models), n_features)), intercepts
-
-
 def model_scores(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix,
                  dense: np.ndarray | None = None) -> np.ndarray:
-    """Probabilities (subscribers x papers) from one sparse product; 0.5 where there is no model.
+    """Probabilities (subscribers x papers); 0.5 where there is no model. See scored_by_models."""
+    return scored_by_models(models, papers_t, dense).probabilities
+
+
+@dataclass(frozen=True)
+class ModelScores:
+    probabilities: np.ndarray  # subscribers x papers; 0.5 where there is no model
+    # What speaks for each paper: the model's positive word weights it holds, and with an encoder its
+    # weights on the paper's meaning; not its lacking the words of papers waved away, nor the
+    # intercept (0 where there is no model).
+    words_for: np.ndarray
+
+
+def scored_by_models(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix,
+                     dense: np.ndarray | None = None) -> ModelScores:
+    """Every model on every paper: the word weights through two sparse products, the positive ones
+    and the negative ones (together as many entries as one product), the embedding dims through BLAS.
 
     papers_t: the papers' features transposed (features x papers), as CSR: kept by the caller,
     since transposing a matrix of a million columns for each product costs more than the product.
@@ -141,17 +149,21 @@ def model_scores(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix,
     much as a dense product done element by element, so they go through BLAS instead.
     """
     n_sparse = papers_t.shape[0]
-    if dense is None:
-        weights, intercepts = weight_matrix(models, n_sparse)
-        logits = dense_product(weights, papers_t)
-    else:
-        row, ind, val, intercepts = _stacked(models)
+    row, ind, val, intercepts = _stacked(models)
+    words = ind < n_sparse
+    shape = (len(models), n_sparse)
+    up = words & (val > 0)
+    down = words & (val < 0)
+    words_for = dense_product(_rows_to_csr(row[up], ind[up], val[up], shape), papers_t)
+    logits = dense_product(_rows_to_csr(row[down], ind[down], val[down], shape), papers_t)
+    logits += words_for
+    if dense is not None:
         in_dense = (ind >= n_sparse) & (ind < n_sparse + dense.shape[1])
-        words = ind < n_sparse
-        weights = _rows_to_csr(row[words], ind[words], val[words], (len(models), n_sparse))
         dense_w = np.zeros((len(models), dense.shape[1]), dtype=np.float32)
         dense_w[row[in_dense], ind[in_dense] - n_sparse] = val[in_dense]
-        logits = dense_product(weights, papers_t) + dense_w @ np.asarray(dense, dtype=np.float32).T
+        meaning = dense_w @ np.asarray(dense, dtype=np.float32).T
+        logits += meaning
+        words_for += meaning
     logits += intercepts[:, None]
     probs: np.ndarray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
-    return probs
+    return ModelScores(probs, words_for)

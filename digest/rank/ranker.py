@@ -43,6 +43,17 @@ DISLIKE_SHIELD = 0.5
 MODEL_WEIGHT = 3.0
 MODEL_EVIDENCE = 5.0
 PRIOR_EVIDENCE = 5.0
+# Toward the picks' floor, the model counts by what speaks for a paper: its positive word weights
+# the paper holds (and with vectors, its weights on the paper's meaning), by how far that stands
+# out among the day's papers (past
+# MEANING_CHANCE deviations, the rule of meaning and of closeness to a liked paper), up to its share
+# n / (n + MODEL_EVIDENCE). Its probability lent no support: it is under one half for nearly every
+# paper a few stars in (the fit balances them against hundreds of background papers), so starring
+# two quantum-error-correction papers left the paper the model put first among the rest
+# ("Fault-Tolerant Constant-Depth Clifford Gates on Toric Codes") under the floor, while papers the
+# keywords' loose meaning let in were picked. Not the probability's own standing: after a dozen
+# "not for me" it stands highest for papers merely unlike those (a video-tracking paper for a
+# superconductivity reader on the judged queries), which is no evidence for them.
 
 
 # A paper in a reader's "trending today" block needs this much support (the evidence a pick needs
@@ -237,13 +248,15 @@ class Scored:
 def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarray, near_disliked: np.ndarray | None,
                     n_evidence: np.ndarray, prior_support: np.ndarray | None = None,
                     liked_support: np.ndarray | None = None,
-                    own_phrase: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    own_phrase: np.ndarray | None = None,
+                    words_for: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The keyword prior moved by the reader's feedback (see LIKE_WEIGHT and MODEL_WEIGHT), and the
     support. learned: the model's probabilities (0.5 where there is no model); near_disliked: None
     when no one in the group said "less like this"; prior_support and liked_support: the parts of the
     prior and of near_liked that count toward the picks' floor (default: all of them); own_phrase:
     how fully each paper holds one of the reader's phrases (0 to 1), which shields it from part of
-    the push of papers waved away (DISLIKE_SHIELD). In place where
+    the push of papers waved away (DISLIKE_SHIELD); words_for: what speaks for each paper in the
+    model (learner.ModelScores), whose standing adds to the support. In place where
     it can: these are subscribers x papers arrays, and their temporaries were a tenth of the ranking's
     time."""
     f32 = np.float32
@@ -260,6 +273,10 @@ def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarr
         support = np.multiply(prior if prior_support is None else prior_support, keep, dtype=f32)
         support += LIKE_WEIGHT * (near_liked if liked_support is None else liked_support)
         support += np.maximum(model, 0.0)
+    if words_for is not None:
+        # A row without a model is 0 throughout: it stands at its mean, so it adds nothing.
+        share = (n_evidence / (n_evidence + MODEL_EVIDENCE)).astype(f32)[:, None]
+        support += share * semantic.standing(words_for, semantic.MEANING_CHANCE)
     if near_disliked is not None:
         against = np.subtract(near_disliked, near_liked, dtype=f32)
         np.maximum(against, 0.0, out=against)
@@ -279,12 +296,12 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
     ks = score_keywords([s.subscriber for s in states], candidates, space, day.index)
     standing = None
     if meaning is None:
-        learned = learner.model_scores([s.model for s in states], day.similarity.transposed)
+        models = learner.scored_by_models([s.model for s in states], day.similarity.transposed)
         prior, prior_support = ks.scores, ks.support
     else:
         # Models trained with the encoder have weights on the embedding dims after the tf-idf ones.
-        learned = learner.model_scores([s.model for s in states], day.similarity.transposed,
-                                       dense=semantic.EMBED_SCALE * meaning.papers)
+        models = learner.scored_by_models([s.model for s in states], day.similarity.transposed,
+                                          dense=semantic.EMBED_SCALE * meaning.papers)
         weighed = semantic.meaning_scores(meaning)
         standing = weighed.standing
         prior = ks.scores + weighed.order
@@ -304,8 +321,8 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
     # meaning prior's rule): a paper a little above the day's mean is ordered by it, not let in by it.
     liked_support = semantic.standing(nearest, semantic.MEANING_CHANCE)
     near_disliked = semantic.standing(disliked.to_day(day.similarity).nearest) if disliked is not None else None
-    scores, support = feedback_scores(prior, learned, near_liked, near_disliked, evidence(states), prior_support,
-                                      liked_support, ks.phrases)
+    scores, support = feedback_scores(prior, models.probabilities, near_liked, near_disliked, evidence(states),
+                                      prior_support, liked_support, ks.phrases, models.words_for)
     if options.popularity_weight > 0:
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)
         if votes.max(initial=0) > 0:

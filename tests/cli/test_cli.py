@@ -446,3 +446,23 @@ def test_a_dry_run_names_the_chat_channels_masked_and_posts_nothing(tmp_path: Pa
         engine.dispose()
         outbox = tmp_path / "state" / "outbox"
         assert not outbox.exists() or not any(outbox.iterdir())
+
+
+def test_two_stars_bring_the_paper_the_model_finds_closest_into_the_next_digest(env: dict[str, str],
+                                                                                 tmp_path: Path) -> None:
+    """The default install's walkthrough: a reader of quantum error correction stars the listing's two
+    papers on it; the next digest holds the toric-code paper (fault-tolerant gates on a code), which
+    names no keyword, rather than leaving it under the floor for papers that merely say "quantum"."""
+    env = {**env, "DIGEST_MODEL__ENCODER": "static"}
+    _run(env, "subscribe", "q@lab.example.org", "-k", "quantum error correction, superconducting qubits")
+    assert _run(env, "run", "--date", datetime.now(UTC).date().isoformat()).exit_code == 0
+    r = _run(env, "star", "q@lab.example.org", "2411.18090", "2411.18450")
+    assert r.exit_code == 0, r.output
+    _run(env, "preview", "q@lab.example.org", "--out", str(tmp_path / "next.html"))
+    html = (tmp_path / "next.html").read_text()
+    titles = _pick_titles(html)
+    toric = "Fault-Tolerant Constant-Depth Clifford Gates on Toric Codes"
+    assert toric in titles[:3], titles
+    # Its reason line is the reader's history, not a keyword it does not hold.
+    after = html.split(f"{toric}</a></h2>", 1)[1].split("<h2", 1)[0]
+    assert "Close to what you read" in after and "Matches" not in after

@@ -190,20 +190,24 @@ def test_liked_papers_give_reason_cosines_and_nearest_in_one_pass(monkeypatch: p
     assert got.nearest[2][0] == pytest.approx(1.0, abs=1e-5)  # a day paper the reader liked itself
 
 
-def test_weight_matrix_drops_weights_beyond_the_space() -> None:
+def test_models_scored_with_the_encoder_off_drop_its_dims_and_count_the_words_for_each_paper() -> None:
     """A model trained with the encoder on holds weights past the hashed space; scored with it off,
-    those weights drop and every other subscriber's row stays its own."""
-    from digest.rank.learner import LinearModel, weight_matrix
+    those weights drop and every other subscriber's row stays its own. Beside the probabilities,
+    the words for each paper: the positive word weights it holds, not the negative ones."""
+    from digest.rank.learner import LinearModel, scored_by_models
 
     with_meaning = LinearModel(np.array([1, 5, 12, 13], dtype=np.int32), np.array([1, 2, 3, 4], dtype=np.float32),
                                0.5, 3, 9)
     plain = LinearModel(np.array([0, 9], dtype=np.int32), np.array([-1, 7], dtype=np.float32), -0.25, 1, 2)
-    mat, intercepts = weight_matrix([with_meaning, None, plain], 10)
-    assert mat.shape == (3, 10)
-    assert mat.toarray()[0].tolist() == [0, 1, 0, 0, 0, 2, 0, 0, 0, 0]
-    assert not mat.toarray()[1].any()
-    assert mat.toarray()[2].tolist() == [-1, 0, 0, 0, 0, 0, 0, 0, 0, 7]
-    assert intercepts.tolist() == [0.5, 0.0, -0.25]
+    papers = np.array([[1, 0, 0, 0, 0, 0, 0, 0, 0, 1],  # features 0 and 9
+                       [0, 1, 0, 0, 0, 1, 0, 0, 0, 0],  # 1 and 5
+                       [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=np.float32)
+    got = scored_by_models([with_meaning, None, plain], sp.csr_matrix(papers.T))
+    weights = np.array([[0, 1, 0, 0, 0, 2, 0, 0, 0, 0], [0] * 10, [-1, 0, 0, 0, 0, 0, 0, 0, 0, 7]], dtype=np.float32)
+    logits = weights @ papers.T + np.array([[0.5], [0.0], [-0.25]])
+    assert np.allclose(got.probabilities, 1 / (1 + np.exp(-logits)), atol=1e-6)
+    assert np.allclose(got.probabilities[1], 0.5)  # no model: the neutral probability
+    assert got.words_for.tolist() == [[0, 3, 0], [0, 0, 0], [7, 0, 0]]
 
 
 def test_encoder_dims_scored_apart_give_the_scores_of_one_combined_product() -> None:
