@@ -122,12 +122,6 @@ def _rows_to_csr(row: np.ndarray, ind: np.ndarray, val: np.ndarray, shape: tuple
     return sp.csr_matrix((val, ind, indptr), shape=shape)
 
 
-def model_scores(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix,
-                 dense: np.ndarray | None = None) -> np.ndarray:
-    """Probabilities (subscribers x papers); 0.5 where there is no model. See scored_by_models."""
-    return scored_by_models(models, papers_t, dense).probabilities
-
-
 @dataclass(frozen=True)
 class ModelScores:
     probabilities: np.ndarray  # subscribers x papers; 0.5 where there is no model

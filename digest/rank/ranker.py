@@ -45,15 +45,14 @@ MODEL_EVIDENCE = 5.0
 PRIOR_EVIDENCE = 5.0
 # Toward the picks' floor, the model counts by what speaks for a paper: its positive word weights
 # the paper holds (and with vectors, its weights on the paper's meaning), by how far that stands
-# out among the day's papers (past
-# MEANING_CHANCE deviations, the rule of meaning and of closeness to a liked paper), up to its share
-# n / (n + MODEL_EVIDENCE). Its probability lent no support: it is under one half for nearly every
-# paper a few stars in (the fit balances them against hundreds of background papers), so starring
-# two quantum-error-correction papers left the paper the model put first among the rest
-# ("Fault-Tolerant Constant-Depth Clifford Gates on Toric Codes") under the floor, while papers the
-# keywords' loose meaning let in were picked. Not the probability's own standing: after a dozen
-# "not for me" it stands highest for papers merely unlike those (a video-tracking paper for a
-# superconductivity reader on the judged queries), which is no evidence for them.
+# out among the day's papers past MEANING_CHANCE deviations (the rule of meaning and of closeness
+# to a liked paper), up to its share n / (n + MODEL_EVIDENCE). Its probability lent no support: it
+# is under one half for nearly every paper a few stars in (the fit balances them against hundreds
+# of background papers), so starring two quantum-error-correction papers left the paper the model
+# put first among the rest ("Fault-Tolerant Constant-Depth Clifford Gates on Toric Codes") under
+# the floor, while papers the keywords' loose meaning let in were picked. Not the probability's own
+# standing: after a dozen "not for me" it stands highest for papers merely unlike those (a
+# video-tracking paper for a superconductivity reader on the judged queries), no evidence for them.
 
 
 # A paper in a reader's "trending today" block needs this much support (the evidence a pick needs

@@ -215,7 +215,7 @@ def test_encoder_dims_scored_apart_give_the_scores_of_one_combined_product() -> 
     sparse columns: the scores are those of the one product over the combined features."""
     from digest.rank import semantic
     from digest.rank.features import N_FEATURES
-    from digest.rank.learner import LinearModel, model_scores
+    from digest.rank.learner import LinearModel, scored_by_models
 
     rng = np.random.default_rng(0)
     tfidf = sp.random(7, N_FEATURES, density=2e-5, format="csr", dtype=np.float32, random_state=1)
@@ -227,9 +227,18 @@ def test_encoder_dims_scored_apart_give_the_scores_of_one_combined_product() -> 
               LinearModel(words[:2], np.array([2.0, -1.0], dtype=np.float32), -0.3, 1, 4),  # trained without
               LinearModel(dims[1:3], np.array([1.5, 0.5], dtype=np.float32), 0.0, 2, 2)]
     combined = sp.csr_matrix(semantic.combine(tfidf, vectors).T)
-    split = model_scores(models, sp.csr_matrix(tfidf.T), dense=vectors)
-    assert np.allclose(split, model_scores(models, combined), atol=1e-6)
-    assert np.allclose(split[1], 0.5)  # no model: the neutral probability
+    split = scored_by_models(models, sp.csr_matrix(tfidf.T), dense=vectors)
+    assert np.allclose(split.probabilities, scored_by_models(models, combined).probabilities, atol=1e-6)
+    assert np.allclose(split.probabilities[1], 0.5)  # no model: the neutral probability
+    # What speaks for a paper: the positive word weights, and every weight on its meaning.
+    words = sp.csr_matrix(tfidf.T)[:N_FEATURES]
+    for m, model in enumerate(models):
+        if model is None:
+            continue
+        w = np.zeros(N_FEATURES + 4, dtype=np.float32)
+        w[model.indices] = model.values
+        expect = np.maximum(w[:N_FEATURES], 0) @ words.toarray() + w[N_FEATURES:] @ vectors.T
+        assert np.allclose(split.words_for[m], expect, atol=1e-5)
 
 
 def test_too_many_liked_papers_to_keep_give_the_same_reasons_and_nearest(monkeypatch: pytest.MonkeyPatch) -> None:
