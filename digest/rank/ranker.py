@@ -259,7 +259,8 @@ def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarr
     it can: these are subscribers x papers arrays, and their temporaries were a tenth of the ranking's
     time."""
     f32 = np.float32
-    say = (MODEL_WEIGHT * n_evidence / (n_evidence + MODEL_EVIDENCE)).astype(f32)[:, None]
+    share = (n_evidence / (n_evidence + MODEL_EVIDENCE)).astype(f32)[:, None]  # the model's, 0 to 1
+    say = MODEL_WEIGHT * share
     keep = (PRIOR_EVIDENCE / (n_evidence + PRIOR_EVIDENCE)).astype(f32)[:, None]
     model = np.multiply(learned, 2.0 * say, dtype=f32)
     model -= say  # say * (2 * learned - 1)
@@ -272,10 +273,12 @@ def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarr
         support = np.multiply(prior if prior_support is None else prior_support, keep, dtype=f32)
         support += LIKE_WEIGHT * (near_liked if liked_support is None else liked_support)
         support += np.maximum(model, 0.0)
-    if words_for is not None:
-        # A row without a model is 0 throughout: it stands at its mean, so it adds nothing.
-        share = (n_evidence / (n_evidence + MODEL_EVIDENCE)).astype(f32)[:, None]
-        support += share * semantic.standing(words_for, semantic.MEANING_CHANCE)
+    if words_for is not None and n_evidence.any():
+        # A row without a model is 0 throughout: it stands at its mean, so it adds nothing; a group
+        # without one skips the pass over its subscribers x papers.
+        standing = semantic.standing(words_for, semantic.MEANING_CHANCE)
+        standing *= share
+        support += standing
     if near_disliked is not None:
         against = np.subtract(near_disliked, near_liked, dtype=f32)
         np.maximum(against, 0.0, out=against)
