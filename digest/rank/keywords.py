@@ -3,7 +3,8 @@
 What a subscriber typed is the strongest evidence there is about what they want. Each keyword
 phrase gets a match level in each paper: the phrase in the title, in other word forms in the title
 (its words' stems in a row: "recommendation systems" for "recommender systems"), in the abstract,
-in other forms in the abstract, or every word somewhere. A paper's prior is its best level, plus a
+in other forms in the abstract, the name of an arXiv category the paper is filed in
+(digest.rank.arxiv_categories), or every word somewhere. A paper's prior is its best level, plus a
 share of the levels of its other keywords, plus how well it holds the keywords' words (BM25, title
 words counting double, as a share of what a paper holding all of them would score), which orders
 papers within a level and ranks the rest. The levels are far apart, so a paper that matches
@@ -23,13 +24,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from digest.domain import Paper, Subscriber
-from digest.rank import features
+from digest.rank import arxiv_categories, features
 
 # A phrase's match level in a paper (see the module's note), strongest first. The title is the
 # authors' own summary; a phrase only in the abstract may be a side remark. Stems in a row are the
 # phrase in other word forms, a little less sure than the phrase itself.
-LEVEL_VALUES = np.array([0.0, 0.2, 0.45, 0.55, 0.85, 1.0], dtype=np.float32)
-NONE, ALL_WORDS, ABSTRACT_STEMS, ABSTRACT, TITLE_STEMS, TITLE = range(6)
+# A category the phrase names is the authors' own word on the paper's field, but a field is broader
+# than a phrase the paper holds: just under the phrase in the abstract's other word forms.
+LEVEL_VALUES = np.array([0.0, 0.2, 0.4, 0.45, 0.55, 0.85, 1.0], dtype=np.float32)
+NONE, ALL_WORDS, CATEGORY, ABSTRACT_STEMS, ABSTRACT, TITLE_STEMS, TITLE = range(7)
 # Each further keyword a paper matches adds this share of its level: two of the reader's topics in
 # one paper beat one, but never a title match of the first by an abstract match of two others.
 COVERAGE = 0.3
@@ -103,6 +106,7 @@ class KeywordScores:
     scores: np.ndarray  # subscribers x papers
     matched: list[KeywordHits]  # [subscriber][paper] -> keywords matched as whole phrases
     related: list[KeywordHits]  # [subscriber][paper] -> keywords sharing words, not whole
+    filed: list[KeywordHits]  # [subscriber][paper] -> the categories named by keywords not matched
     phrases: np.ndarray  # subscribers x papers: the phrase-match part of scores (0: no keyword matched)
     words: np.ndarray  # subscribers x papers: the keywords' words in the paper (BM25, 0 to 1)
     support: np.ndarray  # subscribers x papers: scores, less the words of papers not grounded (GROUNDED_SHARE)
@@ -127,6 +131,7 @@ class PaperIndex:
         self.title_stems: list[str] = []
         self.body_stems: list[str] = []
         postings: dict[str, list[int]] = {}
+        filed: dict[str, list[int]] = {}  # category code -> papers
         counts: dict[str, tuple[list[int], list[int]]] = {}  # word -> (papers, weighted counts)
         lengths = np.zeros(self.n, dtype=np.float32)
         for pi, p in enumerate(papers):
@@ -149,7 +154,10 @@ class PaperIndex:
             self.body_stems.append(_joined(body_st))
             for word in set(title_st) | set(body_st):
                 postings.setdefault(word, []).append(pi)
+            for code in set(p.categories):
+                filed.setdefault(code, []).append(pi)
         self.postings = {w: np.array(ps, dtype=np.int64) for w, ps in postings.items()}
+        self.filed = {c: np.array(ps, dtype=np.int64) for c, ps in filed.items()}
         self.counts = {w: (np.array(ps, dtype=np.int64), np.array(ns, dtype=np.float32))
                        for w, (ps, ns) in counts.items()}
         # BM25's length factor per paper, with the day's average length.
@@ -253,6 +261,9 @@ class PaperIndex:
                     levels[ki, pi] = ABSTRACT_STEMS
                 else:
                     levels[ki, pi] = ALL_WORDS
+            for code in arxiv_categories.named_by(k):
+                where = self.filed.get(code, empty)
+                levels[ki, where] = np.maximum(levels[ki, where], CATEGORY)
         held = sp.csr_matrix((np.concatenate(held_vals) if held_vals else np.zeros(0, dtype=np.float32),
                               (np.concatenate(held_rows) if held_rows else empty,
                                np.concatenate(held_cols) if held_cols else empty)),
@@ -331,7 +342,7 @@ def score_keywords(
     if n_subs == 0 or n_papers == 0:
         empty = [KeywordHits(s.keywords, np.zeros((len(s.keywords), n_papers), dtype=bool)) for s in subscribers]
         zeros = np.zeros((n_subs, n_papers), dtype=np.float32)
-        return KeywordScores(zeros, empty, empty, zeros.copy(), zeros.copy(), zeros.copy())
+        return KeywordScores(zeros, empty, empty, empty, zeros.copy(), zeros.copy(), zeros.copy())
 
     if space is None:
         space = features.FeatureSpace.from_texts([features.paper_text(p) for p in papers])
@@ -347,8 +358,12 @@ def score_keywords(
     whole_hits, partial_hits = PhraseHits(whole), PhraseHits(shares & ~whole)
     matched = [KeywordHits(sub.keywords, whole_hits, r) for sub, r in zip(subscribers, own, strict=True)]
     related = [KeywordHits(sub.keywords, partial_hits, r) for sub, r in zip(subscribers, own, strict=True)]
+    filed_hits = PhraseHits(levels == CATEGORY)
+    labels = {k: arxiv_categories.label(arxiv_categories.named_by(k)) for k in vocab}
+    filed = [KeywordHits([labels[k] for k in sub.keywords], filed_hits, r)
+             for sub, r in zip(subscribers, own, strict=True)]
     scores = phrases + WORDS_WEIGHT * words
-    return KeywordScores(scores, matched, related, phrases, words, np.where(grounded, scores, phrases))
+    return KeywordScores(scores, matched, related, filed, phrases, words, np.where(grounded, scores, phrases))
 
 
 def word_scores(subscribers: Sequence[Subscriber], index: PaperIndex, space: features.FeatureSpace) -> np.ndarray:

@@ -397,7 +397,7 @@ def select_all(states: Sequence[SubscriberState], day: DayPapers, options: RankO
                            similarity=day.similarity)
     return select_group(
         day.papers, scored.scores, scored.keywords.matched, scored.keywords.related, support=scored.support,
-        meaning=scored.meaning,
+        meaning=scored.meaning, filed=scored.keywords.filed,
         top_k=[st.subscriber.top_k or options.top_k for st in states], min_score=options.min_score,
         shown=[st.shown | taken[r] if taken and taken[r] else st.shown for r, st in enumerate(states)],
         exclude=[st.subscriber.exclude for st in states],

@@ -34,12 +34,15 @@ Hits = Sequence[tuple[str, ...]] | KeywordHits
 
 
 def reason_line(matched: Sequence[str], related: Sequence[str], liked: tuple[str, str] | None = None,
-                fallback: str = "") -> str:
-    """What is true of the pick: the keywords it matches, the liked paper it is close to; else the
-    keywords it shares words with; else fallback (a line that is true of the reader, or none)."""
+                fallback: str = "", filed: Sequence[str] = ()) -> str:
+    """What is true of the pick: the keywords it matches, the categories named by the reader's
+    keywords that it is filed in, the liked paper it is close to; else the keywords it shares words
+    with; else fallback (a line that is true of the reader, or none)."""
     parts = []
     if matched:
         parts.append("Matches: " + ", ".join(matched))
+    if filed:
+        parts.append("In " + ", ".join(dict.fromkeys(filed)))
     if liked is not None:
         verb, title = liked
         parts.append(f"Like the paper you {verb}: {title}")
@@ -207,6 +210,7 @@ def select_group(
     index: PaperIndex | None = None,
     support: np.ndarray | None = None,
     meaning: np.ndarray | None = None,
+    filed: Sequence[Hits] = (),
 ) -> list[list[Pick]]:
     """Every subscriber's picks; scores, matched, related, top_k, shown, exclude (and liked, when
     given) have one entry per subscriber, in the same order.
@@ -219,6 +223,7 @@ def select_group(
     support: the evidence for each paper that min_score applies to (default: the scores).
     meaning: how far each paper stands out in meaning for the subscriber's keywords (0: not at all),
     for the reason line of a pick that nothing else explains.
+    filed: per subscriber and paper, the categories its keywords name that the paper is filed in.
     """
     n_subs, n_papers = scores.shape
     if n_subs == 0:
@@ -273,11 +278,12 @@ def select_group(
                 verb, paper = their_likes[closest[n]]
                 like = (verb, paper.title)
             hit = matched[r][i]
+            field = filed[r][i] if filed else ()
             # Related keywords only speak when nothing better does.
-            rel = related[r][i] if not hit and like is None else ()
+            rel = related[r][i] if not hit and not field and like is None else ()
             fallback = (HISTORY_REASON if their_likes
                         else MEANING_REASON if meaning is not None and meaning[r, i] > 0 else "")
-            reason = EXPLORE_REASON if i == explored else reason_line(hit, rel, like, fallback)
+            reason = EXPLORE_REASON if i == explored else reason_line(hit, rel, like, fallback, field)
             picks.append(Pick(paper=papers[i], score=float(scores[r, i]), matched=hit, reason=reason))
         out.append(picks)
     return out
@@ -298,6 +304,7 @@ def select_picks(
     liked: Sequence[tuple[str, Paper]] = (),
     liked_vectors: sp.csr_matrix | None = None,
     explore: bool = False,
+    filed: Hits = (),
 ) -> list[Pick]:
     """One subscriber's picks (see select_group); liked_vectors: the liked papers' tf-idf rows."""
     closeness = None
@@ -305,7 +312,8 @@ def select_picks(
         closeness = LikedWords([list(range(liked_vectors.shape[0]))], vectors=liked_vectors, similarity=similarity)
     return select_group(papers, scores[None, :], [matched], [related], top_k=[top_k], min_score=min_score,
                         shown=[shown], exclude=[exclude], similarity=similarity, diversity=diversity,
-                        liked=[liked], liked_similarity=closeness, explore=explore)[0]
+                        liked=[liked], liked_similarity=closeness, explore=explore,
+                        filed=[filed] if filed else ())[0]
 
 
 def _explore(head: np.ndarray, kept: list[int], similarity: PaperSimilarity, k: int) -> int | None:

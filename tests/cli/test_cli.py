@@ -466,3 +466,21 @@ def test_two_stars_bring_the_paper_the_model_finds_closest_into_the_next_digest(
     # Its reason line is the reader's history, not a keyword it does not hold.
     after = html.split(f"{toric}</a></h2>", 1)[1].split("<h2", 1)[0]
     assert "Close to what you read" in after and "Matches" not in after
+
+
+def test_a_keyword_naming_an_arxiv_category_brings_its_papers_that_never_say_it(env: dict[str, str],
+                                                                                 tmp_path: Path) -> None:
+    """A reader of "combinatorics, graph theory" on the multi-archive listing: its math.CO papers rarely
+    say "combinatorics", and before categories counted, papers merely holding "graph" or "theory"
+    filled the digest. Now the field's papers come first, each saying why in words that are true."""
+    env = {**env, "DIGEST_MODEL__ENCODER": "static"}
+    assert _run(env, "ingest").exit_code == 0
+    _run(env, "subscribe", "c@lab.example.org", "-k", "combinatorics, graph theory")
+    _run(env, "preview", "c@lab.example.org", "--out", str(tmp_path / "next.html"))
+    html = (tmp_path / "next.html").read_text()
+    titles = _pick_titles(html)
+    assert len(titles) == 10
+    assert "Planar Tur" in " ".join(titles)  # a math.CO paper naming neither keyword
+    filed = html.count("In Combinatorics (math.CO)")
+    assert filed >= 7, titles
+    assert "Matches: combinatorics" not in html  # the listing's papers hold the class, not the word

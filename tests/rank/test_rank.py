@@ -427,3 +427,29 @@ def test_a_sentence_encoder_orders_by_meaning_yet_a_quiet_day_stays_quiet(senten
     assert ("Enzymes made to order" in order[1:]) is sentences
     digest = rank_all(state, papers, space, RankOptions(top_k=10, min_score=0.1), meaning=meaning)
     assert [p.paper.title for p in digest[0].picks] == ["Deep generative protein design"]
+
+
+def test_a_keyword_naming_a_category_files_its_papers_under_the_phrase_itself() -> None:
+    """A reader of "combinatorics" gets the math.CO papers that never say the word, just under the
+    papers that do, with a reason line naming the class, never "Matches"; a word of a longer class
+    name ("vision" of cs.CV's) files nothing."""
+    corpus = [
+        Paper(id=1, canonical_id="a", title="Hamilton paths in vertex-transitive graphs",
+              abstract="We prove every such graph of order 10p has a Hamilton path.", categories=("math.CO",)),
+        Paper(id=2, canonical_id="b", title="Counting lattice paths",
+              abstract="A bijection from enumerative combinatorics.", categories=("math.PR",)),
+        Paper(id=3, canonical_id="c", title="Vision transformers for segmentation",
+              abstract="We segment images.", categories=("cs.CV",)),
+        Paper(id=4, canonical_id="d", title="A survey of bird migration",
+              abstract="Birds migrate along flyways.", categories=("q-bio.PE",)),
+    ]
+    ks = score_keywords([_sub("combinatorics"), _sub("vision", sid=2)], corpus)
+    comb, vision = ks.scores
+    assert comb[1] > comb[0] > comb[3] == 0  # the word in the abstract, then the class, then neither
+    assert ks.matched[0][0] == () and ks.filed[0][0] == ("Combinatorics (math.CO)",)
+    assert ks.filed[0][1] == ()  # it holds the word: "Matches" is what is true of it
+    assert ks.filed[1][2] == ()
+    picks = select_picks(corpus, comb, ks.matched[0], ks.related[0], top_k=3, min_score=0.05, filed=ks.filed[0])
+    assert [p.paper.id for p in picks] == [2, 1]
+    assert picks[0].reason == "Matches: combinatorics"
+    assert picks[1].reason == "In Combinatorics (math.CO)"
