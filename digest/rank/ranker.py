@@ -278,6 +278,10 @@ def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarr
         # without one skips the pass over its subscribers x papers.
         standing = semantic.standing(words_for, semantic.MEANING_CHANCE)
         standing *= share
+        # Only near what the reader liked: the model also stands high for papers merely unlike the
+        # ones waved away (a video-tracking paper for a reader of superconductivity who said "not
+        # for me" to eight physics papers), where nothing the reader did speaks for them.
+        standing *= near_liked > 0
         support += standing
     if near_disliked is not None:
         against = np.subtract(near_disliked, near_liked, dtype=f32)

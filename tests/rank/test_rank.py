@@ -453,3 +453,22 @@ def test_a_keyword_naming_a_category_files_its_papers_under_the_phrase_itself() 
     assert [p.paper.id for p in picks] == [2, 1]
     assert picks[0].reason == "Matches: combinatorics"
     assert picks[1].reason == "In Combinatorics (math.CO)"
+
+
+def test_the_model_lends_support_only_near_a_paper_the_reader_liked() -> None:
+    """After a dozen "not for me", the model stands high for papers merely unlike those: it lends
+    them nothing toward the picks' floor unless they are nearer than the day's mean to a liked paper."""
+    from digest.rank.ranker import feedback_scores
+
+    n = 40
+    rng = np.random.default_rng(0)
+    words_for = rng.uniform(0.0, 0.1, size=(1, n)).astype(np.float32)
+    words_for[0, :2] = 5.0  # the model's two favourites
+    near_liked = np.zeros((1, n), dtype=np.float32)
+    near_liked[0, 0] = 0.5  # only the first is near what the reader starred
+    prior = np.zeros((1, n), dtype=np.float32)
+    _, support = feedback_scores(prior, np.full((1, n), 0.5, dtype=np.float32), near_liked, None,
+                                 np.array([4.0], dtype=np.float32), prior_support=prior,
+                                 liked_support=np.zeros_like(prior), words_for=words_for)
+    assert support[0, 0] > 0.1
+    assert support[0, 1] == 0.0
