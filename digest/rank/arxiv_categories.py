@@ -12,7 +12,7 @@ Recognition") would file every cs.CV paper under a reader's "vision-language mod
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 
 from digest.rank import features
 
@@ -200,6 +200,7 @@ def _by_name() -> dict[str, tuple[str, ...]]:
 _BY_CODE = {code.lower(): code for code in NAMES}
 
 
+@lru_cache(maxsize=65536)  # a day's groups ask for the same phrases; bounded, since they are typed
 def named_by(keyword: str) -> tuple[str, ...]:
     """The category codes a keyword names: its code, or its whole name (several classes share a
     name: "Machine Learning" is cs.LG and stat.ML). () for any other keyword."""
