@@ -17,6 +17,7 @@ words' BM25 once per distinct word, and each subscriber's sum is one sparse prod
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -128,6 +129,7 @@ class PaperIndex:
         self.title_text: list[str] = []
         self.body_text: list[str] = []
         self.full_text: list[str] = []  # title then abstract: a phrase may run from one into the other
+        self.papers = papers  # their own text, cased: where an acronym stands in for a phrase
         self.title_stems: list[str] = []
         self.body_stems: list[str] = []
         postings: dict[str, list[int]] = {}
@@ -261,6 +263,8 @@ class PaperIndex:
                     levels[ki, pi] = ABSTRACT_STEMS
                 else:
                     levels[ki, pi] = ALL_WORDS
+            for pi, level in self._acronym_levels(ktoks).items():
+                levels[ki, pi] = max(levels[ki, pi], level)
             for code in arxiv_categories.named_by(k):
                 where = self.filed.get(code, empty)
                 levels[ki, where] = np.maximum(levels[ki, where], CATEGORY)
@@ -269,6 +273,30 @@ class PaperIndex:
                                np.concatenate(held_cols) if held_cols else empty)),
                              shape=(len(phrases), self.n), dtype=np.float32)  # duplicates summed
         return levels, shares, held
+
+
+    def _acronym_levels(self, ktoks: Sequence[str]) -> dict[int, int]:
+        """The papers that hold the phrase with three or more of its words in a row as their
+        initials ("PDE solvers" for "partial differential equation solvers", "LLM agents"), and
+        where: TITLE_STEMS or ABSTRACT_STEMS, the phrase in other words. Only where the paper writes
+        the initials in capitals, as an acronym ("PDEs", not the word "mis")."""
+        found: dict[int, int] = {}
+        for a in range(len(ktoks)):
+            for b in range(a + 3, len(ktoks) + 1):
+                initials = "".join(t[0] for t in ktoks[a:b])
+                if not initials.isalpha():
+                    continue
+                short = [*ktoks[:a], initials, *ktoks[b:]]
+                phrase = _joined(short)
+                written = re.compile(rf"\b{initials.upper()}s?\b")
+                for pi in self._holding_all(features.stems(short)).tolist():
+                    in_title = phrase in self.title_text[pi]
+                    if not (in_title or phrase in self.body_text[pi]):
+                        continue
+                    paper = self.papers[pi]
+                    if written.search(paper.title) or written.search(paper.abstract):
+                        found[pi] = max(found.get(pi, NONE), TITLE_STEMS if in_title else ABSTRACT_STEMS)
+        return found
 
 
 def specificity(phrases: Sequence[str], space: features.FeatureSpace) -> np.ndarray:

@@ -472,3 +472,23 @@ def test_the_model_lends_support_only_near_a_paper_the_reader_liked() -> None:
                                  liked_support=np.zeros_like(prior), words_for=words_for)
     assert support[0, 0] > 0.1
     assert support[0, 1] == 0.0
+
+
+def test_an_acronym_the_paper_writes_in_capitals_stands_for_the_phrase() -> None:
+    """"PDEs" is "partial differential equations" in other words, and "LLM agents" is "large language
+    model agents"; a lower-case word that happens to be the initials ("mis") is not."""
+    corpus = [
+        Paper(id=1, canonical_id="a", title="Neural operators for PDEs",
+              abstract="We learn solution operators of parametric PDEs from data."),
+        Paper(id=2, canonical_id="b", title="Cooperation among LLM agents",
+              abstract="Tool-using LLM agents negotiate."),
+        Paper(id=3, canonical_id="c", title="Medical images, mis labelled",
+              abstract="Segmentation labels are often wrong; we find the mis labelled medical images."),
+        Paper(id=4, canonical_id="d", title="A survey of bird migration", abstract="Birds migrate along flyways."),
+    ]
+    ks = score_keywords([_sub("partial differential equations"), _sub("large language model agents", sid=2),
+                         _sub("medical image segmentation", sid=3)], corpus)
+    assert ks.matched[0][0] == ("partial differential equations",)
+    assert ks.matched[1][1] == ("large language model agents",)
+    assert ks.matched[2][2] == ()
+    assert ks.scores[0][0] > ks.scores[0][3] and ks.scores[1][1] > ks.scores[1][3]
