@@ -18,7 +18,7 @@ words' BM25 once per distinct word, and each subscriber's sum is one sparse prod
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,20 +83,24 @@ class KeywordHits:
     """One subscriber's keywords that hit each paper, built only for the papers asked for.
 
     hits: phrases x papers; rows: which of its rows are this subscriber's keywords, in order
-    (default: all), so a group's subscribers share one matrix of the distinct phrases.
+    (default: all), so a group's subscribers share one matrix of the distinct phrases; names: what
+    a hit is called, when not the keyword itself (the category it names). Built for every
+    subscriber of a day three times over, so it keeps what it is given rather than copying it.
     """
 
-    def __init__(self, keywords: Sequence[str], hits: np.ndarray | PhraseHits, rows: Sequence[int] | None = None
-                 ) -> None:
-        self.keywords = tuple(keywords)
+    def __init__(self, keywords: Sequence[str], hits: np.ndarray | PhraseHits, rows: Sequence[int] | None = None,
+                 names: Mapping[str, str] | None = None) -> None:
+        self.keywords = keywords
         self.hits = hits if isinstance(hits, PhraseHits) else PhraseHits(hits)
-        self.rows = list(range(self.hits.hits.shape[0])) if rows is None else list(rows)
+        self.rows = range(self.hits.hits.shape[0]) if rows is None else rows
+        self.names = names
 
     def __getitem__(self, paper: int) -> tuple[str, ...]:
         got = self.hits.of_paper(paper)
         if not got:
             return ()
-        return tuple(k for k, r in zip(self.keywords, self.rows, strict=True) if r in got)
+        hit = tuple(k for k, r in zip(self.keywords, self.rows, strict=True) if r in got)
+        return hit if self.names is None else tuple(self.names[k] for k in hit)
 
     def __len__(self) -> int:
         return int(self.hits.hits.shape[1])
@@ -388,8 +392,7 @@ def score_keywords(
     related = [KeywordHits(sub.keywords, partial_hits, r) for sub, r in zip(subscribers, own, strict=True)]
     filed_hits = PhraseHits(levels == CATEGORY)
     labels = {k: arxiv_categories.label(arxiv_categories.named_by(k)) for k in vocab}
-    filed = [KeywordHits([labels[k] for k in sub.keywords], filed_hits, r)
-             for sub, r in zip(subscribers, own, strict=True)]
+    filed = [KeywordHits(sub.keywords, filed_hits, r, labels) for sub, r in zip(subscribers, own, strict=True)]
     scores = phrases + WORDS_WEIGHT * words
     return KeywordScores(scores, matched, related, filed, phrases, words, np.where(grounded, scores, phrases))
 
