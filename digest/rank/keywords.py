@@ -115,6 +115,9 @@ class KeywordScores:
     phrases: np.ndarray  # subscribers x papers: the phrase-match part of scores (0: no keyword matched)
     words: np.ndarray  # subscribers x papers: the keywords' words in the paper (BM25, 0 to 1)
     support: np.ndarray  # subscribers x papers: scores, less the words of papers not grounded (GROUNDED_SHARE)
+    # subscribers x papers, bool: grounded by a specific word alone (no phrase, not most of one in
+    # pairs), where the ranker asks meaning to agree
+    by_word: np.ndarray
 
 
 def _joined(toks: Sequence[str]) -> str:
@@ -215,17 +218,19 @@ class PaperIndex:
         return out
 
     def match_levels(self, phrases: Sequence[str], specific: Callable[[Sequence[str]], np.ndarray] | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+                     ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix, sp.csr_matrix]:
         """Per phrase and paper, its match level (uint8, phrases x papers: NONE ... TITLE), whether
         the paper shares at least one of the phrase's word stems, and how much of the phrase it
-        holds (sparse, phrases x papers): the share of its words held in pairs as the phrase has
-        them (phrases of three words or more), or 1 or more where it holds a word that
-        specific(words) (a bool per word) says is specific enough to stand for it."""
+        holds in pairs as the phrase has them (sparse, phrases x papers: the share of its words, for
+        phrases of three words or more), and the number of its words the paper holds that
+        specific(words) (a bool per word) says are specific enough to stand for it (sparse)."""
         levels = np.zeros((len(phrases), self.n), dtype=np.uint8)
         shares = np.zeros((len(phrases), self.n), dtype=bool)
-        held_rows: list[np.ndarray] = []
+        held_rows: list[np.ndarray] = []  # the pairs
         held_cols: list[np.ndarray] = []
         held_vals: list[np.ndarray] = []
+        word_rows: list[np.ndarray] = []  # the specific words
+        word_cols: list[np.ndarray] = []
         empty = np.zeros(0, dtype=np.int64)
         for ki, k in enumerate(phrases):
             ktoks = features.tokens(k)
@@ -247,9 +252,8 @@ class PaperIndex:
                 for w in distinct:
                     if alone[w]:
                         where = self.postings.get(w, empty)
-                        held_rows.append(np.full(where.size, ki, dtype=np.int64))
-                        held_cols.append(where)
-                        held_vals.append(np.ones(where.size, dtype=np.float32))
+                        word_rows.append(np.full(where.size, ki, dtype=np.int64))
+                        word_cols.append(where)
                 pairs = self._held_in_pairs(kstems) if len(distinct) > 2 else {}
                 if pairs:
                     held_rows.append(np.full(len(pairs), ki, dtype=np.int64))
@@ -272,11 +276,16 @@ class PaperIndex:
             for code in arxiv_categories.named_by(k):
                 where = self.filed.get(code, empty)
                 levels[ki, where] = np.maximum(levels[ki, where], CATEGORY)
+        shape = (len(phrases), self.n)
         held = sp.csr_matrix((np.concatenate(held_vals) if held_vals else np.zeros(0, dtype=np.float32),
                               (np.concatenate(held_rows) if held_rows else empty,
-                               np.concatenate(held_cols) if held_cols else empty)),
-                             shape=(len(phrases), self.n), dtype=np.float32)  # duplicates summed
-        return levels, shares, held
+                               np.concatenate(held_cols) if held_cols else empty)), shape=shape, dtype=np.float32)
+        n_words = sum(r.size for r in word_rows)
+        words = sp.csr_matrix((np.ones(n_words, dtype=np.float32),
+                               (np.concatenate(word_rows) if word_rows else empty,
+                                np.concatenate(word_cols) if word_cols else empty)),
+                              shape=shape, dtype=np.float32)  # duplicates summed
+        return levels, shares, held, words
 
 
     def _acronym_levels(self, ktoks: Sequence[str]) -> dict[int, int]:
@@ -374,7 +383,8 @@ def score_keywords(
     if n_subs == 0 or n_papers == 0:
         empty = [KeywordHits(s.keywords, np.zeros((len(s.keywords), n_papers), dtype=bool)) for s in subscribers]
         zeros = np.zeros((n_subs, n_papers), dtype=np.float32)
-        return KeywordScores(zeros, empty, empty, empty, zeros.copy(), zeros.copy(), zeros.copy())
+        return KeywordScores(zeros, empty, empty, empty, zeros.copy(), zeros.copy(), zeros.copy(),
+                             np.zeros((n_subs, n_papers), dtype=bool))
 
     if space is None:
         space = features.FeatureSpace.from_texts([features.paper_text(p) for p in papers])
@@ -383,9 +393,12 @@ def score_keywords(
     own = [[kw_index[k] for k in sub.keywords] for sub in subscribers]
     index = paper_index if paper_index is not None else PaperIndex(papers)
     words = word_scores(subscribers, index, space)
-    levels, shares, held = index.match_levels(vocab, lambda words: word_specificity(words, space) >= 1.0)
+    levels, shares, held, specific_words = index.match_levels(vocab, lambda ws: word_specificity(ws, space) >= 1.0)
     phrases = phrase_scores(own, levels, specificity(vocab, space))
     grounded = (best_of_own(own, held) > GROUNDED_SHARE + 1e-6).toarray() | (phrases > 0)
+    by_word = (best_of_own(own, specific_words) > 0).toarray()
+    by_word &= ~grounded
+    grounded |= by_word
     whole = levels >= MATCHED_LEVEL
     whole_hits, partial_hits = PhraseHits(whole), PhraseHits(shares & ~whole)
     matched = [KeywordHits(sub.keywords, whole_hits, r) for sub, r in zip(subscribers, own, strict=True)]
@@ -394,7 +407,7 @@ def score_keywords(
     labels = {k: arxiv_categories.label(arxiv_categories.named_by(k)) for k in vocab}
     filed = [KeywordHits(sub.keywords, filed_hits, r, labels) for sub, r in zip(subscribers, own, strict=True)]
     scores = phrases + WORDS_WEIGHT * words
-    return KeywordScores(scores, matched, related, filed, phrases, words, np.where(grounded, scores, phrases))
+    return KeywordScores(scores, matched, related, filed, phrases, words, np.where(grounded, scores, phrases), by_word)
 
 
 def word_scores(subscribers: Sequence[Subscriber], index: PaperIndex, space: features.FeatureSpace) -> np.ndarray:

@@ -429,6 +429,31 @@ def test_a_sentence_encoder_orders_by_meaning_yet_a_quiet_day_stays_quiet(senten
     assert [p.paper.title for p in digest[0].picks] == ["Deep generative protein design"]
 
 
+def test_one_specific_word_of_a_phrase_lets_a_paper_in_only_where_meaning_agrees() -> None:
+    """"speech synthesis": the tin sulfide paper holds the rare word "synthesis" and nothing else of
+    the phrase, and in meaning it stands where the day's other papers do: it was picked, "Related to:
+    speech synthesis", on a quiet day. A paper on voice synthesis, as rare a word and close in
+    meaning, still is; and without an encoder the word alone still lets a paper in."""
+    from digest.rank.features import FeatureSpace, paper_text
+    from digest.rank.ranker import RankOptions, SubscriberState, rank_all
+
+    filler = [(f"Notes on topic {i}", f"We study item {i} with care.") for i in range(120)]
+    papers = _day(filler + [("Speech synthesis with diffusion", "A text to speech model."),
+                            ("Selective synthesis of tin sulfide monolayers", "Grown by vapour deposition."),
+                            ("Neural voice synthesis for audiobooks", "Expressive voices read books aloud.")])
+    space = FeatureSpace.from_texts([paper_text(p) for p in papers])
+    state = [SubscriberState(_sub("speech synthesis"))]
+    options = RankOptions(top_k=10, min_score=0.1)
+    meaning = _meaning(papers, {"Speech synthesis with diffusion": 0.3, "Neural voice synthesis for audiobooks": 0.2,
+                                "Selective synthesis of tin sulfide monolayers": 0.0}, sentences=False)
+    picked = [p.paper.title for p in rank_all(state, papers, space, options, meaning=meaning)[0].picks]
+    assert picked[0] == "Speech synthesis with diffusion"
+    assert "Neural voice synthesis for audiobooks" in picked
+    assert "Selective synthesis of tin sulfide monolayers" not in picked
+    words_alone = [p.paper.title for p in rank_all(state, papers, space, options)[0].picks]
+    assert "Selective synthesis of tin sulfide monolayers" in words_alone
+
+
 def test_a_keyword_naming_a_category_files_its_papers_under_the_phrase_itself() -> None:
     """A reader of "combinatorics" gets the math.CO papers that never say the word, just under the
     papers that do, with a reason line naming the class, never "Matches"; a word of a longer class
