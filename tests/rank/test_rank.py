@@ -429,6 +429,22 @@ def test_a_sentence_encoder_orders_by_meaning_yet_a_quiet_day_stays_quiet(senten
     assert [p.paper.title for p in digest[0].picks] == ["Deep generative protein design"]
 
 
+def test_a_phrase_s_common_word_held_apart_does_not_make_its_words_all_held() -> None:
+    """"tool use": a third of the day's papers say "use", so a paper that says "tools" and "use"
+    apart holds no more of the phrase than "tools"; such papers filled a quiet day for a reader of
+    LLM agents. Two uncommon words held apart ("inference", "Bayesian") still are all its words."""
+    from digest.rank.keywords import ALL_WORDS, PaperIndex
+
+    users = [(f"Method {i}", f"We use approach {i} for the data.") for i in range(80)]
+    tools = [(f"Tools for {what}", f"We use these tools to study {what}.")
+             for what in ("galaxies", "glaciers", "genes", "grammars", "graphs", "gears", "gulls", "gales")]
+    papers = _day(users + tools + [("Tool use by language model agents", "Agents call functions."),
+                                   ("Exact inference in sparse networks", "Bayesian networks, solved.")])
+    assert _picks(papers, "tool use") == ["Tool use by language model agents"]
+    levels = PaperIndex(papers).match_levels(["inference bayesian"])[0]
+    assert levels[0, len(papers) - 1] == ALL_WORDS
+
+
 def test_one_specific_word_of_a_phrase_lets_a_paper_in_only_where_meaning_agrees() -> None:
     """"speech synthesis": the tin sulfide paper holds the rare word "synthesis" and nothing else of
     the phrase, and in meaning it stands where the day's other papers do: it was picked, "Related to:
