@@ -121,9 +121,6 @@ class KeywordScores:
     phrases: np.ndarray  # subscribers x papers: the phrase-match part of scores (0: no keyword matched)
     words: np.ndarray  # subscribers x papers: the keywords' words in the paper (BM25, 0 to 1)
     support: np.ndarray  # subscribers x papers: scores, less the words of papers not grounded (GROUNDED_SHARE)
-    # subscribers x papers, bool: grounded by a specific word alone (no phrase, not most of one in
-    # pairs), where the ranker asks meaning to agree
-    by_word: np.ndarray
 
 
 def _joined(toks: Sequence[str]) -> str:
@@ -238,6 +235,7 @@ class PaperIndex:
         word_rows: list[np.ndarray] = []  # the specific words
         word_cols: list[np.ndarray] = []
         empty = np.zeros(0, dtype=np.int64)
+        common = max(GENERIC_SHARE * self.n, GENERIC_MIN_PAPERS)  # papers holding a word that says little
         for ki, k in enumerate(phrases):
             ktoks = features.tokens(k)
             if not ktoks:
@@ -267,7 +265,6 @@ class PaperIndex:
                     held_vals.append(np.array([len(w) / len(distinct) for w in pairs.values()], dtype=np.float32))
             phrase, stemmed = _joined(ktoks), _joined(kstems)
             # Held apart, the words count only where two are uncommon (GENERIC_MIN_PAPERS).
-            common = max(GENERIC_SHARE * self.n, GENERIC_MIN_PAPERS)
             telling = sum(1 for st in distinct if self.postings.get(st, empty).size < common)
             scattered = ALL_WORDS if telling >= 2 else NONE
             for pi in self._holding_all(kstems):
@@ -386,15 +383,17 @@ def score_keywords(
     papers: Sequence[Paper],
     space: features.FeatureSpace | None = None,
     paper_index: PaperIndex | None = None,
+    agrees: np.ndarray | None = None,
 ) -> KeywordScores:
     """space: the idf in force (default: the papers' own); paper_index: the papers' words, when the
-    caller scores them for several groups of subscribers."""
+    caller scores them for several groups of subscribers; agrees: subscribers x papers, where
+    meaning agrees with a paper's words (semantic.WORD_AGREEMENT), which a paper grounded by one
+    specific word alone needs (None: no meaning, the word alone grounds it)."""
     n_subs, n_papers = len(subscribers), len(papers)
     if n_subs == 0 or n_papers == 0:
         empty = [KeywordHits(s.keywords, np.zeros((len(s.keywords), n_papers), dtype=bool)) for s in subscribers]
         zeros = np.zeros((n_subs, n_papers), dtype=np.float32)
-        return KeywordScores(zeros, empty, empty, empty, zeros.copy(), zeros.copy(), zeros.copy(),
-                             np.zeros((n_subs, n_papers), dtype=bool))
+        return KeywordScores(zeros, empty, empty, empty, zeros.copy(), zeros.copy(), zeros.copy())
 
     if space is None:
         space = features.FeatureSpace.from_texts([features.paper_text(p) for p in papers])
@@ -407,7 +406,8 @@ def score_keywords(
     phrases = phrase_scores(own, levels, specificity(vocab, space))
     grounded = (best_of_own(own, held) > GROUNDED_SHARE + 1e-6).toarray() | (phrases > 0)
     by_word = (best_of_own(own, specific_words) > 0).toarray()
-    by_word &= ~grounded
+    if agrees is not None:
+        by_word &= agrees
     grounded |= by_word
     whole = levels >= MATCHED_LEVEL
     whole_hits, partial_hits = PhraseHits(whole), PhraseHits(shares & ~whole)
@@ -417,7 +417,7 @@ def score_keywords(
     labels = {k: arxiv_categories.label(arxiv_categories.named_by(k)) for k in vocab}
     filed = [KeywordHits(sub.keywords, filed_hits, r, labels) for sub, r in zip(subscribers, own, strict=True)]
     scores = phrases + WORDS_WEIGHT * words
-    return KeywordScores(scores, matched, related, filed, phrases, words, np.where(grounded, scores, phrases), by_word)
+    return KeywordScores(scores, matched, related, filed, phrases, words, np.where(grounded, scores, phrases))
 
 
 def word_scores(subscribers: Sequence[Subscriber], index: PaperIndex, space: features.FeatureSpace) -> np.ndarray:

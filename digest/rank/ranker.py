@@ -299,22 +299,21 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
               meaning: Semantic | None = None) -> Scored:
     """meaning: encoder vectors for the candidates, keywords and liked papers (None: tf-idf alone)."""
     candidates = day.papers
-    ks = score_keywords([s.subscriber for s in states], candidates, space, day.index)
+    subscribers = [s.subscriber for s in states]
     standing = None
     if meaning is None:
+        ks = score_keywords(subscribers, candidates, space, day.index)
         models = learner.scored_by_models([s.model for s in states], day.similarity.transposed)
         prior, prior_support = ks.scores, ks.support
     else:
+        weighed = semantic.meaning_scores(meaning)
+        ks = score_keywords(subscribers, candidates, space, day.index, agrees=weighed.agrees)
         # Models trained with the encoder have weights on the embedding dims after the tf-idf ones.
         models = learner.scored_by_models([s.model for s in states], day.similarity.transposed,
                                           dense=semantic.EMBED_SCALE * meaning.papers)
-        weighed = semantic.meaning_scores(meaning)
         standing = weighed.standing
         prior = ks.scores + weighed.order
         prior_support = ks.support + weighed.support
-        # One specific word of a phrase lets a paper in only where meaning agrees (WORD_AGREEMENT).
-        doubt = ks.by_word & ~weighed.agrees
-        prior_support[doubt] = ks.phrases[doubt] + weighed.support[doubt]
     # How far each paper stands out, among the day's, in closeness to the reader's nearest liked
     # paper. In meaning with a sentence encoder: in the CiteULike-a replay (seed 3, MiniLM) it found
     # more of what readers saved later than tf-idf closeness (nDCG@10 cold 0.223 -> 0.241, warm 0.340
