@@ -159,7 +159,8 @@ def _factories(names: list[str], data: EvalData, seed: int, jobs: int,
               help="With --judged: the sign-up rating (a dozen papers of day 1 rated by the judgments), day 2 "
                    "with and without it.")
 @click.option("--unjudged", "unjudged_path", type=click.Path(dir_okay=False),
-              help="With --judged: write the top-10 papers nobody judged yet here (JSON lines), to judge.")
+              help="With --judged: write the top-10 papers nobody judged yet here (JSON lines), to judge; "
+                   "with --rating also the papers the rating page showed.")
 @click.option("--show", is_flag=True, help="With --judged: print the digest's picks with their reason lines.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="Draw P@k by day per recommender to this PNG (needs matplotlib).")

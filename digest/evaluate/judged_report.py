@@ -120,11 +120,18 @@ def run_judged(settings: Settings, directory: str, *, judgments: Sequence[str], 
             for q, r in result.per_query.items():
                 missing = [p.paper_id for p in r.picks_with + r.picks_without if p.paper_id not in judged.qrels[q]]
                 pairs.setdefault(q, set()).update(missing)
+        if rated is not None:
+            # The protocol rates a paper nobody judged "not for me": judging the ones the rating page
+            # showed is what makes its figure true of a reader who reads them.
+            for q, rq in rated.per_query.items():
+                seen = rq.not_for_me + [p.paper_id for p in rq.picks_with]
+                pairs.setdefault(q, set()).update(pid for pid in seen if pid not in judged.qrels[q])
         rows = [{"query": q, "keywords": judged.queries[q], "paper": pid, "title": titles.get(pid, "")}
                 for q in judged.queries for pid in sorted(pairs.get(q, ()))]
         Path(unjudged_path).write_text("\n".join(json.dumps(r) for r in rows) + ("\n" if rows else ""),
                                        encoding="utf-8")
-        click.echo(f"{len(rows)} unjudged pair(s) of the top {K} written to {unjudged_path}", err=True)
+        shown = f"the top {K}" + (" and the rating page" if rated is not None else "")
+        click.echo(f"{len(rows)} unjudged pair(s) of {shown} written to {unjudged_path}", err=True)
     if json_path:
         out: dict[str, Any] = {
             "source": judged.source, "queries": judged.queries, "encoder": settings.model.encoder,

@@ -161,3 +161,27 @@ def test_the_rating_protocol_rates_a_dozen_by_the_judgments_and_scores_day_two(t
         assert all(qrels[q].get(p, 0) > 0 for p in r["wanted"])  # "want these": judged relevant, no other
         assert all(qrels[q].get(p, 0) == 0 for p in r["not_for_me"])
     assert any(r["wanted"] for r in rating["per_query"].values())
+
+
+def test_unjudged_pairs_include_the_papers_the_rating_showed(tmp_path: Path) -> None:
+    """The rating protocol says "not for me" to a paper nobody judged: --unjudged lists those, so
+    they can be judged and added, and the next run rates them by their grade."""
+    out, unjudged = tmp_path / "judged.json", tmp_path / "unjudged.jsonl"
+    result = CliRunner().invoke(main, ["eval", "--judged", str(FIXTURE), "--rankers", "digest", "--rating",
+                                       "--json", str(out), "--unjudged", str(unjudged)])
+    assert result.exit_code == 0, result.output
+    rating = json.loads(out.read_text())["rating"]["per_query"]
+    qrels = json.loads((FIXTURE / "qrels.json").read_text())
+    shown_unjudged = {(q, p) for q, r in rating.items() for p in r["not_for_me"] if p not in qrels[q]}
+    assert shown_unjudged, "the fixture's rating page shows papers nobody judged"
+    listed = {(r["query"], r["paper"]) for r in map(json.loads, unjudged.read_text().splitlines())}
+    assert shown_unjudged <= listed
+
+    # Judged and added, they are rated by their grade: one graded 2 is now "want these".
+    q, paper = sorted(shown_unjudged)[0]
+    extra = tmp_path / "more.json"
+    extra.write_text(json.dumps({q: {paper: 2}}))
+    again = CliRunner().invoke(main, ["eval", "--judged", str(FIXTURE), "--judgments", str(extra), "--rankers",
+                                      "digest", "--rating", "--json", str(out)])
+    assert again.exit_code == 0, again.output
+    assert paper in json.loads(out.read_text())["rating"]["per_query"][q]["wanted"]
