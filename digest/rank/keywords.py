@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from digest.domain import Paper, Subscriber
 from digest.rank import arxiv_categories, features
+from digest.rank.tokens import STOP_WORDS
 
 # A phrase's match level in a paper (see the module's note), strongest first. The title is the
 # authors' own summary; a phrase only in the abstract may be a side remark. Stems in a row are the
@@ -68,6 +69,7 @@ GENERIC_FLOOR = 0.25
 # 16 of 50 are on the topic where the phrase has one uncommon word ("tool use", "numerical
 # methods", "recommender systems"), 41 of 61 where it has two or more.
 GENERIC_MIN_PAPERS = 10
+_RAW_WORD = re.compile(r"[a-z0-9]+")
 
 
 class PhraseHits:
@@ -125,6 +127,30 @@ class KeywordScores:
 
 def _joined(toks: Sequence[str]) -> str:
     return " " + " ".join(toks) + " "
+
+
+def _clause_pattern(phrase: str) -> re.Pattern[str] | None:
+    """The phrase with a word the reader typed in the singular, before the last, in the plural and
+    straight before the next word: "tools use" for "tool use". English compounds take their
+    modifiers in the singular ("tool use", "protein design"), so that form is a subject and its verb
+    ("many of these tools use perceptual models"), not the phrase. None when the phrase has no such
+    word (one word, or modifiers typed in the plural: "materials science")."""
+    words = [w for w in _RAW_WORD.findall(phrase.lower().replace("-", " ")) if w not in STOP_WORDS and len(w) > 1]
+    if len(words) < 2 or all(w.endswith("s") for w in words[:-1]):
+        return None
+    parts = [re.escape(w) + ("" if w.endswith("s") else "e?s") for w in words[:-1]]
+    parts.append(re.escape(words[-1]) + "(?:e?s)?")
+    return re.compile(r"\b" + r"[\s-]+".join(parts) + r"\b")
+
+
+def _clause_only(clause: re.Pattern[str] | None, raw: str, stemmed: str, stems: str) -> bool:
+    """Whether every place a text holds the phrase's stems in a row is that subject and its verb
+    (clause: _clause_pattern; raw: the text as written; stemmed, stems: the phrase's stems and the
+    text's, joined)."""
+    if clause is None:
+        return False
+    found = len(clause.findall(raw.lower()))
+    return found > 0 and stems.count(stemmed) <= found
 
 
 class PaperIndex:
@@ -267,14 +293,20 @@ class PaperIndex:
             # Held apart, the words count only where two are uncommon (GENERIC_MIN_PAPERS).
             telling = sum(1 for st in distinct if self.postings.get(st, empty).size < common)
             scattered = ALL_WORDS if telling >= 2 else NONE
+            clause = _clause_pattern(k)
             for pi in self._holding_all(kstems):
-                if phrase in self.title_text[pi]:
+                paper = self.papers[pi]
+                title = stemmed in self.title_stems[pi] and not _clause_only(clause, paper.title, stemmed,
+                                                                             self.title_stems[pi])
+                body = stemmed in self.body_stems[pi] and not _clause_only(clause, paper.abstract, stemmed,
+                                                                           self.body_stems[pi])
+                if title and phrase in self.title_text[pi]:
                     levels[ki, pi] = TITLE
-                elif stemmed in self.title_stems[pi]:
+                elif title:
                     levels[ki, pi] = TITLE_STEMS
-                elif phrase in self.body_text[pi]:
+                elif body and phrase in self.body_text[pi]:
                     levels[ki, pi] = ABSTRACT
-                elif stemmed in self.body_stems[pi]:
+                elif body:
                     levels[ki, pi] = ABSTRACT_STEMS
                 else:
                     levels[ki, pi] = scattered

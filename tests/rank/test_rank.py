@@ -325,6 +325,27 @@ def test_a_phrase_matches_a_title_holding_it_in_the_singular() -> None:
     assert "Matches" not in " ".join(p.reason for p in second[1:])
 
 
+def test_a_plural_noun_and_its_verb_are_not_the_phrase() -> None:
+    """"tool use" is not in "many of these tools use perceptual models" (a subject and its verb: a
+    compound's modifier is singular), and that paper gets no "Matches: tool use"; "tools used in
+    tool use studies", a title with "LLM tools" and the phrase typed in the plural still match."""
+    from digest.rank.keywords import ABSTRACT, ALL_WORDS, NONE, TITLE, PaperIndex
+
+    papers = [
+        Paper(id=1, canonical_id="a", title="Objective audio quality",
+              abstract="Many of these tools use perceptual auditory models to score codecs."),
+        Paper(id=2, canonical_id="b", title="Agents that call APIs",
+              abstract="Tools used in tool use studies are listed; our agent learns tool use."),
+        Paper(id=3, canonical_id="c", title="Tool use by large language models", abstract="We study agents."),
+        Paper(id=4, canonical_id="d", title="Materials science of glass", abstract="Glass forms."),
+    ]
+    levels = PaperIndex(papers).match_levels(["tool use", "materials science"])[0]
+    assert levels[0].tolist() == [ALL_WORDS, ABSTRACT, TITLE, NONE]  # the first: its words, apart
+    assert levels[1][3] == TITLE  # typed in the plural: the plural is the phrase
+    ks = score_keywords([_sub("tool use")], papers)
+    assert ks.matched[0][0] == () and ks.matched[0][1] == ("tool use",)
+
+
 def _day(extra: list[tuple[str, str]]) -> list[Paper]:
     """A day of papers: 200 on unrelated topics (each with its own words), then extra."""
     topics = ["bird migration", "volcanic ash", "tax policy", "coral reefs", "medieval trade", "glacier melt",
