@@ -346,6 +346,29 @@ def test_a_plural_noun_and_its_verb_are_not_the_phrase() -> None:
     assert ks.matched[0][0] == () and ks.matched[0][1] == ("tool use",)
 
 
+def test_a_phrase_s_words_apart_count_only_in_the_reader_s_own_forms() -> None:
+    """"mechanistic interpretability": a sociology abstract with "mechanistic" here and "a cultural
+    interpretation" there holds neither the phrase nor its words, and was the first pick of such a
+    reader on a day with no paper on the topic ("Related to: mechanistic interpretability"). The
+    words apart in the reader's own forms still count, and so do the words of a longer phrase in
+    other forms where the paper holds two of them in a row as the phrase has them ("Time-Series ...
+    Forecast" for "time series forecasting")."""
+    from digest.rank.keywords import ALL_WORDS, NONE, PaperIndex
+
+    papers = [
+        Paper(id=1, canonical_id="a", title="Normative feeling", abstract=(
+            "A mechanistic regularity of norms; we use a cultural interpretation of our model.")),
+        Paper(id=2, canonical_id="b", title="Interpretability of vision transformers", abstract=(
+            "We give a mechanistic account of attention heads.")),
+        Paper(id=3, canonical_id="c", title="Ridge regression for manifold-valued time-series", abstract=(
+            "We apply it to forecast hurricane tracks.")),
+        Paper(id=4, canonical_id="d", title="Forecasts of storms", abstract="A series of storms over a long time."),
+    ]
+    levels = PaperIndex(papers).match_levels(["mechanistic interpretability", "time series forecasting"])[0]
+    assert levels[0].tolist()[:2] == [NONE, ALL_WORDS]
+    assert levels[1].tolist()[2:] == [ALL_WORDS, NONE]
+
+
 def _day(extra: list[tuple[str, str]]) -> list[Paper]:
     """A day of papers: 200 on unrelated topics (each with its own words), then extra."""
     topics = ["bird migration", "volcanic ash", "tax policy", "coral reefs", "medieval trade", "glacier melt",
