@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from digest.domain import Paper, Subscriber
 from digest.rank import arxiv_categories, features
-from digest.rank.tokens import STOP_WORDS
+from digest.rank.tokens import CLAUSE_MARK, STOP_WORDS, clause_tokens, stem
 
 # A phrase's match level in a paper (see the module's note), strongest first. The title is the
 # authors' own summary; a phrase only in the abstract may be a side remark. Stems in a row are the
@@ -129,6 +129,10 @@ def _joined(toks: Sequence[str]) -> str:
     return " " + " ".join(toks) + " "
 
 
+def _marked_stems(marked: Sequence[str]) -> list[str]:
+    return [t if t == CLAUSE_MARK else stem(t) for t in marked]
+
+
 def _clause_pattern(phrase: str) -> re.Pattern[str] | None:
     """The phrase with a word the reader typed in the singular, before the last, in the plural and
     straight before the next word: "tools use" for "tool use". English compounds take their
@@ -173,8 +177,12 @@ class PaperIndex:
         counts: dict[str, tuple[list[int], list[int]]] = {}  # word -> (papers, weighted counts)
         lengths = np.zeros(self.n, dtype=np.float32)
         for pi, p in enumerate(papers):
-            title, body = features.tokens(p.title), features.tokens(p.abstract)
-            title_st, body_st = features.stems(title), features.stems(body)
+            # The texts keep where a clause ends (CLAUSE_MARK), so no phrase runs across it; the
+            # word counts do not need it.
+            title_marked, body_marked = clause_tokens(p.title), clause_tokens(p.abstract)
+            title = [t for t in title_marked if t != CLAUSE_MARK]
+            body = [t for t in body_marked if t != CLAUSE_MARK]
+            title_st, body_st = _marked_stems(title_marked), _marked_stems(body_marked)
             lengths[pi] = TITLE_TF * len(title) + len(body)
             weighted: dict[str, int] = {}
             for word in title:
@@ -185,12 +193,12 @@ class PaperIndex:
                 where = counts.setdefault(word, ([], []))
                 where[0].append(pi)
                 where[1].append(n)
-            self.title_text.append(_joined(title))
-            self.body_text.append(_joined(body))
-            self.full_text.append(_joined(title + body))
+            self.title_text.append(_joined(title_marked))
+            self.body_text.append(_joined(body_marked))
+            self.full_text.append(_joined(title_marked + body_marked))
             self.title_stems.append(_joined(title_st))
             self.body_stems.append(_joined(body_st))
-            for word in set(title_st) | set(body_st):
+            for word in (set(title_st) | set(body_st)) - {CLAUSE_MARK}:
                 postings.setdefault(word, []).append(pi)
             for code in set(p.categories):
                 filed.setdefault(code, []).append(pi)

@@ -81,6 +81,25 @@ def tokens(text: str) -> list[str]:
     return [t for t in map(_normalised, _WORD.findall(text.lower().replace("-", " "))) if t]
 
 
+# Where one clause ends and the next begins: words on either side are not one phrase. A comma, a
+# full stop or a bracket between two words, with the stop words around it dropped, had made a
+# phrase of them: "the corpus of their speeches, a synthesis can be drawn" held "speech synthesis".
+_CLAUSE_END = re.compile(r"[,;:.!?()\[\]{}]+")
+CLAUSE_MARK = "|"  # stands between clauses in joined text: no token holds it
+
+
+def clause_tokens(text: str) -> list[str]:
+    """tokens(text), with CLAUSE_MARK where a clause ends and another begins."""
+    out: list[str] = []
+    for part in _CLAUSE_END.split(text):
+        toks = tokens(part)
+        if toks:
+            if out:
+                out.append(CLAUSE_MARK)
+            out += toks
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def _stemmer() -> Any:
     # PyStemmer: the Snowball project's own C stemmers. The pure-Python snowballstemmer gives the

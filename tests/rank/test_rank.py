@@ -378,6 +378,32 @@ def _day(extra: list[tuple[str, str]]) -> list[Paper]:
     return [Paper(id=i + 1, canonical_id=f"p{i}", title=t, abstract=a) for i, (t, a) in enumerate(filler + extra)]
 
 
+def test_a_phrase_does_not_run_across_a_comma_or_a_full_stop() -> None:
+    """"speech synthesis": an abstract on presidents' speeches that ends "between all the speeches,
+    a synthesis can be drawn" was sent as "Matches: speech synthesis" (the comma and the stop word
+    between the two words dropped); "known proteins. Structural analysis" held "protein structure".
+    Across a clause's end the words are not the phrase; in a row they still are."""
+    from digest.rank.features import FeatureSpace, paper_text
+    from digest.rank.keywords import ABSTRACT, ABSTRACT_STEMS, PaperIndex
+    from digest.rank.ranker import RankOptions, SubscriberState, rank_all
+
+    papers = _day([
+        ("Words of presidents", "The corpus of their speeches is tagged. Between all the speeches, a synthesis "
+                                "can be drawn."),
+        ("A vocoder for expressive voices", "We improve speech synthesis for expressive voices."),
+        ("Folding enzymes", "Designs align with known proteins. Structural analysis follows (protein) structure."),
+    ])
+    index = PaperIndex(papers)
+    levels = index.match_levels(["speech synthesis", "protein structure"])[0]
+    assert levels[0, -3] < ABSTRACT_STEMS and levels[0, -2] == ABSTRACT
+    assert levels[1, -1] < ABSTRACT_STEMS
+    space = FeatureSpace.from_texts([paper_text(p) for p in papers])
+    ranked = rank_all([SubscriberState(_sub("speech synthesis"))], papers, space, RankOptions(top_k=10, min_score=0.1))
+    reasons = {p.paper.title: p.reason for p in ranked[0].picks}
+    assert reasons["A vocoder for expressive voices"] == "Matches: speech synthesis"
+    assert "Matches" not in reasons.get("Words of presidents", "")
+
+
 def _picks(papers: list[Paper], *keywords: str) -> list[str]:
     from digest.rank.features import FeatureSpace, paper_text
     from digest.rank.ranker import RankOptions, SubscriberState, rank_all
