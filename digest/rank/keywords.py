@@ -294,6 +294,8 @@ class PaperIndex:
                         word_rows.append(np.full(where.size, ki, dtype=np.int64))
                         word_cols.append(where)
                 pairs = self._held_in_pairs(kstems) if len(distinct) > 2 else {}
+                for pi, held in (self._held_as_initials(ktoks) if len(distinct) > 2 else {}).items():
+                    pairs.setdefault(pi, set()).update(held)
                 if pairs:
                     held_rows.append(np.full(len(pairs), ki, dtype=np.int64))
                     held_cols.append(np.fromiter(pairs, dtype=np.int64, count=len(pairs)))
@@ -341,6 +343,24 @@ class PaperIndex:
                               shape=shape, dtype=np.float32)  # duplicates summed
         return levels, shares, held, words
 
+
+    def _held_as_initials(self, ktoks: Sequence[str]) -> dict[int, set[str]]:
+        """Per paper, the words of a phrase (its stems) that it writes as their initials in capitals,
+        three or more in a row (_acronym_levels): "LLM" holds "large language model" of "large
+        language model agents" in a row as much as the words spelt out do."""
+        out: dict[int, set[str]] = {}
+        empty = np.zeros(0, dtype=np.int64)
+        for a in range(len(ktoks)):
+            for b in range(a + 3, len(ktoks) + 1):
+                initials = "".join(t[0] for t in ktoks[a:b])
+                if not initials.isalpha():
+                    continue
+                written = re.compile(rf"\b{initials.upper()}s?\b")
+                for pi in self.postings.get(stem(initials), empty).tolist():
+                    paper = self.papers[pi]
+                    if written.search(paper.title) or written.search(paper.abstract):
+                        out.setdefault(pi, set()).update(features.stems(ktoks[a:b]))
+        return out
 
     def _acronym_levels(self, ktoks: Sequence[str]) -> dict[int, int]:
         """The papers that hold the phrase with three or more of its words in a row as their

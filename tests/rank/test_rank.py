@@ -585,6 +585,24 @@ def test_the_model_lends_support_only_near_a_paper_the_reader_liked() -> None:
     assert support[0, 1] == 0.0
 
 
+def test_an_acronym_holds_its_words_in_a_row_toward_the_floor() -> None:
+    """"large language model agents": a paper on "LLM multi-agent" applications holds "large language
+    model" as its initials, in a row, as much as a paper that spells the words out; it was left
+    under the picks' floor (the LangGraph paper of the judged day, judged on the topic) while papers
+    spelling out "large language models" without a word on agents were let in. A lower-case "llm"
+    is not the initials."""
+    spelt = ("Agents of large language models", "Large language model agents split the work among themselves.")
+    initials = ("LLM multi-agent applications built on LangGraph", "Agents of a large model split the work.")
+    lower = ("The llm multi-agent board game", "Agents of a large model split the work.")
+    # Words of the phrase on many of the day's papers, so no one of them alone lets a paper in.
+    common = [(f"Models of {what}", f"A large agent-based study of {what}.")
+              for what in ("galaxies", "glaciers", "genes", "grammars", "graphs", "gears", "gulls", "gales")]
+    papers = _day(common + [spelt, initials, lower])
+    picked = _picks(papers, "large language model agents")
+    assert spelt[0] in picked and initials[0] in picked
+    assert lower[0] not in picked
+
+
 def test_an_acronym_the_paper_writes_in_capitals_stands_for_the_phrase() -> None:
     """"PDEs" is "partial differential equations" in other words, and "LLM agents" is "large language
     model agents"; a lower-case word that happens to be the initials ("mis") is not."""
