@@ -278,6 +278,7 @@ class PaperIndex:
             distinct = list(dict.fromkeys(kstems))
             for w in distinct:
                 shares[ki, self.postings.get(w, empty)] = True
+            written = self._written_initials(ktoks)
             # What is held matters only where it can ground a paper the levels do not: a word of one
             # alone is a level already, and so is all of two. So: a specific word of a longer phrase
             # anywhere, and the words of a phrase of three or more that the paper holds in a row as
@@ -285,17 +286,18 @@ class PaperIndex:
             pairs: dict[int, set[str]] = {}
             if len(distinct) > 1:
                 standing = specific(ktoks) if specific is not None else np.zeros(len(ktoks), dtype=bool)
-                alone = {stem: False for stem in distinct}
-                for stem, sure in zip(kstems, standing, strict=True):
-                    alone[stem] = alone[stem] or bool(sure)
+                alone = {st: False for st in distinct}
+                for st, sure in zip(kstems, standing, strict=True):
+                    alone[st] = alone[st] or bool(sure)
                 for w in distinct:
                     if alone[w]:
                         where = self.postings.get(w, empty)
                         word_rows.append(np.full(where.size, ki, dtype=np.int64))
                         word_cols.append(where)
-                pairs = self._held_in_pairs(kstems) if len(distinct) > 2 else {}
-                for pi, held in (self._held_as_initials(ktoks) if len(distinct) > 2 else {}).items():
-                    pairs.setdefault(pi, set()).update(held)
+                if len(distinct) > 2:
+                    pairs = self._held_in_pairs(kstems)
+                    for pi, held in self._held_as_initials(ktoks, written).items():
+                        pairs.setdefault(pi, set()).update(held)
                 if pairs:
                     held_rows.append(np.full(len(pairs), ki, dtype=np.int64))
                     held_cols.append(np.fromiter(pairs, dtype=np.int64, count=len(pairs)))
@@ -327,7 +329,7 @@ class PaperIndex:
                     levels[ki, pi] = ABSTRACT_STEMS
                 elif scattered and (pi in pairs or all(f" {t} " in self.full_text[pi] for t in own_forms)):
                     levels[ki, pi] = scattered
-            for pi, level in self._acronym_levels(ktoks).items():
+            for pi, level in self._acronym_levels(ktoks, written).items():
                 levels[ki, pi] = max(levels[ki, pi], level)
             for code in arxiv_categories.named_by(k):
                 where = self.filed.get(code, empty)
@@ -343,12 +345,11 @@ class PaperIndex:
                               shape=shape, dtype=np.float32)  # duplicates summed
         return levels, shares, held, words
 
-
-    def _held_as_initials(self, ktoks: Sequence[str]) -> dict[int, set[str]]:
-        """Per paper, the words of a phrase (its stems) that it writes as their initials in capitals,
-        three or more in a row (_acronym_levels): "LLM" holds "large language model" of "large
-        language model agents" in a row as much as the words spelt out do."""
-        out: dict[int, set[str]] = {}
+    def _written_initials(self, ktoks: Sequence[str]) -> list[tuple[int, int, str, list[int]]]:
+        """The phrase's runs of three or more words (from a to b) whose initials papers write in
+        capitals, as an acronym ("PDEs", "LLM"; not the word "mis"): each run with its initials and
+        those papers. Both the acronym's level and its words held in a row rest on them."""
+        out: list[tuple[int, int, str, list[int]]] = []
         empty = np.zeros(0, dtype=np.int64)
         for a in range(len(ktoks)):
             for b in range(a + 3, len(ktoks) + 1):
@@ -356,33 +357,38 @@ class PaperIndex:
                 if not initials.isalpha():
                     continue
                 written = re.compile(rf"\b{initials.upper()}s?\b")
-                for pi in self.postings.get(stem(initials), empty).tolist():
-                    paper = self.papers[pi]
-                    if written.search(paper.title) or written.search(paper.abstract):
-                        out.setdefault(pi, set()).update(features.stems(ktoks[a:b]))
+                papers = [pi for pi in self.postings.get(stem(initials), empty).tolist()
+                          if written.search(self.papers[pi].title) or written.search(self.papers[pi].abstract)]
+                if papers:
+                    out.append((a, b, initials, papers))
         return out
 
-    def _acronym_levels(self, ktoks: Sequence[str]) -> dict[int, int]:
+    @staticmethod
+    def _held_as_initials(ktoks: Sequence[str], written: Sequence[tuple[int, int, str, list[int]]]
+                          ) -> dict[int, set[str]]:
+        """Per paper, the words of a phrase (its stems) that it writes as their initials (written:
+        _written_initials): "LLM" holds "large language model" of "large language model agents" in
+        a row as much as the words spelt out do."""
+        out: dict[int, set[str]] = {}
+        for a, b, _, papers in written:
+            words = features.stems(ktoks[a:b])
+            for pi in papers:
+                out.setdefault(pi, set()).update(words)
+        return out
+
+    def _acronym_levels(self, ktoks: Sequence[str], written: Sequence[tuple[int, int, str, list[int]]]
+                        ) -> dict[int, int]:
         """The papers that hold the phrase with three or more of its words in a row as their
         initials ("PDE solvers" for "partial differential equation solvers", "LLM agents"), and
-        where: TITLE_STEMS or ABSTRACT_STEMS, the phrase in other words. Only where the paper writes
-        the initials in capitals, as an acronym ("PDEs", not the word "mis")."""
+        where: TITLE_STEMS or ABSTRACT_STEMS, the phrase in other words. written: the runs whose
+        initials papers write as an acronym (_written_initials)."""
         found: dict[int, int] = {}
-        for a in range(len(ktoks)):
-            for b in range(a + 3, len(ktoks) + 1):
-                initials = "".join(t[0] for t in ktoks[a:b])
-                if not initials.isalpha():
-                    continue
-                short = [*ktoks[:a], initials, *ktoks[b:]]
-                phrase = _joined(short)
-                written = re.compile(rf"\b{initials.upper()}s?\b")
-                for pi in self._holding_all(features.stems(short)).tolist():
-                    in_title = phrase in self.title_text[pi]
-                    if not (in_title or phrase in self.body_text[pi]):
-                        continue
-                    paper = self.papers[pi]
-                    if written.search(paper.title) or written.search(paper.abstract):
-                        found[pi] = max(found.get(pi, NONE), TITLE_STEMS if in_title else ABSTRACT_STEMS)
+        for a, b, initials, papers in written:
+            phrase = _joined([*ktoks[:a], initials, *ktoks[b:]])
+            for pi in papers:
+                in_title = phrase in self.title_text[pi]
+                if in_title or phrase in self.body_text[pi]:
+                    found[pi] = max(found.get(pi, NONE), TITLE_STEMS if in_title else ABSTRACT_STEMS)
         return found
 
 
