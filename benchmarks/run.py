@@ -242,7 +242,7 @@ def main() -> None:
     for start in range(0, len(subs), SCORE_CHUNK):
         with paused_gc():  # as DigestPipeline.plan ranks a group
             t0 = time.perf_counter()
-            group = read_group(engine, subs[start:start + SCORE_CHUNK], known=known)
+            group = read_group(engine, subs[start:start + SCORE_CHUNK], known=known, ranked=ids)
             t1 = time.perf_counter()
             retrain_stale(engine, group, space, day)
             t2 = time.perf_counter()

@@ -76,13 +76,20 @@ class DigestRecommender:
     def _space(self) -> features.FeatureSpace:
         return features.FeatureSpace.from_stats(self.df, self.n_docs)
 
-    def _retrain(self, space: features.FeatureSpace) -> None:
+    def _retrain(self, space: features.FeatureSpace, today: int) -> None:
+        """today: how many of the papers that arrived last are the day's, about to be ranked: as in the
+        daily run (learning.background_paper_ids), the background is sampled from earlier papers,
+        topped up with the day's only where too few arrived before."""
         todo = [i for i, s in enumerate(self.stale) if s]
         if not todo:
             return
-        pool = np.array(self.arrived)
-        size = min(learner.BACKGROUND_SAMPLE, len(pool))
-        background = [int(x) for x in self.rng.choice(pool, size=size, replace=False)]
+        earlier = np.array(self.arrived[:len(self.arrived) - today], dtype=np.int64)
+        size = min(learner.BACKGROUND_SAMPLE, len(earlier))
+        background = [int(x) for x in self.rng.choice(earlier, size=size, replace=False)]
+        if size < learner.BACKGROUND_SAMPLE:
+            fresh = np.array(self.arrived[len(self.arrived) - today:], dtype=np.int64)
+            more = min(learner.BACKGROUND_SAMPLE - size, len(fresh))
+            background += [int(x) for x in self.rng.choice(fresh, size=more, replace=False)]
         need = set(background)
         for i in todo:
             need |= self.stars[i] | self.clicks[i] | self.ignored[i]
@@ -106,7 +113,7 @@ class DigestRecommender:
         self.arrived.extend(ids)
         space = self._space()
         t0 = time.perf_counter()
-        self._retrain(space)
+        self._retrain(space, len(ids))
         t1 = time.perf_counter()
         liked_ids = [sorted(self.stars[i]) + sorted(self.clicks[i] - self.stars[i]) for i in range(len(self.subs))]
         states = [SubscriberState(sub, self.models[i], self.shown[i],

@@ -5,7 +5,7 @@ Arrays and bytes in and out; what they mean is digest.rank's, how they are kept 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -124,9 +124,13 @@ def labels_for(conn: Connection, subscriber_ids: Sequence[int]) -> dict[int, Lab
 _LABEL_FIELD = {"star": "stars", "click": "clicks", "dislike": "dislikes", "impression": "shown"}
 
 
-def background_paper_ids(conn: Connection, limit: int) -> list[int]:
-    """The most recent stored papers, as a sample of what a subscriber did not ask for."""
-    return list(conn.execute(select(papers.c.id).order_by(papers.c.id.desc()).limit(limit)).scalars())
+def background_paper_ids(conn: Connection, limit: int, ranked: Collection[int] = ()) -> list[int]:
+    """The most recent stored papers, as a sample of what a subscriber did not ask for: those not
+    among the papers about to be ranked first (ranked), then, where the store holds too few others
+    (a first day), those."""
+    recent = list(conn.execute(select(papers.c.id).order_by(papers.c.id.desc()).limit(limit + len(ranked))).scalars())
+    avoid = set(ranked)
+    return ([i for i in recent if i not in avoid] + [i for i in recent if i in avoid])[:limit]
 
 
 def add_stars(conn: Connection, subscriber_id: int, paper_ids: Sequence[int], origin: str, now: datetime) -> int:

@@ -52,11 +52,13 @@ class GroupFeedback:
 
 
 def read_group(engine: Engine, subscribers: Sequence[Subscriber], meaning: StoredMeaning | None = None,
-               known: KnownPapers | None = None) -> GroupFeedback:
+               known: KnownPapers | None = None, ranked: Collection[int] = ()) -> GroupFeedback:
     """Stored models, labels and the papers they name, in a few queries for the whole group.
 
     meaning: the sentence encoder (the embed extra) is on: a model trained without it is stale,
-    and the other way round. known: papers read for earlier groups of the same run.
+    and the other way round. known: papers read for earlier groups of the same run. ranked: the
+    papers about to be ranked, kept out of the models' background negatives where the store allows
+    (see learning.background_paper_ids).
     """
     known = known if known is not None else KnownPapers()
     ids = [s.id for s in subscribers]
@@ -70,7 +72,7 @@ def read_group(engine: Engine, subscribers: Sequence[Subscriber], meaning: Store
         stale = [s.id for s in subscribers
                  if latest.get(s.id, 0) > (stored[s.id].last_event_id if s.id in stored else 0)
                  or ((m := models.get(s.id)) is not None and semantic.uses_embedding(m.indices) != encoded)]
-        background = learning.background_paper_ids(conn, learner.BACKGROUND_SAMPLE) if stale else []
+        background = learning.background_paper_ids(conn, learner.BACKGROUND_SAMPLE, ranked) if stale else []
         need: set[int] = set(background)
         for sid, lab in labels.items():
             need |= lab.stars | lab.clicks | lab.dislikes
@@ -140,6 +142,6 @@ def load_states(engine: Engine, subscribers: Sequence[Subscriber], candidate_ids
                 space: FeatureSpace, now: datetime, meaning: StoredMeaning | None = None,
                 known: KnownPapers | None = None) -> list[SubscriberState]:
     """Each subscriber's model (retrained if stale), shown papers and liked papers (see read_group)."""
-    group = read_group(engine, subscribers, meaning, known)
+    group = read_group(engine, subscribers, meaning, known, candidate_ids)
     retrain_stale(engine, group, space, now, meaning)
     return states_of(group, candidate_ids)

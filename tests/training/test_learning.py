@@ -184,3 +184,36 @@ def test_a_model_keeps_only_its_largest_weights(monkeypatch: pytest.MonkeyPatch)
     smallest_kept = min(abs(v) for v in capped.values.tolist())
     dropped = set(weight_of) - set(capped.indices.tolist())
     assert all(abs(weight_of[i]) <= smallest_kept for i in dropped)
+
+
+def test_the_papers_being_ranked_are_not_the_models_background(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Trained as negatives, the day's own papers had their rarest words learned as evidence against
+    # them: whichever feed was ingested last lost ground for every reader retrained that morning.
+    from digest.rank import learner
+    from digest.store import learning
+    from digest.training.models import read_group
+
+    monkeypatch.setattr(learner, "BACKGROUND_SAMPLE", 4)
+    old = _ingest(app, [_paper(200 + i, t) for i, t in enumerate(OTHER)], T1 - timedelta(days=30))
+    today = _ingest(app, [_paper(i, t) for i, t in enumerate(PROTEIN + ATTENTION)], T1)
+    sub = app.pipeline().active_subscribers()[0]
+    _event(app, today[0], "star", T1)
+    old_ids, today_ids = {p.id for p in old}, sorted(p.id for p in today if p.id is not None)
+    group = read_group(app.engine, [sub], ranked=today_ids)
+    assert len(group.background) == 4 and set(group.background) <= old_ids, group.background
+    # Without the day's papers named, the most recent are taken: the day's own.
+    assert set(read_group(app.engine, [sub]).background) <= set(today_ids)
+    # A store holding too few other papers (a first day) tops the background up with the day's.
+    assert len(read_group(app.engine, [sub], ranked=today_ids + sorted(old_ids)[:4]).background) == 4
+
+    taken: list[list[int]] = []
+    real = learning.background_paper_ids
+
+    def recorded(conn: Any, limit: int, ranked: Any = ()) -> list[int]:
+        taken.append(real(conn, limit, ranked))
+        return taken[-1]
+
+    monkeypatch.setattr(learning, "background_paper_ids", recorded)
+    [planned] = app.pipeline().plan([sub], DAY1, T1.replace(tzinfo=UTC) + timedelta(hours=1))
+    assert planned.picks and {p.paper.id for p in planned.picks} <= set(today_ids)
+    assert taken and set(taken[-1]) <= old_ids, taken  # the daily run's retraining names its candidates
