@@ -204,7 +204,9 @@ def test_the_papers_being_ranked_are_not_the_models_background(app: App, monkeyp
     # Without the day's papers named, the most recent are taken: the day's own.
     assert set(read_group(app.engine, [sub]).background) <= set(today_ids)
     # A store holding too few other papers (a first day) tops the background up with the day's.
-    assert len(read_group(app.engine, [sub], ranked=today_ids + sorted(old_ids)[:4]).background) == 4
+    ranked_too = today_ids + sorted(old_ids)[:4]
+    topped_up = read_group(app.engine, [sub], ranked=ranked_too).background
+    assert len(topped_up) == 4 and set(topped_up[:2]) == old_ids - set(ranked_too), topped_up
 
     taken: list[list[int]] = []
     real = learning.background_paper_ids
