@@ -70,6 +70,9 @@ GENERIC_FLOOR = 0.25
 # methods", "recommender systems"), 41 of 61 where it has two or more.
 GENERIC_MIN_PAPERS = 10
 _RAW_WORD = re.compile(r"[a-z0-9]+")
+# A run of a phrase's words (tokens a to b) written as initials, the initials, and the papers that
+# write them in capitals (PaperIndex._written_initials).
+InitialsRun = tuple[int, int, str, list[int]]
 
 
 class PhraseHits:
@@ -345,11 +348,11 @@ class PaperIndex:
                               shape=shape, dtype=np.float32)  # duplicates summed
         return levels, shares, held, words
 
-    def _written_initials(self, ktoks: Sequence[str]) -> list[tuple[int, int, str, list[int]]]:
+    def _written_initials(self, ktoks: Sequence[str]) -> list[InitialsRun]:
         """The phrase's runs of three or more words (from a to b) whose initials papers write in
         capitals, as an acronym ("PDEs", "LLM"; not the word "mis"): each run with its initials and
         those papers. Both the acronym's level and its words held in a row rest on them."""
-        out: list[tuple[int, int, str, list[int]]] = []
+        out: list[InitialsRun] = []
         empty = np.zeros(0, dtype=np.int64)
         for a in range(len(ktoks)):
             for b in range(a + 3, len(ktoks) + 1):
@@ -364,8 +367,7 @@ class PaperIndex:
         return out
 
     @staticmethod
-    def _held_as_initials(ktoks: Sequence[str], written: Sequence[tuple[int, int, str, list[int]]]
-                          ) -> dict[int, set[str]]:
+    def _held_as_initials(ktoks: Sequence[str], written: Sequence[InitialsRun]) -> dict[int, set[str]]:
         """Per paper, the words of a phrase (its stems) that it writes as their initials (written:
         _written_initials): "LLM" holds "large language model" of "large language model agents" in
         a row as much as the words spelt out do."""
@@ -376,8 +378,7 @@ class PaperIndex:
                 out.setdefault(pi, set()).update(words)
         return out
 
-    def _acronym_levels(self, ktoks: Sequence[str], written: Sequence[tuple[int, int, str, list[int]]]
-                        ) -> dict[int, int]:
+    def _acronym_levels(self, ktoks: Sequence[str], written: Sequence[InitialsRun]) -> dict[int, int]:
         """The papers that hold the phrase with three or more of its words in a row as their
         initials ("PDE solvers" for "partial differential equation solvers", "LLM agents"), and
         where: TITLE_STEMS or ABSTRACT_STEMS, the phrase in other words. written: the runs whose
