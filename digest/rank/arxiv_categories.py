@@ -194,8 +194,18 @@ def _by_name() -> dict[str, tuple[str, ...]]:
     for code, name in NAMES.items():
         if code not in _CODE_ONLY:
             out.setdefault(_key(name), []).append(code)
+    for code, names in SPELT_OUT.items():
+        for name in names:
+            out.setdefault(_key(name), []).append(code)
     return {k: tuple(v) for k, v in out.items()}
 
+
+# Two classes' names abbreviate their subject; spelt out, or as the abbreviation alone, the subject
+# names the class as much ("partial differential equations" is what math.AP is for).
+SPELT_OUT: dict[str, tuple[str, ...]] = {
+    "math.AP": ("Analysis of Partial Differential Equations", "Partial Differential Equations", "PDEs"),
+    "math.CA": ("Classical Analysis and Ordinary Differential Equations",),
+}
 
 _BY_CODE = {code.lower(): code for code in NAMES}
 

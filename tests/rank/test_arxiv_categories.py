@@ -15,6 +15,9 @@ from digest.rank.arxiv_categories import NAMES, label, named_by
     ("math.co", ("math.CO",)),  # a code, in any case
     (" hep-th ", ("hep-th",)),
     ("machine learning", ("cs.LG", "stat.ML")),  # one name, two classes
+    ("partial differential equations", ("math.AP",)),  # "Analysis of PDEs": its subject spelt out
+    ("PDEs", ("math.AP",)),
+    ("classical analysis and ordinary differential equations", ("math.CA",)),
 ])
 def test_a_whole_name_or_a_code_names_its_categories(keyword: str, codes: tuple[str, ...]) -> None:
     assert named_by(keyword) == codes
@@ -24,6 +27,7 @@ def test_a_whole_name_or_a_code_names_its_categories(keyword: str, codes: tuple[
     "vision",  # a word of "Computer Vision and Pattern Recognition" is not the class
     "computer vision and pattern",
     "graph theory",
+    "differential equations",  # a part of a subject spelt out
     "computation",  # stat.CO's name is a word of ordinary prose: only its code names it
     "applications",
     "",

@@ -566,6 +566,24 @@ def test_a_keyword_naming_a_category_files_its_papers_under_the_phrase_itself() 
     assert picks[1].reason == "In Combinatorics (math.CO)"
 
 
+def test_a_subject_spelt_out_names_the_class_whose_name_abbreviates_it() -> None:
+    """math.AP is "Analysis of PDEs": a reader of "partial differential equations" gets its papers,
+    which seldom say the phrase, under the class's name; a part of the subject names nothing."""
+    corpus = [
+        Paper(id=1, canonical_id="a", title="Global solutions to a nonlocal parabolic equation",
+              abstract="We prove existence and asymptotic behaviour of global solutions.", categories=("math.AP",)),
+        Paper(id=2, canonical_id="b", title="A survey of bird migration",
+              abstract="Birds migrate along flyways.", categories=("q-bio.PE",)),
+    ]
+    ks = score_keywords([_sub("partial differential equations"), _sub("differential equations", sid=2)], corpus)
+    assert ks.scores[0][0] > ks.scores[0][1] == 0
+    assert ks.filed[0][0] == ("Analysis of PDEs (math.AP)",)
+    assert ks.filed[1][0] == ()
+    picks = select_picks(corpus, ks.scores[0], ks.matched[0], ks.related[0], top_k=3, min_score=0.05,
+                         filed=ks.filed[0])
+    assert [(p.paper.id, p.reason) for p in picks] == [(1, "In Analysis of PDEs (math.AP)")]
+
+
 def test_the_model_lends_support_only_near_a_paper_the_reader_liked() -> None:
     """After a dozen "not for me", the model stands high for papers merely unlike those: it lends
     them nothing toward the picks' floor unless they are nearer than the day's mean to a liked paper."""
