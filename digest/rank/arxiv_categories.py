@@ -182,6 +182,13 @@ _CODE_ONLY = frozenset({
     "q-bio.OT", "q-fin.GN", "stat.AP", "stat.CO", "stat.ME", "stat.OT",
 })
 
+# Two classes' names abbreviate their subject; spelt out, or as the abbreviation alone, the subject
+# names the class as much ("partial differential equations" is what math.AP is for).
+SPELT_OUT: dict[str, tuple[str, ...]] = {
+    "math.AP": ("Analysis of Partial Differential Equations", "Partial Differential Equations", "PDEs"),
+    "math.CA": ("Classical Analysis and Ordinary Differential Equations",),
+}
+
 
 def _key(text: str) -> str:
     """A name as its word stems, so "Quantum gases" and "quantum gas" name the same class."""
@@ -199,13 +206,6 @@ def _by_name() -> dict[str, tuple[str, ...]]:
             out.setdefault(_key(name), []).append(code)
     return {k: tuple(v) for k, v in out.items()}
 
-
-# Two classes' names abbreviate their subject; spelt out, or as the abbreviation alone, the subject
-# names the class as much ("partial differential equations" is what math.AP is for).
-SPELT_OUT: dict[str, tuple[str, ...]] = {
-    "math.AP": ("Analysis of Partial Differential Equations", "Partial Differential Equations", "PDEs"),
-    "math.CA": ("Classical Analysis and Ordinary Differential Equations",),
-}
 
 _BY_CODE = {code.lower(): code for code in NAMES}
 
