@@ -16,7 +16,7 @@ import numpy as np
 
 from digest.domain import Paper, Subscriber
 from digest.evaluate.protocol import EvalCorpus, EvalUser
-from digest.rank import features, learner, semantic
+from digest.rank import classes, features, learner, semantic
 from digest.rank.ranker import Labelled, RankOptions, SubscriberState, rank_all, training_set
 
 
@@ -97,9 +97,11 @@ class DigestRecommender:
         mat = features.tfidf(self.counts[ids], space.idf)
         row_of = {pid: r for r, pid in enumerate(ids)}
         kw = space.text_vectors([" . ".join(self.subs[i].keywords) for i in todo])
-        if self.embeddings is not None and self.kw_meaning is not None:
-            mat = semantic.combine(mat, self.embeddings[ids])
-            kw = semantic.combine(kw, self.kw_meaning[todo])
+        meaning = self.embeddings is not None and self.kw_meaning is not None
+        mat = semantic.combine(mat, classes.paper_classes([self.papers[i] for i in ids]),
+                               self.embeddings[ids] if self.embeddings is not None and meaning else None)
+        kw = semantic.combine(kw, classes.keyword_classes([self.subs[i] for i in todo]),
+                              self.kw_meaning[todo] if self.kw_meaning is not None and meaning else None)
         for n, i in enumerate(todo):
             data = training_set(Labelled(sorted(self.stars[i]), sorted(self.clicks[i]), [],
                                          sorted(self.ignored[i]), background), mat, row_of, kw[n])

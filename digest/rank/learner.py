@@ -17,6 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
+from digest.rank.classes import N_CLASSES
+from digest.rank.features import N_FEATURES
 from digest.rank.products import dense_product
 
 # Label weights: explicit beats implicit, and a shown-but-ignored paper says little.
@@ -35,6 +37,9 @@ REGULARISATION_C = 4.0
 # 1,000: warm seed 3 0.274 / 0.275 / 0.275, seed 5 0.257 / 0.257 / 0.258; cold unchanged (0.192,
 # 0.156). 1,000 weights take two thirds off that product.
 MAX_WEIGHTS = 1000
+# The arXiv class block (digest.rank.classes) counts evidence / (evidence + CLASS_EVIDENCE) of its
+# length in a fit, on the scale of the model's own say (ranker.MODEL_EVIDENCE, the same 5).
+CLASS_EVIDENCE = 5.0
 
 
 @dataclass(frozen=True)
@@ -55,11 +60,15 @@ class LinearModel:
     intercept: float
     n_pos: int  # the explicit feedback it was trained on (see TrainingSet.evidence)
     n_neg: int
+    # Read from the bytes of a version whose models had no arXiv class block (digest.rank.classes):
+    # its embedding weights are moved to where the dims are now, and it wants retraining.
+    before_classes: bool = False
 
     # Stored as a small header and the raw arrays: loading ten thousand models a day must cost
     # microseconds each (numpy's .npz took about a millisecond apiece). Deflate gained a third in
     # size for more time than it saved: float weights hardly compress.
-    _MAGIC = b"LM1\0"
+    _MAGIC = b"LM2\0"
+    _BEFORE_CLASSES = b"LM1\0"
     _HEADER = struct.Struct("<4sIdii")  # magic, nonzeros, intercept, n_pos, n_neg
 
     def to_bytes(self) -> bytes:
@@ -68,16 +77,24 @@ class LinearModel:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> LinearModel:
-        if data[:4] != cls._MAGIC:  # written by an earlier version as .npz
+        if data[:4] not in (cls._MAGIC, cls._BEFORE_CLASSES):  # written by an earlier version as .npz
             with np.load(io.BytesIO(data)) as z:
                 meta = z["meta"]
-                return cls(z["indices"].astype(np.int32), z["values"].astype(np.float32), float(meta[0]),
-                           int(meta[1]), int(meta[2]))
+                return cls._before_classes(z["indices"].astype(np.int32), z["values"].astype(np.float32),
+                                           float(meta[0]), int(meta[1]), int(meta[2]))
         _, n, intercept, n_pos, n_neg = cls._HEADER.unpack_from(data)
         start = cls._HEADER.size
         indices = np.frombuffer(data, dtype="<i4", count=n, offset=start).astype(np.int32)
         values = np.frombuffer(data, dtype="<f4", count=n, offset=start + 4 * n).astype(np.float32)
+        if data[:4] == cls._BEFORE_CLASSES:
+            return cls._before_classes(indices, values, intercept, n_pos, n_neg)
         return cls(indices, values, intercept, n_pos, n_neg)
+
+    @classmethod
+    def _before_classes(cls, indices: np.ndarray, values: np.ndarray, intercept: float, n_pos: int,
+                        n_neg: int) -> LinearModel:
+        moved = np.where(indices >= N_FEATURES, indices + N_CLASSES, indices).astype(np.int32)
+        return cls(moved, values, intercept, n_pos, n_neg, before_classes=True)
 
 
 def train(data: TrainingSet) -> LinearModel | None:
@@ -90,6 +107,11 @@ def train(data: TrainingSet) -> LinearModel | None:
     w = np.concatenate([data.positive_weights, data.negative_weights]).astype(np.float64)
     # Balance the classes by total weight, so a handful of stars is not drowned by the background.
     w[:n_pos] *= w[n_pos:].sum() / max(w[:n_pos].sum(), 1e-9)
+    # The class block's say grows with the evidence, as the model's own does (ranker.MODEL_EVIDENCE):
+    # scaling a feature down is regularising its weight more. Two stars in cs.CV say little about
+    # which of its papers a reader wants; ten "want these" in math.CO say they want math.CO.
+    class_say = data.evidence / (data.evidence + CLASS_EVIDENCE)
+    x.data[(x.indices >= N_FEATURES) & (x.indices < N_FEATURES + N_CLASSES)] *= class_say
     # Fit on the columns that occur: the hashed space has a million, a subscriber's papers a few
     # thousand, and the solver's cost per iteration grows with the width.
     cols = np.unique(x.indices)
@@ -100,6 +122,7 @@ def train(data: TrainingSet) -> LinearModel | None:
     clf = LogisticRegression(C=REGULARISATION_C, solver="liblinear", dual=True, max_iter=200, random_state=0)
     clf.fit(x[:, cols], y, sample_weight=w)
     coef = np.asarray(clf.coef_, dtype=np.float32).ravel()
+    coef[(cols >= N_FEATURES) & (cols < N_FEATURES + N_CLASSES)] *= class_say  # scored on the unscaled block
     keep = np.flatnonzero(coef)
     if len(keep) > MAX_WEIGHTS:
         keep = np.sort(keep[np.argpartition(-np.abs(coef[keep]), MAX_WEIGHTS - 1)[:MAX_WEIGHTS]])

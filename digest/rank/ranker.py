@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from digest.domain import Paper, Pick, Subscriber
-from digest.rank import followed, learner, semantic
+from digest.rank import classes, followed, learner, semantic
 from digest.rank.features import FeatureSpace
 from digest.rank.keywords import KeywordScores, PaperIndex, score_keywords
 from digest.rank.select import LikedWords, PaperSimilarity, mentions_any, select_group
@@ -74,6 +74,14 @@ class DayPapers:
     index: PaperIndex
     similarity: PaperSimilarity
     popular: Sequence[int]  # the papers with upvotes, most first: the "trending" block's candidates
+
+    @cached_property
+    def words_and_classes(self) -> sp.csr_matrix:
+        """Features x papers: the tf-idf rows, then the arXiv class block (digest.rank.classes), the
+        learned models' features before any embedding dims. Sparse, as a paper is in a class or
+        three: through the models' sparse product they cost next to nothing."""
+        block = sp.csr_matrix(classes.paper_classes(self.papers).T)
+        return sp.csr_matrix(sp.vstack([self.similarity.transposed, block], format="csr"))
 
     @cached_property
     def authors(self) -> followed.DayAuthors:
@@ -303,13 +311,13 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
     standing = None
     if meaning is None:
         ks = score_keywords(subscribers, candidates, space, day.index)
-        models = learner.scored_by_models([s.model for s in states], day.similarity.transposed)
+        models = learner.scored_by_models([s.model for s in states], day.words_and_classes)
         prior, prior_support = ks.scores, ks.support
     else:
         weighed = semantic.meaning_scores(meaning)
         ks = score_keywords(subscribers, candidates, space, day.index, agrees=weighed.agrees)
-        # Models trained with the encoder have weights on the embedding dims after the tf-idf ones.
-        models = learner.scored_by_models([s.model for s in states], day.similarity.transposed,
+        # Models trained with the encoder have weights on the embedding dims after the class block.
+        models = learner.scored_by_models([s.model for s in states], day.words_and_classes,
                                           dense=semantic.EMBED_SCALE * meaning.papers)
         standing = weighed.standing
         prior = ks.scores + weighed.order

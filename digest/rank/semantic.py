@@ -2,8 +2,9 @@
 
 Three uses of the paper and keyword vectors (all unit length, from digest.rank.encoder):
 - the keyword prior adds the cosine between a subscriber's keyword profile and each paper;
-- the per-subscriber model learns on combined features: the hashed tf-idf columns followed by the
-  embedding dims (scaled), so scoring everyone is still one sparse product;
+- the per-subscriber model learns on combined features: the hashed tf-idf columns, the arXiv class
+  block (digest.rank.classes), then the embedding dims (scaled), so scoring everyone is still one
+  sparse product and one dense one;
 - with a sentence encoder, closeness to the papers a reader liked is measured in meaning (the
   reason line's "Like the paper you starred: ..." stays on tf-idf, whose cosines have one scale
   for every text).
@@ -19,11 +20,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from digest.domain import Subscriber
+from digest.rank.classes import N_CLASSES
 from digest.rank.features import N_FEATURES
 
 # The embedding block's scale next to the unit tf-idf row: with 1.0 both blocks weigh the same in
 # the model's regularised fit.
 EMBED_SCALE = 1.0
+EMBED_START = N_FEATURES + N_CLASSES  # the first embedding dim's column in a model
 # Meaning's part of the keyword prior: at most this much, for a paper whose cosine to the keyword
 # query stands MEANING_SPREAD standard deviations above MEANING_CHANCE deviations over the day's
 # mean (nothing below: among a thousand papers unrelated to a query a few always stand two
@@ -92,15 +95,18 @@ def keyword_profiles(subscribers: Sequence[Subscriber], vectors: Mapping[str, np
     return unit_rows(out)
 
 
-def combine(tfidf: sp.csr_matrix, embeddings: np.ndarray) -> sp.csr_matrix:
-    """The model's features: tf-idf columns, then the embedding dims from column N_FEATURES on."""
-    dense = sp.csr_matrix(EMBED_SCALE * np.asarray(embeddings, dtype=np.float32))
-    return sp.csr_matrix(sp.hstack([tfidf, dense], format="csr"))
+def combine(tfidf: sp.csr_matrix, classes: np.ndarray, embeddings: np.ndarray | None = None) -> sp.csr_matrix:
+    """The model's features: tf-idf columns, the arXiv class block (digest.rank.classes) from column
+    N_FEATURES on, then the embedding dims, if any, from EMBED_START on."""
+    blocks = [tfidf, sp.csr_matrix(classes)]
+    if embeddings is not None:
+        blocks.append(sp.csr_matrix(EMBED_SCALE * np.asarray(embeddings, dtype=np.float32)))
+    return sp.csr_matrix(sp.hstack(blocks, format="csr"))
 
 
 def uses_embedding(indices: np.ndarray) -> bool:
     """Whether a stored model has weights on embedding dims (it was trained with an encoder)."""
-    return bool(indices.size and int(indices.max()) >= N_FEATURES)
+    return bool(indices.size and int(indices.max()) >= EMBED_START)
 
 
 def deviations(cos: np.ndarray) -> np.ndarray:

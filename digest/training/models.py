@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine
 
 from digest.domain import Paper, Subscriber
-from digest.rank import learner, semantic
+from digest.rank import classes, learner, semantic
 from digest.rank.features import FeatureSpace
 from digest.rank.ranker import Labelled, SubscriberState, training_set
 from digest.store import events as event_store
@@ -56,8 +56,9 @@ def read_group(engine: Engine, subscribers: Sequence[Subscriber], meaning: Store
     """Stored models, labels and the papers they name, in a few queries for the whole group.
 
     meaning: the sentence encoder (the embed extra) is on: a model trained without it is stale,
-    and the other way round. known: papers read for earlier groups of the same run. ranked: the
-    papers about to be ranked, kept out of the models' background negatives where the store allows
+    and the other way round; so is one from before the arXiv class block (digest.rank.classes).
+    known: papers read for earlier groups of the same run. ranked: the papers about to be ranked,
+    kept out of the models' background negatives where the store allows
     (see learning.background_paper_ids).
     """
     known = known if known is not None else KnownPapers()
@@ -71,7 +72,8 @@ def read_group(engine: Engine, subscribers: Sequence[Subscriber], meaning: Store
         encoded = meaning is not None  # a model trained with the encoder's dims, or without them, is stale otherwise
         stale = [s.id for s in subscribers
                  if latest.get(s.id, 0) > (stored[s.id].last_event_id if s.id in stored else 0)
-                 or ((m := models.get(s.id)) is not None and semantic.uses_embedding(m.indices) != encoded)]
+                 or ((m := models.get(s.id)) is not None
+                     and (m.before_classes or semantic.uses_embedding(m.indices) != encoded))]
         background = learning.background_paper_ids(conn, learner.BACKGROUND_SAMPLE, ranked) if stale else []
         need: set[int] = set(background)
         for sid, lab in labels.items():
@@ -94,13 +96,14 @@ def retrain_stale(engine: Engine, group: GroupFeedback, space: FeatureSpace, now
         if lab is not None:
             used |= lab.stars | lab.clicks | lab.dislikes | lab.shown
     order = [pid for pid in group.papers if pid in used]
-    matrix = space.paper_vectors([group.papers[i] for i in order])
+    trained_on = [group.papers[i] for i in order]
     row_of = {pid: r for r, pid in enumerate(order)}
-    subs_by_id = {s.id: s for s in group.subscribers if s.id in stale}
-    kw = space.text_vectors([" . ".join(subs_by_id[sid].keywords) for sid in group.stale])
-    if meaning is not None:
-        matrix = semantic.combine(matrix, meaning.papers([group.papers[i] for i in order]))
-        kw = semantic.combine(kw, meaning.keywords([subs_by_id[sid] for sid in group.stale]))
+    by_id = {s.id: s for s in group.subscribers if s.id in stale}
+    readers = [by_id[sid] for sid in group.stale]
+    matrix = semantic.combine(space.paper_vectors(trained_on), classes.paper_classes(trained_on),
+                              meaning.papers(trained_on) if meaning is not None else None)
+    kw = semantic.combine(space.text_vectors([" . ".join(s.keywords) for s in readers]),
+                          classes.keyword_classes(readers), meaning.keywords(readers) if meaning is not None else None)
     for n, sid in enumerate(group.stale):
         found = group.labels.get(sid)
         data = None

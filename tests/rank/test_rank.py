@@ -214,30 +214,33 @@ def test_encoder_dims_scored_apart_give_the_scores_of_one_combined_product() -> 
     """With an encoder, the models' weights on the vector dims are multiplied by BLAS, apart from the
     sparse columns: the scores are those of the one product over the combined features."""
     from digest.rank import semantic
-    from digest.rank.features import N_FEATURES
+    from digest.rank.classes import N_CLASSES
     from digest.rank.learner import LinearModel, scored_by_models
 
     rng = np.random.default_rng(0)
-    tfidf = sp.random(7, N_FEATURES, density=2e-5, format="csr", dtype=np.float32, random_state=1)
+    start = semantic.EMBED_START
+    tfidf = sp.random(7, start - N_CLASSES, density=2e-5, format="csr", dtype=np.float32, random_state=1)
+    cls = np.zeros((7, N_CLASSES), dtype=np.float32)
+    cls[np.arange(7), [0, 3, 3, 5, 0, 9, 9]] = 1.0
+    sparse_part = sp.csr_matrix(semantic.combine(tfidf, cls).T)
     vectors = rng.normal(size=(7, 4)).astype(np.float32)
-    dims = np.arange(N_FEATURES, N_FEATURES + 4, dtype=np.int32)
-    words = np.unique(tfidf.indices)[:5].astype(np.int32)
+    dims = np.arange(start, start + 4, dtype=np.int32)
+    words = np.concatenate([np.unique(tfidf.indices)[:4], [start - N_CLASSES + 3]]).astype(np.int32)  # a class too
     models = [LinearModel(np.concatenate([words, dims]), rng.normal(size=9).astype(np.float32), 0.1, 3, 5),
               None,
               LinearModel(words[:2], np.array([2.0, -1.0], dtype=np.float32), -0.3, 1, 4),  # trained without
               LinearModel(dims[1:3], np.array([1.5, 0.5], dtype=np.float32), 0.0, 2, 2)]
-    combined = sp.csr_matrix(semantic.combine(tfidf, vectors).T)
-    split = scored_by_models(models, sp.csr_matrix(tfidf.T), dense=vectors)
+    combined = sp.csr_matrix(semantic.combine(tfidf, cls, vectors).T)
+    split = scored_by_models(models, sparse_part, dense=vectors)
     assert np.allclose(split.probabilities, scored_by_models(models, combined).probabilities, atol=1e-6)
     assert np.allclose(split.probabilities[1], 0.5)  # no model: the neutral probability
-    # What speaks for a paper: the positive word weights, and every weight on its meaning.
-    words = sp.csr_matrix(tfidf.T)[:N_FEATURES]
+    # What speaks for a paper: the positive word and class weights, and every weight on its meaning.
     for m, model in enumerate(models):
         if model is None:
             continue
-        w = np.zeros(N_FEATURES + 4, dtype=np.float32)
+        w = np.zeros(start + 4, dtype=np.float32)
         w[model.indices] = model.values
-        expect = np.maximum(w[:N_FEATURES], 0) @ words.toarray() + w[N_FEATURES:] @ vectors.T
+        expect = np.maximum(w[:start], 0) @ sparse_part.toarray() + w[start:] @ vectors.T
         assert np.allclose(split.words_for[m], expect, atol=1e-5)
 
 

@@ -14,9 +14,12 @@ from sqlalchemy import func, insert, select
 
 from digest.config import Settings
 from digest.domain import Paper
+from digest.store import learning
 from digest.store import papers as paper_store
 from digest.store import subscribers as sub_store
+from digest.store.engine import open_engine
 from digest.store.schema import events, subscriber_models
+from digest.training.models import read_group
 from digest.wiring import App
 
 DAY1 = date(2026, 11, 2)
@@ -32,10 +35,10 @@ OTHER = ["Bird migration flyways", "Soil carbon in boreal forests", "Auction des
          "Ocean heat content trends", "Medieval trade routes", "Urban heat islands"]
 
 
-def _paper(n: int, title: str, abstract: str | None = None) -> Paper:
+def _paper(n: int, title: str, abstract: str | None = None, categories: tuple[str, ...] = ()) -> Paper:
     return Paper(canonical_id=f"arxiv:2411.{n:05d}", arxiv_id=f"2411.{n:05d}", version=1, title=title,
                  abstract=abstract or f"We study {title.lower()}.", url=f"https://arxiv.org/abs/2411.{n:05d}",
-                 announce_type="new", source="test")
+                 categories=categories, announce_type="new", source="test")
 
 
 @pytest.fixture
@@ -115,6 +118,26 @@ def test_dislikes_push_down_and_scanner_clicks_teach_nothing(app: App) -> None:
     assert lead_after < lead_before - 0.01, (lead_before, lead_after)
 
 
+def test_stars_in_one_arxiv_class_lift_its_papers_that_share_none_of_their_words(app: App) -> None:
+    """Three starred combinatorics papers share no word with a new one; its arXiv class, which the
+    authors chose, says it is what the reader wants, and it gains on a paper filed elsewhere."""
+    starred = _ingest(app, [_paper(1, "Ramsey numbers of bounded degree hypertrees", categories=("math.CO",)),
+                            _paper(2, "Hamilton cycles in vertex transitive graphs", categories=("math.CO",)),
+                            _paper(3, "Turan density of two adjacent cycles", categories=("math.CO", "cs.DM"))]
+                      + [_paper(10 + i, t, categories=("q-bio.BM",)) for i, t in enumerate(OTHER[:3])], T1)
+    day2 = T1 + timedelta(days=1)
+    _ingest(app, [_paper(100, "Counting lattice walks confined to cones", categories=("math.CO",)),
+                  _paper(101, "Counting lattice vibrations of crystals", categories=("cond-mat.mtrl-sci",))]
+            + [_paper(110 + i, t, categories=("q-bio.BM",)) for i, t in enumerate(OTHER[3:])], day2)
+    walks, vibrations = "Counting lattice walks confined to cones", "Counting lattice vibrations of crystals"
+    before = _scores(app, DAY1 + timedelta(days=1))
+    for p in starred[:3]:
+        _event(app, p, "star", day2)
+    after = _scores(app, DAY1 + timedelta(days=1))
+    assert after[walks] - after[vibrations] > before[walks] - before[vibrations] + 0.02, (before, after)
+    assert after[walks] > after[vibrations]
+
+
 def _scores(app: App, day: date) -> dict[str, float]:
     sub = app.pipeline().active_subscribers()[0]
     [planned] = app.pipeline().plan([replace(sub, top_k=50)], day, datetime.combine(day, datetime.min.time(), UTC))
@@ -161,6 +184,38 @@ def test_models_round_trip_and_old_format_still_loads() -> None:
     np.savez_compressed(buf, indices=model.indices, values=model.values, meta=np.array([-0.75, 4, 200.0]))
     old = LinearModel.from_bytes(buf.getvalue())
     assert old.indices.tolist() == back.indices.tolist() and old.n_neg == 200
+    assert not back.before_classes and old.before_classes  # to be retrained with the arXiv classes
+
+
+def test_a_model_stored_before_the_class_block_keeps_its_scores_and_is_retrained(tmp_path: Path) -> None:
+    """Models stored before the arXiv class block (digest.rank.classes) had their embedding dims
+    right after the hashed space: read now, those weights move past the class block, so the model
+    scores every paper as it did; and the next run retrains it, with the classes."""
+    import numpy as np
+
+    from digest.rank.classes import N_CLASSES
+    from digest.rank.features import N_FEATURES
+    from digest.rank.learner import LinearModel
+
+    word, dim = 70000, N_FEATURES + 2
+    head = LinearModel._HEADER.pack(b"LM1\0", 2, 0.5, 3, 9)
+    stored = (head + np.array([word, dim], dtype="<i4").tobytes()
+              + np.array([1.5, -2.0], dtype="<f4").tobytes())
+    old = LinearModel.from_bytes(stored)
+    assert old.indices.tolist() == [word, N_FEATURES + N_CLASSES + 2] and old.values.tolist() == [1.5, -2.0]
+    assert old.before_classes and (old.intercept, old.n_pos, old.n_neg) == (0.5, 3, 9)
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    with engine.begin() as conn:
+        sid = sub_store.upsert_subscriber(conn, email="a@example.org", keywords=["graphs"], now=T1)[0].id
+        learning.save_model(conn, sid, learning.ModelRow(stored, 3, 9), 0, T1)
+        fresh = sub_store.upsert_subscriber(conn, email="b@example.org", keywords=["graphs"], now=T1)[0].id
+        model = LinearModel(np.array([word], dtype=np.int32), np.array([1.0], dtype=np.float32), 0.0, 3, 9)
+        learning.save_model(conn, fresh, learning.ModelRow(model.to_bytes(), 3, 9), 0, T1)
+        subs = sub_store.list_subscribers(conn)
+    group = read_group(engine, subs)
+    assert group.stale == [sid]  # the one from before, not the one of today's layout
+    engine.dispose()
 
 
 def test_a_model_keeps_only_its_largest_weights(monkeypatch: pytest.MonkeyPatch) -> None:
