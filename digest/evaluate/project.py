@@ -97,11 +97,11 @@ class DigestRecommender:
         mat = features.tfidf(self.counts[ids], space.idf)
         row_of = {pid: r for r, pid in enumerate(ids)}
         kw = space.text_vectors([" . ".join(self.subs[i].keywords) for i in todo])
-        meaning = self.embeddings is not None and self.kw_meaning is not None
-        mat = semantic.combine(mat, classes.paper_classes([self.papers[i] for i in ids]),
-                               self.embeddings[ids] if self.embeddings is not None and meaning else None)
-        kw = semantic.combine(kw, classes.keyword_classes([self.subs[i] for i in todo]),
-                              self.kw_meaning[todo] if self.kw_meaning is not None and meaning else None)
+        paper_dims, kw_dims = None, None
+        if self.embeddings is not None and self.kw_meaning is not None:
+            paper_dims, kw_dims = self.embeddings[ids], self.kw_meaning[todo]
+        mat = semantic.combine(mat, classes.paper_classes([self.papers[i] for i in ids]), paper_dims)
+        kw = semantic.combine(kw, classes.keyword_classes([self.subs[i] for i in todo]), kw_dims)
         for n, i in enumerate(todo):
             data = training_set(Labelled(sorted(self.stars[i]), sorted(self.clicks[i]), [],
                                          sorted(self.ignored[i]), background), mat, row_of, kw[n])
