@@ -3,8 +3,8 @@
 not the day's candidates.
 
 Read only: a stale model is used as stored, not retrained (the next run does that), and the
-sentence encoder is not loaded in the web process, so a model trained with it counts its word
-weights only. Enough to order a page of search results; the digest itself is ranked by the run.
+sentence encoder is not loaded in the web process, so a model trained with it counts its word and
+arXiv class weights only. Enough to order a page of search results; the digest itself is ranked by the run.
 """
 
 from __future__ import annotations
