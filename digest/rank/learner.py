@@ -97,6 +97,11 @@ class LinearModel:
         return cls(moved, values, intercept, n_pos, n_neg, before_classes=True)
 
 
+def _in_class_block(columns: np.ndarray) -> np.ndarray:
+    out: np.ndarray = (columns >= N_FEATURES) & (columns < N_FEATURES + N_CLASSES)
+    return out
+
+
 def train(data: TrainingSet) -> LinearModel | None:
     """A logistic regression with sample weights; None when there is no positive to learn from."""
     n_pos, n_neg = data.positives.shape[0], data.negatives.shape[0]
@@ -111,7 +116,7 @@ def train(data: TrainingSet) -> LinearModel | None:
     # scaling a feature down is regularising its weight more. Two stars in cs.CV say little about
     # which of its papers a reader wants; ten "want these" in math.CO say they want math.CO.
     class_say = data.evidence / (data.evidence + CLASS_EVIDENCE)
-    x.data[(x.indices >= N_FEATURES) & (x.indices < N_FEATURES + N_CLASSES)] *= class_say
+    x.data[_in_class_block(x.indices)] *= class_say
     # Fit on the columns that occur: the hashed space has a million, a subscriber's papers a few
     # thousand, and the solver's cost per iteration grows with the width.
     cols = np.unique(x.indices)
@@ -122,7 +127,7 @@ def train(data: TrainingSet) -> LinearModel | None:
     clf = LogisticRegression(C=REGULARISATION_C, solver="liblinear", dual=True, max_iter=200, random_state=0)
     clf.fit(x[:, cols], y, sample_weight=w)
     coef = np.asarray(clf.coef_, dtype=np.float32).ravel()
-    coef[(cols >= N_FEATURES) & (cols < N_FEATURES + N_CLASSES)] *= class_say  # scored on the unscaled block
+    coef[_in_class_block(cols)] *= class_say  # scored on the unscaled block
     keep = np.flatnonzero(coef)
     if len(keep) > MAX_WEIGHTS:
         keep = np.sort(keep[np.argpartition(-np.abs(coef[keep]), MAX_WEIGHTS - 1)[:MAX_WEIGHTS]])

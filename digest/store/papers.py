@@ -191,14 +191,21 @@ def last_updated(conn: Connection, ids: Sequence[int]) -> datetime | None:
 
 
 def paper_texts(conn: Connection, ids: Sequence[int]) -> dict[int, Paper]:
-    """Papers by id with their text and arXiv classes (title, abstract, categories): what features,
-    training and reason lines need, without decoding the authors of thousands of liked papers."""
+    """Papers by id with their text only (title, abstract): what features, training and reason
+    lines need, without decoding the authors and categories of thousands of liked papers."""
     if not ids:
         return {}
-    rows = conn.execute(select(papers.c.id, papers.c.canonical_id, papers.c.title, papers.c.abstract,
-                               papers.c.categories).where(papers.c.id.in_(list(ids)))).all()
-    return {r.id: Paper(id=r.id, canonical_id=r.canonical_id, title=r.title, abstract=r.abstract,
-                        categories=tuple(r.categories or ())) for r in rows}
+    rows = conn.execute(select(papers.c.id, papers.c.canonical_id, papers.c.title, papers.c.abstract)
+                        .where(papers.c.id.in_(list(ids)))).all()
+    return {r.id: Paper(id=r.id, canonical_id=r.canonical_id, title=r.title, abstract=r.abstract) for r in rows}
+
+
+def paper_categories(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    """The arXiv classes of these papers, by id: read for the papers a model trains on only."""
+    if not ids:
+        return {}
+    rows = conn.execute(select(papers.c.id, papers.c.categories).where(papers.c.id.in_(list(ids)))).all()
+    return {r.id: tuple(r.categories or ()) for r in rows}
 
 
 def count_papers(conn: Connection) -> int:

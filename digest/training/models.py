@@ -100,7 +100,9 @@ def retrain_stale(engine: Engine, group: GroupFeedback, space: FeatureSpace, now
     row_of = {pid: r for r, pid in enumerate(order)}
     by_id = {s.id: s for s in group.subscribers if s.id in stale}
     readers = [by_id[sid] for sid in group.stale]
-    matrix = semantic.combine(space.paper_vectors(trained_on), classes.paper_classes(trained_on),
+    with engine.connect() as conn:  # the classes of these papers only: liked papers need no more than their text
+        filed = paper_store.paper_categories(conn, order)
+    matrix = semantic.combine(space.paper_vectors(trained_on), classes.class_rows([filed.get(i, ()) for i in order]),
                               meaning.papers(trained_on) if meaning is not None else None)
     kw = semantic.combine(space.text_vectors([" . ".join(s.keywords) for s in readers]),
                           classes.keyword_classes(readers), meaning.keywords(readers) if meaning is not None else None)
