@@ -157,10 +157,13 @@ class ModelScores:
     # weights on the paper's meaning; not its lacking the words of papers waved away, nor the
     # intercept (0 where there is no model).
     words_for: np.ndarray
+    # The probabilities toward the picks' floor: without the dims where they order the picks only
+    # (scored_by_models' dims_support); otherwise the probabilities themselves.
+    grounded: np.ndarray
 
 
 def scored_by_models(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix,
-                     dense: np.ndarray | None = None) -> ModelScores:
+                     dense: np.ndarray | None = None, dims_support: bool = True) -> ModelScores:
     """Every model on every paper: the word weights through two sparse products, the positive ones
     and the negative ones (together as many entries as one product), the embedding dims through BLAS.
 
@@ -169,6 +172,8 @@ def scored_by_models(models: Sequence[LinearModel | None], papers_t: sp.csr_matr
     dense: the papers' encoder vectors (papers x dims), the features after papers_t's. Every model
     trained with them has a weight on each of those dims: through the sparse kernel they cost as
     much as a dense product done element by element, so they go through BLAS instead.
+    dims_support: whether the weights on those dims count toward the picks' floor (words_for and
+    grounded), or order the picks only.
     """
     n_sparse = papers_t.shape[0]
     row, ind, val, intercepts = _stacked(models)
@@ -179,13 +184,22 @@ def scored_by_models(models: Sequence[LinearModel | None], papers_t: sp.csr_matr
     words_for = dense_product(_rows_to_csr(row[up], ind[up], val[up], shape), papers_t)
     logits = dense_product(_rows_to_csr(row[down], ind[down], val[down], shape), papers_t)
     logits += words_for
+    logits += intercepts[:, None]
+    grounded = None
     if dense is not None:
         in_dense = (ind >= n_sparse) & (ind < n_sparse + dense.shape[1])
         dense_w = np.zeros((len(models), dense.shape[1]), dtype=np.float32)
         dense_w[row[in_dense], ind[in_dense] - n_sparse] = val[in_dense]
         meaning = dense_w @ np.asarray(dense, dtype=np.float32).T
+        if dims_support:
+            words_for += meaning
+        else:
+            grounded = _sigmoid(logits)
         logits += meaning
-        words_for += meaning
-    logits += intercepts[:, None]
-    probs: np.ndarray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
-    return ModelScores(probs, words_for)
+    probs = _sigmoid(logits)
+    return ModelScores(probs, words_for, probs if grounded is None else grounded)
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    out: np.ndarray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+    return out

@@ -502,6 +502,34 @@ def test_a_sentence_encoder_orders_by_meaning_yet_a_quiet_day_stays_quiet(senten
     assert [p.paper.title for p in digest[0].picks] == ["Deep generative protein design"]
 
 
+@pytest.mark.parametrize("sentences", [True, False])
+def test_the_static_vectors_dims_in_a_model_order_the_picks_but_let_no_paper_in(sentences: bool) -> None:
+    """A reader's model whose only weights are on the vector dims (a dozen labels fit to the reader's
+    field) stands high for a paper that holds none of their words: with a sentence encoder that lets
+    it in; with the bundled static vectors, whose closeness counts nothing toward the floor, it is
+    not picked, though among the papers that are picked the dims still set the order."""
+    from digest.rank import semantic
+    from digest.rank.features import FeatureSpace, paper_text
+    from digest.rank.learner import LinearModel
+    from digest.rank.ranker import RankOptions, SubscriberState, rank_all
+
+    papers = _day([("Protein design by diffusion", "We design binders with a diffusion model."),
+                   ("Protein design by search", "We design binders with a tree search."),
+                   ("Video tracking with small networks", "Targets are followed across frames.")])
+    space = FeatureSpace.from_texts([paper_text(p) for p in papers])
+    meaning = _meaning(papers, {}, sentences)
+    # The dims' weights: along the vectors of the search paper and the video paper.
+    direction = meaning.papers[-1] + meaning.papers[-2]
+    dims = np.arange(semantic.EMBED_START, semantic.EMBED_START + direction.shape[0], dtype=np.int32)
+    model = LinearModel(dims, (6.0 * direction).astype(np.float32), 0.0, 12, 200)
+    state = [SubscriberState(_sub("protein design"), model=model)]
+    picks = rank_all(state, papers, space, RankOptions(top_k=10, min_score=0.1, diversity=0.0), meaning=meaning)
+    titles = [p.paper.title for p in picks[0].picks]
+    assert ("Video tracking with small networks" in titles) is sentences
+    if not sentences:
+        assert titles[:2] == ["Protein design by search", "Protein design by diffusion"]
+
+
 def test_a_phrase_s_common_word_held_apart_does_not_make_its_words_all_held() -> None:
     """"tool use": a third of the day's papers say "use", so a paper that says "tools" and "use"
     apart holds no more of the phrase than "tools"; such papers filled a quiet day for a reader of
