@@ -282,18 +282,20 @@ def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarr
     else:
         support = np.multiply(prior if prior_support is None else prior_support, keep, dtype=f32)
         support += LIKE_WEIGHT * (near_liked if liked_support is None else liked_support)
-        if grounded is None or grounded is learned:
-            support += np.maximum(model, 0.0)
-        else:
-            support += np.maximum(say * (2.0 * grounded - 1.0), 0.0)
+        # The model lends support only near what the reader liked, by its probability as by what
+        # speaks for a paper: it also stands high for papers merely unlike the ones waved away (a
+        # video-tracking paper for a reader of superconductivity who said "not for me" to eight
+        # physics papers), and after a dozen "want these" filed in cs.CV for any paper filed there
+        # (a video-tracking paper again, for a reader of vision-language models, holding none of
+        # their words and nearer to none of the twelve than the day's mean).
+        near = near_liked > 0
+        lent = model if grounded is None or grounded is learned else say * (2.0 * grounded - 1.0)
+        support += np.maximum(lent, 0.0) * near
     if words_for is not None and n_evidence.any():
         # A row without a model is 0 throughout: it stands at its mean, so it adds nothing; a group
         # without one skips the pass over its subscribers x papers.
         standing = semantic.standing(words_for, semantic.MEANING_CHANCE)
         standing *= share
-        # Only near what the reader liked: the model also stands high for papers merely unlike the
-        # ones waved away (a video-tracking paper for a reader of superconductivity who said "not
-        # for me" to eight physics papers), where nothing the reader did speaks for them.
         standing *= near_liked > 0
         support += standing
     if near_disliked is not None:
