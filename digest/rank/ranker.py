@@ -288,9 +288,14 @@ def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarr
         # physics papers), and after a dozen "want these" filed in cs.CV for any paper filed there
         # (a video-tracking paper again, for a reader of vision-language models, holding none of
         # their words and nearer to none of the twelve than the day's mean).
-        near = near_liked > 0
-        lent = model if grounded is None or grounded is learned else say * (2.0 * grounded - 1.0)
-        support += np.maximum(lent, 0.0) * near
+        if grounded is None or grounded is learned:
+            lent = np.maximum(model, 0.0)
+        else:
+            lent = np.multiply(grounded, 2.0 * say, dtype=f32)
+            lent -= say
+            np.maximum(lent, 0.0, out=lent)
+        lent *= near_liked > 0
+        support += lent
     if words_for is not None and n_evidence.any():
         # A row without a model is 0 throughout: it stands at its mean, so it adds nothing; a group
         # without one skips the pass over its subscribers x papers.
