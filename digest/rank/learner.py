@@ -157,13 +157,10 @@ class ModelScores:
     # weights on the paper's meaning; not its lacking the words of papers waved away, nor the
     # intercept (0 where there is no model).
     words_for: np.ndarray
-    # The probabilities toward the picks' floor: without the dims where they order the picks only
-    # (scored_by_models' dims_support); otherwise the probabilities themselves.
-    grounded: np.ndarray
 
 
 def scored_by_models(models: Sequence[LinearModel | None], papers_t: sp.csr_matrix,
-                     dense: np.ndarray | None = None, dims_support: bool = True) -> ModelScores:
+                     dense: np.ndarray | None = None) -> ModelScores:
     """Every model on every paper: the word weights through two sparse products, the positive ones
     and the negative ones (together as many entries as one product), the embedding dims through BLAS.
 
@@ -172,8 +169,6 @@ def scored_by_models(models: Sequence[LinearModel | None], papers_t: sp.csr_matr
     dense: the papers' encoder vectors (papers x dims), the features after papers_t's. Every model
     trained with them has a weight on each of those dims: through the sparse kernel they cost as
     much as a dense product done element by element, so they go through BLAS instead.
-    dims_support: whether the weights on those dims count toward the picks' floor (words_for and
-    grounded), or order the picks only.
     """
     n_sparse = papers_t.shape[0]
     row, ind, val, intercepts = _stacked(models)
@@ -185,26 +180,21 @@ def scored_by_models(models: Sequence[LinearModel | None], papers_t: sp.csr_matr
     logits = dense_product(_rows_to_csr(row[down], ind[down], val[down], shape), papers_t)
     logits += words_for
     logits += intercepts[:, None]
-    grounded = None
     if dense is not None:
         in_dense = (ind >= n_sparse) & (ind < n_sparse + dense.shape[1])
         dense_w = np.zeros((len(models), dense.shape[1]), dtype=np.float32)
         dense_w[row[in_dense], ind[in_dense] - n_sparse] = val[in_dense]
         meaning = dense_w @ np.asarray(dense, dtype=np.float32).T
-        if dims_support:
-            words_for += meaning
-        else:
-            grounded = _sigmoid(logits, out=np.empty_like(logits))
+        words_for += meaning
         logits += meaning
-    probs = _sigmoid(logits, out=logits)
-    return ModelScores(probs, words_for, probs if grounded is None else grounded)
+    return ModelScores(_sigmoid_in_place(logits), words_for)
 
 
-def _sigmoid(logits: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-x) into out (which may be logits): at 2,000 readers x 2,000 papers a chunk, each
-    temporary array of the plain expression cost as much as the exponential."""
-    np.negative(logits, out=out)
-    np.exp(out, out=out)
-    out += 1.0
-    np.reciprocal(out, out=out)
-    return out
+def _sigmoid_in_place(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-x), overwriting x: at 2,000 readers x 2,000 papers a chunk, each temporary array
+    of the plain expression cost as much as the exponential (five chunks: 0.06 s against 0.17 s)."""
+    np.negative(x, out=x)
+    np.exp(x, out=x)
+    x += 1.0
+    np.reciprocal(x, out=x)
+    return x

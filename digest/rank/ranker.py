@@ -256,16 +256,14 @@ def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarr
                     n_evidence: np.ndarray, prior_support: np.ndarray | None = None,
                     liked_support: np.ndarray | None = None,
                     own_phrase: np.ndarray | None = None,
-                    words_for: np.ndarray | None = None,
-                    grounded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    words_for: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The keyword prior moved by the reader's feedback (see LIKE_WEIGHT and MODEL_WEIGHT), and the
     support. learned: the model's probabilities (0.5 where there is no model); near_disliked: None
     when no one in the group said "less like this"; prior_support and liked_support: the parts of the
     prior and of near_liked that count toward the picks' floor (default: all of them); own_phrase:
     how fully each paper holds one of the reader's phrases (0 to 1), which shields it from part of
     the push of papers waved away (DISLIKE_SHIELD); words_for: what speaks for each paper in the
-    model (learner.ModelScores), whose standing adds to the support; grounded: the model's
-    probabilities toward the support, where they differ from learned (learner.ModelScores). In place where
+    model (learner.ModelScores), whose standing adds to the support. In place where
     it can: these are subscribers x papers arrays, and their temporaries were a tenth of the ranking's
     time."""
     f32 = np.float32
@@ -288,12 +286,7 @@ def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarr
         # physics papers), and after a dozen "want these" filed in cs.CV for any paper filed there
         # (a video-tracking paper again, for a reader of vision-language models, holding none of
         # their words and nearer to none of the twelve than the day's mean).
-        if grounded is None or grounded is learned:
-            lent = np.maximum(model, 0.0)
-        else:
-            lent = np.multiply(grounded, 2.0 * say, dtype=f32)
-            lent -= say
-            np.maximum(lent, 0.0, out=lent)
+        lent = np.maximum(model, 0.0)
         lent *= near_liked > 0
         support += lent
     if words_for is not None and n_evidence.any():
@@ -329,16 +322,8 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
         weighed = semantic.meaning_scores(meaning)
         ks = score_keywords(subscribers, candidates, space, day.index, agrees=weighed.agrees)
         # Models trained with the encoder have weights on the embedding dims after the class block.
-        # The bundled static vectors' dims order the picks but count nothing toward the floor, as
-        # their closeness to a liked paper counts nothing there (nearest, below, is tf-idf's): a
-        # dozen labels fit them to the reader's field, not their topic. In what speaks for a paper
-        # they varied a dozen times as much as the words, so a paper the model's words spoke for
-        # did not stand out (on the judged queries: a road-path paper graded 1 for "graph neural
-        # networks" after the rating, a dysarthria speech paper for "speech recognition" after two
-        # stars, both left under the floor while the picks had room).
         models = learner.scored_by_models([s.model for s in states], day.words_and_classes,
-                                          dense=semantic.EMBED_SCALE * meaning.papers,
-                                          dims_support=meaning.sentences)
+                                          dense=semantic.EMBED_SCALE * meaning.papers)
         standing = weighed.standing
         prior = ks.scores + weighed.order
         prior_support = ks.support + weighed.support
@@ -358,7 +343,7 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
     liked_support = semantic.standing(nearest, semantic.MEANING_CHANCE)
     near_disliked = semantic.standing(disliked.to_day(day.similarity).nearest) if disliked is not None else None
     scores, support = feedback_scores(prior, models.probabilities, near_liked, near_disliked, evidence(states),
-                                      prior_support, liked_support, ks.phrases, models.words_for, models.grounded)
+                                      prior_support, liked_support, ks.phrases, models.words_for)
     if options.popularity_weight > 0:
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)
         if votes.max(initial=0) > 0:

@@ -244,30 +244,6 @@ def test_encoder_dims_scored_apart_give_the_scores_of_one_combined_product() -> 
         assert np.allclose(split.words_for[m], expect, atol=1e-5)
 
 
-def test_dims_that_only_order_count_toward_neither_the_words_for_a_paper_nor_its_grounded_probability() -> None:
-    """With the bundled static vectors (dims_support off) the model's weights on the dims move its
-    probability, the order, but neither what speaks for a paper nor the probability the floor reads;
-    with a sentence encoder they count in all three."""
-    from digest.rank import semantic
-    from digest.rank.classes import N_CLASSES
-    from digest.rank.learner import LinearModel, scored_by_models
-
-    start = semantic.EMBED_START
-    tfidf = sp.csr_matrix(([1.0, 1.0], ([0, 1], [3, 4])), shape=(2, start - N_CLASSES), dtype=np.float32)
-    sparse_part = sp.csr_matrix(semantic.combine(tfidf, np.zeros((2, N_CLASSES), dtype=np.float32)).T)
-    vectors = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
-    model = LinearModel(np.array([3, start + 1], dtype=np.int32), np.array([0.5, 2.0], dtype=np.float32), -0.2, 5, 9)
-    ordering = scored_by_models([model], sparse_part, dense=vectors, dims_support=False)
-    counting = scored_by_models([model], sparse_part, dense=vectors)
-    sigmoid = lambda x: 1 / (1 + np.exp(-np.asarray(x)))  # noqa: E731
-    for got in (ordering, counting):
-        assert np.allclose(got.probabilities, [sigmoid([0.3, 1.8])], atol=1e-6)
-    assert np.allclose(ordering.grounded, [sigmoid([0.3, -0.2])], atol=1e-6)
-    assert np.allclose(ordering.words_for, [[0.5, 0.0]], atol=1e-6)
-    assert np.allclose(counting.grounded, counting.probabilities)
-    assert np.allclose(counting.words_for, [[0.5, 2.0]], atol=1e-6)
-
-
 def test_too_many_liked_papers_to_keep_give_the_same_reasons_and_nearest(monkeypatch: pytest.MonkeyPatch) -> None:
     """Past KEEP_ENTRIES the liked x day cosines are not kept: the nearest is the same, and the
     reason lines compare each block of subscribers' liked papers again, with the same cosines."""
@@ -524,31 +500,6 @@ def test_a_sentence_encoder_orders_by_meaning_yet_a_quiet_day_stays_quiet(senten
     assert ("Enzymes made to order" in order[1:]) is sentences
     digest = rank_all(state, papers, space, RankOptions(top_k=10, min_score=0.1), meaning=meaning)
     assert [p.paper.title for p in digest[0].picks] == ["Deep generative protein design"]
-
-
-def test_the_static_vectors_dims_in_a_model_order_the_picks_but_let_no_paper_in() -> None:
-    """A reader's model whose only weights are on the bundled static vectors' dims (a dozen labels
-    fit to the reader's field) stands high for a paper that holds none of their words: it is not
-    picked, while among the papers the keywords let in the dims still set the order."""
-    from digest.rank import semantic
-    from digest.rank.features import FeatureSpace, paper_text
-    from digest.rank.learner import LinearModel
-    from digest.rank.ranker import RankOptions, SubscriberState, rank_all
-
-    papers = _day([("Protein design by diffusion", "We design binders with a diffusion model."),
-                   ("Protein design by search", "We design binders with a tree search."),
-                   ("Video tracking with small networks", "Targets are followed across frames.")])
-    space = FeatureSpace.from_texts([paper_text(p) for p in papers])
-    meaning = _meaning(papers, {}, sentences=False)
-    # The dims' weights: along the vectors of the search paper and the video paper.
-    direction = meaning.papers[-1] + meaning.papers[-2]
-    dims = np.arange(semantic.EMBED_START, semantic.EMBED_START + direction.shape[0], dtype=np.int32)
-    model = LinearModel(dims, (6.0 * direction).astype(np.float32), 0.0, 12, 200)
-    state = [SubscriberState(_sub("protein design"), model=model)]
-    picks = rank_all(state, papers, space, RankOptions(top_k=10, min_score=0.1, diversity=0.0), meaning=meaning)
-    titles = [p.paper.title for p in picks[0].picks]
-    assert "Video tracking with small networks" not in titles
-    assert titles[:2] == ["Protein design by search", "Protein design by diffusion"]
 
 
 def test_a_phrase_s_common_word_held_apart_does_not_make_its_words_all_held() -> None:
