@@ -274,7 +274,9 @@ def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarr
     model -= say  # say * (2 * learned - 1)
     scores = np.multiply(prior, keep, dtype=f32)
     scores += LIKE_WEIGHT * near_liked
-    scores += np.maximum(model, 0.0)
+    gain = np.maximum(model, 0.0)
+    scores += gain
+    near = near_liked > 0  # the model's part of the support holds only here (below)
     if prior_support is None and liked_support is None:
         support = scores.copy()
     else:
@@ -286,15 +288,14 @@ def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarr
         # physics papers), and after a dozen "want these" filed in cs.CV for any paper filed there
         # (a video-tracking paper again, for a reader of vision-language models, holding none of
         # their words and nearer to none of the twelve than the day's mean).
-        lent = np.maximum(model, 0.0)
-        lent *= near_liked > 0
-        support += lent
+        gain *= near
+        support += gain
     if words_for is not None and n_evidence.any():
         # A row without a model is 0 throughout: it stands at its mean, so it adds nothing; a group
         # without one skips the pass over its subscribers x papers.
         standing = semantic.standing(words_for, semantic.MEANING_CHANCE)
         standing *= share
-        standing *= near_liked > 0
+        standing *= near
         support += standing
     if near_disliked is not None:
         against = np.subtract(near_disliked, near_liked, dtype=f32)
