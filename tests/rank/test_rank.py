@@ -502,6 +502,29 @@ def test_a_sentence_encoder_orders_by_meaning_yet_a_quiet_day_stays_quiet(senten
     assert [p.paper.title for p in digest[0].picks] == ["Deep generative protein design"]
 
 
+def test_a_pick_let_in_by_meaning_says_so_to_a_reader_who_starred_something_unlike_it() -> None:
+    """A reader of "protein design" who once starred a paper on hummingbirds: a paper that only its
+    meaning lets in, and that is nothing like the hummingbirds, says "Close in meaning to your
+    interests". It said "Close to what you read" for any such pick of a reader with a star (on the
+    judged queries, after two stars, a radar receiver for "wireless communications" and a tin
+    sulfide synthesis were "close" to papers they share no topic with)."""
+    from digest.rank.features import FeatureSpace, paper_text
+    from digest.rank.ranker import RankOptions, SubscriberState, rank_all
+    from digest.rank.select import HISTORY_REASON, MEANING_REASON
+
+    papers = _day([("Deep generative protein design", "We generate binders."),
+                   ("Enzymes made to order", "Catalysts engineered from scratch for new reactions.")])
+    space = FeatureSpace.from_texts([paper_text(p) for p in papers])
+    meaning = _meaning(papers, {"Deep generative protein design": 0.3, "Enzymes made to order": 0.3}, False)
+    starred = Paper(id=9999, canonical_id="hb", title="Hovering flight of hummingbirds",
+                    abstract="Hummingbirds hover by rotating their wings.")
+    state = [SubscriberState(_sub("protein design"), liked=[("starred", starred)])]
+    picks = rank_all(state, papers, space, RankOptions(top_k=10, min_score=0.1), meaning=meaning)[0].picks
+    reasons = {p.paper.title: p.reason for p in picks}
+    assert reasons["Enzymes made to order"] == MEANING_REASON
+    assert HISTORY_REASON not in reasons.values()
+
+
 def test_a_phrase_s_common_word_held_apart_does_not_make_its_words_all_held() -> None:
     """"tool use": a third of the day's papers say "use", so a paper that says "tools" and "use"
     apart holds no more of the phrase than "tools"; such papers filled a quiet day for a reader of
