@@ -138,10 +138,17 @@ class QueryScore:
     ndcg: float
     precision: float
     judged: float
+    # Picks of the top k on the topic (graded 1 or 2) and off it (graded 0 or not judged), counted:
+    # nDCG@k does not charge an off-topic pick below the last relevant one, and a change that fills
+    # a quiet day's tail with such picks raised it (docs/evaluation-log.md, eleventh session).
+    on_topic: int = 0
+    off_topic: int = 0
 
 
 def score(ranked: Sequence[str], grades: Mapping[str, int], k: int = K) -> QueryScore:
-    return QueryScore(ndcg(ranked, grades, k), precision(ranked, grades, k), judged_share(ranked, grades, k))
+    on = sum(1 for pid in ranked[:k] if grades.get(pid, 0) >= 1)
+    return QueryScore(ndcg(ranked, grades, k), precision(ranked, grades, k), judged_share(ranked, grades, k),
+                      on, len(ranked[:k]) - on)
 
 
 @dataclass

@@ -115,14 +115,23 @@ class DayTwo(Generic[Q]):
     def worse(self, by: float = 0.10) -> list[str]:
         return [q for q, r in self.counted().items() if r.with_feedback.ndcg < r.without.ndcg - by]
 
+    def picks(self, which: str) -> tuple[int, int]:
+        """Over the queries that count, day 2's picks on the topic and off it (QueryScore)."""
+        rows = [getattr(r, which) for r in self.counted().values()]
+        return sum(s.on_topic for s in rows), sum(s.off_topic for s in rows)
+
     def summary(self, after: str) -> str:
-        """The line under a day-two table: the means over the queries that count, their ratio, the worse."""
+        """The lines under a day-two table: the means over the queries that count, their ratio, the
+        worse; then the picks on and off the topic, which nDCG@10 alone can hide."""
         with_, without = self.mean("with_feedback"), self.mean("without")
         ratio = with_ / without if without > 0 else float("nan")
         worse = self.worse()
+        (on_with, off_with), (on_without, off_without) = self.picks("with_feedback"), self.picks("without")
         return (f"day 2 nDCG@10 over the {len(self.counted())} queries that count: {after} {with_:.3f}, "
                 f"without {without:.3f}, ratio {ratio:.2f}x; more than 0.10 worse: "
-                f"{len(worse)}{' (' + ', '.join(worse) + ')' if worse else ''}")
+                f"{len(worse)}{' (' + ', '.join(worse) + ')' if worse else ''}\n"
+                f"day 2 picks on those queries, on the topic / off it (judged 0 or not judged): {after} "
+                f"{on_with} / {off_with}, without {on_without} / {off_without}")
 
 
 class FewStars(DayTwo[FewStarsQuery]):

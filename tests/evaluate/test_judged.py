@@ -17,6 +17,7 @@ from digest.evaluate.judged import (
     load_judged,
     ndcg,
     precision,
+    score,
     unjudged_pairs,
 )
 
@@ -37,6 +38,16 @@ def test_precision_counts_over_k_and_the_judged_share_over_the_list() -> None:
     grades = {"a": 2, "b": 1, "c": 0}
     assert precision(["a", "b", "c", "x"], grades) == pytest.approx(0.2)  # a short list is not rewarded
     assert judged_share(["a", "b", "c", "x"], grades) == pytest.approx(0.75)
+
+
+def test_picks_off_the_topic_are_counted_where_ndcg_does_not_charge_them() -> None:
+    """Two lists with the same nDCG@10: the one that fills its tail with papers judged 0 or not
+    judged says so in its counts."""
+    grades = {"a": 2, "b": 1, "c": 0}
+    short, padded = score(["a", "b"], grades), score(["a", "b", "c", "x", "y"], grades)
+    assert short.ndcg == pytest.approx(padded.ndcg)
+    assert (short.on_topic, short.off_topic) == (2, 0)
+    assert (padded.on_topic, padded.off_topic) == (2, 3)
 
 
 def test_day_one_feedback_stars_the_best_judged_picks_and_dislikes_the_first_off_topic() -> None:
@@ -107,6 +118,7 @@ def test_few_stars_reports_day_two_with_and_without_the_feedback(tmp_path: Path)
                                        "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "day 2 nDCG@10" in result.output
+    assert "day 2 picks on those queries, on the topic / off it" in result.output
     few = json.loads(out.read_text())["few_stars"]
     assert few["dislike"] is True
     counted = [q for q, r in few["per_query"].items() if r["counts"]]
