@@ -17,7 +17,7 @@ from digest.domain import Paper, Pick, Subscriber
 from digest.rank import classes, followed, learner, semantic
 from digest.rank.features import FeatureSpace
 from digest.rank.keywords import KeywordScores, PaperIndex, score_keywords
-from digest.rank.select import HISTORY_CLOSE, LikedWords, PaperSimilarity, mentions_any, select_group
+from digest.rank.select import LIKED_REASON_SIMILARITY, LikedWords, PaperSimilarity, mentions_any, select_group
 from digest.rank.semantic import Semantic
 
 # Feedback moves papers on top of the keyword prior (digest.rank.keywords), by what is known:
@@ -250,18 +250,9 @@ class Scored:
     support: np.ndarray  # the evidence for a paper alone (keywords, liked papers, a model for it):
     # a paper needs min_score of it to be picked, whatever the model or a dislike take away
     keywords: KeywordScores
-    # How the reader's liked papers speak for each paper, for the reason line of a pick nothing else
-    # explains (digest.rank.select.HISTORY_CLOSE and HISTORY_NEARER); None: no one in the group liked anything.
-    history: np.ndarray | None = None
-
-
-def liked_history(near_liked: np.ndarray, liked_support: np.ndarray) -> np.ndarray:
-    """Subscribers x papers, int8: HISTORY_CLOSE where closeness to a liked paper stands past chance
-    (it alone lets a paper in), HISTORY_NEARER where it is only above the day's mean (the model's
-    support holds there), else 0."""
-    out = (near_liked > 0).astype(np.int8)
-    out[liked_support > 0] = HISTORY_CLOSE
-    return out
+    # Where a paper is nearer than the day's mean to one the reader liked (the model lends support only
+    # there), for the reason line of a pick nothing else explains; None: no one in the group liked anything.
+    near_history: np.ndarray | None = None
 
 
 def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarray, near_disliked: np.ndarray | None,
@@ -346,14 +337,17 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
     # -> 0.353): two abstracts on one topic often share few exact words. Otherwise tf-idf cosines
     # (the static vectors' closeness let more off-topic papers in on the judged queries), which are
     # small and vary with the texts' length: hence the standing, not the cosine.
-    if meaning is not None and meaning.sentences:
-        nearest = semantic.nearest_liked(meaning)
-    else:
-        nearest = liked.to_day(day.similarity).nearest
+    in_words = liked.to_day(day.similarity).nearest
+    nearest = semantic.nearest_liked(meaning) if meaning is not None and meaning.sentences else in_words
     near_liked = semantic.standing(nearest)
     # Toward the picks' floor, closeness to a liked paper counts only past what chance gives (the
     # meaning prior's rule): a paper a little above the day's mean is ordered by it, not let in by it.
+    # And only where the reason line can name that paper (LIKED_REASON_SIMILARITY, in words): in a
+    # listing of every field, a whole field stands two deviations nearer in meaning than the day's
+    # mean to a starred paper (a metric-learning paper and an LLM-pruning paper were let in for a
+    # reader who starred two protein-design papers, with the sentence encoder).
     liked_support = semantic.standing(nearest, semantic.MEANING_CHANCE)
+    liked_support *= in_words >= LIKED_REASON_SIMILARITY
     near_disliked = semantic.standing(disliked.to_day(day.similarity).nearest) if disliked is not None else None
     scores, support = feedback_scores(prior, models.probabilities, near_liked, near_disliked, evidence(states),
                                       prior_support, liked_support, ks.phrases, models.words_for)
@@ -361,8 +355,8 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)
         if votes.max(initial=0) > 0:
             scores = scores + options.popularity_weight * (np.log1p(votes) / np.log1p(votes.max()))[None, :]
-    history = liked_history(near_liked, liked_support) if any(st.liked for st in states) else None
-    return Scored(scores, standing, support, ks, history)
+    near_history = near_liked > 0 if any(st.liked for st in states) else None
+    return Scored(scores, standing, support, ks, near_history)
 
 
 def rank_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], space: FeatureSpace,
@@ -430,7 +424,7 @@ def select_all(states: Sequence[SubscriberState], day: DayPapers, options: RankO
                            similarity=day.similarity)
     return select_group(
         day.papers, scored.scores, scored.keywords.matched, scored.keywords.related, support=scored.support,
-        meaning=scored.meaning, history=scored.history, filed=scored.keywords.filed,
+        meaning=scored.meaning, near_history=scored.near_history, filed=scored.keywords.filed,
         top_k=[st.subscriber.top_k or options.top_k for st in states], min_score=options.min_score,
         shown=[st.shown | taken[r] if taken and taken[r] else st.shown for r, st in enumerate(states)],
         exclude=[st.subscriber.exclude for st in states],

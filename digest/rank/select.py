@@ -29,10 +29,6 @@ POOL_FACTOR = 5  # MMR looks this many times top_k deep
 EXPLORE_REASON = "Something a little different, to learn what else you like"
 HISTORY_REASON = "Close to what you read"  # only for readers who starred or opened something
 MEANING_REASON = "Close in meaning to your interests"  # stands out in meaning for the keywords
-# How a reader's liked papers speak for a paper (digest.rank.ranker.liked_history): its closeness to
-# the nearest stands past chance among the day's papers, or only above the day's mean.
-HISTORY_CLOSE = 2
-HISTORY_NEARER = 1
 
 Hits = Sequence[tuple[str, ...]] | KeywordHits
 
@@ -55,16 +51,17 @@ def reason_line(matched: Sequence[str], related: Sequence[str], liked: tuple[str
     return " · ".join(parts) or fallback
 
 
-def fallback_reason(reader_liked: bool, history: int | None, meaning: float) -> str:
+def fallback_reason(reader_liked: bool, near_history: bool | None, meaning: float) -> str:
     """The line for a pick that no keyword, category or named liked paper explains, by what let it
-    in: closeness to what the reader liked, else meaning, else the model near a liked paper (it
-    lends support only there), else none. history: HISTORY_CLOSE, HISTORY_NEARER or 0 (None: not
-    known, and the reader's history is taken as the reason, as before it was measured)."""
-    if reader_liked and (history is None or history >= HISTORY_CLOSE):
+    in: meaning, else the model near a paper the reader liked (it lends support only there), else
+    none. A paper let in by its closeness to a liked paper alone names that paper (the ranker's
+    rule). near_history: the pick is nearer than the day's mean to a liked paper (None: not known,
+    and the reader's history is the line, as before it was measured)."""
+    if reader_liked and near_history is None:
         return HISTORY_REASON
     if meaning > 0:
         return MEANING_REASON
-    if reader_liked and history == HISTORY_NEARER:
+    if reader_liked and near_history:
         return HISTORY_REASON
     return ""
 
@@ -228,7 +225,7 @@ def select_group(
     index: PaperIndex | None = None,
     support: np.ndarray | None = None,
     meaning: np.ndarray | None = None,
-    history: np.ndarray | None = None,
+    near_history: np.ndarray | None = None,
     filed: Sequence[Hits] = (),
 ) -> list[list[Pick]]:
     """Every subscriber's picks; scores, matched, related, top_k, shown, exclude (and liked, when
@@ -241,8 +238,8 @@ def select_group(
     index: the day's words, to find the papers an exclude phrase rules out without re-reading them.
     support: the evidence for each paper that min_score applies to (default: the scores).
     meaning: how far each paper stands out in meaning for the subscriber's keywords (0: not at all),
-    for the reason line of a pick that nothing else explains; history: how the reader's liked papers
-    speak for each paper (HISTORY_CLOSE, HISTORY_NEARER, 0), for the same line.
+    for the reason line of a pick that nothing else explains; near_history: where each paper is nearer
+    than the day's mean to a paper the subscriber liked, for the same line.
     filed: per subscriber and paper, the categories its keywords name that the paper is filed in.
     """
     n_subs, n_papers = scores.shape
@@ -301,7 +298,7 @@ def select_group(
             field = filed[r][i] if filed else ()
             # Related keywords only speak when nothing better does.
             rel = related[r][i] if not hit and not field and like is None else ()
-            fallback = fallback_reason(bool(their_likes), None if history is None else int(history[r, i]),
+            fallback = fallback_reason(bool(their_likes), None if near_history is None else bool(near_history[r, i]),
                                        0.0 if meaning is None else float(meaning[r, i]))
             reason = EXPLORE_REASON if i == explored else reason_line(hit, rel, like, fallback, field)
             picks.append(Pick(paper=papers[i], score=float(scores[r, i]), matched=hit, reason=reason))

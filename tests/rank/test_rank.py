@@ -525,6 +525,35 @@ def test_a_pick_let_in_by_meaning_says_so_to_a_reader_who_starred_something_unli
     assert HISTORY_REASON not in reasons.values()
 
 
+def test_closeness_in_meaning_to_a_starred_paper_lets_in_only_a_paper_the_star_can_be_named_for() -> None:
+    """With a sentence encoder, a reader who starred a hummingbird paper gets a paper on hovering
+    hummingbirds ("Like the paper you starred: ..."), and not one on bees that is as close in meaning
+    but shares none of its words: in a listing of every field, a whole field stands two deviations
+    closer than the day's mean to a starred paper (a metric-learning paper and a pruning paper were
+    sent to a reader of protein design who had starred two protein-design papers, "Close to what
+    you read"). Meaning still orders the papers the star's words let in."""
+    from digest.rank.features import FeatureSpace, paper_text
+    from digest.rank.ranker import RankOptions, SubscriberState, rank_all
+
+    papers = _day([("Aerodynamics of hovering hummingbirds", "Wing rotation lets hummingbirds hover in place."),
+                   ("Muscles that power bees", "Bees beat fast, powered by asynchronous muscle.")])
+    space = FeatureSpace.from_texts([paper_text(p) for p in papers])
+    close = {"Aerodynamics of hovering hummingbirds": 0.9, "Muscles that power bees": 0.9}
+    spread = np.linspace(-0.08, 0.08, len(papers))
+    cos = np.array([close.get(p.title, spread[i]) for i, p in enumerate(papers)])
+    rest = unit_rows(np.random.default_rng(1).normal(size=(len(papers), 7)))
+    vectors = np.hstack([cos[:, None], np.sqrt(1 - cos[:, None] ** 2) * rest]).astype(np.float32)
+    starred_vector = np.zeros((1, 8), dtype=np.float32)
+    starred_vector[0, 0] = 1.0
+    meaning = Semantic(vectors, np.zeros((1, 8), dtype=np.float32), [starred_vector], sentences=True)
+    starred = Paper(id=9999, canonical_id="hb", title="Hovering flight of hummingbirds",
+                    abstract="Hummingbirds hover by rotating their wings.")
+    state = [SubscriberState(_sub("ornithopters"), liked=[("starred", starred)])]
+    picks = rank_all(state, papers, space, RankOptions(top_k=10, min_score=0.1), meaning=meaning)[0].picks
+    assert [p.paper.title for p in picks] == ["Aerodynamics of hovering hummingbirds"]
+    assert picks[0].reason == "Like the paper you starred: Hovering flight of hummingbirds"
+
+
 def test_a_phrase_s_common_word_held_apart_does_not_make_its_words_all_held() -> None:
     """"tool use": a third of the day's papers say "use", so a paper that says "tools" and "use"
     apart holds no more of the phrase than "tools"; such papers filled a quiet day for a reader of
