@@ -554,6 +554,32 @@ def test_closeness_in_meaning_to_a_starred_paper_lets_in_only_a_paper_the_star_c
     assert picks[0].reason == "Like the paper you starred: Hovering flight of hummingbirds"
 
 
+def test_a_title_holding_a_phrase_s_words_apart_ranks_below_the_phrase_and_above_shared_words() -> None:
+    """"3D reconstruction": "Single-Image 3D Human Reconstruction" is on the topic, and ranked below
+    papers holding the same words apart in the abstract, more often (signal reconstruction "in 3D"),
+    while papers saying the phrase once in the abstract came first. Now it comes after those and
+    before the rest, and its reason line does not claim the phrase."""
+    from digest.rank.features import FeatureSpace, paper_text
+    from digest.rank.ranker import RankOptions, SubscriberState, rank_all
+
+    # "3D" is common on the day, so the title's two words apart are no more than shared words were.
+    others = [(f"3D printing of part {n}", f"We print part {n} layer by layer in 3D.") for n in range(60)]
+    # Both words, apart, in abstracts that say them more often than the title paper does.
+    others += [(f"Signal reconstruction for {what}",
+                f"Reconstruction of {what} signals in 3D: a reconstruction method for 3D arrays.")
+               for what in ("radar", "sonar", "seismic", "audio")]
+    papers = _day(others + [
+        ("Single-Image 3D Human Reconstruction", "A body model is fitted to one photograph of a person."),
+        ("Scene understanding for robots", "Robots build maps; 3D reconstruction of rooms is one step."),
+    ])
+    space = FeatureSpace.from_texts([paper_text(p) for p in papers])
+    picks = rank_all([SubscriberState(_sub("3D reconstruction"))], papers, space,
+                     RankOptions(top_k=10, min_score=0.0, diversity=0.0))[0].picks
+    order = [p.paper.title for p in picks]
+    assert order[:2] == ["Scene understanding for robots", "Single-Image 3D Human Reconstruction"], order
+    assert picks[1].reason == "Related to: 3D reconstruction"
+
+
 def test_a_phrase_s_common_word_held_apart_does_not_make_its_words_all_held() -> None:
     """"tool use": a third of the day's papers say "use", so a paper that says "tools" and "use"
     apart holds no more of the phrase than "tools"; such papers filled a quiet day for a reader of
