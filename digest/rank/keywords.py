@@ -336,7 +336,8 @@ class PaperIndex:
                     levels[ki, pi] = ABSTRACT
                 elif body:
                     levels[ki, pi] = ABSTRACT_STEMS
-                elif len(own_forms) > 1 and all(f" {t} " in self.title_text[pi] for t in own_forms):
+                elif (len(own_forms) > 1 and stemmed not in self.title_stems[pi]  # in a row: the clause above
+                      and all(f" {t} " in self.title_text[pi] for t in own_forms)):
                     levels[ki, pi] = TITLE_WORDS
                 elif scattered and (pi in pairs or all(f" {t} " in self.full_text[pi] for t in own_forms)):
                     levels[ki, pi] = scattered

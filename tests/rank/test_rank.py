@@ -341,9 +341,12 @@ def test_a_plural_noun_and_its_verb_are_not_the_phrase() -> None:
               abstract="Tools used in tool use studies are listed; our agent learns tool use."),
         Paper(id=3, canonical_id="c", title="Tool use by large language models", abstract="We study agents."),
         Paper(id=4, canonical_id="d", title="Materials science of glass", abstract="Glass forms."),
+        Paper(id=5, canonical_id="e", title="How these tools use perceptual models", abstract="Codecs scored."),
     ]
     levels = PaperIndex(papers).match_levels(["tool use", "materials science"])[0]
-    assert levels[0].tolist() == [ALL_WORDS, ABSTRACT, TITLE, NONE]  # the first: its words, apart
+    # The first: its words, apart; the last: the subject and its verb in the title, not the phrase's
+    # words held apart there either.
+    assert levels[0].tolist() == [ALL_WORDS, ABSTRACT, TITLE, NONE, ALL_WORDS]
     assert levels[1][3] == TITLE  # typed in the plural: the plural is the phrase
     ks = score_keywords([_sub("tool use")], papers)
     assert ks.matched[0][0] == () and ks.matched[0][1] == ("tool use",)
