@@ -324,8 +324,8 @@ class PaperIndex:
             clause = _clause_pattern(k)
             for pi in self._holding_all(kstems):
                 paper = self.papers[pi]
-                title = stemmed in self.title_stems[pi] and not _clause_only(clause, paper.title, stemmed,
-                                                                             self.title_stems[pi])
+                in_title_row = stemmed in self.title_stems[pi]
+                title = in_title_row and not _clause_only(clause, paper.title, stemmed, self.title_stems[pi])
                 body = stemmed in self.body_stems[pi] and not _clause_only(clause, paper.abstract, stemmed,
                                                                            self.body_stems[pi])
                 if title and phrase in self.title_text[pi]:
@@ -336,7 +336,7 @@ class PaperIndex:
                     levels[ki, pi] = ABSTRACT
                 elif body:
                     levels[ki, pi] = ABSTRACT_STEMS
-                elif (len(own_forms) > 1 and stemmed not in self.title_stems[pi]  # in a row: the clause above
+                elif (len(own_forms) > 1 and not in_title_row  # in a row and not the phrase: a clause
                       and all(f" {t} " in self.title_text[pi] for t in own_forms)):
                     levels[ki, pi] = TITLE_WORDS
                 elif scattered and (pi in pairs or all(f" {t} " in self.full_text[pi] for t in own_forms)):

@@ -250,9 +250,10 @@ class Scored:
     support: np.ndarray  # the evidence for a paper alone (keywords, liked papers, a model for it):
     # a paper needs min_score of it to be picked, whatever the model or a dislike take away
     keywords: KeywordScores
-    # Where a paper is nearer than the day's mean to one the reader liked (the model lends support only
-    # there), for the reason line of a pick nothing else explains; None: no one in the group liked anything.
-    near_history: np.ndarray | None = None
+    # How far each paper stands out in closeness to the reader's nearest liked paper (0: not nearer
+    # than the day's mean; the model lends support only above it), for the reason line of a pick
+    # nothing else explains. Kept from the scoring, not made again: selection reads a few per reader.
+    near_liked: np.ndarray | None = None
 
 
 def feedback_scores(prior: np.ndarray, learned: np.ndarray, near_liked: np.ndarray, near_disliked: np.ndarray | None,
@@ -355,8 +356,7 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
         votes = np.array([p.upvotes or 0 for p in candidates], dtype=np.float32)
         if votes.max(initial=0) > 0:
             scores = scores + options.popularity_weight * (np.log1p(votes) / np.log1p(votes.max()))[None, :]
-    near_history = near_liked > 0 if any(st.liked for st in states) else None
-    return Scored(scores, standing, support, ks, near_history)
+    return Scored(scores, standing, support, ks, near_liked)
 
 
 def rank_all(states: Sequence[SubscriberState], candidates: Sequence[Paper], space: FeatureSpace,
@@ -424,7 +424,7 @@ def select_all(states: Sequence[SubscriberState], day: DayPapers, options: RankO
                            similarity=day.similarity)
     return select_group(
         day.papers, scored.scores, scored.keywords.matched, scored.keywords.related, support=scored.support,
-        meaning=scored.meaning, near_history=scored.near_history, filed=scored.keywords.filed,
+        meaning=scored.meaning, near_liked=scored.near_liked, filed=scored.keywords.filed,
         top_k=[st.subscriber.top_k or options.top_k for st in states], min_score=options.min_score,
         shown=[st.shown | taken[r] if taken and taken[r] else st.shown for r, st in enumerate(states)],
         exclude=[st.subscriber.exclude for st in states],

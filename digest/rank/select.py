@@ -225,7 +225,7 @@ def select_group(
     index: PaperIndex | None = None,
     support: np.ndarray | None = None,
     meaning: np.ndarray | None = None,
-    near_history: np.ndarray | None = None,
+    near_liked: np.ndarray | None = None,
     filed: Sequence[Hits] = (),
 ) -> list[list[Pick]]:
     """Every subscriber's picks; scores, matched, related, top_k, shown, exclude (and liked, when
@@ -238,8 +238,9 @@ def select_group(
     index: the day's words, to find the papers an exclude phrase rules out without re-reading them.
     support: the evidence for each paper that min_score applies to (default: the scores).
     meaning: how far each paper stands out in meaning for the subscriber's keywords (0: not at all),
-    for the reason line of a pick that nothing else explains; near_history: where each paper is nearer
-    than the day's mean to a paper the subscriber liked, for the same line.
+    for the reason line of a pick that nothing else explains; near_liked: how far each paper stands
+    out in closeness to the subscriber's nearest liked paper (above 0: nearer than the day's mean),
+    for the same line.
     filed: per subscriber and paper, the categories its keywords name that the paper is filed in.
     """
     n_subs, n_papers = scores.shape
@@ -298,7 +299,7 @@ def select_group(
             field = filed[r][i] if filed else ()
             # Related keywords only speak when nothing better does.
             rel = related[r][i] if not hit and not field and like is None else ()
-            fallback = fallback_reason(bool(their_likes), None if near_history is None else bool(near_history[r, i]),
+            fallback = fallback_reason(bool(their_likes), None if near_liked is None else bool(near_liked[r, i] > 0),
                                        0.0 if meaning is None else float(meaning[r, i]))
             reason = EXPLORE_REASON if i == explored else reason_line(hit, rel, like, fallback, field)
             picks.append(Pick(paper=papers[i], score=float(scores[r, i]), matched=hit, reason=reason))
