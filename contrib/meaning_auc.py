@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from digest.evaluate.judged import JudgedSet, load_judged
+from digest.evaluate.judged_run import keyword_similarities
 from digest.rank import encoder as encoders
 from digest.rank.semantic import deviations
 
@@ -28,9 +29,8 @@ from digest.rank.semantic import deviations
 def standings(judged: JudgedSet, enc: encoders.TextEncoder) -> list[tuple[int, float]]:
     """(grade, standing) for every judged pair of the set."""
     row = {p.id: i for i, p in enumerate(judged.papers)}
-    papers = enc.encode([f"{p.title.strip()}. {p.abstract.strip()}" for p in judged.papers])
     queries = list(judged.queries)
-    devs = deviations(enc.encode([judged.queries[q] for q in queries]) @ papers.T)
+    devs = deviations(keyword_similarities(judged.papers, judged.queries, enc))
     return [(grade, float(devs[i, row[pid]]))
             for i, q in enumerate(queries) for pid, grade in judged.qrels[q].items() if pid in row]
 

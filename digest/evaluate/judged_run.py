@@ -52,11 +52,18 @@ def tfidf_keyword(papers: Sequence[JudgedPaper], queries: dict[str, str], k: int
     return {q: [papers[i].id for i in np.argsort(-sims[n], kind="stable")[:k]] for n, q in enumerate(qids)}
 
 
+def keyword_similarities(papers: Sequence[JudgedPaper], queries: dict[str, str], encoder: TextEncoder) -> np.ndarray:
+    """Queries (in their order) x papers: the cosine of each query's keywords, embedded as one text,
+    to each paper's title and abstract."""
+    docs = encoder.encode([_text(p) for p in papers])
+    sims: np.ndarray = encoder.encode(list(queries.values())) @ docs.T
+    return sims
+
+
 def encoder_keyword(papers: Sequence[JudgedPaper], queries: dict[str, str], encoder: TextEncoder,
                     k: int = K) -> dict[str, list[str]]:
     qids = list(queries)
-    docs = encoder.encode([_text(p) for p in papers])
-    sims = encoder.encode([queries[q] for q in qids]) @ docs.T
+    sims = keyword_similarities(papers, queries, encoder)
     return {q: [papers[i].id for i in np.argsort(-sims[n], kind="stable")[:k]] for n, q in enumerate(qids)}
 
 
