@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import csv
 import re
 from pathlib import Path
 
@@ -47,27 +46,20 @@ def phrases(texts: list[str], least: int, most: int) -> list[str]:
 
 
 def citeulike_texts(folder: Path) -> list[str]:
-    texts = [line.strip() for line in (folder / "titles.txt").read_text(errors="replace").splitlines() if line.strip()]
-    with open(folder / "items_with_abstracts.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            if row["title"].strip() and row["abstract"].strip():
-                texts.append(f"{row['title'].strip()}. {row['abstract'].strip()}")
-    return texts
+    """Every title, and each paper with an abstract as the ranker reads it (title. abstract)."""
+    from digest.evaluate.data import load_citeulike
+
+    corpus = load_citeulike(folder).corpus
+    return corpus.titles + [f"{t}. {a}" for t, a in zip(corpus.titles, corpus.abstracts, strict=True) if a]
 
 
 def feed_texts(path: Path) -> list[str]:
-    import feedparser
+    """Each paper's title, and its title with its abstract where it has one, as ingest reads them."""
+    from digest.ingest.sources import parse_feed
+    from digest.rank.encoder import paper_text
 
-    texts = []
-    for entry in feedparser.parse(str(path)).entries:
-        title = re.sub(r"\s+", " ", entry.get("title", "")).strip()
-        abstract = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", entry.get("summary", ""))).strip()
-        abstract = re.sub(r"^arXiv:\S+ Announce Type: \S+ Abstract: ", "", abstract)
-        if title:
-            texts.append(title)
-            if len(abstract) > 200:
-                texts.append(f"{title}. {abstract}")
-    return texts
+    papers = parse_feed(path.read_bytes(), source_name=path.name).papers
+    return [p.title for p in papers] + [paper_text(p) for p in papers if len(p.abstract) > 200]
 
 
 def encode(texts: list[str]) -> np.ndarray:
