@@ -55,9 +55,10 @@ def phrases(texts: list[str], least: int, most: int) -> list[str]:
 def citeulike_texts(folder: Path) -> list[str]:
     """Every title, and each paper with an abstract as the ranker reads it (title. abstract)."""
     from digest.evaluate.data import load_citeulike
+    from digest.evaluate.embeddings import corpus_texts
 
     corpus = load_citeulike(folder).corpus
-    return corpus.titles + [f"{t}. {a}" for t, a in zip(corpus.titles, corpus.abstracts, strict=True) if a]
+    return corpus.titles + [t for t, a in zip(corpus_texts(corpus), corpus.abstracts, strict=True) if a]
 
 
 def feed_texts(path: Path) -> list[str]:

@@ -14,7 +14,6 @@ sentence vector is the mean of the last layer over the text's pieces, unit lengt
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -103,15 +102,16 @@ class NumpyMiniLM:
 
 
 def main() -> None:
+    from digest.evaluate.data import load_papers
+    from digest.evaluate.embeddings import corpus_texts
     from digest.rank.encoder import resolve
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("papers", type=Path, help="a JSON-lines file of papers with title and abstract")
+    ap.add_argument("papers", type=Path, help="a papers.jsonl file ({id, title, abstract} a line)")
     ap.add_argument("--max-pieces", type=int, default=256)
     ap.add_argument("--int8", action="store_true", help="the weights rounded to int8 per row")
     args = ap.parse_args()
-    rows = [json.loads(line) for line in args.papers.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts = [f"{r['title'].strip()}. {r.get('abstract', '').strip()}" for r in rows]
+    texts = corpus_texts(load_papers(args.papers))  # the text the daily run embeds for each paper
     model_dir = Path(resolve("all-MiniLM-L6-v2"))
     mine = NumpyMiniLM(model_dir, args.max_pieces, args.int8)
     start = time.perf_counter()
