@@ -6,6 +6,9 @@ would mangle (a bare % starts a comment, & is a table column, ~ a tie) is escape
 alone, and so are those of \\url{URL} (the URL) and \\href{URL}{text} ("text (URL)"), which pylatexenc
 would turn into "<URL>" or fail on; input is bounded; and whatever goes wrong (malformed or hostile
 markup, a converter error, an output that lost the words) gives the text back unchanged. It never raises.
+A command pylatexenc does not know is not dropped with the word it stands for: the style files'
+shorthands read as what they abbreviate (\\eg: "e.g."), the authors' command for their own system
+("\\name") as the title's lead ("GNN 101"), and any other as written.
 """
 
 from __future__ import annotations
@@ -41,6 +44,25 @@ _BARE_SPECIAL = re.compile(r"(?<!\\)([%&#])")
 # A ~ after a word is a tie (Fig.~3): a space. A ~ on its own (~5 K, about 5 K) is the character.
 _LONE_TILDE = re.compile(r"(?:(?<=\s)|^)~")
 _COMMAND_NAME = re.compile(r"\\[A-Za-z]+")
+# The shorthands of the CVPR and ICCV style files, which authors carry into their abstracts
+# ("add-ons (\eg, IP-Adapter)"), and the AAS journals' solar symbol (M_\sun): pylatexenc does not
+# know them and dropped them. \deg is the degree sign in text ("360{\deg} cameras") and the degree
+# of a polynomial in math.
+_SHORTHANDS = {"eg": "e.g.", "ie": "i.e.", "etal": "et al.", "wrt": "w.r.t.", "etc": "etc.", "vs": "vs.",
+               "cf": "cf.", "deg": "°", "sun": "⊙"}
+# Old font and size switches ({\it Phys. Rev. E}, {\bf 105}): how text looks, not what it says.
+_SWITCHES = frozenset((
+    "it", "bf", "em", "sc", "rm", "sl", "sf", "tt", "up", "md", "cal", "bfseries", "itshape", "scshape", "slshape",
+    "upshape", "mdseries", "rmfamily", "sffamily", "ttfamily", "normalfont", "tiny", "scriptsize", "footnotesize",
+    "small", "normalsize", "large", "Large", "LARGE", "huge", "Huge"))
+# A command of the authors' own that stands for the name of what the paper presents ("we present
+# \name, an educational visualization tool" under the title "GNN 101: Visual Learning of ...").
+_SELF_NAMES = frozenset((
+    "name", "method", "ours", "ourmethod", "model", "modelname", "methodname", "system", "sys", "sysname", "approach",
+    "tool", "toolname", "framework", "dataset", "benchmark", "algname"))
+_SELF_NAME = re.compile(r"\\(" + "|".join(sorted(_SELF_NAMES)) + r")(?![A-Za-z])")
+# The title's lead before a colon: the paper's own name for itself, when it is short.
+_TITLE_LEAD = re.compile(r"^\s*([^:]{1,40}?)\s*:\s*\S")
 
 
 @cache
@@ -49,22 +71,57 @@ def _converter() -> Any:
     from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
 
     # pylatexenc 2.11 drops \texttt{...} with its text ("\texttt{github.com/x/y}" comes out empty), and
-    # writes a \url to_text did not take as a link ("\url{}") in angle brackets.
+    # so \textup, \textmd, \textsf and \mbox ("equal for a \textup{Type-II BCG}." read "equal for a ."),
+    # and writes a \url to_text did not take as a link ("\url{}") in angle brackets.
     context = get_default_latex_context_db()
-    context.add_context_category("digest", prepend=True, macros=[
-        MacroTextSpec("texttt", discard=False), MacroTextSpec("url", simplify_repl="%s")])
+    kept = [MacroTextSpec(name, discard=False) for name in ("texttt", "textup", "textmd", "textsf", "mbox")]
+    context.add_context_category("digest", prepend=True, macros=[*kept, MacroTextSpec("url", simplify_repl="%s")])
+    # A command pylatexenc does not know was dropped, and with it a word of the sentence ("deployed
+    # in production since \DuMPOnline, which" read "since , which"). In text it is now shown as
+    # written, unless it is a shorthand, a font switch or takes arguments (whose text is kept); in
+    # math it is still dropped (\Hcal, \R: a formula's markup).
+    context.set_unknown_macro_spec(MacroTextSpec("", simplify_repl=_unknown_command))
     return LatexNodes2Text(math_mode="text", strict_latex_spaces=False, latex_context=context)
+
+
+def _unknown_command(node: Any, **_: Any) -> str:
+    name = str(node.macroname)
+    in_math = bool(getattr(node.parsing_state, "in_math_mode", False))
+    # LaTeX swallows the space after a command's name; where the command stands for a word, keep it.
+    space = str(getattr(node, "macro_post_space", "") or "")
+    if name == "deg":
+        return ("deg" if in_math else "°") + space
+    if name in _SHORTHANDS:
+        return _SHORTHANDS[name] + space
+    if in_math or name in _SWITCHES or _takes_arguments(node):
+        return ""
+    return "\\" + name + space
+
+
+def _takes_arguments(node: Any) -> bool:
+    r"""Whether the command has arguments (\citealt{key}, \ion{N}{ii}): the parser read them, or
+    a brace or bracket follows it."""
+    parsed = getattr(node, "nodeargd", None)
+    if parsed is not None and any(a is not None for a in getattr(parsed, "argnlist", None) or ()):
+        return True
+    source, start = getattr(node.parsing_state, "s", None), getattr(node, "pos", None)
+    if not isinstance(source, str) or start is None:
+        return True  # cannot tell: drop it, as pylatexenc does
+    return source[start + int(getattr(node, "len", 0)):].lstrip()[:1] in ("{", "[")
 
 
 def has_markup(text: str) -> bool:
     return bool(_MARKUP.search(text))
 
 
-def to_text(text: str) -> str:
+def to_text(text: str, own_name: str | None = None) -> str:
     """The text with its LaTeX markup turned into plain Unicode; the text itself when it has none, or
-    when it cannot be converted without loss."""
+    when it cannot be converted without loss. own_name: what the paper calls what it presents (its
+    title's lead), for the authors' own command that stands for it."""
     if not text or not has_markup(text) or len(text) > MAX_CHARS or _too_deep(text):
         return text
+    if own_name:
+        text = _named(text, own_name)
     try:
         pieces = []
         source = []  # what the text says, to check the output kept its words: a link's URL once
@@ -87,12 +144,28 @@ def to_text(text: str) -> str:
 def readable_paper(paper: Paper) -> Paper:
     """The paper with readable title, abstract and authors, and their LaTeX source kept beside them
     where it differed. For text that is LaTeX source: arXiv listings, BibTeX."""
-    title, abstract = to_text(paper.title), to_text(paper.abstract)
+    title = to_text(paper.title)
+    abstract = to_text(paper.abstract, own_name=title_name(title))
     authors = tuple(to_text(a) for a in paper.authors)
     return replace(paper, title=title, abstract=abstract, authors=authors,
                    title_latex=paper.title if title != paper.title else None,
                    abstract_latex=paper.abstract if abstract != paper.abstract else None,
                    authors_latex=paper.authors if authors != paper.authors else None)
+
+
+def title_name(title: str) -> str | None:
+    """The title's lead before a colon, when it is a name (at most four words): "GNN 101" of "GNN 101:
+    Visual Learning of Graph Neural Networks in Your Web Browser"."""
+    lead = _TITLE_LEAD.match(title)
+    if lead is None or len(lead.group(1).split()) > 4 or "$" in lead.group(1) or "\\" in lead.group(1):
+        return None
+    return lead.group(1)
+
+
+def _named(text: str, name: str) -> str:
+    """The authors' command for their own system's name replaced by that name, outside math."""
+    parts = re.split(r"(\$[^$]*\$)", text)
+    return "".join(p if p.startswith("$") else _SELF_NAME.sub(lambda _: name, p) for p in parts)
 
 
 def _convert(part: str) -> str:

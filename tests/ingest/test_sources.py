@@ -443,3 +443,38 @@ def test_links_in_the_bundled_listing_are_readable(multi: ParsedFeed) -> None:
     # No abstract is left with pylatexenc's "<URL>" or a \url's closing brace.
     for paper in multi.papers:
         assert "<http" not in paper.abstract and not re.search(r"https?://[^\s]*\}", paper.abstract)
+
+
+# Real abstracts' fragments (the 2024-11-28 listing and the 2026 API sample) with commands pylatexenc
+# does not know: each used to come out with a word missing ("add-ons (, IP-Adapter)").
+@pytest.mark.parametrize(("source", "readable"), [
+    ("embedding-based add-ons (\\eg, IP-Adapter, ED-LoRA)", "embedding-based add-ons (e.g., IP-Adapter, ED-LoRA)"),
+    ("metadata (\\ie names, creators, descriptions, \\etc) and",
+     "metadata (i.e. names, creators, descriptions, etc.) and"),
+    ("Collected using two 360{\\deg} cameras", "Collected using two 360° cameras"),
+    ("a mass-loss rate $\\dot{M}_\\star \\lesssim 0.3 \\dot{M}_\\sun$", "a mass-loss rate Ṁ_⋆≲ 0.3 Ṁ_⊙"),
+    ("deployed in production since \\DuMPOnline, which", "deployed in production since \\DuMPOnline, which"),
+    ("equal for a \\textup{Type-II BCG}. Finally", "equal for a Type-II BCG. Finally"),
+    ("unless $\\textsf{NP} \\subseteq \\textsf{coNP}/poly$.", "unless NP⊆coNP/poly."),
+    # A font switch changes how text looks; a formula's own commands stay out of the text; the
+    # degree of a polynomial is not an angle.
+    ("[{\\it Phys. Rev. E} {\\bf 105}]", "[Phys. Rev. E 105]"),
+    ("$e^{-\\beta \\Hcal_N}$ where $\\deg(v) = 3$", "e^-β_N where deg(v) = 3"),
+])
+def test_unknown_latex_commands_keep_the_word_they_stand_for(source: str, readable: str) -> None:
+    from digest.ingest.latex import to_text
+
+    assert to_text(source) == readable
+
+
+def test_the_authors_command_for_their_system_reads_as_the_titles_name(multi: ParsedFeed) -> None:
+    paper = by_id(multi)["arxiv:2411.17849"]
+    assert paper.title.startswith("GNN 101: Visual Learning")
+    assert "we present GNN 101, an educational visualization tool" in paper.abstract
+    assert "\\name" in (paper.abstract_latex or "")
+    # Without a short name before a colon in the title, the command is shown as the authors wrote it.
+    from digest.ingest.latex import title_name, to_text
+
+    assert title_name("What is the amount of baryonic dark matter in galaxies?") is None
+    assert title_name("A Long Descriptive Lead of Many Words: and more") is None
+    assert to_text("we present \\name, a tool", own_name=title_name("Plain title")) == "we present \\name, a tool"
