@@ -34,7 +34,7 @@ from digest.rank.tokens import CLAUSE_MARK, STOP_WORDS, clause_tokens, stem
 # phrase in other word forms, a little less sure than the phrase itself.
 # A category the phrase names is the authors' own word on the paper's field: as sure as the phrase
 # in the abstract. Of the judged pairs of both keyword sets (kwj-dev with our grades, docs/judged/kwx)
-# whose best level is the category alone, 47 of 50 are on the reader's topic (42 squarely), against
+# whose best level is the category alone, 49 of 53 are on the reader's topic (44 squarely), against
 # 47 of 49 (32) for the phrase in the abstract (not in passing, below) and 10 of 12 (5) for its other
 # forms there.
 # Every word of a phrase in the title, apart and in the reader's own forms ("Single-Image 3D Human
@@ -44,8 +44,8 @@ from digest.rank.tokens import CLAUSE_MARK, STOP_WORDS, clause_tokens, stem
 # The phrase once in the abstract, after its first sentence, is a passing mention more often than the
 # paper's subject ("... in real-world applications such as autonomous driving", "message passing
 # between low-level C code and the Python interface"): of the judged pairs of both keyword sets
-# whose best level is the phrase in the abstract, those that say it so are on the reader's topic 32
-# of 54 times (15 squarely), those that say it in the first sentence or more than once 47 of 49 (32).
+# whose best level is the phrase in the abstract, those that say it so are on the reader's topic 34
+# of 56 times (16 squarely), those that say it in the first sentence or more than once 47 of 49 (32).
 # The passing mention counts as much as the phrase's words held apart (ALL_WORDS: 28 of 36, 18),
 # which is what it is evidence of; its reason line still says "Matches", which is true.
 LEVEL_VALUES = np.array([0.0, 0.2, 0.2, 0.45, 0.45, 0.55, 0.55, 0.85, 1.0], dtype=np.float32)
@@ -147,11 +147,18 @@ class KeywordScores:
 # A sentence ends at a full stop, a question or an exclamation mark before a capital, a bracket or
 # the end: "e.g. the" and "Fig. 3" do not end one.
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z(\[]|\s*$)")
+# A structured abstract opens with a label ("Context. Galaxy formation is ...", as A&A asks of
+# astro-ph papers): the first sentence is the one after it.
+_LABEL_WORDS = 2
 
 
 def _first_sentence(text: str) -> str:
-    end = _SENTENCE_END.search(text)
-    return text if end is None else text[:end.end()]
+    start = 0
+    for end in _SENTENCE_END.finditer(text):
+        if len(text[start:end.end()].split()) > _LABEL_WORDS:
+            return text[:end.end()]
+        start = end.end()
+    return text
 
 
 def _joined(toks: Sequence[str]) -> str:

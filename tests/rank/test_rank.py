@@ -391,9 +391,11 @@ def test_a_phrase_said_once_in_passing_ranks_under_the_papers_it_is_the_subject_
         ("Tracking a planned path", "Autonomous driving needs controllers that track a planned path. We propose one."),
         ("Lane changes in dense traffic", "We study lane changes. Stacks for autonomous driving plan them, and "
          "autonomous driving in dense traffic gains from ours."),
+        # A structured abstract's first sentence is the one after its label.
+        ("Merging at ramps", "Context. Autonomous driving at ramps is hard. Aims. We model merging vehicles."),
     ])
     levels = PaperIndex(papers).match_levels(["autonomous driving"])[0][0]
-    assert levels[-3:].tolist() == [ABSTRACT_ASIDE, ABSTRACT, ABSTRACT]
+    assert levels[-4:].tolist() == [ABSTRACT_ASIDE, ABSTRACT, ABSTRACT, ABSTRACT]
     space = FeatureSpace.from_texts([paper_text(p) for p in papers])
     ranked = rank_all([SubscriberState(_sub("autonomous driving"))], papers, space,
                       RankOptions(top_k=10, min_score=0.1))
