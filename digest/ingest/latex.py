@@ -164,7 +164,7 @@ def title_name(title: str) -> str | None:
 
 def _named(text: str, name: str) -> str:
     """The authors' command for their own system's name replaced by that name, outside math."""
-    parts = re.split(r"(\$[^$]*\$)", text)
+    parts = re.split(f"({_MATH.pattern})", text)  # the math kept, between the text's parts
     return "".join(p if p.startswith("$") else _SELF_NAME.sub(lambda _: name, p) for p in parts)
 
 

@@ -60,8 +60,10 @@ WORDS_WEIGHT = 0.6
 BM25_K1 = 1.2  # the usual constants: term frequency saturates, long papers weigh their words less
 BM25_B = 0.75
 TITLE_TF = 2  # a word in the title counts as two in the abstract
-# From this level on, but CATEGORY, and at ABSTRACT_ASIDE, "Matches: <keyword>" is true of the paper.
-MATCHED_LEVEL = ABSTRACT_STEMS
+# The levels at which "Matches: <keyword>" is true of the paper: it holds the phrase (a category
+# is "In <category>", the words apart "Related to").
+MATCHES = np.zeros(len(LEVEL_VALUES), dtype=bool)
+MATCHES[[ABSTRACT_ASIDE, ABSTRACT_STEMS, ABSTRACT, TITLE_STEMS, TITLE]] = True
 # A phrase that a large share of all papers hold tells little about which of them the reader wants
 # (the reason idf exists; the match levels alone ignored it): its levels count by its specificity,
 # from 1 for a phrase in at most SPECIFIC_SHARE of the stored papers down to GENERIC_FLOOR for one
@@ -208,7 +210,7 @@ class PaperIndex:
         self.papers = papers  # their own text, cased: where an acronym stands in for a phrase
         self.title_stems: list[str] = []
         self.body_stems: list[str] = []
-        self.lead_text: list[str] = []  # the abstract's first sentence, where it states its subject
+        self._leads: dict[int, str] = {}  # the abstract's first sentence, for the papers asked about
         postings: dict[str, list[int]] = {}
         filed: dict[str, list[int]] = {}  # category code -> papers
         counts: dict[str, tuple[list[int], list[int]]] = {}  # word -> (papers, weighted counts)
@@ -235,7 +237,6 @@ class PaperIndex:
             self.full_text.append(_joined(title_marked + body_marked))
             self.title_stems.append(_joined(title_st))
             self.body_stems.append(_joined(body_st))
-            self.lead_text.append(_joined(clause_tokens(_first_sentence(p.abstract))))
             for word in (set(title_st) | set(body_st)) - {CLAUSE_MARK}:
                 postings.setdefault(word, []).append(pi)
             for code in set(p.categories):
@@ -247,6 +248,14 @@ class PaperIndex:
         # BM25's length factor per paper, with the day's average length.
         average = float(lengths.mean()) if self.n else 1.0
         self.length_factor = BM25_K1 * (1 - BM25_B + BM25_B * lengths / max(average, 1.0))
+
+    def _lead(self, pi: int) -> str:
+        """The abstract's first sentence as tokens, where it states its subject: read only for the
+        papers that hold a phrase in the abstract, not for the day."""
+        got = self._leads.get(pi)
+        if got is None:
+            got = self._leads[pi] = _joined(clause_tokens(_first_sentence(self.papers[pi].abstract)))
+        return got
 
     def word_scores(self, words: Sequence[str], idf: np.ndarray) -> np.ndarray:
         """words x papers: each word's BM25 term weight in each paper (idf: one per word)."""
@@ -362,7 +371,7 @@ class PaperIndex:
                 elif title:
                     levels[ki, pi] = TITLE_STEMS
                 elif body and phrase in self.body_text[pi]:
-                    central = phrase in self.lead_text[pi] or self.body_text[pi].count(phrase) > 1
+                    central = phrase in self._lead(pi) or self.body_text[pi].count(phrase) > 1
                     levels[ki, pi] = ABSTRACT if central else ABSTRACT_ASIDE
                 elif body:
                     levels[ki, pi] = ABSTRACT_STEMS
@@ -522,7 +531,7 @@ def score_keywords(
     if agrees is not None:
         by_word &= agrees
     grounded |= by_word
-    whole = ((levels >= MATCHED_LEVEL) & (levels != CATEGORY)) | (levels == ABSTRACT_ASIDE)
+    whole = MATCHES[levels]
     whole_hits, partial_hits = PhraseHits(whole), PhraseHits(shares & ~whole)
     matched = [KeywordHits(sub.keywords, whole_hits, r) for sub, r in zip(subscribers, own, strict=True)]
     related = [KeywordHits(sub.keywords, partial_hits, r) for sub, r in zip(subscribers, own, strict=True)]
