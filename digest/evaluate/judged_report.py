@@ -143,13 +143,14 @@ def run_judged(settings: Settings, directory: str, *, judgments: Sequence[str], 
         if result is not None:
             out["few_stars"] = {
                 "with": result.mean("with_feedback"), "without": result.mean("without"),
-                "worse": result.worse(), "dislike": not stars_only,
+                "worse": result.worse(), "ceiling": result.ceiling(), "dislike": not stars_only,
                 "per_query": {q: {"counts": r.counts, "stars": r.stars, "dislike": r.dislike,
                                   "with": vars(r.with_feedback), "without": vars(r.without)}
                               for q, r in result.per_query.items()}}
         if rated is not None:
             out["rating"] = {
                 "with": rated.mean("with_feedback"), "without": rated.mean("without"), "worse": rated.worse(),
+                "ceiling": rated.ceiling(),
                 "per_query": {q: {"counts": r.counts, "wanted": r.wanted, "not_for_me": r.not_for_me,
                                   "with": vars(r.with_feedback), "without": vars(r.without)}
                               for q, r in rated.per_query.items()}}

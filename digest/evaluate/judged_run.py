@@ -122,6 +122,17 @@ class DayTwo(Generic[Q]):
     def worse(self, by: float = 0.10) -> list[str]:
         return [q for q, r in self.counted().items() if r.with_feedback.ndcg < r.without.ndcg - by]
 
+    def ceiling(self) -> float:
+        """The highest ratio any feedback could show on these queries: a perfect day 2 scores 1 on
+        every one (its ideal is built from day 2's judged papers), so with / without is at most
+        1 / without. Near 1, a ratio goal says more about the baseline than about the feedback."""
+        without = self.mean("without")
+        return 1.0 / without if without > 0 else float("nan")
+
+    def perfect_without(self) -> list[str]:
+        """The queries whose day 2 is already perfect without the feedback: none can rise."""
+        return [q for q, r in self.counted().items() if r.without.ndcg >= 1.0 - 1e-9]
+
     def picks(self, which: str) -> tuple[int, int]:
         """Over the queries that count, day 2's picks on the topic and off it (QueryScore)."""
         rows = [getattr(r, which) for r in self.counted().values()]
@@ -138,7 +149,9 @@ class DayTwo(Generic[Q]):
                 f"without {without:.3f}, ratio {ratio:.2f}x; more than 0.10 worse: "
                 f"{len(worse)}{' (' + ', '.join(worse) + ')' if worse else ''}\n"
                 f"day 2 picks on those queries, on the topic / off it (judged 0 or not judged): {after} "
-                f"{on_with} / {off_with}, without {on_without} / {off_without}")
+                f"{on_with} / {off_with}, without {on_without} / {off_without}\n"
+                f"the most any feedback could show on them: {self.ceiling():.2f}x (a perfect day 2); "
+                f"already perfect without it: {len(self.perfect_without())}")
 
 
 class FewStars(DayTwo[FewStarsQuery]):

@@ -121,10 +121,28 @@ def test_few_stars_reports_day_two_with_and_without_the_feedback(tmp_path: Path)
     assert "day 2 picks on those queries, on the topic / off it" in result.output
     few = json.loads(out.read_text())["few_stars"]
     assert few["dislike"] is True
+    assert few["ceiling"] >= 1.0
     counted = [q for q, r in few["per_query"].items() if r["counts"]]
     assert counted, "the fixture has queries with a relevant day-1 pick and a relevant day-2 paper"
     for q in counted:
         assert few["per_query"][q]["stars"]
+
+
+def test_the_day_two_summary_says_how_far_a_perfect_day_two_would_go() -> None:
+    """A ratio goal over a baseline near 1 may be out of any ranker's reach: the summary says the
+    ratio a perfect day 2 would show, and how many queries are perfect without the feedback."""
+    from digest.evaluate.judged import QueryScore
+    from digest.evaluate.judged_run import FewStars, FewStarsQuery
+
+    def q(with_: float, without: float, counts: bool = True) -> FewStarsQuery:
+        return FewStarsQuery(counts, ("a",), None, QueryScore(with_, 1.0, 1.0), QueryScore(without, 1.0, 1.0))
+
+    result = FewStars({"q1": q(1.0, 1.0), "q2": q(0.9, 0.8), "q3": q(0.1, 0.1, counts=False)})
+    assert result.ceiling() == pytest.approx(1 / 0.9)
+    assert result.perfect_without() == ["q1"]
+    summary = result.summary("with the feedback")
+    assert "ratio 1.06x" in summary
+    assert "the most any feedback could show on them: 1.11x (a perfect day 2); already perfect without it: 1" in summary
 
 
 def test_two_stars_and_a_dislike_keep_the_next_digest_on_the_readers_topic() -> None:
