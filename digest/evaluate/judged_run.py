@@ -122,12 +122,13 @@ class DayTwo(Generic[Q]):
     def worse(self, by: float = 0.10) -> list[str]:
         return [q for q, r in self.counted().items() if r.with_feedback.ndcg < r.without.ndcg - by]
 
-    def ceiling(self) -> float:
+    def ceiling(self) -> float | None:
         """The highest ratio any feedback could show on these queries: a perfect day 2 scores 1 on
         every one (its ideal is built from day 2's judged papers), so with / without is at most
-        1 / without. Near 1, a ratio goal says more about the baseline than about the feedback."""
+        1 / without. Near 1, a ratio goal says more about the baseline than about the feedback.
+        None when there is no baseline (no query counts): JSON has no NaN."""
         without = self.mean("without")
-        return 1.0 / without if without > 0 else float("nan")
+        return 1.0 / without if without > 0 else None
 
     def perfect_without(self) -> list[str]:
         """The queries whose day 2 is already perfect without the feedback: none can rise."""
@@ -150,8 +151,12 @@ class DayTwo(Generic[Q]):
                 f"{len(worse)}{' (' + ', '.join(worse) + ')' if worse else ''}\n"
                 f"day 2 picks on those queries, on the topic / off it (judged 0 or not judged): {after} "
                 f"{on_with} / {off_with}, without {on_without} / {off_without}\n"
-                f"the most any feedback could show on them: {self.ceiling():.2f}x (a perfect day 2); "
+                f"the most any feedback could show on them: {_times(self.ceiling())} (a perfect day 2); "
                 f"already perfect without it: {len(self.perfect_without())}")
+
+
+def _times(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}x"
 
 
 class FewStars(DayTwo[FewStarsQuery]):
