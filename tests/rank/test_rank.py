@@ -536,6 +536,29 @@ def test_a_sentence_encoder_orders_by_meaning_yet_a_quiet_day_stays_quiet(senten
     assert [p.paper.title for p in digest[0].picks] == ["Deep generative protein design"]
 
 
+@pytest.mark.parametrize("sentences", [True, False])
+def test_the_static_vectors_order_only_papers_that_hold_no_phrase(sentences: bool) -> None:
+    """Two papers titled with "protein design": one about it throughout, one that names it once and
+    is loosely close to the query in the bundled static vectors. Among papers holding the phrase the
+    words decide with the static vectors (their closeness put an ASR paper titled "multimodal" above
+    vision-language papers); a sentence encoder's closeness still orders them. A paper holding no
+    phrase of the reader's is ranked by meaning with either, above the day's unrelated papers."""
+    from digest.rank.features import FeatureSpace, paper_text
+    from digest.rank.ranker import RankOptions, SubscriberState, rank_all
+
+    about = ("Protein design by diffusion", "Protein design with diffusion models: we design protein binders.")
+    named = ("Protein design notes", "Short remarks.")
+    near = ("Enzymes made to order", "Catalysts engineered from scratch for new reactions.")
+    papers = _day([about, named, near])
+    space = FeatureSpace.from_texts([paper_text(p) for p in papers])
+    meaning = _meaning(papers, {named[0]: 0.6, about[0]: 0.1, near[0]: 0.6}, sentences)
+    ranked = rank_all([SubscriberState(_sub("protein design"))], papers, space,
+                      RankOptions(top_k=3, min_score=-1.0, diversity=0.0), meaning=meaning)
+    order = [p.paper.title for p in ranked[0].picks]
+    assert order[:2] == ([named[0], about[0]] if sentences else [about[0], named[0]])
+    assert order[2] == near[0]
+
+
 def test_a_pick_let_in_by_meaning_says_so_to_a_reader_who_starred_something_unlike_it() -> None:
     """A reader of "protein design" who once starred a paper on hummingbirds: a paper that only its
     meaning lets in, and that is nothing like the hummingbirds, says "Close in meaning to your
