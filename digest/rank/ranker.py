@@ -333,8 +333,9 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
         order = weighed.order
         if not meaning.sentences:
             # The static vectors (word-piece averages) order by loose closeness: among the papers
-            # that hold one of the reader's phrases, what the words say (BM25) is the better order,
-            # and meaning is kept for the recall it is for, the papers holding none of them. In
+            # at a match level of one of the reader's phrases (the phrase, its other forms, the
+            # category it names, all its words), what the words say (BM25) is the better order, and
+            # meaning is kept for the recall it is for, the papers at none. In
             # their order a speech-recognition paper titled "multimodal" rose to fifth for
             # "vision-language models, multimodal", above six vision-language papers; the default
             # install ranked the judged queries below tf-idf alone (dev 0.955 against 0.961).

@@ -1,7 +1,8 @@
 """Ranking with a sentence encoder present: meaning, not only words.
 
 Three uses of the paper and keyword vectors (all unit length, from digest.rank.encoder):
-- the keyword prior adds the cosine between a subscriber's keyword profile and each paper;
+- the keyword prior adds how far each paper stands out in cosine to the subscriber's keyword query
+  (with the static vectors only for papers at no match level of the keywords: ranker.score_all);
 - the per-subscriber model learns on combined features: the hashed tf-idf columns, the arXiv class
   block (digest.rank.classes), then the embedding dims (scaled), so scoring everyone is still one
   sparse product and one dense one;
@@ -31,10 +32,10 @@ EMBED_START = N_FEATURES + N_CLASSES  # the first embedding dim's column in a mo
 # query stands MEANING_SPREAD standard deviations above MEANING_CHANCE deviations over the day's
 # mean (nothing below: among a thousand papers unrelated to a query a few always stand two
 # deviations out, and a reader with an odd query should get a quiet day, not those). Well under the
-# gap between two match levels (digest.rank.keywords), so meaning orders papers within a level and
-# brings in papers that match no keyword, but never lifts one of those above a paper that matches a
-# phrase. Measured per day because cosines of different encoders (the static vectors' all sit high)
-# are not comparable as such.
+# gap between two match levels (digest.rank.keywords), so meaning brings in papers that match no
+# keyword (and with a sentence encoder orders those within a level too), but never lifts one of
+# those above a paper that matches a phrase. Measured per day because cosines of different
+# encoders (the static vectors' all sit high) are not comparable as such.
 MEANING_WEIGHT = 0.3
 MEANING_SPREAD = 4.0
 MEANING_CHANCE = 2.0
