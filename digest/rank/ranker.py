@@ -330,17 +330,7 @@ def score_all(states: Sequence[SubscriberState], day: DayPapers, space: FeatureS
         models = learner.scored_by_models([s.model for s in states], day.words_and_classes,
                                           dense=semantic.EMBED_SCALE * meaning.papers)
         standing = weighed.standing
-        order = weighed.order
-        if not meaning.sentences:
-            # The static vectors (word-piece averages) order by loose closeness: among the papers
-            # at a match level of one of the reader's phrases (the phrase, its other forms, the
-            # category it names, all its words), what the words say (BM25) is the better order, and
-            # meaning is kept for the recall it is for, the papers at none. In
-            # their order a speech-recognition paper titled "multimodal" rose to fifth for
-            # "vision-language models, multimodal", above six vision-language papers; the default
-            # install ranked the judged queries below tf-idf alone (dev 0.955 against 0.961).
-            order = order * (ks.phrases <= 0)
-        prior = ks.scores + order
+        prior = ks.scores + weighed.order_for(ks.phrases)
         prior_support = ks.support + weighed.support
     # How far each paper stands out, among the day's, in closeness to the reader's nearest liked
     # paper. In meaning with a sentence encoder: in the CiteULike-a replay (seed 3, MiniLM) it found
